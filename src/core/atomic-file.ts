@@ -1,0 +1,31 @@
+/**
+ * Crash-safe metadata writes: write a temp file, fsync it, rename it over the target, fsync the
+ * directory. A crash at any point leaves either the old or the new content, never a torn file.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** Atomically replace `path` with `content`. */
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o644): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const fd = openSync(tmp, "w", mode);
+  try {
+    if (typeof content === "string") writeSync(fd, content);
+    else writeSync(fd, content);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  const dfd = openSync(dir, "r");
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}

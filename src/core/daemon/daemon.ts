@@ -1,0 +1,214 @@
+/**
+ * Daemon lifecycle: data root and lock, plugins, API listeners, pidfile; shutdown in reverse.
+ * Every step that succeeded is undone when a later one fails, so a failed start leaves nothing
+ * behind (no socket, no pidfile, no lock).
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../atomic-file.ts";
+import { createApiHandler } from "../api/api-handler.ts";
+import { Filters } from "../api/filters.ts";
+import { renderError } from "../api/error-status.ts";
+import { listen, type Listener, type ListenSpec } from "../api/http/server.ts";
+import { Router } from "../api/router.ts";
+import { systemRoutes } from "../api/routes/system.ts";
+import { EngineError, messageOf } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { loadPluginModules } from "../plugin/loader.ts";
+import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
+import type { AnyRegistration } from "../plugin/types.ts";
+import type { Sys } from "../sys/sys.ts";
+import { VERSION } from "../version.ts";
+import type { DaemonConfig } from "./config.ts";
+import { EventBus } from "./events.ts";
+import { type DataRootLock, lockDataRoot } from "./lock.ts";
+import { SystemService } from "./system-service.ts";
+
+/** What the composition root hands the daemon. */
+export interface DaemonDeps {
+  builtins: readonly AnyRegistration[];
+  log: Logger;
+  sys: Sys;
+}
+
+/** A running daemon. */
+export class Daemon {
+  readonly events = new EventBus();
+  private listeners: Listener[] = [];
+  private lock: DataRootLock | undefined;
+  private plugins: PluginSet | undefined;
+  private stopping: Promise<void> | undefined;
+  private undo: (() => void | Promise<void>)[] = [];
+  engineId = "";
+  system: SystemService | undefined;
+
+  private constructor(
+    readonly config: DaemonConfig,
+    private readonly deps: DaemonDeps,
+  ) {}
+
+  /** Start a daemon; on failure everything already set up is torn down and the error rethrown. */
+  static async start(config: DaemonConfig, deps: DaemonDeps): Promise<Daemon> {
+    const d = new Daemon(config, deps);
+    try {
+      await d.setUp();
+    } catch (err) {
+      await d.tearDown();
+      throw err;
+    }
+    return d;
+  }
+
+  /** Listen addresses actually bound (with real TCP ports). */
+  get addresses(): string[] {
+    return this.listeners.map((l) => l.address);
+  }
+
+  private async setUp(): Promise<void> {
+    const { config, deps } = this;
+    const log = deps.log;
+    for (const dir of [config.dataRoot, config.execRoot]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+    }
+    this.lock = lockDataRoot(deps.sys, config.dataRoot);
+    this.undo.push(() => this.lock?.release());
+    this.engineId = engineId(config.dataRoot);
+
+    const registrations: SourcedRegistration[] = deps.builtins.map((reg) => ({ reg, source: "builtin" }));
+    if (config.pluginsDir) registrations.push(...(await loadPluginModules(config.pluginsDir)));
+    const plugins = new PluginSet({
+      registrations,
+      dataRoot: config.dataRoot,
+      execRoot: config.execRoot,
+      configs: config.plugins,
+      required: config.requiredPlugins,
+      log,
+    });
+    this.plugins = plugins;
+    this.undo.push(() => plugins.closeAll());
+    await plugins.initAll();
+    this.wireEventSinks(plugins);
+
+    this.system = new SystemService({ config, engineId: this.engineId, plugins, events: this.events });
+    const router = new Router().add(...systemRoutes({ system: this.system, events: this.events }));
+    const handler = createApiHandler(router, log);
+    const gid = groupId(config.group);
+    const tls = config.tls ? tlsFiles(config) : undefined;
+    for (const host of config.hosts) {
+      const spec: ListenSpec =
+        host.kind === "unix"
+          ? { kind: "unix", path: host.path, mode: 0o660, ...(gid !== undefined ? { gid } : {}) }
+          : { kind: "tcp", host: host.host, port: host.port, ...(tls ? { tls } : {}) };
+      const l = await listen(spec, handler, renderError);
+      this.listeners.push(l);
+      log.info("API listen on " + l.address.replace(/^unix:\/\//, ""));
+    }
+    this.undo.push(() => {
+      for (const l of this.listeners.splice(0)) l.close();
+    });
+
+    writeFileAtomic(config.pidfile, `${process.pid}\n`);
+    this.undo.push(() => rmQuiet(config.pidfile));
+    log.info("Daemon has completed initialization", { version: VERSION, "data-root": config.dataRoot });
+  }
+
+  /** Forward every event to `events.v1` plugins; a failing sink is logged, never fatal. */
+  private wireEventSinks(plugins: PluginSet): void {
+    const sinks = plugins.instances("events.v1");
+    if (sinks.size === 0) return;
+    const all = this.events.subscribe(new Filters(), (e) => {
+      for (const [id, sink] of sinks) {
+        Promise.resolve()
+          .then(() => sink.onEvent(e))
+          .catch((err) => this.deps.log.error("event sink failed", { plugin: `events.v1.${id}`, error: messageOf(err) }));
+      }
+    });
+    this.undo.push(() => all.close());
+  }
+
+  /** Statuses of all plugins. */
+  pluginStatuses() {
+    return this.plugins?.statuses() ?? [];
+  }
+
+  /** SIGHUP: emit a `daemon reload` event as dockerd does (config reload comes with later options). */
+  reload(): void {
+    this.events.publish({
+      Type: "daemon",
+      Action: "reload",
+      Actor: { ID: this.engineId, Attributes: { name: this.system?.info().Name as string } },
+    });
+    this.deps.log.info("Reloaded configuration");
+  }
+
+  /** Stop listeners, close plugins in reverse order, remove pidfile and release the lock. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.deps.log.info("Processing signal, shutting down");
+      await this.tearDown();
+      this.deps.log.info("Daemon shutdown complete");
+    })();
+    return this.stopping;
+  }
+
+  private async tearDown(): Promise<void> {
+    for (const step of this.undo.splice(0).reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        this.deps.log.error("shutdown step failed", { error: messageOf(err) });
+      }
+    }
+  }
+}
+
+/** The engine's persistent ID, created on first start (as dockerd's engine-id). */
+export function engineId(dataRoot: string): string {
+  const path = join(dataRoot, "engine-id");
+  if (existsSync(path)) {
+    const id = readFileSync(path, "utf8").trim();
+    if (id) return id;
+  }
+  const id = crypto.randomUUID();
+  writeFileAtomic(path, id + "\n");
+  return id;
+}
+
+function rmQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* gone */
+  }
+}
+
+/** gid of `name` from /etc/group, or undefined when there is no such group. */
+export function groupId(name: string, groupFile = "/etc/group"): number | undefined {
+  try {
+    for (const line of readFileSync(groupFile, "utf8").split("\n")) {
+      const [n, , gid] = line.split(":");
+      if (n === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+    }
+  } catch {
+    /* no group database */
+  }
+  return undefined;
+}
+
+function tlsFiles(config: DaemonConfig): { ca?: string; cert: string; key: string; verifyClient: boolean } {
+  const read = (what: string, p?: string) => {
+    if (!p) throw new EngineError("invalid-argument", `TLS is enabled but --${what} is not set`);
+    try {
+      return readFileSync(p, "utf8");
+    } catch (err) {
+      throw new EngineError("invalid-argument", `cannot read --${what} ${p}: ${messageOf(err)}`);
+    }
+  };
+  return {
+    cert: read("tlscert", config.tlsCert),
+    key: read("tlskey", config.tlsKey),
+    ...(config.tlsCaCert ? { ca: read("tlscacert", config.tlsCaCert) } : {}),
+    verifyClient: config.tlsVerify,
+  };
+}

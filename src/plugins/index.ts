@@ -1,0 +1,8 @@
+/**
+ * The built-in plugins, listed explicitly (no registration by import side effect). Only
+ * `main.ts` and this file name concrete plugins.
+ */
+import type { AnyRegistration } from "../core/plugin/types.ts";
+
+/** Built-in registrations, in registration order (init order also respects `requires`). */
+export const builtinPlugins: readonly AnyRegistration[] = [];
