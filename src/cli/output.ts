@@ -2,6 +2,7 @@
  * Output helpers that reproduce what docker prints: Go's tabwriter column alignment, the
  * `--format` templates (`json`, `{{json .X}}`, `{{.A.B}}`), and Go's time layouts.
  */
+import { stringifyJson } from "../core/json.ts";
 
 /**
  * Align tab-separated cells like Go's `tabwriter.NewWriter(w, minwidth, 1, padding, ' ', 0)`:
@@ -53,13 +54,13 @@ function show(v: unknown): string {
  * template where `{{.Path}}` and `{{json .Path}}` are substituted and `\n`, `\t` are escapes.
  */
 export function renderFormat(format: string, value: unknown): string {
-  if (format === "json") return JSON.stringify(value);
+  if (format === "json") return stringifyJson(value);
   return format
     .replace(/\\n/g, "\n")
     .replace(/\\t/g, "\t")
     .replace(/\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}/g, (_m, json: string | undefined, path: string) => {
       const v = lookup(value, path);
-      return json ? JSON.stringify(v ?? null) : show(v);
+      return json ? stringifyJson(v ?? null) : show(v);
     });
 }
 

@@ -61,7 +61,10 @@ export function daemonFlags(o: DaemonCliOptions): DaemonFlags {
     plugins,
     "required-plugins": o.requiredPlugin?.length ? o.requiredPlugin : undefined,
   };
-  return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as DaemonFlags;
+  const repeatable = new Set(["hosts", "required-plugins", "plugins"]);
+  // A single-valued flag given twice keeps the last value, as docker's flag parser does.
+  const last = (k: string, v: unknown) => (!repeatable.has(k) && Array.isArray(v) ? v.at(-1) : v);
+  return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => [k, last(k, v)])) as DaemonFlags;
 }
 
 /** Run the daemon until a signal stops it. Resolves with the exit code. */

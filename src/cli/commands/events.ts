@@ -2,14 +2,14 @@
  * `bunker events` (also `bunker system events`): stream daemon events, printed as docker prints
  * them, or with `--format`.
  */
-import type { EventMessage } from "../../core/daemon/events.ts";
+import { decodeEvent, type EventMessage } from "../../core/daemon/events.ts";
 import type { CliContext } from "../context.ts";
 import { formatRfc3339NanoFixed, renderFormat, toTimestamp } from "../output.ts";
 
 /** docker's prettyPrintEvent. */
 export function renderEvent(e: EventMessage): string {
   let s = "";
-  if (e.timeNano) s += formatRfc3339NanoFixed(BigInt(e.timeNano)) + " ";
+  if (e.timeNano) s += formatRfc3339NanoFixed(e.timeNano) + " ";
   else if (e.time) s += formatRfc3339NanoFixed(BigInt(e.time) * 1_000_000_000n) + " ";
   s += `${e.Type} ${e.Action} ${e.Actor.ID}`;
   const keys = Object.keys(e.Actor.Attributes ?? {}).sort();
@@ -54,8 +54,8 @@ export async function eventsCommand(
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
       if (!line) continue;
-      const e = JSON.parse(line) as EventMessage;
-      ctx.out(opts.format ? renderFormat(opts.format, e) + "\n" : renderEvent(e));
+      const e = decodeEvent(line);
+      ctx.out(opts.format === "json" ? line + "\n" : opts.format ? renderFormat(opts.format, e) + "\n" : renderEvent(e));
     }
   }
   return 0;

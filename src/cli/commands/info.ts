@@ -7,7 +7,7 @@ import { bytesSize, renderFormat } from "../output.ts";
 
 type Info = Record<string, any>;
 
-/** Render the server half the way docker prints it. */
+/** Render the server half the way docker prints it (warnings are printed separately, on stderr). */
 export function renderServerInfo(i: Info): string {
   const lines: string[] = [];
   const add = (s: string) => lines.push(s);
@@ -18,8 +18,10 @@ export function renderServerInfo(i: Info): string {
   add(`  Stopped: ${i.ContainersStopped}`);
   add(` Images: ${i.Images}`);
   add(` Server Version: ${i.ServerVersion}`);
-  add(` Storage Driver: ${i.Driver}`);
-  for (const [k, v] of (i.DriverStatus ?? []) as [string, string][]) add(`  ${k}: ${v}`);
+  if (i.Driver) {
+    add(` Storage Driver: ${i.Driver}`);
+    for (const [k, v] of (i.DriverStatus ?? []) as [string, string][]) add(`  ${k}: ${v}`);
+  }
   add(` Logging Driver: ${i.LoggingDriver}`);
   add(` Cgroup Driver: ${i.CgroupDriver}`);
   add(` Cgroup Version: ${i.CgroupVersion}`);
@@ -29,8 +31,9 @@ export function renderServerInfo(i: Info): string {
   if (i.Plugins?.Authorization?.length) add(`  Authorization:${list(i.Plugins.Authorization)}`);
   add(`  Log:${list(i.Plugins?.Log)}`);
   add(` Swarm: ${i.Swarm?.LocalNodeState ?? "inactive"}`);
-  add(` Runtimes:${list(Object.keys(i.Runtimes ?? {}).sort())}`);
-  add(` Default Runtime: ${i.DefaultRuntime}`);
+  const runtimes = Object.keys(i.Runtimes ?? {}).sort();
+  if (runtimes.length) add(` Runtimes:${list(runtimes)}`);
+  if (i.DefaultRuntime) add(` Default Runtime: ${i.DefaultRuntime}`);
   add(` Init Binary: ${i.InitBinary}`);
   add(` containerd version: ${i.ContainerdCommit?.ID ?? ""}`);
   add(` runc version: ${i.RuncCommit?.ID ?? ""}`);
@@ -72,13 +75,11 @@ export function renderServerInfo(i: Info): string {
     add(` Bunker Plugins:`);
     for (const p of plugins) add(`  ${p.Type}.${p.ID}: ${p.Status}${p.Reason ? ` (${p.Reason})` : ""}`);
   }
-  let s = lines.join("\n") + "\n";
-  if (i.Warnings?.length) s += "\n" + (i.Warnings as string[]).join("\n") + "\n";
-  return s;
+  return lines.join("\n") + "\n\n";
 }
 
 function list(xs: string[] | null | undefined): string {
-  return xs?.length ? " " + xs.join(" ") : "";
+  return " " + (xs ?? []).join(" ");
 }
 
 /** Run the command; returns the exit code. */
@@ -95,7 +96,11 @@ export async function infoCommand(ctx: CliContext, opts: { format?: string }): P
     ctx.out(renderFormat(opts.format, { ...(info ?? {}), ClientInfo: client }) + "\n");
   } else {
     ctx.out(`Client:\n Version:    ${client.Version}\n Context:    ${client.Context}\n Debug Mode: ${client.Debug}\n\n`);
-    if (info) ctx.out(renderServerInfo(info));
+    if (info) {
+      ctx.out(renderServerInfo(info));
+      // docker prints server warnings on stderr
+      if ((info.Warnings as string[] | undefined)?.length) ctx.err((info.Warnings as string[]).join("\n") + "\n");
+    }
   }
   if (error) throw error;
   return 0;

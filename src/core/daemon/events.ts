@@ -4,6 +4,7 @@
  */
 import { Filters } from "../api/filters.ts";
 import { invalidArgument } from "../errors.ts";
+import { stringifyJson } from "../json.ts";
 
 /** Event object types, as Docker names them. */
 export type EventType = "container" | "image" | "volume" | "network" | "daemon" | "plugin" | "builder" | "node";
@@ -18,7 +19,21 @@ export interface EventMessage {
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: "local" | "swarm";
   time: number;
-  timeNano: number;
+  /** Nanoseconds since the epoch; a bigint because it exceeds 2^53 (see `encodeEvent`). */
+  timeNano: bigint;
+}
+
+/** One NDJSON line for the wire, with `timeNano` written as an exact integer. */
+export function encodeEvent(e: EventMessage): string {
+  return stringifyJson(e);
+}
+
+/** Parse a wire line back, keeping `timeNano` exact. */
+export function decodeEvent(line: string): EventMessage {
+  const e = JSON.parse(line) as EventMessage;
+  const m = /"timeNano":\s*(\d+)/.exec(line);
+  e.timeNano = m ? BigInt(m[1]!) : BigInt(e.time ?? 0) * 1_000_000_000n;
+  return e;
 }
 
 /** What a publisher supplies; time and the legacy fields are filled in. */
@@ -62,7 +77,7 @@ export class EventBus {
       Actor: { ID: input.Actor.ID, Attributes: { ...input.Actor.Attributes } },
       scope: input.scope ?? "local",
       time: Number(nano / 1_000_000_000n),
-      timeNano: Number(nano),
+      timeNano: nano,
     };
     if (input.Type === "container" || input.Type === "image") {
       // Legacy fields older clients still read.
@@ -97,7 +112,7 @@ export class EventBus {
 }
 
 function inWindow(e: EventMessage, since?: bigint, until?: bigint): boolean {
-  const t = BigInt(e.timeNano);
+  const t = e.timeNano;
   return (since === undefined || t >= since) && (until === undefined || t <= until);
 }
 

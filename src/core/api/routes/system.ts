@@ -2,7 +2,7 @@
  * System routes: `/_ping`, `/version`, `/info`, `/events`.
  */
 import { invalidArgument } from "../../errors.ts";
-import { EVENT_FILTER_KEYS, type EventBus, parseEventTime, wallClockNanos } from "../../daemon/events.ts";
+import { encodeEvent, EVENT_FILTER_KEYS, type EventBus, type EventMessage, parseEventTime, wallClockNanos } from "../../daemon/events.ts";
 import { type SystemService, versionDocument } from "../../daemon/system-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
@@ -40,7 +40,7 @@ export function systemRoutes({ system, events }: SystemRouteDeps): Route[] {
           throw invalidArgument(`\`since\` time (${sinceRaw}) cannot be after \`until\` time (${untilRaw})`);
         }
         const out = res.stream(200, "application/json");
-        const send = (e: unknown) => void out.write(JSON.stringify(e) + "\n");
+        const send = (e: EventMessage) => void out.write(encodeEvent(e) + "\n");
         if (since !== undefined) for (const e of events.history(filters, since, until)) send(e);
         const now = wallClockNanos();
         if (until !== undefined && until <= now) {
