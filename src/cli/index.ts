@@ -21,7 +21,7 @@ const ALIASES: Record<string, string[]> = {
 
 /** Rewrite `system events` → `events` and the like, leaving flags in place. */
 export function applyAliases(argv: string[]): string[] {
-  const words = argv.filter((a) => !a.startsWith("-"));
+  const words = argv.filter((a, i) => !a.startsWith("-") && !isFlagValue(argv, a, i));
   const key = words.slice(0, 2).join(" ");
   const target = ALIASES[key];
   if (!target) return argv;
@@ -114,7 +114,6 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
 }
 
 /** True when `word` is the value of a preceding global flag (`-H unix:///x version`). */
-function isFlagValue(args: string[], word: string): boolean {
-  const i = args.indexOf(word);
-  return i > 0 && (args[i - 1] === "-H" || args[i - 1] === "--host");
+function isFlagValue(args: string[], word: string, at = args.indexOf(word)): boolean {
+  return at > 0 && (args[at - 1] === "-H" || args[at - 1] === "--host");
 }

@@ -40,7 +40,7 @@ export function renderVersion(client: ReturnType<typeof clientVersion>, server?:
       s += ` ${c.Name}:\n`;
       if (c.Name === "Engine") {
         s += `  Version:\t${c.Version}\n  API version:\t${d.ApiVersion} (minimum version ${d.MinAPIVersion})\n`;
-        s += `  Go version:\t${d.GoVersion}\n  Git commit:\t${d.GitCommit}\n  Built:\t${formatAnsiC(d.BuildTime ?? "")}\n`;
+        s += `  Go version:\t${d.GoVersion}\n  Git commit:\t${d.GitCommit}\n  Built:\t${d.BuildTime}\n`;
         s += `  OS/Arch:\t${d.Os}/${d.Arch}\n  Experimental:\t${d.Experimental}\n`;
       } else {
         s += `  Version:\t${c.Version}\n`;
@@ -58,6 +58,9 @@ export async function versionCommand(ctx: CliContext, opts: { format?: string })
   let error: unknown;
   try {
     server = await client.json<ServerVersion>("GET", "/version");
+    // As docker does, show the engine's build time in time.ANSIC (in --format output too).
+    const engine = server.Components?.find((c) => c.Name === "Engine");
+    if (engine?.Details?.BuildTime) engine.Details.BuildTime = formatAnsiC(engine.Details.BuildTime);
   } catch (err) {
     error = err;
   }
