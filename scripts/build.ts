@@ -2,7 +2,8 @@
  * Build the single `bunker` executable with `bun build --compile`.
  *   bun scripts/build.ts          dist/bunker for this machine
  *   bun scripts/build.ts --all    also dist/bunker-linux-arm64 and dist/bunker-linux-x64-musl
- * The git commit and build time are baked in with --define.
+ * The git commit and build time are baked in with --define. `--bytecode` precompiles the JavaScript:
+ * measured start of `bunker --version` 16.6 ms without it, 7.2 ms with it (hyperfine, this machine).
  */
 import { mkdirSync } from "node:fs";
 
@@ -20,7 +21,9 @@ mkdirSync("dist", { recursive: true });
 for (const t of targets) {
   const started = performance.now();
   const args = [
-    process.execPath, "build", "--compile", "--minify", "--sourcemap=none",
+    process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", "--sourcemap=none",
+    // A daemon must not pick up a .env or bunfig.toml from whatever directory it was started in.
+    "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
     "--define", `BUNKER_BUILD_COMMIT=${JSON.stringify(commit)}`,
     "--define", `BUNKER_BUILD_TIME=${JSON.stringify(buildTime)}`,
     ...(t.target ? [`--target=${t.target}`] : []),

@@ -32,3 +32,4 @@ const failed = count("fail") + (code !== 0 && count("fail") === 0 ? 1 : 0);
 const skipped = count("skip");
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(code === 0 && failed === 0 ? 0 : 1);
+export {};

@@ -1,16 +1,13 @@
 /**
  * The `bunker` command line: docker's commands and flags, built with cac. Each command's work is
- * in `commands/<name>.ts`; this file only declares flags and dispatches.
+ * in `commands/<name>.ts`, imported only when that command runs, so a client command does not
+ * evaluate the daemon's modules and the daemon does not evaluate the client's.
  */
 import { cac } from "cac";
 import { DaemonError } from "../core/client/engine-client.ts";
 import { EngineError, messageOf } from "../core/errors.ts";
 import type { AnyRegistration } from "../core/plugin/types.ts";
 import { GIT_COMMIT, VERSION } from "../core/version.ts";
-import { daemonCommand } from "./commands/daemon.ts";
-import { eventsCommand } from "./commands/events.ts";
-import { infoCommand } from "./commands/info.ts";
-import { versionCommand } from "./commands/version.ts";
 import { createCliContext, type GlobalFlags } from "./context.ts";
 
 /** docker's two-word commands that map onto one of ours. */
@@ -45,12 +42,12 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
   cli
     .command("version", "Show the Bunker version information")
     .option("-f, --format <format>", "Format output using a custom template: 'json' or a Go-style template")
-    .action((o) => (result = versionCommand(ctxOf(o), o)));
+    .action((o) => (result = import("./commands/version.ts").then((m) => m.versionCommand(ctxOf(o), o))));
 
   cli
     .command("info", "Display system-wide information")
     .option("-f, --format <format>", "Format output using a custom template: 'json' or a Go-style template")
-    .action((o) => (result = infoCommand(ctxOf(o), o)));
+    .action((o) => (result = import("./commands/info.ts").then((m) => m.infoCommand(ctxOf(o), o))));
 
   cli
     .command("events", "Get real time events from the server (also: system events)")
@@ -58,7 +55,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--format <format>", "Format output using a custom template: 'json' or a Go-style template")
     .option("--since <time>", "Show all events created since timestamp")
     .option("--until <time>", "Stream events until this timestamp")
-    .action((o) => (result = eventsCommand(ctxOf(o), o)));
+    .action((o) => (result = import("./commands/events.ts").then((m) => m.eventsCommand(ctxOf(o), o))));
 
   cli
     .command("daemon", "Run the Bunker daemon (also: the executable invoked as `bunkerd`)")
@@ -76,7 +73,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--plugins-dir <dir>", "Directory of third-party plugin modules to load")
     .option("--plugin-config <kv>", "Plugin config section <type>.<id>=<json> (repeatable)", { type: [String] })
     .option("--required-plugin <key>", "Plugin <type>.<id> that must load (repeatable)", { type: [String] })
-    .action((o) => (result = daemonCommand(o, builtins)));
+    .action((o) => (result = import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
 
   cli.option("-v, --version", "Print version information and quit");
   cli.help();

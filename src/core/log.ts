@@ -2,6 +2,7 @@
  * The daemon's logger: one line per entry on stderr, either logrus-style text (as dockerd prints)
  * or JSON (`--log-format json`). Fields are plain key/value pairs.
  */
+import { writeSync } from "node:fs";
 
 /** Log levels in increasing severity, named as dockerd's `--log-level` names them. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"] as const;
@@ -23,7 +24,14 @@ export interface Logger {
 /** Where log lines go; defaults to stderr. Tests pass an array sink. */
 export type LogSink = (line: string) => void;
 
-const stderrSink: LogSink = (line) => process.stderr.write(line + "\n");
+/** Synchronous write to fd 2: no stream machinery in the daemon, and lines never interleave. */
+const stderrSink: LogSink = (line) => {
+  try {
+    writeSync(2, line + "\n");
+  } catch {
+    /* stderr closed: nothing useful to do */
+  }
+};
 
 /** Create a logger writing to `sink` at `level` in `format`. */
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; sink?: LogSink } = {}): Logger {

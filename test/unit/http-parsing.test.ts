@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BodyDecoder, bodyFraming, findHeadEnd, parseHead } from "../../src/core/api/http/request.ts";
+import { BodyDecoder, bodyFraming, findHeadEnd, parseHead, parseQuery } from "../../src/core/api/http/request.ts";
 import { EngineError } from "../../src/core/errors.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -68,5 +68,23 @@ describe("body decoding", () => {
   test("a bad chunk size is invalid-argument", () => {
     const d = new BodyDecoder({ kind: "chunked" });
     expect(() => d.push(enc("zz\r\n"))).toThrow("bad chunk size");
+  });
+});
+
+describe("query strings", () => {
+  test("URLSearchParams decoding: plus, percent, repeats, bare keys, malformed escapes", () => {
+    const q = parseQuery("names=a&names=b%2Fc&t=x+y&flag&bad=%zz&filters=%7B%22a%22%3A1%7D");
+    expect(q.getAll("names")).toEqual(["a", "b/c"]);
+    expect(q.get("t")).toBe("x y");
+    expect(q.has("flag")).toBe(true);
+    expect(q.get("flag")).toBe("");
+    expect(q.get("bad")).toBe("%zz");
+    expect(q.get("filters")).toBe('{"a":1}');
+    expect(q.get("missing")).toBeNull();
+  });
+
+  test("non-ASCII bytes in a head survive as latin1", () => {
+    const h = parseHead(new Uint8Array([...new TextEncoder().encode("GET / HTTP/1.1\r\nX: "), 0xe9, 13, 10, 13, 10]));
+    expect(h.headers.get("x")).toBe("\u00e9");
   });
 });

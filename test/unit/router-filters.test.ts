@@ -21,6 +21,7 @@ describe("router", () => {
     expect(r.match("HEAD", "/containers/x/json")).toBeDefined();
     expect(r.match("PUT", "/containers/x/json")).toBeUndefined();
     expect(r.match("GET", "/containers/x/y/json")).toBeUndefined();
+    expect(() => r.match("GET", "/containers/%zz/json")).toThrow("malformed percent-encoding");
   });
 });
 

@@ -75,6 +75,8 @@ export async function daemonCommand(opts: DaemonCliOptions, builtins: readonly A
     const config = resolveDaemonConfig(daemonFlags(opts));
     log.configure({ level: config.logLevel as LogLevel, format: config.logFormat });
     daemon = await Daemon.start(config, { builtins, log, sys: linuxSys() });
+    // Start-up garbage (config parsing, module loading) is collected before the daemon idles.
+    Bun.gc(true);
   } catch (err) {
     log.error(`failed to start daemon: ${messageOf(err)}`);
     return 1;

@@ -3,6 +3,7 @@
  * a greedy match (image names contain slashes), as moby's router does. Paths are matched after the
  * `/vX.Y` prefix has been stripped.
  */
+import { invalidArgument } from "../errors.ts";
 import type { HttpRequest, ResponseWriter } from "./http/connection.ts";
 
 /** What a route handler receives. */
@@ -44,11 +45,19 @@ export class Router {
       const m = r.regex.exec(path);
       if (!m) continue;
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1] ?? "")));
+      r.names.forEach((n, i) => (params[n] = decodePathParam(m[i + 1] ?? "")));
       if (r.method === method) return { route: r, params };
       if (method === "HEAD" && r.method === "GET") fallback ??= { route: r, params };
     }
     return fallback;
+  }
+}
+
+function decodePathParam(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw invalidArgument(`malformed percent-encoding in path: ${s}`);
   }
 }
 

@@ -3,7 +3,7 @@
  * Every step that succeeded is undone when a later one fails, so a failed start leaves nothing
  * behind (no socket, no pidfile, no lock).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { createApiHandler } from "../api/api-handler.ts";
@@ -170,9 +170,27 @@ export function engineId(dataRoot: string): string {
     const id = readFileSync(path, "utf8").trim();
     if (id) return id;
   }
-  const id = crypto.randomUUID();
+  const id = randomUuid();
   writeFileAtomic(path, id + "\n");
   return id;
+}
+
+/**
+ * A version-4 UUID from /dev/urandom. (crypto.randomUUID would do, but it pulls the TLS library's
+ * code into the idle daemon's resident memory: about 1 MB measured.)
+ */
+export function randomUuid(): string {
+  const b = new Uint8Array(16);
+  const fd = openSync("/dev/urandom", "r");
+  try {
+    readSync(fd, b, 0, 16, null);
+  } finally {
+    closeSync(fd);
+  }
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function rmQuiet(path: string): void {

@@ -55,7 +55,7 @@ export function systemRoutes({ system, events }: SystemRouteDeps): Route[] {
           out.end();
         };
         if (until !== undefined) timer = setTimeout(stop, Number((until - now) / 1_000_000n) + 1);
-        req.signal.addEventListener("abort", stop, { once: true });
+        req.onClose(stop);
       },
     },
   ];
