@@ -20,7 +20,7 @@ const files = () => {
   const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
   return walk(store.root).map((p) => p.slice(store.root.length));
 };
-async function rejects(p: Promise<unknown>, code: string, text: string) {
+async function rejects(p: Promise<unknown>, code: EngineError["code"], text: string) {
   try {
     await p;
   } catch (e) {
@@ -34,7 +34,7 @@ async function rejects(p: Promise<unknown>, code: string, text: string) {
 describe("digests", () => {
   test("sha256 and sha512 parse; everything else is a clear error", () => {
     const d = digestOf("hello");
-    expect(d).toBe("sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    expect(d as string).toBe("sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
     expect(parseDigest(digestOf("x", "sha512")).algorithm).toBe("sha512");
     for (const bad of ["sha256:abc", "sha256:" + "A".repeat(64), "md5:" + "a".repeat(32), "nocolon", "sha256:" + "g".repeat(64)]) {
       expect(isDigest(bad)).toBe(false);
