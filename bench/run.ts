@@ -8,9 +8,10 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemonSuite } from "./daemon.ts";
+import { decompressSuite } from "./decompress.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 

@@ -14,7 +14,6 @@ import { Router } from "../api/router.ts";
 import { systemRoutes } from "../api/routes/system.ts";
 import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { loadPluginModules } from "../plugin/loader.ts";
 import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
 import type { AnyRegistration } from "../plugin/types.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -76,7 +75,11 @@ export class Daemon {
     this.engineId = engineId(config.dataRoot);
 
     const registrations: SourcedRegistration[] = deps.builtins.map((reg) => ({ reg, source: "builtin" }));
-    if (config.pluginsDir) registrations.push(...(await loadPluginModules(config.pluginsDir)));
+    if (config.pluginsDir) {
+      // Loaded only when configured: the loader hands modules the whole valibot namespace.
+      const { loadPluginModules } = await import("../plugin/loader.ts");
+      registrations.push(...(await loadPluginModules(config.pluginsDir)));
+    }
     const plugins = new PluginSet({
       registrations,
       dataRoot: config.dataRoot,
