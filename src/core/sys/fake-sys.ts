@@ -1,6 +1,6 @@
 /**
- * A recording fake of the `Sys` seam for unit tests: it keeps every call, and lets a test script
- * the errno a call fails with.
+ * A recording fake of the `Sys` seam for unit tests: it keeps every call, hands out fake file
+ * descriptors, and lets a test script the errno a call fails with.
  */
 import { SyscallError } from "../errors.ts";
 import type { Sys } from "./sys.ts";
@@ -22,19 +22,33 @@ export interface FakeSys extends Sys {
 export function createFakeSys(): FakeSys {
   const calls: SysCall[] = [];
   const failures = new Map<keyof Sys, number[]>();
-  const maybeFail = (name: keyof Sys, path?: string) => {
-    const queue = failures.get(name);
-    const e = queue?.shift();
+  let nextFd = 100;
+  /** Record a call, fail it if scripted, otherwise return `result`. */
+  const call = <T>(name: keyof Sys, args: unknown[], path: string | undefined, result: T): T => {
+    calls.push({ name, args });
+    const e = failures.get(name)?.shift();
     if (e !== undefined) throw new SyscallError(name, e, path);
+    return result;
   };
   return {
     calls,
     failNext(name, errno) {
       failures.set(name, [...(failures.get(name) ?? []), errno]);
     },
-    flock(fd, operation, path) {
-      calls.push({ name: "flock", args: [fd, operation, path] });
-      maybeFail("flock", path);
-    },
+    flock: (fd, op, path) => call("flock", [fd, op, path], path, undefined),
+    openat2: (dirfd, path, flags, mode, resolve) => call("openat2", [dirfd, path, flags, mode, resolve], path, nextFd++),
+    close: (fd) => call("close", [fd], undefined, undefined),
+    mkdirat: (dirfd, path, mode) => call("mkdirat", [dirfd, path, mode], path, undefined),
+    mknodat: (dirfd, path, mode, major, minor) => call("mknodat", [dirfd, path, mode, major, minor], path, undefined),
+    symlinkat: (target, dirfd, path) => call("symlinkat", [target, dirfd, path], path, undefined),
+    linkat: (od, op, nd, np, flags) => call("linkat", [od, op, nd, np, flags], np, undefined),
+    unlinkat: (dirfd, path, flags) => call("unlinkat", [dirfd, path, flags], path, undefined),
+    fchownat: (dirfd, path, uid, gid, flags) => call("fchownat", [dirfd, path, uid, gid, flags], path, undefined),
+    fchmodat: (dirfd, path, mode, flags) => call("fchmodat", [dirfd, path, mode, flags], path, undefined),
+    utimensat: (dirfd, path, a, m, flags) => call("utimensat", [dirfd, path, a, m, flags], path, undefined),
+    fsetxattr: (fd, name, value, flags) => call("fsetxattr", [fd, name, value, flags], name, undefined),
+    mount: (src, target, fstype, flags, data) => call("mount", [src, target, fstype, flags, data], target, undefined),
+    umount2: (target, flags) => call("umount2", [target, flags], target, undefined),
+    syncfs: (fd, path) => call("syncfs", [fd, path], path, undefined),
   };
 }

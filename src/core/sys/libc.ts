@@ -5,9 +5,25 @@
  */
 import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 
+const { i32, u32, i64, u64, ptr } = FFIType;
 const symbols = {
-  flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-  __errno_location: { args: [], returns: FFIType.ptr },
+  flock: { args: [i32, i32], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+  /** Raw syscall for calls glibc 2.36 has no wrapper for (openat2). Integer arguments only. */
+  syscall: { args: [i64, i64, i64, i64, i64, i64, i64], returns: i64 },
+  close: { args: [i32], returns: i32 },
+  mkdirat: { args: [i32, ptr, u32], returns: i32 },
+  mknodat: { args: [i32, ptr, u32, u64], returns: i32 },
+  symlinkat: { args: [ptr, i32, ptr], returns: i32 },
+  linkat: { args: [i32, ptr, i32, ptr, i32], returns: i32 },
+  unlinkat: { args: [i32, ptr, i32], returns: i32 },
+  fchownat: { args: [i32, ptr, u32, u32, i32], returns: i32 },
+  fchmodat: { args: [i32, ptr, u32, i32], returns: i32 },
+  utimensat: { args: [i32, ptr, ptr, i32], returns: i32 },
+  fsetxattr: { args: [i32, ptr, ptr, u64, i32], returns: i32 },
+  mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+  umount2: { args: [ptr, i32], returns: i32 },
+  syncfs: { args: [i32], returns: i32 },
 } as const;
 
 type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];

@@ -1,36 +1,159 @@
 /**
  * The `Sys` seam: every raw system call the engine makes goes through this interface, so code
  * above it can be unit-tested without root against `createFakeSys()` (see `fake-sys.ts`), and the
- * real implementation stays a thin, errno-checking wrapper around libc.
+ * real implementation stays a thin, errno-checking wrapper around libc. Constants keep their C
+ * names. Failures throw SyscallError{syscall, errno, path}.
  */
+import { ptr } from "bun:ffi";
 import { SyscallError } from "../errors.ts";
 import { errno, getLibc } from "./libc.ts";
 
-/** flock(2) operations, under their C names. */
+/** flock(2) operations. */
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 /** errno values the engine branches on. */
-export const EWOULDBLOCK = 11;
+export const ENOENT = 2;
 export const EINTR = 4;
+export const EWOULDBLOCK = 11;
+export const EEXIST = 17;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const ENOTEMPTY = 39;
+export const ELOOP = 40;
+export const EXDEV = 18;
+/** open(2) flags (same values on x86-64 and arm64 except where noted). */
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
+export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+/** openat2 resolve flags. */
+export const RESOLVE_NO_XDEV = 0x01;
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
+export const RESOLVE_IN_ROOT = 0x10;
+/** *at flags. */
+export const AT_FDCWD = -100;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_REMOVEDIR = 0x200;
+export const AT_EMPTY_PATH = 0x1000;
+/** File type bits. */
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+/** mount(2) flags. */
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
+export const MS_REMOUNT = 32;
+export const MS_BIND = 4096;
+export const MS_REC = 16384;
+export const MS_PRIVATE = 1 << 18;
+/** umount2 flags. */
+export const MNT_DETACH = 2;
+const SYS_openat2 = 437; // same number on x86-64 and arm64
 
-/** The system calls Bunker makes directly. Failures throw SyscallError{syscall, errno, path}. */
+/** The system calls Bunker makes directly. */
 export interface Sys {
-  /** flock(2) on an open descriptor; `path` is only used in the error. */
   flock(fd: number, operation: number, path?: string): void;
+  /** openat2(2); returns the new fd. */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  close(fd: number): void;
+  mkdirat(dirfd: number, path: string, mode: number): void;
+  mknodat(dirfd: number, path: string, mode: number, major: number, minor: number): void;
+  symlinkat(target: string, dirfd: number, path: string): void;
+  linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number): void;
+  unlinkat(dirfd: number, path: string, flags: number): void;
+  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): void;
+  fchmodat(dirfd: number, path: string, mode: number, flags: number): void;
+  /** Set atime and mtime (seconds, fractional allowed). */
+  utimensat(dirfd: number, path: string, atime: number, mtime: number, flags: number): void;
+  fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): void;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount2(target: string, flags: number): void;
+  syncfs(fd: number, path?: string): void;
+}
+
+const cstr = (s: string) => Buffer.from(s + "\0");
+/** Glibc's makedev encoding. */
+export function makedev(major: number, minor: number): bigint {
+  const M = BigInt(major);
+  const m = BigInt(minor);
+  return ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
+}
+
+/** Run a libc call, retrying EINTR, throwing SyscallError on -1. */
+function check(name: string, path: string | undefined, call: () => number | bigint): number {
+  for (;;) {
+    const r = Number(call());
+    if (r !== -1) return r;
+    const e = errno();
+    if (e === EINTR) continue;
+    throw new SyscallError(name, e, path);
+  }
 }
 
 /** The real implementation on Linux, through `bun:ffi`. */
 export function createLinuxSys(): Sys {
+  const c = () => getLibc();
   return {
     flock(fd, operation, path) {
-      for (;;) {
-        if (getLibc().flock(fd, operation) === 0) return;
-        const e = errno();
-        if (e === EINTR) continue;
-        throw new SyscallError("flock", e, path);
-      }
+      check("flock", path, () => c().flock(fd, operation));
+    },
+    openat2(dirfd, path, flags, mode, resolve) {
+      const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
+      const p = cstr(path);
+      return check("openat2", path, () => c().syscall(SYS_openat2, dirfd, ptr(p), ptr(how), 24, 0, 0));
+    },
+    close(fd) {
+      c().close(fd); // never retried: the fd is gone even on EINTR
+    },
+    mkdirat(dirfd, path, mode) {
+      check("mkdirat", path, () => c().mkdirat(dirfd, cstr(path), mode));
+    },
+    mknodat(dirfd, path, mode, major, minor) {
+      check("mknodat", path, () => c().mknodat(dirfd, cstr(path), mode, makedev(major, minor)));
+    },
+    symlinkat(target, dirfd, path) {
+      check("symlinkat", path, () => c().symlinkat(cstr(target), dirfd, cstr(path)));
+    },
+    linkat(olddirfd, oldpath, newdirfd, newpath, flags) {
+      check("linkat", newpath, () => c().linkat(olddirfd, cstr(oldpath), newdirfd, cstr(newpath), flags));
+    },
+    unlinkat(dirfd, path, flags) {
+      check("unlinkat", path, () => c().unlinkat(dirfd, cstr(path), flags));
+    },
+    fchownat(dirfd, path, uid, gid, flags) {
+      check("fchownat", path, () => c().fchownat(dirfd, cstr(path), uid, gid, flags));
+    },
+    fchmodat(dirfd, path, mode, flags) {
+      check("fchmodat", path, () => c().fchmodat(dirfd, cstr(path), mode, flags));
+    },
+    utimensat(dirfd, path, atime, mtime, flags) {
+      const ts = (t: number) => [BigInt(Math.floor(t)), BigInt(Math.round((t - Math.floor(t)) * 1e9))];
+      const times = new BigInt64Array([...ts(atime), ...ts(mtime)]);
+      check("utimensat", path, () => c().utimensat(dirfd, cstr(path), ptr(times), flags));
+    },
+    fsetxattr(fd, name, value, flags) {
+      const v = value.length ? value : new Uint8Array(1);
+      check("fsetxattr", name, () => c().fsetxattr(fd, cstr(name), ptr(v), value.length, flags));
+    },
+    mount(source, target, fstype, flags, data) {
+      check("mount", target, () => c().mount(cstr(source), cstr(target), cstr(fstype), flags, cstr(data)));
+    },
+    umount2(target, flags) {
+      check("umount2", target, () => c().umount2(cstr(target), flags));
+    },
+    syncfs(fd, path) {
+      check("syncfs", path, () => c().syncfs(fd));
     },
   };
 }
