@@ -73,6 +73,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--plugins-dir <dir>", "Directory of third-party plugin modules to load")
     .option("--plugin-config <kv>", "Plugin config section <type>.<id>=<json> (repeatable)", { type: [String] })
     .option("--required-plugin <key>", "Plugin <type>.<id> that must load (repeatable)", { type: [String] })
+    .option("-s, --storage-driver <name>", "Storage driver to use (default: the one holding data, else overlay, btrfs, vfs)")
     .action((o) => (result = import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
 
   cli.option("-v, --version", "Print version information and quit");

@@ -205,3 +205,30 @@ describe("plugins", () => {
     expect(r.stderr).toContain("plugins.events.v1.audit-log: file: Invalid type: Expected string");
   });
 });
+
+describe("storage driver selection in the daemon", () => {
+  test("overlay by default, --storage-driver vfs on request, shown in info", async () => {
+    const d1 = await startDaemon({ dir: fresh() });
+    const i1 = await run([BUNKER, "-H", d1.host, "info", "--format", "{{.Driver}} {{json .DriverStatus}}"]);
+    await d1.stop();
+    expect(i1.stdout.trim()).toMatch(/^overlay \[\["Backing Filesystem","\w+"\]/);
+    const d2 = await startDaemon({ dir: fresh(), args: ["--storage-driver", "vfs"] });
+    const i2 = await run([BUNKER, "-H", d2.host, "info", "--format", "{{.Driver}}"]);
+    await d2.stop();
+    expect(i2.stdout.trim()).toBe("vfs");
+  });
+
+  test("an unknown driver, or two drivers holding data, stop start-up with the reason", async () => {
+    const r = await daemonFails(["--config-file", "/dev/null", "--storage-driver", "zfs"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("storage driver zfs is not available");
+    const d = fresh();
+    for (const id of ["overlay", "vfs"]) {
+      mkdirSync(join(d, "data", `storage.v1.${id}`), { recursive: true });
+      writeFileSync(join(d, "data", `storage.v1.${id}`, "metadata.json"), JSON.stringify({ nextId: 2, snapshots: { x: {} } }));
+    }
+    const r2 = await run([BUNKER, "daemon", "--config-file", "/dev/null", "--data-root", join(d, "data"), "--exec-root", join(d, "run")]);
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toContain("several storage drivers hold data (overlay, vfs)");
+  });
+});

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { NotSupportedError } from "../../src/core/errors.ts";
 import { createLogger } from "../../src/core/log.ts";
+import { createFakeSys } from "../../src/core/sys/fake-sys.ts";
 import { orderPlugins } from "../../src/core/plugin/graph.ts";
 import { findPluginModules, loadPluginModules } from "../../src/core/plugin/loader.ts";
 import { PluginSet } from "../../src/core/plugin/plugin-set.ts";
@@ -15,7 +16,7 @@ const sink = (closed: string[], id: string) => ({ onEvent() {}, close: () => voi
 
 function set(regs: AnyRegistration[], extra: Partial<ConstructorParameters<typeof PluginSet>[0]> = {}) {
   const dir = tempDir();
-  return { dir, plugins: new PluginSet({ registrations: regs.map((reg) => ({ reg, source: "builtin" })), dataRoot: dir, execRoot: join(dir, "run"), log, ...extra }) };
+  return { dir, plugins: new PluginSet({ registrations: regs.map((reg) => ({ reg, source: "builtin" })), dataRoot: dir, execRoot: join(dir, "run"), log, sys: createFakeSys(), ...extra }) };
 }
 
 describe("init order", () => {

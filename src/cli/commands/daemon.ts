@@ -28,6 +28,7 @@ export interface DaemonCliOptions {
   pluginsDir?: string;
   pluginConfig?: string[];
   requiredPlugin?: string[];
+  storageDriver?: string;
 }
 
 /** Map CLI options onto daemon.json keys; `--plugin-config key=<json>` fills `plugins`. */
@@ -60,6 +61,7 @@ export function daemonFlags(o: DaemonCliOptions): DaemonFlags {
     "plugins-dir": o.pluginsDir,
     plugins,
     "required-plugins": o.requiredPlugin?.length ? o.requiredPlugin : undefined,
+    "storage-driver": o.storageDriver,
   };
   const repeatable = new Set(["hosts", "required-plugins", "plugins"]);
   // A single-valued flag given twice keeps the last value, as docker's flag parser does.

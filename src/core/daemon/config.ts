@@ -31,6 +31,7 @@ export const DaemonFileSchema = v.strictObject({
   "plugins-dir": v.optional(v.string()),
   plugins: v.optional(v.record(v.string(), v.unknown())),
   "required-plugins": v.optional(v.array(v.string())),
+  "storage-driver": v.optional(v.string()),
 });
 
 /** Keys of daemon.json. */
@@ -59,6 +60,7 @@ export interface DaemonConfig {
   pluginsDir?: string;
   plugins: Record<string, unknown>;
   requiredPlugins: string[];
+  storageDriver?: string;
 }
 
 /** Flags as the CLI parsed them: the same keys as daemon.json, plus `config-file`. */
@@ -120,6 +122,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c.tlscert ? { tlsCert: c.tlscert } : {}),
     ...(c.tlskey ? { tlsKey: c.tlskey } : {}),
     ...(c["plugins-dir"] ? { pluginsDir: c["plugins-dir"] } : {}),
+    ...(c["storage-driver"] ? { storageDriver: c["storage-driver"] } : {}),
   };
   checkTls(cfg);
   return cfg;

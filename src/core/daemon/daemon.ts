@@ -16,6 +16,8 @@ import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
 import type { AnyRegistration } from "../plugin/types.ts";
+import type { StorageDriver } from "../storage/driver.ts";
+import { driverHasData, selectDriver } from "../storage/select.ts";
 import type { Sys } from "../sys/sys.ts";
 import { VERSION } from "../version.ts";
 import type { DaemonConfig } from "./config.ts";
@@ -39,6 +41,8 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private undo: (() => void | Promise<void>)[] = [];
   engineId = "";
+  /** The selected storage driver (undefined only when no storage plugin is registered). */
+  storage: StorageDriver | undefined;
   system: SystemService | undefined;
 
   private constructor(
@@ -87,13 +91,17 @@ export class Daemon {
       configs: config.plugins,
       required: config.requiredPlugins,
       log,
+      sys: deps.sys,
     });
     this.plugins = plugins;
     this.undo.push(() => plugins.closeAll());
     await plugins.initAll();
     this.wireEventSinks(plugins);
 
+    this.storage = this.chooseStorage(plugins);
     this.system = new SystemService({ config, engineId: this.engineId, plugins, events: this.events });
+    const storage = this.storage;
+    if (storage) this.system.contribute(() => ({ Driver: storage.name, DriverStatus: storage.status() }));
     const router = new Router().add(...systemRoutes({ system: this.system, events: this.events }));
     const handler = createApiHandler(router, log);
     const gid = groupId(config.group);
@@ -114,6 +122,20 @@ export class Daemon {
     writeFileAtomic(config.pidfile, `${process.pid}\n`);
     this.undo.push(() => rmQuiet(config.pidfile));
     log.info("Daemon has completed initialization", { version: VERSION, "data-root": config.dataRoot });
+  }
+
+  /** Pick the storage driver among those that loaded (moby's rules, see core/storage/select.ts). */
+  private chooseStorage(plugins: PluginSet): StorageDriver | undefined {
+    const available = plugins.instances("storage.v1");
+    const unavailable = new Map(plugins.statuses().filter((s) => s.type === "storage.v1" && s.status !== "ok").map((s) => [s.id, s.reason ?? s.status]));
+    if (available.size === 0 && !this.config.storageDriver) return undefined;
+    const driver = selectDriver(available, {
+      ...(this.config.storageDriver ? { configured: this.config.storageDriver } : {}),
+      hasData: (id) => driverHasData(join(this.config.dataRoot, `storage.v1.${id}`)),
+      unavailable,
+    });
+    this.deps.log.info("storage driver selected", { driver: driver.name });
+    return driver;
   }
 
   /** Forward every event to `events.v1` plugins; a failing sink is logged, never fatal. */

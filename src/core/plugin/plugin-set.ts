@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { EngineError, invalidArgument, isNotSupported, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Sys } from "../sys/sys.ts";
 import { orderPlugins } from "./graph.ts";
 import {
   type AnyRegistration,
@@ -31,6 +32,7 @@ export interface PluginSetOptions {
   /** `<type>.<id>` keys whose absence or failure stops the daemon. */
   required?: string[];
   log: Logger;
+  sys: Sys;
 }
 
 interface Loaded {
@@ -105,6 +107,7 @@ export class PluginSet {
           execRoot: this.opts.execRoot,
           config: this.parsedConfig.get(key),
           log: log.with({ plugin: key }),
+          sys: this.opts.sys,
           get: <T extends PluginType>(type: T) => {
             if (!(reg.requires ?? []).includes(type)) {
               throw new EngineError("internal", `plugin ${key} did not declare requires: ${type}`);

@@ -6,6 +6,8 @@
 import type * as v from "valibot";
 import type { EventMessage } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
+import type { StorageDriver } from "../storage/driver.ts";
+import type { Sys } from "../sys/sys.ts";
 
 /** Receives every engine event: audit trails, forwarding to a collector, metrics. */
 export interface EventSink {
@@ -19,13 +21,14 @@ export interface EventSink {
  */
 export interface PluginInstances {
   "events.v1": EventSink;
+  "storage.v1": StorageDriver;
 }
 
 /** A plugin type such as `events.v1`. */
 export type PluginType = keyof PluginInstances;
 
 /** Every plugin type this build knows, for validating third-party registrations. */
-export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1"];
+export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1", "storage.v1"];
 
 /** A plugin's config section: defaults plus a parser (a valibot schema behind it). */
 export interface PluginConfig<C> {
@@ -45,6 +48,8 @@ export interface InitContext<C> {
   execRoot: string;
   config: C;
   log: Logger;
+  /** The system-call seam (the real one in the daemon, a fake in unit tests). */
+  sys: Sys;
   /** Instances of a type this plugin `requires`, by id (only those that initialised). */
   get<T extends PluginType>(type: T): Map<string, PluginInstances[T]>;
 }

@@ -80,6 +80,8 @@ export interface Sys {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   syncfs(fd: number, path?: string): void;
+  /** Extended attributes of `path` itself (not following a final symlink). */
+  lgetxattrs(path: string): Record<string, Uint8Array>;
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -151,6 +153,30 @@ export function createLinuxSys(): Sys {
     },
     umount2(target, flags) {
       check("umount2", target, () => c().umount2(cstr(target), flags));
+    },
+    lgetxattrs(path) {
+      const p = cstr(path);
+      const out: Record<string, Uint8Array> = {};
+      let names = new Uint8Array(1024);
+      let n = Number(c().llistxattr(ptr(p), ptr(names), names.length));
+      if (n === -1 && errno() === 34 /* ERANGE */) {
+        names = new Uint8Array(Number(c().llistxattr(ptr(p), null, 0)) + 1);
+        n = Number(c().llistxattr(ptr(p), ptr(names), names.length));
+      }
+      if (n === -1) {
+        const e = errno();
+        if (e === 95 /* EOPNOTSUPP */) return out;
+        throw new SyscallError("llistxattr", e, path);
+      }
+      for (const name of Buffer.from(names.subarray(0, n)).toString("utf8").split("\0").filter(Boolean)) {
+        const nb = cstr(name);
+        const size = Number(c().lgetxattr(ptr(p), ptr(nb), null, 0));
+        if (size < 0) continue; // removed meanwhile
+        const val = new Uint8Array(Math.max(size, 1));
+        const got = Number(c().lgetxattr(ptr(p), ptr(nb), ptr(val), val.length));
+        if (got >= 0) out[name] = val.slice(0, got);
+      }
+      return out;
     },
     syncfs(fd, path) {
       check("syncfs", path, () => c().syncfs(fd));

@@ -1,0 +1,166 @@
+/**
+ * One conformance suite for every storage driver (after containerd's snapshotter tests and
+ * moby's graphtest): create, mount, commit, views read-only, chains with deleted and changed
+ * files, a 128-layer chain, layer apply round trips with whiteouts, removal rules, usage, and
+ * metadata that survives a restart. Real mounts: root only.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { applyLayer } from "../../src/core/layer/apply.ts";
+import { fullHeader, writeTar } from "../../src/core/layer/tar-stream.ts";
+import { hasDirectApply, type StorageDriver } from "../../src/core/storage/driver.ts";
+import { mountAll, unmount } from "../../src/core/storage/mount.ts";
+import { linuxSys } from "../../src/core/sys/sys.ts";
+import { createOverlayDriver, overlayUnsupportedReason } from "../../src/plugins/storage-overlay/index.ts";
+import { createVfsDriver } from "../../src/plugins/storage-vfs/index.ts";
+import { cleanup, tempDir } from "../helpers/daemon.ts";
+
+const ROOT = process.getuid?.() === 0;
+const sys = linuxSys();
+
+const drivers: { name: string; make: (root: string) => StorageDriver; skip?: string }[] = [
+  { name: "vfs", make: (r) => createVfsDriver(sys, r) },
+  { name: "overlay", make: (r) => createOverlayDriver(r), skip: overlayUnsupportedReason(tempDir()) },
+];
+
+for (const { name, make, skip } of drivers) {
+  const reason = !ROOT ? "needs root for mounts" : skip;
+  if (reason) console.log(`conformance ${name}: skipped: ${reason}`);
+  describe.skipIf(!!reason)(`storage conformance: ${name}`, () => {
+    let dir: string;
+    let driver: StorageDriver;
+    let mnt: string;
+    beforeAll(() => {
+      dir = tempDir(`bunker-${name}-`);
+      driver = make(join(dir, "driver"));
+      mnt = join(dir, "mnt");
+      mkdirSync(mnt);
+    });
+    afterAll(() => cleanup(dir));
+
+    /** Mount `key`, run `fn` on the mount point, unmount. */
+    async function withMount<T>(key: string, fn: (root: string) => T | Promise<T>): Promise<T> {
+      mountAll(sys, await driver.mounts(key), mnt);
+      try {
+        return await fn(mnt);
+      } finally {
+        unmount(sys, mnt);
+      }
+    }
+    /** Commit a layer made by `fn` on top of `parent`. */
+    async function layer(nameOf: string, parent: string | undefined, fn: (root: string) => void) {
+      await driver.prepare(`${nameOf}-active`, parent);
+      await withMount(`${nameOf}-active`, fn);
+      await driver.commit(nameOf, `${nameOf}-active`);
+    }
+
+    test("prepare, write, commit; a view sees the files and is read-only", async () => {
+      await layer("base", undefined, (r) => {
+        writeFileSync(join(r, "a"), "A");
+        mkdirSync(join(r, "d"));
+        writeFileSync(join(r, "d", "b"), "B");
+      });
+      expect(driver.stat("base").kind).toBe("committed");
+      await driver.view("base-view", "base");
+      await withMount("base-view", (r) => {
+        expect(readFileSync(join(r, "a"), "utf8")).toBe("A");
+        expect(() => writeFileSync(join(r, "x"), "no")).toThrow(/EROFS|read-only/);
+      });
+      await driver.remove("base-view");
+    });
+
+    test("a child sees deletions, changes and additions; the parent is unchanged", async () => {
+      await layer("child", "base", (r) => {
+        writeFileSync(join(r, "a"), "A2");
+        writeFileSync(join(r, "c"), "C");
+        require("node:fs").rmSync(join(r, "d"), { recursive: true });
+      });
+      await driver.view("child-view", "child");
+      await withMount("child-view", (r) => expect(readdirSync(r).sort()).toEqual(["a", "c"]));
+      await driver.view("base-view2", "base");
+      await withMount("base-view2", (r) => {
+        expect(readdirSync(r).sort()).toEqual(["a", "d"]);
+        expect(readFileSync(join(r, "a"), "utf8")).toBe("A");
+      });
+      await driver.remove("child-view");
+      await driver.remove("base-view2");
+    });
+
+    test("a layer tar applied through the driver, with whiteouts, round-trips", async () => {
+      await driver.prepare("applied-active", "child");
+      const tar = writeTar([
+        { header: fullHeader({ name: ".wh.a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 }) },
+        { header: fullHeader({ name: "e/f", type: "file", mode: 0o640, uid: 0, gid: 0, size: 2, mtime: 1_000 }), body: new TextEncoder().encode("EF") },
+      ]);
+      if (hasDirectApply(driver)) {
+        const t = driver.applyTarget("applied-active");
+        await applyLayer(sys, t.path, tar, { whiteouts: t.whiteouts });
+      } else {
+        await withMount("applied-active", (r) => applyLayer(sys, r, tar, { whiteouts: "remove" }));
+      }
+      await driver.commit("applied", "applied-active");
+      await driver.view("applied-view", "applied");
+      await withMount("applied-view", (r) => {
+        expect(readdirSync(r).sort()).toEqual(["c", "e"]);
+        expect(readFileSync(join(r, "e/f"), "utf8")).toBe("EF");
+      });
+      await driver.remove("applied-view");
+    });
+
+    test("a snapshot with children cannot be removed; leaves can", async () => {
+      await expect(driver.remove("base")).rejects.toThrow("depends on it");
+      await driver.prepare("leaf", "applied");
+      await driver.remove("leaf");
+      expect(driver.list().map((s) => s.key).sort()).toEqual(["applied", "base", "child"]);
+    });
+
+    test("bad requests: existing key, unknown or uncommitted parent, committing a view", async () => {
+      await expect(driver.prepare("base")).rejects.toThrow("already exists");
+      await expect(driver.prepare("x", "no-such")).rejects.toThrow("not found");
+      await driver.prepare("act", "base");
+      await expect(driver.prepare("y", "act")).rejects.toThrow("not committed");
+      await driver.view("v", "base");
+      await expect(driver.commit("z", "v")).rejects.toThrow("only active snapshots can be committed");
+      await expect(driver.mounts("base")).rejects.toThrow("committed");
+      await driver.remove("v");
+      await driver.remove("act");
+    });
+
+    test("usage counts the snapshot's own bytes", async () => {
+      await driver.prepare("u", "base");
+      await withMount("u", (r) => writeFileSync(join(r, "big"), new Uint8Array(100_000)));
+      const u = await driver.usage("u");
+      expect(u.size).toBeGreaterThanOrEqual(100_000);
+      if (name === "overlay") expect(u.size).toBeLessThan(100_100); // only the upper layer
+      await driver.remove("u");
+    });
+
+    test("a chain of 128 layers mounts in one piece", async () => {
+      let parent: string | undefined = undefined;
+      for (let i = 0; i < 128; i++) {
+        const key = `deep-${i}`;
+        await driver.prepare(`${key}-a`, parent);
+        const t = hasDirectApply(driver) ? driver.applyTarget(`${key}-a`).path : undefined;
+        if (t) writeFileSync(join(t, `layer-${i}`), String(i));
+        else await withMount(`${key}-a`, (r) => writeFileSync(join(r, `layer-${i}`), String(i)));
+        await driver.commit(key, `${key}-a`);
+        parent = key;
+      }
+      await driver.prepare("deep-top", parent);
+      await withMount("deep-top", (r) => {
+        const files = readdirSync(r).filter((f) => f.startsWith("layer-"));
+        expect(files.length).toBe(128);
+        expect(readFileSync(join(r, "layer-0"), "utf8")).toBe("0");
+        writeFileSync(join(r, "on-top"), "rw");
+      });
+    }, 120_000);
+
+    test("metadata survives a restart of the driver", async () => {
+      const again = make(join(dir, "driver"));
+      expect(again.stat("deep-127").parent).toBe("deep-126");
+      expect(again.stat("deep-top").kind).toBe("active");
+      expect(existsSync(join(dir, "driver", "metadata.json"))).toBe(true);
+    });
+  });
+}
