@@ -12,32 +12,56 @@ import { fullHeader, writeTar } from "../../src/core/layer/tar-stream.ts";
 import { hasDirectApply, type StorageDriver } from "../../src/core/storage/driver.ts";
 import { mountAll, unmount } from "../../src/core/storage/mount.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
+import { createBtrfsDriver } from "../../src/plugins/storage-btrfs/index.ts";
 import { createOverlayDriver, overlayUnsupportedReason } from "../../src/plugins/storage-overlay/index.ts";
 import { createVfsDriver } from "../../src/plugins/storage-vfs/index.ts";
-import { cleanup, tempDir } from "../helpers/daemon.ts";
+import { cleanup, run, tempDir } from "../helpers/daemon.ts";
 
 const ROOT = process.getuid?.() === 0;
 const sys = linuxSys();
 
-const drivers: { name: string; make: (root: string) => StorageDriver; skip?: string }[] = [
+/** A btrfs filesystem on a loop device, made in the test; returns its mount point. */
+async function mountBtrfs(dir: string): Promise<string> {
+  const img = join(dir, "btrfs.img");
+  const mp = join(dir, "btrfs");
+  mkdirSync(mp);
+  for (const cmd of [["truncate", "-s", "256M", img], ["mkfs.btrfs", "-q", img], ["mount", "-o", "loop", img, mp]]) {
+    const r = await run(cmd);
+    if (r.code !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  }
+  return mp;
+}
+
+const drivers: { name: string; make: (root: string) => StorageDriver; skip?: string; fs?: (dir: string) => Promise<string> }[] = [
   { name: "vfs", make: (r) => createVfsDriver(sys, r) },
   { name: "overlay", make: (r) => createOverlayDriver(r), skip: overlayUnsupportedReason(tempDir()) },
+  {
+    name: "btrfs",
+    make: (r) => createBtrfsDriver(sys, r),
+    fs: mountBtrfs,
+    ...(Bun.which("mkfs.btrfs") ? {} : { skip: "mkfs.btrfs is not installed (package btrfs-progs)" }),
+  },
 ];
 
-for (const { name, make, skip } of drivers) {
+for (const { name, make, skip, fs } of drivers) {
   const reason = !ROOT ? "needs root for mounts" : skip;
   if (reason) console.log(`conformance ${name}: skipped: ${reason}`);
   describe.skipIf(!!reason)(`storage conformance: ${name}`, () => {
     let dir: string;
     let driver: StorageDriver;
     let mnt: string;
-    beforeAll(() => {
+    let droot: string;
+    beforeAll(async () => {
       dir = tempDir(`bunker-${name}-`);
-      driver = make(join(dir, "driver"));
+      droot = join(fs ? await fs(dir) : dir, "driver");
+      driver = make(droot);
       mnt = join(dir, "mnt");
       mkdirSync(mnt);
     });
-    afterAll(() => cleanup(dir));
+    afterAll(async () => {
+      if (fs) await run(["umount", "-l", join(dir, name)]);
+      cleanup(dir);
+    });
 
     /** Mount `key`, run `fn` on the mount point, unmount. */
     async function withMount<T>(key: string, fn: (root: string) => T | Promise<T>): Promise<T> {
@@ -156,11 +180,19 @@ for (const { name, make, skip } of drivers) {
       });
     }, 120_000);
 
+    test.if(name === "btrfs")("committed btrfs layers are read-only subvolumes", async () => {
+      const t = (driver as unknown as { applyTarget(k: string): { path: string } });
+      await driver.prepare("ro-a", "base");
+      const path = t.applyTarget("ro-a").path;
+      await driver.commit("ro", "ro-a");
+      expect(() => writeFileSync(join(path, "x"), "no")).toThrow(/EROFS|read-only/);
+    });
+
     test("metadata survives a restart of the driver", async () => {
-      const again = make(join(dir, "driver"));
+      const again = make(droot);
       expect(again.stat("deep-127").parent).toBe("deep-126");
       expect(again.stat("deep-top").kind).toBe("active");
-      expect(existsSync(join(dir, "driver", "metadata.json"))).toBe(true);
+      expect(existsSync(join(droot, "metadata.json"))).toBe(true);
     });
   });
 }

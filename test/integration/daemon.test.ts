@@ -153,7 +153,8 @@ describe("plugins", () => {
       expect(plugins.find((p) => p.ID === "broken")).toMatchObject({ Status: "failed", Reason: "boom" });
       const human = await run([BUNKER, "-H", daemon.host, "info"]);
       expect(human.stdout).toContain("events.v1.needs-dm: skipped (no /dev/mapper/control on this host)");
-      expect(human.stderr).toContain("WARNING: plugin events.v1.needs-dm skipped: no /dev/mapper/control on this host");
+      expect(human.stderr).toContain("WARNING: plugin events.v1.broken failed: boom");
+      expect(human.stderr).not.toContain("needs-dm");
     } finally {
       await daemon.stop();
     }

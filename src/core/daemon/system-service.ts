@@ -94,8 +94,10 @@ export class SystemService {
     const { config, engineId, plugins, events } = this.deps;
     const host = readHostFacts();
     const statuses = plugins.statuses();
+    // Failures are warnings; a skipped plugin (the host cannot support it, such as btrfs off a
+    // btrfs filesystem) is normal and is listed in BunkerPlugins with its reason instead.
     const warnings = statuses
-      .filter((s) => s.status !== "ok")
+      .filter((s) => s.status === "failed")
       .map((s) => `WARNING: plugin ${s.type}.${s.id} ${s.status}: ${s.reason ?? ""}`.trimEnd());
     const base: Record<string, unknown> = {
       ID: engineId,

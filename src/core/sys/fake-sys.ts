@@ -49,6 +49,7 @@ export function createFakeSys(): FakeSys {
     fsetxattr: (fd, name, value, flags) => call("fsetxattr", [fd, name, value, flags], name, undefined),
     mount: (src, target, fstype, flags, data) => call("mount", [src, target, fstype, flags, data], target, undefined),
     umount2: (target, flags) => call("umount2", [target, flags], target, undefined),
+    ioctl: (fd, request, arg, path) => call("ioctl", [fd, request, arg, path], path, 0),
     lgetxattrs: (path) => call("lgetxattrs", [path], path, {}),
     syncfs: (fd, path) => call("syncfs", [fd, path], path, undefined),
   };

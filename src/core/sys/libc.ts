@@ -24,6 +24,7 @@ const symbols = {
   mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
   umount2: { args: [ptr, i32], returns: i32 },
   syncfs: { args: [i32], returns: i32 },
+  ioctl: { args: [i32, u64, ptr], returns: i32 },
   llistxattr: { args: [ptr, ptr, u64], returns: i64 },
   lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i64 },
 } as const;

@@ -80,6 +80,8 @@ export interface Sys {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   syncfs(fd: number, path?: string): void;
+  /** ioctl(2) with a pointer argument; `path` names the object in errors. */
+  ioctl(fd: number, request: number, arg: Uint8Array, path?: string): number;
   /** Extended attributes of `path` itself (not following a final symlink). */
   lgetxattrs(path: string): Record<string, Uint8Array>;
 }
@@ -153,6 +155,9 @@ export function createLinuxSys(): Sys {
     },
     umount2(target, flags) {
       check("umount2", target, () => c().umount2(cstr(target), flags));
+    },
+    ioctl(fd, request, arg, path) {
+      return check("ioctl", path, () => c().ioctl(fd, BigInt(request), ptr(arg)));
     },
     lgetxattrs(path) {
       const p = cstr(path);
