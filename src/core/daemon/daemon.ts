@@ -11,7 +11,12 @@ import { Filters } from "../api/filters.ts";
 import { renderError } from "../api/error-status.ts";
 import { listen, type Listener, type ListenSpec } from "../api/http/server.ts";
 import { Router } from "../api/router.ts";
+import { imageRoutes } from "../api/routes/images.ts";
 import { systemRoutes } from "../api/routes/system.ts";
+import { ContentStore } from "../content/content-store.ts";
+import { ImageService } from "../image/image-service.ts";
+import { ImageStore } from "../image/image-store.ts";
+import { LayerStore } from "../storage/layer-store.ts";
 import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
@@ -41,6 +46,8 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private undo: (() => void | Promise<void>)[] = [];
   engineId = "";
+  /** Image operations (present whenever a storage driver is). */
+  images: ImageService | undefined;
   /** The selected storage driver (undefined only when no storage plugin is registered). */
   storage: StorageDriver | undefined;
   system: SystemService | undefined;
@@ -103,6 +110,21 @@ export class Daemon {
     const storage = this.storage;
     if (storage) this.system.contribute(() => ({ Driver: storage.name, DriverStatus: storage.status() }));
     const router = new Router().add(...systemRoutes({ system: this.system, events: this.events }));
+    if (storage) {
+      const content = new ContentStore(join(config.dataRoot, "content"));
+      content.cleanIngests(24 * 3600 * 1000); // interrupted downloads older than a day
+      const images = new ImageService({
+        sys: deps.sys,
+        content,
+        images: new ImageStore(join(config.dataRoot, "image"), content),
+        layers: new LayerStore(deps.sys, storage),
+        events: this.events,
+        tmpRoot: join(config.dataRoot, "tmp"),
+      });
+      this.images = images;
+      this.system.contribute(() => ({ Images: images.count() }));
+      router.add(...imageRoutes(images));
+    }
     const handler = createApiHandler(router, log);
     const gid = groupId(config.group);
     const tls = config.tls ? tlsFiles(config) : undefined;

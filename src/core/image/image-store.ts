@@ -1,0 +1,190 @@
+/**
+ * The image store: images by ID (the digest of their config, which lives in the content store),
+ * references (`docker.io/library/busybox:latest`, `…@sha256:…`) pointing at IDs, and per image the
+ * layer blobs it came with (so `save` and `push` can return the exact bytes whose diff IDs the
+ * config names). State is one JSON file rewritten atomically. Deletion follows Docker's rules.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../atomic-file.ts";
+import type { ContentStore } from "../content/content-store.ts";
+import { type Digest, isDigest } from "../content/digest.ts";
+import { conflict, EngineError, notFound } from "../errors.ts";
+import { chainIds, type ImageConfig, parseImageConfig } from "./manifest.ts";
+import { familiarString, formatReference, parseWithDefaultTag, type Reference } from "./reference.ts";
+
+/** One layer as stored: its diff ID and the blob it was loaded or pulled from. */
+export interface StoredLayer {
+  diffId: Digest;
+  blob: Digest;
+  mediaType: string;
+  size: number;
+}
+
+/** What the store keeps per image. */
+export interface ImageMeta {
+  id: Digest;
+  layers: StoredLayer[];
+  created: string;
+  lastTagTime?: string;
+}
+
+interface State {
+  images: Record<string, ImageMeta>;
+  /** Canonical reference → image ID. */
+  refs: Record<string, Digest>;
+}
+
+/** An image as callers see it. */
+export interface ImageRecord extends ImageMeta {
+  config: ImageConfig;
+  repoTags: string[];
+  repoDigests: string[];
+  chainIds: Digest[];
+}
+
+/** Result lines of a delete, in Docker's shape. */
+export type DeleteResult = ({ Untagged: string } | { Deleted: string })[];
+
+/** The image store. */
+export class ImageStore {
+  private state: State;
+  private readonly file: string;
+
+  constructor(
+    root: string,
+    private readonly content: ContentStore,
+  ) {
+    this.file = join(root, "images.json");
+    this.state = existsSync(this.file) ? JSON.parse(readFileSync(this.file, "utf8")) : { images: {}, refs: {} };
+  }
+
+  private save(): void {
+    writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
+  }
+
+  /** Add an image whose config blob is already in the content store. Idempotent. */
+  add(id: Digest, layers: StoredLayer[]): ImageRecord {
+    const config = parseImageConfig(this.content.readBytes(id));
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i]!.diffId)) {
+      throw new EngineError("failed-precondition", `image ${id}: layers do not match the config's diff IDs`);
+    }
+    this.state.images[id] ??= { id, layers, created: config.created ?? new Date(0).toISOString() };
+    this.save();
+    return this.get(id);
+  }
+
+  /** Every image. */
+  list(): ImageRecord[] {
+    return Object.keys(this.state.images).map((id) => this.get(id));
+  }
+
+  /**
+   * Find an image by full ID (`sha256:…`), hex ID or unique prefix (as Docker accepts), or by
+   * reference (tag `latest` implied). Not-found uses Docker's text `No such image: <name>`.
+   */
+  resolve(name: string): ImageRecord {
+    const byId = this.findId(name);
+    if (byId) return this.get(byId);
+    let ref: Reference | undefined;
+    try {
+      ref = parseWithDefaultTag(name);
+    } catch {
+      /* not a reference either */
+    }
+    const id = ref ? this.state.refs[formatReference(ref)] : undefined;
+    if (!id) throw notFound(`No such image: ${name}`);
+    return this.get(id);
+  }
+
+  private findId(name: string): Digest | undefined {
+    const hex = name.startsWith("sha256:") ? name.slice(7) : name;
+    if (!/^[a-f0-9]{1,64}$/.test(hex)) return undefined;
+    if (hex.length === 64) return this.state.images[`sha256:${hex}`] ? (`sha256:${hex}` as Digest) : undefined;
+    const matches = Object.keys(this.state.images).filter((id) => id.slice(7).startsWith(hex));
+    if (matches.length > 1) throw new EngineError("invalid-argument", `image ID prefix ${name} is ambiguous`);
+    // A short all-hex name may also be a repository name (`docker.io/library/abc`): IDs win only
+    // when a prefix of at least 12 characters or an explicit sha256: is given, as Docker does.
+    return matches.length === 1 && (hex.length >= 12 || name.startsWith("sha256:")) ? (matches[0] as Digest) : undefined;
+  }
+
+  /** The image with this exact ID. */
+  get(id: string): ImageRecord {
+    const meta = this.state.images[id];
+    if (!meta || !isDigest(id)) throw notFound(`No such image: ${id}`);
+    const config = parseImageConfig(this.content.readBytes(id as Digest));
+    const refs = Object.entries(this.state.refs).filter(([, v]) => v === id).map(([k]) => k);
+    return {
+      ...meta,
+      config,
+      repoTags: refs.filter((r) => !r.includes("@")).map((r) => familiarString(parseWithDefaultTag(r))),
+      repoDigests: refs.filter((r) => r.includes("@")).map((r) => familiarString(parseWithDefaultTag(r))),
+      chainIds: chainIds(config.rootfs.diff_ids),
+    };
+  }
+
+  /** The raw config bytes (the image's JSON as stored). */
+  configBytes(id: Digest): Uint8Array {
+    return this.content.readBytes(id);
+  }
+
+  /** Point `ref` at image `id` (moving it from any other image). Returns the familiar name. */
+  tag(id: Digest, ref: string): string {
+    if (!this.state.images[id]) throw notFound(`No such image: ${id}`);
+    const r = parseWithDefaultTag(ref);
+    this.state.refs[formatReference(r)] = id;
+    this.state.images[id]!.lastTagTime = new Date().toISOString();
+    this.save();
+    return familiarString(r);
+  }
+
+  /**
+   * Delete by reference or ID with Docker's rules: a reference untags (and deletes the image once
+   * nothing else names it); an ID named by several repositories needs `force`; an image a
+   * container uses needs `force` and is only untagged. `inUse` reports containers using an image.
+   * `releaseLayers` is told which chain IDs no remaining image uses.
+   */
+  delete(name: string, opts: { force?: boolean; inUse?: (id: Digest) => boolean } = {}): { result: DeleteResult; freedChains: Digest[] } {
+    const img = this.resolve(name);
+    const result: DeleteResult = [];
+    const refsOf = () => Object.keys(this.state.refs).filter((k) => this.state.refs[k] === img.id);
+    const byRef = !this.findId(name);
+    if (byRef) {
+      const canonical = formatReference(parseWithDefaultTag(name));
+      delete this.state.refs[canonical];
+      result.push({ Untagged: familiarString(parseWithDefaultTag(canonical)) });
+      if (refsOf().some((k) => !k.includes("@"))) {
+        this.save();
+        return { result, freedChains: [] };
+      }
+    } else if (refsOf().filter((k) => !k.includes("@")).length > 1 && !opts.force) {
+      throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+    }
+    if (opts.inUse?.(img.id)) {
+      if (!opts.force && !byRef) throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is being used by a container`);
+      this.save();
+      return { result, freedChains: [] };
+    }
+    for (const k of refsOf()) {
+      delete this.state.refs[k];
+      result.push({ Untagged: familiarString(parseWithDefaultTag(k)) });
+    }
+    delete this.state.images[img.id];
+    this.save();
+    result.push({ Deleted: img.id });
+    const stillUsed = new Set(this.list().flatMap((i) => i.chainIds));
+    const freedChains = [...img.chainIds].reverse().filter((c) => !stillUsed.has(c));
+    return { result, freedChains };
+  }
+
+  /** Every blob an image needs (configs and layer blobs), for content mark-and-sweep. */
+  liveBlobs(): Set<string> {
+    const live = new Set<string>();
+    for (const m of Object.values(this.state.images)) {
+      live.add(m.id);
+      for (const l of m.layers) live.add(l.blob);
+    }
+    return live;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The layer store: image layers as committed snapshots of the selected driver, named by chain ID.
+ * Registering a layer decompresses it (detected from content), applies it through the driver, and
+ * verifies its diff ID (sha256 of the uncompressed tar) while it streams; only a verified layer is
+ * committed, so a chain ID always names exactly the content it claims. Rootfs mounts for
+ * containers are reference counted.
+ */
+import { type Digest, Digester } from "../content/digest.ts";
+import { EngineError } from "../errors.ts";
+import { chainIds } from "../image/manifest.ts";
+import { applyLayer } from "../layer/apply.ts";
+import { decompressStream } from "../layer/compression.ts";
+import type { Sys } from "../sys/sys.ts";
+import { hasDirectApply, type StorageDriver } from "./driver.ts";
+import { mountAll, unmount } from "./mount.ts";
+import { mkdtempSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+
+/** Result of registering one layer. */
+export interface RegisteredLayer {
+  chainId: Digest;
+  diffId: Digest;
+  /** Uncompressed size in bytes (0 when the layer already existed). */
+  size: number;
+  existed: boolean;
+}
+
+/** Tee a stream into a digester. */
+async function* hashing(source: AsyncIterable<Uint8Array>, d: Digester): AsyncGenerator<Uint8Array> {
+  for await (const c of source) {
+    d.update(c);
+    yield c;
+  }
+}
+
+/** Layers on top of one storage driver. */
+export class LayerStore {
+  private readonly inflight = new Map<string, Promise<RegisteredLayer>>();
+
+  constructor(
+    private readonly sys: Sys,
+    readonly driver: StorageDriver,
+  ) {}
+
+  /** True when the layer with this chain ID is present. */
+  has(chainId: Digest): boolean {
+    try {
+      return this.driver.stat(chainId).kind === "committed";
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Register the layer whose diff ID is `diffId` on top of `parent` (a chain ID, or undefined for
+   * a base layer), reading its (possibly compressed) tar from `blob()` only if it is missing.
+   */
+  register(parent: Digest | undefined, diffId: Digest, blob: () => AsyncIterable<Uint8Array>): Promise<RegisteredLayer> {
+    const chainId = parent ? chainIds([parent, diffId])[1]! : diffId;
+    // Present already: the new blob must still prove it is this layer (a blob is kept with the
+    // image for save and push, so an unverified one must never be accepted).
+    if (this.has(chainId)) return this.verifyOnly(blob).then((got) => {
+      if (got.digest !== diffId) throw new EngineError("failed-precondition", `layer content does not match its diff ID: expected ${diffId}, got ${got.digest}`);
+      return { chainId, diffId, size: got.size, existed: true };
+    });
+    const running = this.inflight.get(chainId);
+    if (running) return running;
+    const p = this.apply(chainId, parent, diffId, blob).finally(() => this.inflight.delete(chainId));
+    this.inflight.set(chainId, p);
+    return p;
+  }
+
+  /** Digest of a layer blob's uncompressed tar. */
+  private async verifyOnly(blob: () => AsyncIterable<Uint8Array>): Promise<{ digest: Digest; size: number }> {
+    const d = new Digester("sha256");
+    const { stream } = await decompressStream(blob());
+    for await (const c of stream) d.update(c);
+    return { digest: d.digest(), size: d.size };
+  }
+
+  private async apply(chainId: Digest, parent: Digest | undefined, diffId: Digest, blob: () => AsyncIterable<Uint8Array>): Promise<RegisteredLayer> {
+    if (parent && !this.has(parent)) throw new EngineError("failed-precondition", `parent layer ${parent} is not present`);
+    const key = `extract-${process.pid}-${Date.now()}-${chainId.slice(7, 19)}`;
+    await this.driver.prepare(key, parent);
+    const digester = new Digester("sha256");
+    try {
+      const { stream } = await decompressStream(blob());
+      const tar = hashing(stream, digester);
+      if (hasDirectApply(this.driver)) {
+        const t = this.driver.applyTarget(key);
+        await applyLayer(this.sys, t.path, tar, { whiteouts: t.whiteouts });
+      } else {
+        await this.withMount(key, (root) => applyLayer(this.sys, root, tar, { whiteouts: "remove" }));
+      }
+      // Drain anything after the end-of-archive blocks so the digest covers the whole stream.
+      for await (const _ of tar) void _;
+      const got = digester.digest();
+      if (got !== diffId) throw new EngineError("failed-precondition", `layer content does not match its diff ID: expected ${diffId}, got ${got}`);
+      await this.driver.commit(chainId, key);
+      return { chainId, diffId, size: digester.size, existed: false };
+    } catch (err) {
+      await this.driver.remove(key).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Register a whole chain; returns the chain IDs. */
+  async registerChain(layers: { diffId: Digest; blob: () => AsyncIterable<Uint8Array> }[]): Promise<RegisteredLayer[]> {
+    const out: RegisteredLayer[] = [];
+    let parent: Digest | undefined;
+    for (const l of layers) {
+      const r = await this.register(parent, l.diffId, l.blob);
+      out.push(r);
+      parent = r.chainId;
+    }
+    return out;
+  }
+
+  /** Remove a layer (fails while a child layer or container snapshot uses it). */
+  async release(chainId: Digest): Promise<void> {
+    await this.driver.remove(chainId);
+  }
+
+  /** Mount snapshot `key` on a private temporary directory for the duration of `fn`. */
+  async withMount<T>(key: string, fn: (root: string) => Promise<T>): Promise<T> {
+    const mounts = await this.driver.mounts(key);
+    const target = mkdtempSync(join(tmpdir(), "bunker-mnt-"));
+    mountAll(this.sys, mounts, target);
+    try {
+      return await fn(target);
+    } finally {
+      unmount(this.sys, target);
+      rmdirSync(target);
+    }
+  }
+}

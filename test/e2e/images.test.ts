@@ -1,0 +1,104 @@
+/**
+ * Images through the real docker CLI against Bunker: load (docker-archive, gzip and plain
+ * layers), images, inspect, history, tag, save, rmi; a tampered layer is refused leaving nothing;
+ * a saved archive loads into a second daemon with the same image ID.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+const ROOT = process.getuid?.() === 0;
+
+describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", () => {
+  let daemon: TestDaemon;
+  let work: string;
+  let env: Record<string, string>;
+  const docker = (...args: string[]) => run([DOCKER!, ...args], env);
+
+  beforeAll(async () => {
+    daemon = await startDaemon();
+    env = { DOCKER_HOST: daemon.host };
+    work = tempDir();
+    const base = await busyboxLayer();
+    writeFileSync(join(work, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [base], gzip: true }));
+    const extra = Buffer.concat(await Array.fromAsync((await import("../../src/core/layer/tar-stream.ts")).writeTar([
+      { header: (await import("../../src/core/layer/tar-stream.ts")).fullHeader({ name: "hello.txt", type: "file", mode: 0o644, uid: 0, gid: 0, size: 3, mtime: 0 }), body: new TextEncoder().encode("hi\n") },
+    ])));
+    writeFileSync(join(work, "two.tar"), await dockerArchive({ tags: ["local/two:1"], layers: [base, extra] }));
+    writeFileSync(join(work, "bad.tar"), await dockerArchive({ tags: ["local/bad:1"], layers: [base, extra], tamper: true }));
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    cleanup(daemon.dir);
+    cleanup(work);
+  });
+
+  test("docker load, then docker images and inspect", async () => {
+    const r = await docker("load", "-i", join(work, "busybox.tar"));
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("Loaded image: busybox:latest\n");
+    const imgs = await docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}");
+    expect(imgs.stdout).toMatch(/^busybox:latest [0-9a-f]{12}\n$/);
+    const insp = JSON.parse((await docker("image", "inspect", "busybox")).stdout)[0];
+    expect(insp.RepoTags).toEqual(["busybox:latest"]);
+    expect(insp.Config.Cmd).toEqual(["sh"]);
+    expect(insp.RootFS.Layers.length).toBe(1);
+    expect(insp.GraphDriver.Name).toBe("overlay");
+    const info = await docker("info", "--format", "{{.Images}}");
+    expect(info.stdout.trim()).toBe("1");
+  });
+
+  test("a two-layer image shares its base layer; history lists both", async () => {
+    expect((await docker("load", "-i", join(work, "two.tar"))).stdout).toBe("Loaded image: local/two:1\n");
+    const h = await docker("history", "--format", "{{.CreatedBy}}", "local/two:1");
+    expect(h.stdout).toBe("layer 1\nlayer 0\n");
+  });
+
+  test("a tampered layer is refused and nothing of it stays", async () => {
+    const before = readdirSync(join(daemon.dataRoot, "storage.v1.overlay", "snapshots")).sort();
+    const r = await docker("load", "-i", join(work, "bad.tar"));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/does not match its diff ID|corrupt/);
+    expect((await docker("images", "-q", "local/bad")).stdout).toBe("");
+    expect(readdirSync(join(daemon.dataRoot, "storage.v1.overlay", "snapshots")).sort()).toEqual(before);
+  });
+
+  test("tag, save, load into a second daemon with the same ID, rmi", async () => {
+    expect((await docker("tag", "busybox", "my/bb:1")).code).toBe(0);
+    const id = (await docker("image", "inspect", "--format", "{{.Id}}", "my/bb:1")).stdout.trim();
+    expect(id).toMatch(/^sha256:/);
+    const out = join(work, "saved.tar");
+    const s = await docker("save", "-o", out, "my/bb:1");
+    expect(s.stderr).toBe("");
+    const second = await startDaemon({ dir: tempDir() });
+    try {
+      const l = await run([DOCKER!, "load", "-i", out], { DOCKER_HOST: second.host });
+      expect(l.stdout).toBe("Loaded image: my/bb:1\n");
+      expect((await run([DOCKER!, "image", "inspect", "--format", "{{.Id}}", "my/bb:1"], { DOCKER_HOST: second.host })).stdout.trim()).toBe(id);
+    } finally {
+      await second.stop();
+      cleanup(second.dir);
+    }
+    const tarList = await run(["tar", "-tf", out]);
+    expect(tarList.stdout).toContain("manifest.json");
+    expect(tarList.stdout).toContain("index.json");
+    expect(tarList.stdout).toContain("oci-layout");
+    const untag = await docker("rmi", "my/bb:1");
+    expect(untag.stdout).toBe("Untagged: my/bb:1\n");
+  });
+
+  test("rmi of the last tag deletes the image and its unshared layers", async () => {
+    const r = await docker("rmi", "local/two:1");
+    expect(r.stdout).toMatch(/^Untagged: local\/two:1\nDeleted: sha256:[0-9a-f]{64}\nDeleted: sha256:[0-9a-f]{64}\n$/);
+    const r2 = await docker("rmi", "busybox");
+    expect(r2.stdout).toMatch(/Untagged: busybox:latest\nDeleted: sha256:/);
+    expect((await docker("images", "-q")).stdout).toBe("");
+    expect(readdirSync(join(daemon.dataRoot, "storage.v1.overlay", "snapshots"))).toEqual([]);
+    const missing = await docker("rmi", "busybox");
+    expect(missing.stderr).toContain("No such image: busybox");
+    expect(readFileSync(join(daemon.dataRoot, "image", "images.json"), "utf8")).toContain('"images":{}');
+  });
+});
