@@ -9,9 +9,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
+import { layerExtractSuite } from "./layer-extract.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 

@@ -163,6 +163,15 @@ describe.skipIf(!ROOT)("hostile layers change nothing outside the root", () => {
     outsideUntouched();
   });
 
+  test("a directory replaced by a symlink mid-layer is not written through by a stale handle", async () => {
+    await fails(apply([{ name: "d/f1", data: "1" }, { name: "d", type: "symlink", linkname: outside }, { name: "d/f2", data: "2" }]), /dangling symlink/);
+    outsideUntouched();
+    await apply([{ name: "e/f1", data: "1" }, { name: ".wh.e" }, { name: "e", type: "symlink", linkname: "/real2" }, { name: "real2/", type: "directory", mode: 0o755 }, { name: "e/f2", data: "2" }]);
+    expect(readFileSync(join(root, "real2/f2"), "utf8")).toBe("2");
+    expect(existsSync(join(root, "e/f1"))).toBe(false);
+    outsideUntouched();
+  });
+
   test("symlink loops are refused", async () => {
     await fails(apply([{ name: "a", type: "symlink", linkname: "b" }, { name: "b", type: "symlink", linkname: "a" }, { name: "a/file", data: "x" }]), /ELOOP|dangling/);
     outsideUntouched();

@@ -70,6 +70,7 @@ export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Ui
   const unpacked = new Set<string>();
   const dirTimes: [string, number][] = [];
   const result: ApplyResult = { size: 0, entries: 0 };
+  const parents = new ParentCache(sys, rootFd);
   try {
     for await (const { header, body } of readTar(layer)) {
       result.entries++;
@@ -77,33 +78,35 @@ export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Ui
       if (path === "") continue; // the root itself keeps its own metadata
       const dir = posix.dirname(path) === "." ? "" : posix.dirname(path);
       const base = posix.basename(path);
+      const parentFd = parents.get(dir);
 
       if (base.startsWith(WH_PREFIX)) {
-        const parentFd = ensureDir(sys, rootFd, dir);
-        try {
-          if (base === WH_OPAQUE) opaque(sys, parentFd, dir, unpacked, opts.whiteouts);
-          else whiteout(sys, parentFd, base.slice(WH_PREFIX.length), opts.whiteouts);
-        } finally {
-          sys.close(parentFd);
-        }
+        if (base === WH_OPAQUE) opaque(sys, parentFd, dir, unpacked, opts.whiteouts, parents);
+        else whiteout(sys, parentFd, dir, base.slice(WH_PREFIX.length), opts.whiteouts, parents);
         continue;
       }
 
-      const parentFd = ensureDir(sys, rootFd, dir);
-      try {
-        await create(sys, rootFd, parentFd, base, header, body);
-        if (header.type === "file") result.size += header.size;
-        // A hardlink shares its target's inode: its metadata is the target's, already set.
-        if (header.type !== "hardlink") {
-          setMetadata(sys, parentFd, base, header, chown);
-          if (header.type === "directory") dirTimes.push([path, header.mtime]);
-          else sys.utimensat(parentFd, base, header.mtime, header.mtime, AT_SYMLINK_NOFOLLOW);
+      const fd = await create(sys, rootFd, parentFd, dir, base, header, body, parents);
+      if (header.type === "file") result.size += header.size;
+      if (fd !== undefined) {
+        // Regular files: metadata through the open descriptor, no further path lookups.
+        try {
+          if (chown) sys.fchown(fd, header.uid, header.gid, path);
+          sys.fchmod(fd, header.mode & 0o7777, path);
+          for (const [n, v] of Object.entries(header.xattrs)) sys.fsetxattr(fd, n, v, 0);
+          sys.futimens(fd, header.mtime, header.mtime, path);
+        } finally {
+          sys.close(fd);
         }
-      } finally {
-        sys.close(parentFd);
+      } else if (header.type !== "hardlink") {
+        // A hardlink shares its target's inode: its metadata is the target's, already set.
+        setMetadata(sys, parentFd, base, header, chown);
+        if (header.type === "directory") dirTimes.push([path, header.mtime]);
+        else sys.utimensat(parentFd, base, header.mtime, header.mtime, AT_SYMLINK_NOFOLLOW);
       }
       unpacked.add(path);
     }
+    parents.clear();
     // Directory times last: creating their children changed them.
     for (const [path, mtime] of dirTimes.reverse()) {
       const dir = posix.dirname(path) === "." ? "." : posix.dirname(path);
@@ -131,9 +134,52 @@ export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Ui
       }
     }
   } finally {
+    parents.clear();
     sys.close(rootFd);
   }
   return result;
+}
+
+/**
+ * Open parent directories, by path inside the root. Consecutive entries mostly share a parent,
+ * so this saves a resolution per entry. Entries under a removed path are dropped (their
+ * descriptors would name directories no longer in the tree).
+ */
+class ParentCache {
+  private readonly fds = new Map<string, number>();
+  constructor(
+    private readonly sys: Sys,
+    private readonly rootFd: number,
+  ) {}
+
+  get(dir: string): number {
+    const hit = this.fds.get(dir);
+    if (hit !== undefined) return hit;
+    const fd = ensureDir(this.sys, this.rootFd, dir);
+    if (this.fds.size >= 32) {
+      const [oldest, ofd] = this.fds.entries().next().value as [string, number];
+      this.fds.delete(oldest);
+      this.sys.close(ofd);
+    }
+    this.fds.set(dir, fd);
+    return fd;
+  }
+
+  /** Forget `path` and everything below it (`path` itself kept when `childrenOnly`). */
+  dropUnder(path: string, childrenOnly = false): void {
+    for (const [p, fd] of [...this.fds]) {
+      const below = path === "" ? p !== "" : p.startsWith(path + "/");
+      if (below || (!childrenOnly && p === path)) {
+        this.fds.delete(p);
+        this.sys.close(fd);
+      }
+    }
+  }
+
+  clear(): void {
+    for (const fd of this.fds.values()) this.sys.close(fd);
+    this.fds.clear();
+  }
 }
 
 /** Open (creating as needed) the directory `dir` inside the root; returns an O_PATH fd. */
@@ -176,9 +222,21 @@ function ensureDir(sys: Sys, rootFd: number, dir: string): number {
   return fd;
 }
 
-/** Create one entry under `parentFd`, replacing what is there unless both are directories. */
-async function create(sys: Sys, rootFd: number, parentFd: number, base: string, h: TarHeader, body: AsyncIterable<Uint8Array>): Promise<void> {
-  const attempt = async () => {
+/**
+ * Create one entry under `parentFd`, replacing what is there unless both are directories.
+ * For a regular file, returns its open descriptor (the caller sets metadata and closes it).
+ */
+async function create(
+  sys: Sys,
+  rootFd: number,
+  parentFd: number,
+  dir: string,
+  base: string,
+  h: TarHeader,
+  body: AsyncIterable<Uint8Array>,
+  parents: ParentCache,
+): Promise<number | undefined> {
+  const attempt = async (): Promise<number | undefined> => {
     switch (h.type) {
       case "directory":
         sys.mkdirat(parentFd, base, 0o700);
@@ -190,10 +248,11 @@ async function create(sys: Sys, rootFd: number, parentFd: number, base: string, 
             let off = 0;
             while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
           }
-        } finally {
+        } catch (err) {
           sys.close(fd);
+          throw err;
         }
-        return;
+        return fd;
       }
       case "symlink":
         sys.symlinkat(h.linkname, parentFd, base);
@@ -220,12 +279,13 @@ async function create(sys: Sys, rootFd: number, parentFd: number, base: string, 
     }
   };
   try {
-    await attempt();
+    return await attempt();
   } catch (err) {
     if (!(err instanceof SyscallError) || err.errno !== EEXIST) throw err;
-    if (h.type === "directory" && isDir(sys, parentFd, base)) return; // keep the directory, update metadata
+    if (h.type === "directory" && isDir(sys, parentFd, base)) return undefined; // keep the directory, update metadata
+    parents.dropUnder(dir ? `${dir}/${base}` : base);
     removeAll(sys, parentFd, base);
-    await attempt();
+    return await attempt();
   }
 }
 
@@ -272,8 +332,9 @@ function removeAll(sys: Sys, parentFd: number, base: string): void {
 }
 
 /** `.wh.<name>`: delete it from the merged tree, or mark it deleted for overlayfs. */
-function whiteout(sys: Sys, parentFd: number, name: string, mode: WhiteoutMode): void {
+function whiteout(sys: Sys, parentFd: number, dir: string, name: string, mode: WhiteoutMode, parents: ParentCache): void {
   if (!name || name === "." || name === ".." || name.includes("/")) throw invalidArgument(`layer: invalid whiteout for ${JSON.stringify(name)}`);
+  parents.dropUnder(dir ? `${dir}/${name}` : name);
   if (mode === "remove") removeAll(sys, parentFd, name);
   else {
     removeAll(sys, parentFd, name);
@@ -282,7 +343,7 @@ function whiteout(sys: Sys, parentFd: number, name: string, mode: WhiteoutMode):
 }
 
 /** `.wh..wh..opq`: hide everything below from lower layers. */
-function opaque(sys: Sys, parentFd: number, dir: string, unpacked: Set<string>, mode: WhiteoutMode): void {
+function opaque(sys: Sys, parentFd: number, dir: string, unpacked: Set<string>, mode: WhiteoutMode, parents: ParentCache): void {
   if (mode === "overlay") {
     const fd = sys.openat2(parentFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_BENEATH);
     try {
@@ -294,6 +355,9 @@ function opaque(sys: Sys, parentFd: number, dir: string, unpacked: Set<string>, 
   }
   // Remove what lower layers put here, keeping what this layer already unpacked.
   for (const child of readdirSync(`/proc/self/fd/${parentFd}`)) {
-    if (!unpacked.has(dir ? `${dir}/${child}` : child)) removeAll(sys, parentFd, child);
+    const p = dir ? `${dir}/${child}` : child;
+    if (unpacked.has(p)) continue;
+    parents.dropUnder(p);
+    removeAll(sys, parentFd, child);
   }
 }

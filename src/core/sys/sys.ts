@@ -77,6 +77,9 @@ export interface Sys {
   /** Set atime and mtime (seconds, fractional allowed). */
   utimensat(dirfd: number, path: string, atime: number, mtime: number, flags: number): void;
   fsetxattr(fd: number, name: string, value: Uint8Array, flags: number): void;
+  fchown(fd: number, uid: number, gid: number, path?: string): void;
+  fchmod(fd: number, mode: number, path?: string): void;
+  futimens(fd: number, atime: number, mtime: number, path?: string): void;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount2(target: string, flags: number): void;
   syncfs(fd: number, path?: string): void;
@@ -92,6 +95,12 @@ export function makedev(major: number, minor: number): bigint {
   const M = BigInt(major);
   const m = BigInt(minor);
   return ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
+}
+
+/** struct timespec[2] for (atime, mtime) in seconds. */
+function timespecs(atime: number, mtime: number): BigInt64Array {
+  const ts = (t: number) => [BigInt(Math.floor(t)), BigInt(Math.round((t - Math.floor(t)) * 1e9))];
+  return new BigInt64Array([...ts(atime), ...ts(mtime)]);
 }
 
 /** Run a libc call, retrying EINTR, throwing SyscallError on -1. */
@@ -142,9 +151,18 @@ export function createLinuxSys(): Sys {
       check("fchmodat", path, () => c().fchmodat(dirfd, cstr(path), mode, flags));
     },
     utimensat(dirfd, path, atime, mtime, flags) {
-      const ts = (t: number) => [BigInt(Math.floor(t)), BigInt(Math.round((t - Math.floor(t)) * 1e9))];
-      const times = new BigInt64Array([...ts(atime), ...ts(mtime)]);
+      const times = timespecs(atime, mtime);
       check("utimensat", path, () => c().utimensat(dirfd, cstr(path), ptr(times), flags));
+    },
+    fchown(fd, uid, gid, path) {
+      check("fchown", path, () => c().fchown(fd, uid, gid));
+    },
+    fchmod(fd, mode, path) {
+      check("fchmod", path, () => c().fchmod(fd, mode));
+    },
+    futimens(fd, atime, mtime, path) {
+      const times = timespecs(atime, mtime);
+      check("futimens", path, () => c().futimens(fd, ptr(times)));
     },
     fsetxattr(fd, name, value, flags) {
       const v = value.length ? value : new Uint8Array(1);
