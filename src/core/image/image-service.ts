@@ -5,7 +5,7 @@
 import type { ContentStore } from "../content/content-store.ts";
 
 import type { EventBus } from "../daemon/events.ts";
-import { Filters } from "../api/filters.ts";
+import type { Filters } from "../api/filters.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -13,8 +13,6 @@ import { loadArchive, saveArchive } from "./archive.ts";
 import type { DeleteResult, ImageRecord, ImageStore } from "./image-store.ts";
 import { parseWithDefaultTag, familiarString } from "./reference.ts";
 
-/** Filter keys `GET /images/json` accepts. */
-export const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", "until"] as const;
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
 

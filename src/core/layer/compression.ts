@@ -5,8 +5,10 @@
  * 89 MB/s (5.7× slower), `gzip -dc` 219 MB/s; native zstd stream 716 MB/s. So fflate is not used
  * for layers.
  */
-import { createGunzip, createZstdDecompress, createGzip, createZstdCompress, constants } from "node:zlib";
-import { Readable } from "node:stream";
+// node:zlib and node:stream are loaded on first use: together they add megabytes of resident
+// memory to an idle daemon that has no layer to unpack.
+const zlib = () => import("node:zlib");
+const nodeStream = () => import("node:stream");
 import { invalidArgument } from "../errors.ts";
 
 /** Compressions a layer may use. */
@@ -63,18 +65,22 @@ export async function decompressStream(source: AsyncIterable<Uint8Array>): Promi
   const { head, stream } = await peek(source, 6);
   const compression = detectCompression(head);
   if (compression === "none") return { compression, stream };
-  const inflater = compression === "gzip" ? createGunzip({ chunkSize: 256 * 1024 }) : createZstdDecompress({ chunkSize: 256 * 1024 });
+  const z = await zlib();
+  const { Readable } = await nodeStream();
+  const inflater = compression === "gzip" ? z.createGunzip({ chunkSize: 256 * 1024 }) : z.createZstdDecompress({ chunkSize: 256 * 1024 });
   const out = Readable.from(stream).pipe(inflater);
   return { compression, stream: wrapErrors(out as AsyncIterable<Uint8Array>, compression) };
 }
 
 /** Compress a stream (for push and save). */
-export function compressStream(source: AsyncIterable<Uint8Array>, compression: Exclude<Compression, "none">, level?: number): AsyncIterable<Uint8Array> {
+export async function* compressStream(source: AsyncIterable<Uint8Array>, compression: Exclude<Compression, "none">, level?: number): AsyncGenerator<Uint8Array> {
+  const z = await zlib();
+  const { Readable } = await nodeStream();
   const deflater =
     compression === "gzip"
-      ? createGzip({ level: level ?? 6 })
-      : createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level ?? 3 } });
-  return Readable.from(source).pipe(deflater) as AsyncIterable<Uint8Array>;
+      ? z.createGzip({ level: level ?? 6 })
+      : z.createZstdCompress({ params: { [z.constants.ZSTD_c_compressionLevel]: level ?? 3 } });
+  yield* Readable.from(source).pipe(deflater) as AsyncIterable<Uint8Array>;
 }
 
 async function* wrapErrors(s: AsyncIterable<Uint8Array>, compression: Compression): AsyncGenerator<Uint8Array> {

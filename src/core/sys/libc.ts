@@ -6,10 +6,15 @@
 import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 
 const { i32, u32, i64, u64, ptr } = FFIType;
-const symbols = {
+/**
+ * Two groups, each opened on first use: bun:ffi compiles a trampoline per symbol at dlopen time,
+ * so a daemon that only takes its lock does not pay for the file-system calls (about 1.5 MB RSS).
+ */
+const coreSymbols = {
   flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
-  /** Raw syscall for calls glibc 2.36 has no wrapper for (openat2). Integer arguments only. */
+} as const;
+const symbols = {  /** Raw syscall for calls glibc 2.36 has no wrapper for (openat2). Integer arguments only. */
   syscall: { args: [i64, i64, i64, i64, i64, i64, i64], returns: i64 },
   close: { args: [i32], returns: i32 },
   mkdirat: { args: [i32, ptr, u32], returns: i32 },
@@ -33,8 +38,10 @@ const symbols = {
 } as const;
 
 type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+type LibcCore = ReturnType<typeof dlopen<typeof coreSymbols>>["symbols"];
 
 let libc: Libc | undefined;
+let core: LibcCore | undefined;
 
 /** Candidate sonames, glibc first, then musl's loader-as-libc. */
 export function libcCandidates(arch: string = process.arch): string[] {
@@ -42,14 +49,11 @@ export function libcCandidates(arch: string = process.arch): string[] {
   return ["libc.so.6", `libc.musl-${muslArch}.so.1`, `/lib/ld-musl-${muslArch}.so.1`, "libc.so"];
 }
 
-/** Open libc on first use and return its symbols. */
-export function getLibc(): Libc {
-  if (libc) return libc;
+function open<S extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(syms: S) {
   const errors: string[] = [];
   for (const name of libcCandidates()) {
     try {
-      libc = dlopen(name, symbols).symbols;
-      return libc;
+      return dlopen(name, syms).symbols;
     } catch (err) {
       errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -57,8 +61,18 @@ export function getLibc(): Libc {
   throw new Error(`cannot open libc: ${errors.join("; ")}`);
 }
 
+/** flock and errno. */
+export function getLibcCore(): LibcCore {
+  return (core ??= open(coreSymbols));
+}
+
+/** The file-system, mount and ioctl calls. */
+export function getLibc(): Libc {
+  return (libc ??= open(symbols));
+}
+
 /** The calling thread's errno after a failed libc call. */
 export function errno(): number {
-  const p = getLibc().__errno_location() as Pointer | null;
+  const p = getLibcCore().__errno_location() as Pointer | null;
   return p ? read.i32(p, 0) : 0;
 }

@@ -6,7 +6,7 @@
  */
 import { ptr } from "bun:ffi";
 import { SyscallError } from "../errors.ts";
-import { errno, getLibc } from "./libc.ts";
+import { errno, getLibc, getLibcCore } from "./libc.ts";
 
 /** flock(2) operations. */
 export const LOCK_SH = 1;
@@ -119,7 +119,7 @@ export function createLinuxSys(): Sys {
   const c = () => getLibc();
   return {
     flock(fd, operation, path) {
-      check("flock", path, () => c().flock(fd, operation));
+      check("flock", path, () => getLibcCore().flock(fd, operation));
     },
     openat2(dirfd, path, flags, mode, resolve) {
       const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);

@@ -7,9 +7,6 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { EngineError } from "../../core/errors.ts";
-import { applyLayer } from "../../core/layer/apply.ts";
-import { archiveDirectory } from "../../core/layer/archive-dir.ts";
-import { writeTar } from "../../core/layer/tar-stream.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
 import type { DirectApply, Mount, SnapshotInfo, StorageDriver, Usage } from "../../core/storage/driver.ts";
 import { backingFsName, diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
@@ -32,6 +29,12 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
     mkdirSync(dir, { mode: 0o755 });
     try {
       if (parent) {
+        // Loaded when first needed, so a daemon that never copies a snapshot does not carry them.
+        const [{ applyLayer }, { archiveDirectory }, { writeTar }] = await Promise.all([
+          import("../../core/layer/apply.ts"),
+          import("../../core/layer/archive-dir.ts"),
+          import("../../core/layer/tar-stream.ts"),
+        ]);
         const from = dirOf(meta.get(parent));
         await applyLayer(sys, dir, writeTar(archiveDirectory(sys, from)), { whiteouts: "remove", sync: false });
       }

@@ -2,17 +2,23 @@
  * Image routes: list, inspect, history, tag, remove, load, save (Engine API 1.51, §1.3).
  */
 import { invalidArgument } from "../../errors.ts";
-import { IMAGE_FILTER_KEYS, type ImageService } from "../../image/image-service.ts";
+import type { ImageService } from "../../image/image-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
 
 const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
 
-/** The image routes. */
-export function imageRoutes(images: ImageService): Route[] {
+/** Filter keys `GET /images/json` accepts. */
+const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", "until"] as const;
+
+/**
+ * The image routes. The service is obtained per request (`images()`), so the daemon can load the
+ * image subsystem on first use and keep an idle daemon small.
+ */
+export function imageRoutes(images: () => Promise<ImageService>): Route[] {
   const save = async (names: string[], res: Parameters<Route["handler"]>[0]["res"]) => {
     if (!names.length) throw invalidArgument("no image names given");
-    const tar = images.save(names); // resolves every name before the response starts
+    const tar = (await images()).save(names); // resolves every name before the response starts
     const out = res.stream(200, "application/x-tar");
     for await (const chunk of tar) await out.write(chunk);
     out.end();
@@ -21,7 +27,7 @@ export function imageRoutes(images: ImageService): Route[] {
     {
       method: "GET",
       path: "/images/json",
-      handler: ({ req, res }) => res.json(200, images.list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS))),
+      handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS))),
     },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
     {
@@ -30,29 +36,29 @@ export function imageRoutes(images: ImageService): Route[] {
       handler: async ({ req, res }) => {
         const messages: string[] = [];
         // The whole body is consumed before any output (moby does the same).
-        for await (const m of images.load(req.stream())) messages.push(m);
+        for await (const m of (await images()).load(req.stream())) messages.push(m);
         const out = res.stream(200, "application/json");
         for (const m of messages) await out.write(JSON.stringify({ stream: m + "\n" }) + "\n");
         out.end();
       },
     },
-    { method: "GET", path: "/images/{name:.*}/json", handler: ({ res, params }) => res.json(200, images.inspect(params.name!)) },
-    { method: "GET", path: "/images/{name:.*}/history", handler: ({ res, params }) => res.json(200, images.history(params.name!)) },
+    { method: "GET", path: "/images/{name:.*}/json", handler: async ({ res, params }) => res.json(200, (await images()).inspect(params.name!)) },
+    { method: "GET", path: "/images/{name:.*}/history", handler: async ({ res, params }) => res.json(200, (await images()).history(params.name!)) },
     { method: "GET", path: "/images/{name:.*}/get", handler: ({ res, params }) => save([params.name!], res) },
     {
       method: "POST",
       path: "/images/{name:.*}/tag",
-      handler: ({ req, res, params }) => {
+      handler: async ({ req, res, params }) => {
         const repo = req.query.get("repo");
         if (!repo) throw invalidArgument("repository name (repo) is required");
-        images.tag(params.name!, repo, req.query.get("tag") || undefined);
+        (await images()).tag(params.name!, repo, req.query.get("tag") || undefined);
         res.send(201, "");
       },
     },
     {
       method: "DELETE",
       path: "/images/{name:.*}",
-      handler: async ({ req, res, params }) => res.json(200, await images.remove(params.name!, truthy(req.query.get("force")))),
+      handler: async ({ req, res, params }) => res.json(200, await (await images()).remove(params.name!, truthy(req.query.get("force")))),
     },
   ];
 }
