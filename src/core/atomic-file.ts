@@ -22,10 +22,15 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
   }
   closeSync(fd);
   renameSync(tmp, path);
-  const dfd = openSync(dir, "r");
+  fsyncDir(dir);
+}
+
+/** fsync a directory, making a rename or create in it durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
   try {
-    fsyncSync(dfd);
+    fsyncSync(fd);
   } finally {
-    closeSync(dfd);
+    closeSync(fd);
   }
 }

@@ -9,12 +9,9 @@
  * that own references (images, build cache) pass the live set to `sweep`.
  */
 import {
-  closeSync,
   createReadStream,
   existsSync,
-  fsyncSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -24,7 +21,7 @@ import {
 } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../atomic-file.ts";
+import { fsyncDir, writeFileAtomic } from "../atomic-file.ts";
 import { conflict, EngineError, notFound } from "../errors.ts";
 import { type Digest, type DigestAlgorithm, Digester, digestOf, parseDigest } from "./digest.ts";
 
@@ -232,12 +229,7 @@ export class ContentStore {
     const dir = join(target, "..");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     renameSync(tmp, target);
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fsyncDir(dir);
   }
 }
 

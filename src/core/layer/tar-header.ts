@@ -3,6 +3,7 @@
  * (`path`, `linkpath`, `size`, ids, names, times, `SCHILY.xattr.*`), and GNU long names (`L`/`K`).
  * Shared by the streaming reader and writer.
  */
+import { concatBytes } from "../bytes.ts";
 import { invalidArgument } from "../errors.ts";
 
 /** Entry kinds, named by what they create. */
@@ -230,14 +231,7 @@ export function encodePax(records: Map<string, Uint8Array>): Uint8Array {
     while (String(len).length + body.length !== len) len = String(len).length + body.length;
     parts.push(enc.encode(String(len)), body);
   }
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts.length ? parts : [new Uint8Array(0)]);
 }
 
 /** Bytes of padding after `size` bytes of data. */

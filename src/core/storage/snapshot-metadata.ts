@@ -47,6 +47,31 @@ export class SnapshotMetadata {
     return Object.values(this.state.snapshots);
   }
 
+  /** The public view of a snapshot (no internal id). */
+  info(key: string): SnapshotInfo {
+    const { parent, kind, created } = this.get(key);
+    return { key, kind, created, ...(parent ? { parent } : {}) };
+  }
+
+  /** Public views of all snapshots. */
+  infos(): SnapshotInfo[] {
+    return this.list().map((s) => this.info(s.key));
+  }
+
+  /** The record of `key` if it can be mounted (active or view); committed ones cannot. */
+  mountable(key: string): SnapshotRecord {
+    const s = this.get(key);
+    if (s.kind === "committed") throw new EngineError("failed-precondition", `snapshot ${key} is committed: it has no mounts`);
+    return s;
+  }
+
+  /** The record of `key` if a layer may be applied into it (active only). */
+  active(key: string): SnapshotRecord {
+    const s = this.get(key);
+    if (s.kind !== "active") throw new EngineError("failed-precondition", `snapshot ${key} is ${s.kind}: layers apply only to active snapshots`);
+    return s;
+  }
+
   /** Parents of `key`, nearest first (committed chain). */
   ancestors(key: string): SnapshotRecord[] {
     const out: SnapshotRecord[] = [];

@@ -6,9 +6,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { EngineError, NotSupportedError } from "../../core/errors.ts";
+import { NotSupportedError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
-import type { DirectApply, Mount, SnapshotInfo, StorageDriver, Usage } from "../../core/storage/driver.ts";
+import type { DirectApply, Mount, StorageDriver, Usage } from "../../core/storage/driver.ts";
 import { backingFsName, diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
 import { SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
 
@@ -27,10 +27,8 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply {
   const meta = new SnapshotMetadata(root);
   const dirOf = (s: SnapshotRecord) => join(root, "snapshots", String(s.id));
   const fsOf = (s: SnapshotRecord) => join(dirOf(s), "fs");
-  const info = ({ key, parent, kind, created }: SnapshotRecord): SnapshotInfo => ({ key, kind, created, ...(parent ? { parent } : {}) });
 
   const mountsOf = (s: SnapshotRecord): Mount[] => {
-    if (s.kind === "committed") throw new EngineError("failed-precondition", `snapshot ${s.key} is committed: it has no mounts`);
     const lowers = meta.ancestors(s.key).map(fsOf);
     if (s.kind === "active") {
       if (lowers.length === 0) return [{ type: "bind", source: fsOf(s), options: ["rw", "rbind"] }];
@@ -59,7 +57,7 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply {
     status: () => [["Backing Filesystem", backingFsName(filesystemType(root))], ["Supports d_type", "true"]],
     prepare: (key, parent) => create(key, "active", parent),
     view: (key, parent) => create(key, "view", parent),
-    mounts: async (key) => mountsOf(meta.get(key)),
+    mounts: async (key) => mountsOf(meta.mountable(key)),
     async commit(name, key) {
       const rec = meta.commit(name, key);
       rmSync(join(dirOf(rec), "work"), { recursive: true, force: true });
@@ -68,12 +66,11 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply {
       const rec = meta.remove(key);
       rmSync(dirOf(rec), { recursive: true, force: true });
     },
-    stat: (key) => info(meta.get(key)),
-    list: () => meta.list().map(info),
+    stat: (key) => meta.info(key),
+    list: () => meta.infos(),
     usage: async (key): Promise<Usage> => diskUsage(fsOf(meta.get(key))),
     applyTarget(key) {
-      const rec = meta.get(key);
-      if (rec.kind !== "active") throw new EngineError("failed-precondition", `snapshot ${key} is ${rec.kind}: layers apply only to active snapshots`);
+      const rec = meta.active(key);
       // A bottom layer has nothing beneath it to hide: whiteouts there are plain deletions.
       return { path: fsOf(rec), whiteouts: rec.parent ? "overlay" : "remove" };
     },

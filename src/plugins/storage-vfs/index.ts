@@ -6,9 +6,8 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { EngineError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
-import type { DirectApply, Mount, SnapshotInfo, StorageDriver, Usage } from "../../core/storage/driver.ts";
+import type { DirectApply, Mount, StorageDriver, Usage } from "../../core/storage/driver.ts";
 import { backingFsName, diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
 import { SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
 import type { Sys } from "../../core/sys/sys.ts";
@@ -18,9 +17,7 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
   mkdirSync(join(root, "snapshots"), { recursive: true, mode: 0o700 });
   const meta = new SnapshotMetadata(root);
   const dirOf = (s: SnapshotRecord) => join(root, "snapshots", String(s.id));
-  const info = ({ key, parent, kind, created }: SnapshotRecord): SnapshotInfo => ({ key, kind, created, ...(parent ? { parent } : {}) });
   const mountsOf = (s: SnapshotRecord): Mount[] => {
-    if (s.kind === "committed") throw new EngineError("failed-precondition", `snapshot ${s.key} is committed: it has no mounts`);
     return [{ type: "bind", source: dirOf(s), options: [s.kind === "view" ? "ro" : "rw", "rbind"] }];
   };
   const create = async (key: string, kind: "active" | "view", parent?: string) => {
@@ -50,18 +47,17 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
     status: () => [["Backing Filesystem", backingFsName(filesystemType(root))]],
     prepare: (key, parent) => create(key, "active", parent),
     view: (key, parent) => create(key, "view", parent),
-    mounts: async (key) => mountsOf(meta.get(key)),
+    mounts: async (key) => mountsOf(meta.mountable(key)),
     commit: async (name, key) => void meta.commit(name, key),
     async remove(key) {
       const rec = meta.remove(key);
       rmSync(dirOf(rec), { recursive: true, force: true });
     },
-    stat: (key) => info(meta.get(key)),
-    list: () => meta.list().map(info),
+    stat: (key) => meta.info(key),
+    list: () => meta.infos(),
     usage: async (key): Promise<Usage> => diskUsage(dirOf(meta.get(key))),
     applyTarget(key) {
-      const rec = meta.get(key);
-      if (rec.kind !== "active") throw new EngineError("failed-precondition", `snapshot ${key} is ${rec.kind}: layers apply only to active snapshots`);
+      const rec = meta.active(key);
       return { path: dirOf(rec), whiteouts: "remove" };
     },
   };

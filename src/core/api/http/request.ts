@@ -5,6 +5,9 @@
  * it stay available for the next request or for a hijacked stream.
  */
 import { EngineError, invalidArgument } from "../../errors.ts";
+import { concatBytes } from "../../bytes.ts";
+
+export { concatBytes };
 
 /** Largest request head we accept (request line plus headers). */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -206,18 +209,4 @@ export function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): numb
     return i;
   }
   return -1;
-}
-
-/** Concatenate byte arrays. */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
