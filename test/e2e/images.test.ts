@@ -90,6 +90,20 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", (
     expect(untag.stdout).toBe("Untagged: my/bb:1\n");
   });
 
+  test("a tag moved to another image leaves a dangling image that image prune removes; system df reports", async () => {
+    expect((await docker("load", "-i", join(work, "two.tar"))).code).toBe(0);
+    const old = (await docker("image", "inspect", "--format", "{{.Id}}", "local/two:1")).stdout.trim();
+    await docker("tag", "busybox", "local/two:1"); // the two-layer image is now untagged
+    expect((await docker("images", "-q", "--filter", "dangling=true", "--no-trunc")).stdout.trim()).toBe(old);
+    const df = await docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}");
+    expect(df.stdout).toContain("Images 2");
+    const p = await docker("image", "prune", "-f");
+    expect(p.stdout).toContain(`deleted: ${old}`);
+    expect(p.stdout).toMatch(/Total reclaimed space: \d/);
+    expect((await docker("images", "-q", "--filter", "dangling=true")).stdout).toBe("");
+    expect((await docker("load", "-i", join(work, "two.tar"))).code).toBe(0); // local/two:1 back on the two-layer image
+  });
+
   test("rmi of the last tag deletes the image and its unshared layers", async () => {
     const r = await docker("rmi", "local/two:1");
     expect(r.stdout).toMatch(/^Untagged: local\/two:1\nDeleted: sha256:[0-9a-f]{64}\nDeleted: sha256:[0-9a-f]{64}\n$/);

@@ -5,7 +5,7 @@
 import type { ContentStore } from "../content/content-store.ts";
 
 import type { EventBus } from "../daemon/events.ts";
-import type { Filters } from "../api/filters.ts";
+import { Filters } from "../api/filters.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -119,6 +119,41 @@ export class ImageService {
     }
     this.deps.content.sweep(this.deps.images.liveBlobs());
     return result;
+  }
+
+  /**
+   * `POST /images/prune`: dangling images (no tags), or with `dangling=false` every image; images
+   * containers use are kept (containers arrive with the containers issue). Returns Docker's shape.
+   */
+  async prune(filters: Filters): Promise<{ ImagesDeleted: DeleteResult; SpaceReclaimed: number }> {
+    const all = filters.get("dangling").includes("false");
+    const victims = this.deps.images.list().filter((r) => (all || r.repoTags.length === 0) && filters.matchKV("label", r.config.config?.Labels ?? {}));
+    const deleted: DeleteResult = [];
+    let reclaimed = 0;
+    for (const r of victims) {
+      const before = this.sizeOf(r);
+      const lines = await this.remove(r.id, true);
+      deleted.push(...lines);
+      if (lines.some((l) => "Deleted" in l && l.Deleted === r.id)) reclaimed += before;
+    }
+    return { ImagesDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+
+  /** The images part of `GET /system/df`. */
+  diskUsage(): { LayersSize: number; Images: Record<string, unknown>[] } {
+    const list = this.list(new Filters());
+    const records = this.deps.images.list();
+    const blobUse = new Map<string, number>();
+    for (const r of records) for (const l of r.layers) blobUse.set(l.blob, (blobUse.get(l.blob) ?? 0) + 1);
+    const layersSize = [...new Map(records.flatMap((r) => r.layers.map((l) => [l.blob, l.size] as const))).values()].reduce((a, b) => a + b, 0);
+    return {
+      LayersSize: layersSize,
+      Images: list.map((img) => {
+        const r = records.find((x) => x.id === img.Id)!;
+        const shared = r.layers.filter((l) => (blobUse.get(l.blob) ?? 0) > 1).reduce((a, l) => a + l.size, 0);
+        return { ...img, SharedSize: shared, Containers: 0 };
+      }),
+    };
   }
 
   /** `POST /images/load`: messages as they complete. */

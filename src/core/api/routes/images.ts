@@ -29,6 +29,16 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
       path: "/images/json",
       handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS))),
     },
+    {
+      method: "POST",
+      path: "/images/prune",
+      handler: async ({ req, res }) => res.json(200, await (await images()).prune(Filters.parse(req.query.get("filters"), ["dangling", "label", "until"]))),
+    },
+    {
+      method: "GET",
+      path: "/system/df",
+      handler: async ({ res }) => res.json(200, { ...(await images()).diskUsage(), Containers: [], Volumes: [], BuildCache: [] }),
+    },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
     {
       method: "POST",
