@@ -104,6 +104,23 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", (
     expect((await docker("load", "-i", join(work, "two.tar"))).code).toBe(0); // local/two:1 back on the two-layer image
   });
 
+  test("docker import of a rootfs tarball with --change; a bad change is refused", async () => {
+    const rootfs = join(work, "rootfs.tar");
+    writeFileSync(rootfs, await busyboxLayer());
+    const r = await docker("import", "--change", 'CMD ["sh", "-c", "echo hi"]', "--change", "ENV A=1 B=\"two words\"", "--change", "WORKDIR /tmp", "-m", "from test", rootfs, "imported/bb:1");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const cfg = JSON.parse((await docker("image", "inspect", "--format", "{{json .Config}}", "imported/bb:1")).stdout);
+    expect(cfg.Cmd).toEqual(["sh", "-c", "echo hi"]);
+    expect(cfg.Env).toEqual(["A=1", "B=two words"]);
+    expect(cfg.WorkingDir).toBe("/tmp");
+    expect((await docker("history", "--format", "{{.Comment}}", "imported/bb:1")).stdout).toBe("from test\n");
+    const bad = await docker("import", "--change", "FROB x", rootfs, "imported/bad:1");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("FROB is not a valid change command");
+    expect((await docker("rmi", "imported/bb:1")).code).toBe(0);
+  });
+
   test("rmi of the last tag deletes the image and its unshared layers", async () => {
     const r = await docker("rmi", "local/two:1");
     expect(r.stdout).toMatch(/^Untagged: local\/two:1\nDeleted: sha256:[0-9a-f]{64}\nDeleted: sha256:[0-9a-f]{64}\n$/);

@@ -6,6 +6,8 @@ import type { ContentStore } from "../content/content-store.ts";
 
 import type { EventBus } from "../daemon/events.ts";
 import { Filters } from "../api/filters.ts";
+import { type Digest, Digester } from "../content/digest.ts";
+import { invalidArgument } from "../errors.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -156,6 +158,47 @@ export class ImageService {
     };
   }
 
+  /**
+   * `POST /images/create?fromSrc=-`: a rootfs tarball (plain or compressed) becomes a one-layer
+   * image; `changes` are Dockerfile instructions applied to its config (`docker import --change`).
+   */
+  async importRootfs(body: AsyncIterable<Uint8Array>, opts: { repo?: string; tag?: string; changes: string[]; message?: string; platform?: string }): Promise<string> {
+    let config: Record<string, unknown>;
+    try {
+      config = applyChanges({}, opts.changes);
+    } catch (err) {
+      for await (const _ of body) void _; // read the upload so the client sees the error, not a broken pipe
+      throw err;
+    }
+    const blob = await this.deps.content.ingest(body);
+    let registered: { chainId: Digest; existed: boolean } | undefined;
+    try {
+      const d = new Digester("sha256");
+      const { decompressStream } = await import("../layer/compression.ts");
+      const { compression, stream } = await decompressStream(this.deps.content.readStream(blob.digest));
+      for await (const c of stream) d.update(c);
+      const diffId = d.digest();
+      registered = await this.deps.layers.register(undefined, diffId, () => this.deps.content.readStream(blob.digest));
+      const [os, architecture] = (opts.platform ?? `linux/${process.arch === "arm64" ? "arm64" : "amd64"}`).split("/");
+      const now = new Date().toISOString();
+      const cfgBytes = new TextEncoder().encode(JSON.stringify({
+        architecture, os, created: now, config,
+        rootfs: { type: "layers", diff_ids: [diffId] },
+        history: [{ created: now, created_by: "", comment: opts.message || "Imported from -" }],
+      }));
+      const id = (await this.deps.content.put(cfgBytes)).digest;
+      const mediaType = compression === "gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : compression === "zstd" ? "application/vnd.oci.image.layer.v1.tar+zstd" : "application/vnd.oci.image.layer.v1.tar";
+      this.deps.images.add(id, [{ diffId, blob: blob.digest, mediaType, size: blob.size }]);
+      if (opts.repo) this.tag(id, opts.repo, opts.tag);
+      this.deps.events.publish({ Type: "image", Action: "import", Actor: { ID: id, Attributes: { name: opts.repo ?? id } } });
+      return id;
+    } catch (err) {
+      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(() => {});
+      this.deps.content.sweep(this.deps.images.liveBlobs());
+      throw err;
+    }
+  }
+
   /** `POST /images/load`: messages as they complete. */
   async *load(archive: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
     for await (const msg of loadArchive(this.deps, archive)) {
@@ -196,3 +239,62 @@ function globMatch(pattern: string, s: string): boolean {
 }
 
 
+
+/** Instructions `docker import --change` accepts. */
+const CHANGE_INSTRUCTIONS = ["CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL"];
+
+/** Exec form (`["a","b"]`) or shell form (`a b` → `/bin/sh -c "a b"`). */
+function commandForm(arg: string): string[] {
+  if (arg.trim().startsWith("[")) {
+    try {
+      const v = JSON.parse(arg);
+      if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v;
+    } catch {
+      /* falls through to shell form, as Docker does */
+    }
+  }
+  return ["/bin/sh", "-c", arg];
+}
+
+/** `KEY=VALUE KEY2="v 2"` or the legacy `KEY VALUE`. */
+function keyValues(arg: string): [string, string][] {
+  const t = arg.trim();
+  if (!t.includes("=")) {
+    const sp = t.indexOf(" ");
+    return sp < 0 ? [[t, ""]] : [[t.slice(0, sp), t.slice(sp + 1).trim()]];
+  }
+  const out: [string, string][] = [];
+  for (const m of t.matchAll(/([^\s=]+)=("((?:[^"\\]|\\.)*)"|'([^']*)'|(\S*))/g)) {
+    out.push([m[1]!, m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : (m[4] ?? m[5] ?? "")]);
+  }
+  return out;
+}
+
+/** Apply Dockerfile-style changes to an image's container config. */
+export function applyChanges(config: Record<string, unknown>, changes: string[]): Record<string, unknown> {
+  const c: Record<string, any> = { ...config };
+  for (const line of changes) {
+    const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(line);
+    const op = m?.[1]?.toUpperCase();
+    if (!m || !op || !CHANGE_INSTRUCTIONS.includes(op)) throw invalidArgument(`${line.split(/\s/)[0] || line} is not a valid change command`);
+    const arg = m[2]!.trim();
+    switch (op) {
+      case "CMD": c.Cmd = commandForm(arg); break;
+      case "ENTRYPOINT": c.Entrypoint = commandForm(arg); break;
+      case "ENV": {
+        const env = new Map<string, string>(((c.Env as string[] | undefined) ?? []).map((e) => [e.split("=")[0]!, e] as [string, string]));
+        for (const [k, v] of keyValues(arg)) env.set(k, `${k}=${v}`);
+        c.Env = [...env.values()];
+        break;
+      }
+      case "LABEL": c.Labels = { ...c.Labels, ...Object.fromEntries(keyValues(arg)) }; break;
+      case "EXPOSE": for (const p of arg.split(/\s+/)) (c.ExposedPorts ??= {})[p.includes("/") ? p : `${p}/tcp`] = {}; break;
+      case "VOLUME": for (const v of commandForm(arg)[0] === "/bin/sh" ? arg.split(/\s+/) : commandForm(arg)) (c.Volumes ??= {})[v] = {}; break;
+      case "USER": c.User = arg; break;
+      case "WORKDIR": c.WorkingDir = arg; break;
+      case "STOPSIGNAL": c.StopSignal = arg; break;
+      case "ONBUILD": (c.OnBuild ??= []).push(arg); break;
+    }
+  }
+  return c;
+}

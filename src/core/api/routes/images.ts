@@ -1,7 +1,7 @@
 /**
  * Image routes: list, inspect, history, tag, remove, load, save (Engine API 1.51, §1.3).
  */
-import { invalidArgument } from "../../errors.ts";
+import { EngineError, invalidArgument } from "../../errors.ts";
 import type { ImageService } from "../../image/image-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
@@ -28,6 +28,25 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
       method: "GET",
       path: "/images/json",
       handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS))),
+    },
+    {
+      method: "POST",
+      path: "/images/create",
+      handler: async ({ req, res }) => {
+        const src = req.query.get("fromSrc");
+        if (src === null) throw new EngineError("not-implemented", "pulling from a registry is not implemented yet (registries issue); use docker load or docker import");
+        if (src !== "-") throw invalidArgument("only fromSrc=- (the request body) is supported for import");
+        const id = await (await images()).importRootfs(req.stream(), {
+          ...(req.query.get("repo") ? { repo: req.query.get("repo")! } : {}),
+          ...(req.query.get("tag") ? { tag: req.query.get("tag")! } : {}),
+          ...(req.query.get("message") ? { message: req.query.get("message")! } : {}),
+          ...(req.query.get("platform") ? { platform: req.query.get("platform")! } : {}),
+          changes: req.query.getAll("changes"),
+        });
+        const out = res.stream(200, "application/json");
+        await out.write(JSON.stringify({ status: id }) + "\n");
+        out.end();
+      },
     },
     {
       method: "POST",
