@@ -4,7 +4,7 @@
  * a saved archive loads into a second daemon with the same image ID.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
@@ -119,6 +119,28 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", (
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("FROB is not a valid change command");
     expect((await docker("rmi", "imported/bb:1")).code).toBe(0);
+  });
+
+  test("docker pull hello-world is served by the built-in image, offline; its program runs", async () => {
+    const p = await docker("pull", "hello-world");
+    expect(p.stderr).toBe("");
+    expect(p.stdout).toContain("Status: Downloaded newer image for hello-world:latest");
+    expect((await docker("pull", "hello-world")).stdout).toContain("Status: Image is up to date for hello-world:latest");
+    const cfg = JSON.parse((await docker("image", "inspect", "--format", "{{json .Config}}", "hello-world")).stdout);
+    expect(cfg.Cmd).toEqual(["/hello"]);
+    // Take the program out of a saved archive and run it on the host.
+    const out = join(work, "hw");
+    mkdirSync(out);
+    await docker("save", "-o", join(out, "hw.tar"), "hello-world");
+    await run(["tar", "-C", out, "-xf", join(out, "hw.tar")]);
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+    await run(["tar", "-C", out, "-xf", join(out, manifest[0].Layers[0])]);
+    const r = await run([join(out, "hello")]);
+    expect(r.stdout).toContain("Hello from Bunker!");
+    expect((await docker("rmi", "hello-world")).code).toBe(0);
+    const missing = await docker("pull", "registry.invalid/nothing");
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("not implemented yet");
   });
 
   test("rmi of the last tag deletes the image and its unshared layers", async () => {

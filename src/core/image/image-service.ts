@@ -13,7 +13,7 @@ import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
 import { loadArchive, saveArchive } from "./archive.ts";
 import type { DeleteResult, ImageRecord, ImageStore } from "./image-store.ts";
-import { parseWithDefaultTag, familiarString } from "./reference.ts";
+import { familiarString, formatReference, parseWithDefaultTag } from "./reference.ts";
 
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
@@ -197,6 +197,39 @@ export class ImageService {
       this.deps.content.sweep(this.deps.images.liveBlobs());
       throw err;
     }
+  }
+
+  /** True when `name` means the built-in hello-world image. */
+  isBuiltin(name: string): boolean {
+    try {
+      return formatReference(parseWithDefaultTag(name)) === "docker.io/library/hello-world:latest";
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Make the built-in hello-world image present if `name` refers to it and it is missing.
+   * Returns true when it was created now.
+   */
+  async provideBuiltin(name: string): Promise<boolean> {
+    if (!this.isBuiltin(name)) return false;
+    try {
+      this.deps.images.resolve("hello-world:latest");
+      return false;
+    } catch {
+      /* create it */
+    }
+    const { helloWorldImage } = await import("./hello-world.ts");
+    const { writeTar } = await import("../layer/tar-stream.ts");
+    const img = helloWorldImage(process.arch === "arm64" ? "arm64" : "amd64");
+    const tar = Buffer.concat(await Array.fromAsync(writeTar(img.entries)));
+    const blob = await this.deps.content.put(tar);
+    await this.deps.layers.register(undefined, blob.digest, () => this.deps.content.readStream(blob.digest));
+    const id = (await this.deps.content.put(img.config(blob.digest))).digest;
+    this.deps.images.add(id, [{ diffId: blob.digest, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }]);
+    this.tag(id, "hello-world", "latest");
+    return true;
   }
 
   /** `POST /images/load`: messages as they complete. */

@@ -16,9 +16,15 @@ const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", 
  * image subsystem on first use and keep an idle daemon small.
  */
 export function imageRoutes(images: () => Promise<ImageService>): Route[] {
+  /** The service, with the built-in hello-world image provided if `name` asks for it. */
+  const builtin = async (...names: string[]) => {
+    const svc = await images();
+    for (const n of names) await svc.provideBuiltin(n);
+    return svc;
+  };
   const save = async (names: string[], res: Parameters<Route["handler"]>[0]["res"]) => {
     if (!names.length) throw invalidArgument("no image names given");
-    const tar = (await images()).save(names); // resolves every name before the response starts
+    const tar = (await builtin(...names)).save(names); // resolves every name before the response starts
     const out = res.stream(200, "application/x-tar");
     for await (const chunk of tar) await out.write(chunk);
     out.end();
@@ -34,7 +40,21 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
       path: "/images/create",
       handler: async ({ req, res }) => {
         const src = req.query.get("fromSrc");
-        if (src === null) throw new EngineError("not-implemented", "pulling from a registry is not implemented yet (registries issue); use docker load or docker import");
+        const from = req.query.get("fromImage");
+        if (src === null && from !== null) {
+          const name = `${from}${req.query.get("tag") ? `:${req.query.get("tag")}` : ""}`;
+          const svc = await images();
+          if (!svc.isBuiltin(name)) throw new EngineError("not-implemented", `pulling ${name} from a registry is not implemented yet; use docker load or docker import (hello-world is built in)`);
+          const created = await svc.provideBuiltin(name);
+          const id = svc.inspect("hello-world:latest").Id as string;
+          const out = res.stream(200, "application/json");
+          await out.write(JSON.stringify({ status: "Pulling from library/hello-world", id: "latest" }) + "\n");
+          await out.write(JSON.stringify({ status: `Digest: ${id}` }) + "\n");
+          await out.write(JSON.stringify({ status: created ? "Status: Downloaded newer image for hello-world:latest" : "Status: Image is up to date for hello-world:latest" }) + "\n");
+          out.end();
+          return;
+        }
+        if (src === null) throw invalidArgument("fromImage or fromSrc is required");
         if (src !== "-") throw invalidArgument("only fromSrc=- (the request body) is supported for import");
         const id = await (await images()).importRootfs(req.stream(), {
           ...(req.query.get("repo") ? { repo: req.query.get("repo")! } : {}),
@@ -71,8 +91,8 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
         out.end();
       },
     },
-    { method: "GET", path: "/images/{name:.*}/json", handler: async ({ res, params }) => res.json(200, (await images()).inspect(params.name!)) },
-    { method: "GET", path: "/images/{name:.*}/history", handler: async ({ res, params }) => res.json(200, (await images()).history(params.name!)) },
+    { method: "GET", path: "/images/{name:.*}/json", handler: async ({ res, params }) => res.json(200, (await builtin(params.name!)).inspect(params.name!)) },
+    { method: "GET", path: "/images/{name:.*}/history", handler: async ({ res, params }) => res.json(200, (await builtin(params.name!)).history(params.name!)) },
     { method: "GET", path: "/images/{name:.*}/get", handler: ({ res, params }) => save([params.name!], res) },
     {
       method: "POST",
@@ -80,7 +100,7 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
       handler: async ({ req, res, params }) => {
         const repo = req.query.get("repo");
         if (!repo) throw invalidArgument("repository name (repo) is required");
-        (await images()).tag(params.name!, repo, req.query.get("tag") || undefined);
+        (await builtin(params.name!)).tag(params.name!, repo, req.query.get("tag") || undefined);
         res.send(201, "");
       },
     },
