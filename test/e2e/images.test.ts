@@ -128,6 +128,12 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", (
     expect((await docker("pull", "hello-world")).stdout).toContain("Status: Image is up to date for hello-world:latest");
     const cfg = JSON.parse((await docker("image", "inspect", "--format", "{{json .Config}}", "hello-world")).stdout);
     expect(cfg.Cmd).toEqual(["/hello"]);
+    // Filters on creation time: hello-world (2023) is older than busybox (2026).
+    const names = async (...f: string[]) => (await docker("images", "--format", "{{.Repository}}", ...f.flatMap((x) => ["--filter", x]))).stdout.trim().split("\n").sort();
+    expect(await names("before=busybox")).toEqual(["hello-world"]);
+    expect(await names("since=hello-world", "reference=busybox")).toEqual(["busybox"]);
+    expect(await names("until=2024-01-01T00:00:00Z")).toEqual(["hello-world"]);
+    expect(await names("label=org.example.test=yes", "reference=busy*")).toEqual(["busybox"]);
     // Take the program out of a saved archive and run it on the host.
     const out = join(work, "hw");
     mkdirSync(out);

@@ -36,7 +36,19 @@ export class ImageService {
       if (!pats.length) return true;
       return r.repoTags.some((t) => pats.some((p) => globMatch(p.includes(":") ? p : `${p}:*`, t) || globMatch(p, t.split(":")[0]!)));
     };
+    const createdOf = (name: string) => unix(this.deps.images.resolve(name).created);
+    const before = filters.get("before").map(createdOf);
+    const since = filters.get("since").map(createdOf);
+    const until = filters.get("until").map((u) => {
+      if (/^\d+(\.\d+)?$/.test(u)) return Number(u);
+      const d = /^(\d+)([smh])$/.exec(u);
+      if (d) return Math.floor(Date.now() / 1000) - Number(d[1]) * { s: 1, m: 60, h: 3600 }[d[2] as "s" | "m" | "h"];
+      const t = Date.parse(u);
+      if (Number.isNaN(t)) throw invalidArgument(`invalid value for until: ${u}`);
+      return Math.floor(t / 1000);
+    });
     return all
+      .filter((r) => before.every((b) => unix(r.created) < b) && since.every((x) => unix(r.created) > x) && until.every((u) => unix(r.created) <= u))
       .filter((r) => (!filters.has("dangling") ? true : filters.get("dangling").includes("true") ? r.repoTags.length === 0 : r.repoTags.length > 0))
       .filter((r) => filters.matchKV("label", r.config.config?.Labels ?? {}))
       .filter(refMatch)
