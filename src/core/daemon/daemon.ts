@@ -40,7 +40,6 @@ export class Daemon {
   readonly events = new EventBus();
   private listeners: Listener[] = [];
   private lock: DataRootLock | undefined;
-  private plugins: PluginSet | undefined;
   private stopping: Promise<void> | undefined;
   private undo: (() => void | Promise<void>)[] = [];
   engineId = "";
@@ -98,7 +97,6 @@ export class Daemon {
       log,
       sys: deps.sys,
     });
-    this.plugins = plugins;
     this.undo.push(() => plugins.closeAll());
     await plugins.initAll();
     this.wireEventSinks(plugins);
@@ -187,11 +185,6 @@ export class Daemon {
       }
     });
     this.undo.push(() => all.close());
-  }
-
-  /** Statuses of all plugins. */
-  pluginStatuses() {
-    return this.plugins?.statuses() ?? [];
   }
 
   /** SIGHUP: emit a `daemon reload` event as dockerd does (config reload comes with later options). */

@@ -270,11 +270,6 @@ export class ImageService {
   count(): number {
     return this.deps.images.list().length;
   }
-
-  /** Content digests the images reference. */
-  liveBlobs(): Set<string> {
-    return this.deps.images.liveBlobs();
-  }
 }
 
 /** Docker's reference filter glob (`*` within a path component). */

@@ -105,18 +105,6 @@ export class LayerStore {
     }
   }
 
-  /** Register a whole chain; returns the chain IDs. */
-  async registerChain(layers: { diffId: Digest; blob: () => AsyncIterable<Uint8Array> }[]): Promise<RegisteredLayer[]> {
-    const out: RegisteredLayer[] = [];
-    let parent: Digest | undefined;
-    for (const l of layers) {
-      const r = await this.register(parent, l.diffId, l.blob);
-      out.push(r);
-      parent = r.chainId;
-    }
-    return out;
-  }
-
   /** Remove a layer (fails while a child layer or container snapshot uses it). */
   async release(chainId: Digest): Promise<void> {
     await this.driver.remove(chainId);
