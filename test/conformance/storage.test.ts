@@ -5,17 +5,19 @@
  * metadata that survives a restart. Real mounts: root only.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyLayer } from "../../src/core/layer/apply.ts";
-import { fullHeader, writeTar } from "../../src/core/layer/tar-stream.ts";
+import { fullHeader, readTar, writeTar } from "../../src/core/layer/tar-stream.ts";
 import { hasDirectApply, type StorageDriver } from "../../src/core/storage/driver.ts";
 import { mountAll, unmount } from "../../src/core/storage/mount.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { createBtrfsDriver } from "../../src/plugins/storage-btrfs/index.ts";
 import { createOverlayDriver, overlayUnsupportedReason } from "../../src/plugins/storage-overlay/index.ts";
 import { createVfsDriver } from "../../src/plugins/storage-vfs/index.ts";
+import { LayerStore } from "../../src/core/storage/layer-store.ts";
 import { cleanup, run, tempDir } from "../helpers/daemon.ts";
+import { treeListing } from "../helpers/tree.ts";
 
 const ROOT = process.getuid?.() === 0;
 const sys = linuxSys();
@@ -130,6 +132,40 @@ for (const { name, make, skip, fs } of drivers) {
         expect(readFileSync(join(r, "e/f"), "utf8")).toBe("EF");
       });
       await driver.remove("applied-view");
+    });
+
+    test("the diff of a writable layer, applied on its parent, reproduces it (deletes, replaced dirs, modes)", async () => {
+      const layers = new LayerStore(sys, driver);
+      await driver.prepare("changed", "base");
+      await withMount("changed", (r) => {
+        writeFileSync(join(r, "a"), "A-changed");
+        rmSync(join(r, "d"), { recursive: true });
+        mkdirSync(join(r, "d")); // a directory deleted and made again: opaque in overlay's form
+        writeFileSync(join(r, "d", "z"), "Z");
+        mkdirSync(join(r, "n", "m"), { recursive: true, mode: 0o750 });
+        writeFileSync(join(r, "n", "m", "f"), "F", { mode: 0o600 });
+        symlinkSync("../a", join(r, "n", "link"));
+      });
+      const tar: Uint8Array[] = [];
+      for await (const c of layers.diff("changed")) tar.push(c);
+      const names: string[] = [];
+      for await (const e of readTar(tar)) names.push(e.header.name);
+      expect(names).toContain("n/m/f");
+      expect(names).not.toContain("d/b"); // deleted, not carried
+      if (name === "overlay") expect(names).toContain("d/.wh..wh..opq"); // read from the upper dir
+      await driver.prepare("replayed", "base");
+      if (hasDirectApply(driver)) {
+        const t = driver.applyTarget("replayed");
+        await applyLayer(sys, t.path, tar, { whiteouts: t.whiteouts });
+      } else {
+        await withMount("replayed", (r) => applyLayer(sys, r, tar, { whiteouts: "remove" }));
+      }
+      const want = await withMount("changed", (r) => treeListing(r));
+      const got = await withMount("replayed", (r) => treeListing(r));
+      expect(got).toEqual(want);
+      expect(got.some((l) => l.startsWith("d/b "))).toBe(false);
+      await driver.remove("changed");
+      await driver.remove("replayed");
     });
 
     test("a snapshot with children cannot be removed; leaves can", async () => {

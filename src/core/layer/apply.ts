@@ -64,7 +64,7 @@ export function cleanEntryPath(name: string): string {
 }
 
 /** Apply the tar stream `layer` onto `root`. */
-export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult> {
+export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: ApplyOptions): Promise<ApplyResult> {
   const rootFd = sys.openat2(AT_FDCWD, root, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
   const chown = opts.chown ?? process.getuid?.() === 0;
   const unpacked = new Set<string>();

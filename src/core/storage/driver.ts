@@ -62,3 +62,14 @@ export interface DirectApply {
 export function hasDirectApply(d: StorageDriver): d is StorageDriver & DirectApply {
   return typeof (d as Partial<DirectApply>).applyTarget === "function";
 }
+
+/** A driver whose active snapshots keep their own changes in a directory of their own (overlay's upper dir). */
+export interface NativeDiff {
+  /** The directory holding only `key`'s changes, in overlayfs form (whiteouts as 0/0 devices). */
+  upperDir(key: string): string;
+}
+
+/** Guard for NativeDiff. */
+export function hasNativeDiff(d: StorageDriver): d is StorageDriver & NativeDiff {
+  return typeof (d as Partial<NativeDiff>).upperDir === "function";
+}

@@ -11,7 +11,9 @@ import { chainIds } from "../image/manifest.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/compression.ts";
 import type { Sys } from "../sys/sys.ts";
-import { hasDirectApply, type StorageDriver } from "./driver.ts";
+import { changesBetween, changesToEntries, overlayUpperEntries } from "../layer/changes.ts";
+import { writeTar } from "../layer/tar-stream.ts";
+import { hasDirectApply, hasNativeDiff, type StorageDriver } from "./driver.ts";
 import { mountAll, unmount } from "./mount.ts";
 import { mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
@@ -108,6 +110,48 @@ export class LayerStore {
   /** Remove a layer (fails while a child layer or container snapshot uses it). */
   async release(chainId: Digest): Promise<void> {
     await this.driver.remove(chainId);
+  }
+
+  /**
+   * The changes of active snapshot `key` against its parent, as an uncompressed layer tar: read
+   * from the driver's own upper directory where it has one, else by comparing the mounted
+   * snapshot with a read-only view of its parent.
+   */
+  async *diff(key: string): AsyncGenerator<Uint8Array> {
+    if (hasNativeDiff(this.driver)) {
+      yield* writeTar(overlayUpperEntries(this.sys, this.driver.upperDir(key)));
+      return;
+    }
+    const parent = this.driver.stat(key).parent;
+    const viewKey = `diff-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    if (parent) await this.driver.view(viewKey, parent);
+    try {
+      const lowerDir = parent ? mkdtempSync(join(tmpdir(), "bunker-mnt-")) : undefined;
+      if (lowerDir) mountAll(this.sys, await this.driver.mounts(viewKey), lowerDir);
+      const emptyDir = lowerDir ?? mkdtempSync(join(tmpdir(), "bunker-empty-"));
+      try {
+        const gen = this.withMountGen(key, (upper) => writeTar(changesToEntries(this.sys, upper, changesBetween(this.sys, upper, emptyDir))));
+        yield* gen;
+      } finally {
+        if (lowerDir) unmount(this.sys, lowerDir);
+        rmdirSync(emptyDir);
+      }
+    } finally {
+      if (parent) await this.driver.remove(viewKey);
+    }
+  }
+
+  /** Like `withMount`, for a generator that must finish before the unmount. */
+  private async *withMountGen(key: string, fn: (root: string) => AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const mounts = await this.driver.mounts(key);
+    const target = mkdtempSync(join(tmpdir(), "bunker-mnt-"));
+    mountAll(this.sys, mounts, target);
+    try {
+      yield* fn(target);
+    } finally {
+      unmount(this.sys, target);
+      rmdirSync(target);
+    }
   }
 
   /** Mount snapshot `key` on a private temporary directory for the duration of `fn`. */

@@ -3,12 +3,14 @@
  * mount of its parents (lower, nearest first) with its own directory as the upper layer. Layers
  * are applied straight into that directory with overlayfs-native whiteouts (0/0 character
  * devices, `trusted.overlay.opaque`). Deep chains fit one mount call (see core/storage/mount.ts).
+ * Active snapshots are mounted with `redirect_dir=off,metacopy=off`, so the upper directory always
+ * holds whole copies of what changed and a layer diff can be read from it directly (NativeDiff).
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { NotSupportedError } from "../../core/errors.ts";
+import { EngineError, NotSupportedError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
-import type { DirectApply, Mount, StorageDriver, Usage } from "../../core/storage/driver.ts";
+import type { DirectApply, Mount, NativeDiff, StorageDriver, Usage } from "../../core/storage/driver.ts";
 import { backingFsName, diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
 import { SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
 
@@ -22,7 +24,7 @@ export function overlayUnsupportedReason(root: string): string | undefined {
 }
 
 /** Create an overlay driver rooted at `root`. */
-export function createOverlayDriver(root: string): StorageDriver & DirectApply {
+export function createOverlayDriver(root: string): StorageDriver & DirectApply & NativeDiff {
   mkdirSync(join(root, "snapshots"), { recursive: true, mode: 0o700 });
   const meta = new SnapshotMetadata(root);
   const dirOf = (s: SnapshotRecord) => join(root, "snapshots", String(s.id));
@@ -32,7 +34,7 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply {
     const lowers = meta.ancestors(s.key).map(fsOf);
     if (s.kind === "active") {
       if (lowers.length === 0) return [{ type: "bind", source: fsOf(s), options: ["rw", "rbind"] }];
-      return [{ type: "overlay", source: "overlay", options: ["index=off", `lowerdir=${lowers.join(":")}`, `upperdir=${fsOf(s)}`, `workdir=${join(dirOf(s), "work")}`] }];
+      return [{ type: "overlay", source: "overlay", options: ["index=off", "redirect_dir=off", "metacopy=off", `lowerdir=${lowers.join(":")}`, `upperdir=${fsOf(s)}`, `workdir=${join(dirOf(s), "work")}`] }];
     }
     if (lowers.length === 0) return [{ type: "bind", source: fsOf(s), options: ["ro", "rbind"] }];
     if (lowers.length === 1) return [{ type: "bind", source: lowers[0]!, options: ["ro", "rbind"] }];
@@ -73,6 +75,11 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply {
       const rec = meta.active(key);
       // A bottom layer has nothing beneath it to hide: whiteouts there are plain deletions.
       return { path: fsOf(rec), whiteouts: rec.parent ? "overlay" : "remove" };
+    },
+    upperDir(key) {
+      const rec = meta.get(key);
+      if (rec.kind === "view") throw new EngineError("failed-precondition", `snapshot ${key} is a view: it has no changes of its own`);
+      return fsOf(rec);
     },
   };
 }
