@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyLayer } from "../../src/core/layer/apply.ts";
 import { fullHeader, readTar, writeTar } from "../../src/core/layer/tar-stream.ts";
 import { hasDirectApply, type StorageDriver } from "../../src/core/storage/driver.ts";
 import { mountAll, unmount } from "../../src/core/storage/mount.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { createBtrfsDriver } from "../../src/plugins/storage-btrfs/index.ts";
 import { createOverlayDriver, overlayUnsupportedReason } from "../../src/plugins/storage-overlay/index.ts";
+import { connectGraphDriverPlugin } from "../../src/core/plugin/graphdriver-proxy.ts";
 import { createVfsDriver } from "../../src/plugins/storage-vfs/index.ts";
 import { LayerStore } from "../../src/core/storage/layer-store.ts";
 import { cleanup, run, tempDir } from "../helpers/daemon.ts";
@@ -34,7 +34,24 @@ async function mountBtrfs(dir: string): Promise<string> {
   return mp;
 }
 
-const drivers: { name: string; make: (root: string) => StorageDriver; skip?: string; fs?: (dir: string) => Promise<string> }[] = [
+/** The GraphDriver test plugin (test/fixtures/graphdriver-plugin.ts) as its own process; its call log. */
+const pluginCalls: string[] = [];
+let pluginProc: ReturnType<typeof Bun.spawn> | undefined;
+async function graphDriverPlugin(root: string): Promise<StorageDriver> {
+  const sockDir = join(root, "..", "plugins");
+  mkdirSync(sockDir, { recursive: true });
+  if (!pluginProc) {
+    pluginProc = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/graphdriver-plugin.ts"), join(sockDir, "testgd.sock")], { stdout: "pipe", stderr: "inherit" });
+    (async () => {
+      const dec = new TextDecoder();
+      for await (const chunk of pluginProc.stdout as ReadableStream<Uint8Array>) pluginCalls.push(...dec.decode(chunk).split("\n").filter(Boolean));
+    })();
+  }
+  // No wait for the socket: the client retries an unreachable plugin, as moby's does.
+  return connectGraphDriverPlugin("testgd", root, { dirs: [sockDir], retryFor: 10_000 });
+}
+
+const drivers: { name: string; make: (root: string) => StorageDriver | Promise<StorageDriver>; skip?: string; fs?: (dir: string) => Promise<string> }[] = [
   { name: "vfs", make: (r) => createVfsDriver(sys, r) },
   { name: "overlay", make: (r) => createOverlayDriver(r), skip: overlayUnsupportedReason(tempDir()) },
   {
@@ -43,7 +60,10 @@ const drivers: { name: string; make: (root: string) => StorageDriver; skip?: str
     fs: mountBtrfs,
     ...(Bun.which("mkfs.btrfs") ? {} : { skip: "mkfs.btrfs is not installed (package btrfs-progs)" }),
   },
+  { name: "graphdriver-plugin", make: graphDriverPlugin },
 ];
+
+afterAll(() => pluginProc?.kill());
 
 for (const { name, make, skip, fs } of drivers) {
   const reason = !ROOT ? "needs root for mounts" : skip;
@@ -51,16 +71,19 @@ for (const { name, make, skip, fs } of drivers) {
   describe.skipIf(!!reason)(`storage conformance: ${name}`, () => {
     let dir: string;
     let driver: StorageDriver;
+    let layers: LayerStore;
     let mnt: string;
     let droot: string;
     beforeAll(async () => {
       dir = tempDir(`bunker-${name}-`);
       droot = join(fs ? await fs(dir) : dir, "driver");
-      driver = make(droot);
+      driver = await make(droot);
+      layers = new LayerStore(sys, driver);
       mnt = join(dir, "mnt");
       mkdirSync(mnt);
     });
     afterAll(async () => {
+      await driver.close?.();
       if (fs) await run(["umount", "-l", join(dir, name)]);
       cleanup(dir);
     });
@@ -119,12 +142,7 @@ for (const { name, make, skip, fs } of drivers) {
         { header: fullHeader({ name: ".wh.a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 }) },
         { header: fullHeader({ name: "e/f", type: "file", mode: 0o640, uid: 0, gid: 0, size: 2, mtime: 1_000 }), body: new TextEncoder().encode("EF") },
       ]);
-      if (hasDirectApply(driver)) {
-        const t = driver.applyTarget("applied-active");
-        await applyLayer(sys, t.path, tar, { whiteouts: t.whiteouts });
-      } else {
-        await withMount("applied-active", (r) => applyLayer(sys, r, tar, { whiteouts: "remove" }));
-      }
+      await layers.applyTo("applied-active", tar);
       await driver.commit("applied", "applied-active");
       await driver.view("applied-view", "applied");
       await withMount("applied-view", (r) => {
@@ -135,7 +153,6 @@ for (const { name, make, skip, fs } of drivers) {
     });
 
     test("the diff of a writable layer, applied on its parent, reproduces it (deletes, replaced dirs, modes)", async () => {
-      const layers = new LayerStore(sys, driver);
       await driver.prepare("changed", "base");
       await withMount("changed", (r) => {
         writeFileSync(join(r, "a"), "A-changed");
@@ -154,12 +171,9 @@ for (const { name, make, skip, fs } of drivers) {
       expect(names).not.toContain("d/b"); // deleted, not carried
       if (name === "overlay") expect(names).toContain("d/.wh..wh..opq"); // read from the upper dir
       await driver.prepare("replayed", "base");
-      if (hasDirectApply(driver)) {
-        const t = driver.applyTarget("replayed");
-        await applyLayer(sys, t.path, tar, { whiteouts: t.whiteouts });
-      } else {
-        await withMount("replayed", (r) => applyLayer(sys, r, tar, { whiteouts: "remove" }));
-      }
+      await layers.applyTo("replayed", (async function* () {
+        yield* tar;
+      })());
       const want = await withMount("changed", (r) => treeListing(r));
       const got = await withMount("replayed", (r) => treeListing(r));
       expect(got).toEqual(want);
@@ -224,8 +238,15 @@ for (const { name, make, skip, fs } of drivers) {
       expect(() => writeFileSync(join(path, "x"), "no")).toThrow(/EROFS|read-only/);
     });
 
+    test.if(name === "graphdriver-plugin")("the plugin did the work: ApplyDiff, Diff, DiffSize, Get and Put were called", () => {
+      for (const m of ["Plugin.Activate", "GraphDriver.Init", "GraphDriver.CreateReadWrite", "GraphDriver.Create", "GraphDriver.ApplyDiff", "GraphDriver.Diff", "GraphDriver.DiffSize", "GraphDriver.Get", "GraphDriver.Put", "GraphDriver.Remove"]) {
+        expect(pluginCalls).toContain(m);
+      }
+      expect(driver.status()).toEqual([["Test Plugin", "directories"]]);
+    });
+
     test("metadata survives a restart of the driver", async () => {
-      const again = make(droot);
+      const again = await make(droot);
       expect(again.stat("deep-127").parent).toBe("deep-126");
       expect(again.stat("deep-top").kind).toBe("active");
       expect(existsSync(join(droot, "metadata.json"))).toBe(true);

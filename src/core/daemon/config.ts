@@ -32,6 +32,8 @@ export const DaemonFileSchema = v.strictObject({
   plugins: v.optional(v.record(v.string(), v.unknown())),
   "required-plugins": v.optional(v.array(v.string())),
   "storage-driver": v.optional(v.string()),
+  /** Where Docker-protocol plugins (GraphDriver, …) are discovered; default moby's directories. */
+  "docker-plugin-dirs": v.optional(v.array(v.string())),
 });
 
 /** Keys of daemon.json. */
@@ -61,6 +63,7 @@ export interface DaemonConfig {
   plugins: Record<string, unknown>;
   requiredPlugins: string[];
   storageDriver?: string;
+  dockerPluginDirs?: string[];
 }
 
 /** Flags as the CLI parsed them: the same keys as daemon.json, plus `config-file`. */
@@ -123,6 +126,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c.tlskey ? { tlsKey: c.tlskey } : {}),
     ...(c["plugins-dir"] ? { pluginsDir: c["plugins-dir"] } : {}),
     ...(c["storage-driver"] ? { storageDriver: c["storage-driver"] } : {}),
+    ...(c["docker-plugin-dirs"] ? { dockerPluginDirs: c["docker-plugin-dirs"] } : {}),
   };
   checkTls(cfg);
   return cfg;

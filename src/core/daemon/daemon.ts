@@ -101,7 +101,7 @@ export class Daemon {
     await plugins.initAll();
     this.wireEventSinks(plugins);
 
-    this.storage = this.chooseStorage(plugins);
+    this.storage = await this.chooseStorage(plugins);
     this.system = new SystemService({ config, engineId: this.engineId, plugins, events: this.events });
     const storage = this.storage;
     if (storage) this.system.contribute(() => ({ Driver: storage.name, DriverStatus: storage.status() }));
@@ -159,13 +159,30 @@ export class Daemon {
     return this.imagesLoading;
   }
 
-  /** Pick the storage driver among those that loaded (moby's rules, see core/storage/select.ts). */
-  private chooseStorage(plugins: PluginSet): StorageDriver | undefined {
+  /**
+   * Pick the storage driver among those that loaded (moby's rules, see core/storage/select.ts).
+   * A configured name that no built-in or module plugin registers is looked up as a Docker
+   * GraphDriver plugin (a Unix socket or spec file in the discovery directories), as dockerd did.
+   */
+  private async chooseStorage(plugins: PluginSet): Promise<StorageDriver | undefined> {
     const available = plugins.instances("storage.v1");
-    const unavailable = new Map(plugins.statuses().filter((s) => s.type === "storage.v1" && s.status !== "ok").map((s) => [s.id, s.reason ?? s.status]));
-    if (available.size === 0 && !this.config.storageDriver) return undefined;
+    const statuses = plugins.statuses().filter((s) => s.type === "storage.v1");
+    const unavailable = new Map(statuses.filter((s) => s.status !== "ok").map((s) => [s.id, s.reason ?? s.status]));
+    const configured = this.config.storageDriver;
+    if (available.size === 0 && !configured) return undefined;
+    if (configured && !statuses.some((s) => s.id === configured)) {
+      const { connectGraphDriverPlugin } = await import("../plugin/graphdriver-proxy.ts");
+      const proxy = await connectGraphDriverPlugin(configured, join(this.config.dataRoot, `storage.plugin.${configured}`), {
+        ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}),
+      }).catch((err) => {
+        throw new EngineError("failed-precondition", `storage driver ${configured} is not available: ${messageOf(err)}`);
+      });
+      this.undo.push(() => proxy.close?.());
+      this.deps.log.info("storage driver selected", { driver: configured, plugin: "GraphDriver" });
+      return proxy;
+    }
     const driver = selectDriver(available, {
-      ...(this.config.storageDriver ? { configured: this.config.storageDriver } : {}),
+      ...(configured ? { configured } : {}),
       hasData: (id) => driverHasData(join(this.config.dataRoot, `storage.v1.${id}`)),
       unavailable,
     });

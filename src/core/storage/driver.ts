@@ -73,3 +73,25 @@ export interface NativeDiff {
 export function hasNativeDiff(d: StorageDriver): d is StorageDriver & NativeDiff {
   return typeof (d as Partial<NativeDiff>).upperDir === "function";
 }
+
+/** A driver that takes layer tars itself (an out-of-process GraphDriver plugin's ApplyDiff). */
+export interface TarApply {
+  /** Apply an uncompressed layer tar into active snapshot `key`; returns the bytes it took. */
+  applyTar(key: string, tar: AsyncIterable<Uint8Array>): Promise<number>;
+}
+
+/** Guard for TarApply. */
+export function hasTarApply(d: StorageDriver): d is StorageDriver & TarApply {
+  return typeof (d as Partial<TarApply>).applyTar === "function";
+}
+
+/** A driver that produces layer tars itself (a GraphDriver plugin's Diff). */
+export interface TarDiff {
+  /** The changes of `key` against its parent as an uncompressed layer tar. */
+  diffTar(key: string): AsyncIterable<Uint8Array>;
+}
+
+/** Guard for TarDiff. */
+export function hasTarDiff(d: StorageDriver): d is StorageDriver & TarDiff {
+  return typeof (d as Partial<TarDiff>).diffTar === "function";
+}

@@ -13,7 +13,7 @@ import { decompressStream } from "../layer/compression.ts";
 import type { Sys } from "../sys/sys.ts";
 import { changesBetween, changesToEntries, overlayUpperEntries } from "../layer/changes.ts";
 import { writeTar } from "../layer/tar-stream.ts";
-import { hasDirectApply, hasNativeDiff, type StorageDriver } from "./driver.ts";
+import { hasDirectApply, hasNativeDiff, hasTarApply, hasTarDiff, type StorageDriver } from "./driver.ts";
 import { mountAll, unmount } from "./mount.ts";
 import { mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
@@ -89,12 +89,7 @@ export class LayerStore {
     try {
       const { stream } = await decompressStream(blob());
       const tar = hashing(stream, digester);
-      if (hasDirectApply(this.driver)) {
-        const t = this.driver.applyTarget(key);
-        await applyLayer(this.sys, t.path, tar, { whiteouts: t.whiteouts });
-      } else {
-        await this.withMount(key, (root) => applyLayer(this.sys, root, tar, { whiteouts: "remove" }));
-      }
+      await this.applyTo(key, tar);
       // Drain anything after the end-of-archive blocks so the digest covers the whole stream.
       for await (const _ of tar) void _;
       const got = digester.digest();
@@ -107,6 +102,21 @@ export class LayerStore {
     }
   }
 
+  /**
+   * Apply an uncompressed layer tar into active snapshot `key` in the driver's own way: handed to
+   * the driver (plugins), written into its layer directory with its whiteout form, or applied
+   * onto the mounted snapshot with whiteouts as deletions.
+   */
+  async applyTo(key: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
+    if (hasTarApply(this.driver)) await this.driver.applyTar(key, tar);
+    else if (hasDirectApply(this.driver)) {
+      const t = this.driver.applyTarget(key);
+      await applyLayer(this.sys, t.path, tar, { whiteouts: t.whiteouts });
+    } else {
+      await this.withMount(key, (root) => applyLayer(this.sys, root, tar, { whiteouts: "remove" }));
+    }
+  }
+
   /** Remove a layer (fails while a child layer or container snapshot uses it). */
   async release(chainId: Digest): Promise<void> {
     await this.driver.remove(chainId);
@@ -114,12 +124,17 @@ export class LayerStore {
 
   /**
    * The changes of active snapshot `key` against its parent, as an uncompressed layer tar: read
-   * from the driver's own upper directory where it has one, else by comparing the mounted
+   * from the driver's own upper directory where it has one, made by the driver itself where it
+   * offers that (plugins), else by comparing the mounted
    * snapshot with a read-only view of its parent.
    */
   async *diff(key: string): AsyncGenerator<Uint8Array> {
     if (hasNativeDiff(this.driver)) {
       yield* writeTar(overlayUpperEntries(this.sys, this.driver.upperDir(key)));
+      return;
+    }
+    if (hasTarDiff(this.driver)) {
+      yield* this.driver.diffTar(key);
       return;
     }
     const parent = this.driver.stat(key).parent;
