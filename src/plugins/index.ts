@@ -4,8 +4,9 @@
  */
 import type { AnyRegistration } from "../core/plugin/types.ts";
 import { btrfsPlugin } from "./storage-btrfs/index.ts";
+import { devicemapperPlugin } from "./storage-devicemapper/index.ts";
 import { overlayPlugin } from "./storage-overlay/index.ts";
 import { vfsPlugin } from "./storage-vfs/index.ts";
 
 /** Built-in registrations, in registration order (init order also respects `requires`). */
-export const builtinPlugins: readonly AnyRegistration[] = [overlayPlugin, btrfsPlugin, vfsPlugin];
+export const builtinPlugins: readonly AnyRegistration[] = [overlayPlugin, btrfsPlugin, devicemapperPlugin, vfsPlugin];

@@ -14,6 +14,8 @@ import { linuxSys } from "../../src/core/sys/sys.ts";
 import { createBtrfsDriver } from "../../src/plugins/storage-btrfs/index.ts";
 import { createOverlayDriver, overlayUnsupportedReason } from "../../src/plugins/storage-overlay/index.ts";
 import { connectGraphDriverPlugin } from "../../src/core/plugin/graphdriver-proxy.ts";
+import { createDevicemapperDriver, DevicemapperOptions, devicemapperUnsupportedReason } from "../../src/plugins/storage-devicemapper/index.ts";
+import * as v from "valibot";
 import { createVfsDriver } from "../../src/plugins/storage-vfs/index.ts";
 import { LayerStore } from "../../src/core/storage/layer-store.ts";
 import { cleanup, run, tempDir } from "../helpers/daemon.ts";
@@ -61,6 +63,12 @@ const drivers: { name: string; make: (root: string) => StorageDriver | Promise<S
     ...(Bun.which("mkfs.btrfs") ? {} : { skip: "mkfs.btrfs is not installed (package btrfs-progs)" }),
   },
   { name: "graphdriver-plugin", make: graphDriverPlugin },
+  {
+    // A loop-file pool in the test's directory, small enough for a test machine.
+    name: "devicemapper",
+    make: (r) => createDevicemapperDriver(r, v.parse(DevicemapperOptions, { loopdatasize: 2 * 1024 ** 3, loopmetadatasize: 64 * 1024 ** 2, basesize: 256 * 1024 ** 2 }), { sys }),
+    ...(devicemapperUnsupportedReason() ? { skip: devicemapperUnsupportedReason() } : {}),
+  },
 ];
 
 afterAll(() => pluginProc?.kill());

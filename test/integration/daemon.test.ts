@@ -151,6 +151,13 @@ describe("plugins", () => {
       const plugins = JSON.parse(r.stdout) as { ID: string; Status: string; Reason: string }[];
       expect(plugins.find((p) => p.ID === "needs-dm")).toMatchObject({ Status: "skipped", Reason: "no /dev/mapper/control on this host" });
       expect(plugins.find((p) => p.ID === "broken")).toMatchObject({ Status: "failed", Reason: "boom" });
+      // The built-in devicemapper driver says why it cannot run where the kernel has no device-mapper.
+      if (!existsSync("/dev/mapper/control")) {
+        expect(plugins.find((p) => p.ID === "devicemapper")).toMatchObject({
+          Status: "skipped",
+          Reason: "/dev/mapper/control does not exist: the kernel has no device-mapper (CONFIG_BLK_DEV_DM) or dm_mod is not loaded",
+        });
+      }
       const human = await run([BUNKER, "-H", daemon.host, "info"]);
       expect(human.stdout).toContain("events.v1.needs-dm: skipped (no /dev/mapper/control on this host)");
       expect(human.stderr).toContain("WARNING: plugin events.v1.broken failed: boom");
@@ -217,12 +224,20 @@ describe("storage driver selection in the daemon", () => {
     const i2 = await run([BUNKER, "-H", d2.host, "info", "--format", "{{.Driver}}"]);
     await d2.stop();
     expect(i2.stdout.trim()).toBe("vfs");
+    // Docker's name for it works too, so a daemon.json brought from Docker keeps working.
+    const d3 = await startDaemon({ dir: fresh(), args: ["--storage-driver", "overlay2"] });
+    const i3 = await run([BUNKER, "-H", d3.host, "info", "--format", "{{.Driver}}"]);
+    await d3.stop();
+    expect(i3.stdout.trim()).toBe("overlay");
   });
 
   test("an unknown driver, or two drivers holding data, stop start-up with the reason", async () => {
-    const r = await daemonFails(["--config-file", "/dev/null", "--storage-driver", "zfs"]);
+    // Not built in, so looked up as a GraphDriver plugin: none appears within the wait.
+    const cfg = join(fresh(), "daemon.json");
+    writeFileSync(cfg, JSON.stringify({ "docker-plugin-timeout": 0.2, "docker-plugin-dirs": ["/nonexistent"] }));
+    const r = await daemonFails(["--config-file", cfg, "--storage-driver", "zfs"]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("storage driver zfs is not available");
+    expect(r.stderr).toContain("storage driver zfs is not available: no plugin named zfs in /nonexistent");
     const d = fresh();
     for (const id of ["overlay", "vfs"]) {
       mkdirSync(join(d, "data", `storage.v1.${id}`), { recursive: true });

@@ -34,6 +34,8 @@ export const DaemonFileSchema = v.strictObject({
   "storage-driver": v.optional(v.string()),
   /** Where Docker-protocol plugins (GraphDriver, …) are discovered; default moby's directories. */
   "docker-plugin-dirs": v.optional(v.array(v.string())),
+  /** Seconds to wait for a Docker-protocol plugin to appear and answer (moby: 30). */
+  "docker-plugin-timeout": v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600))),
 });
 
 /** Keys of daemon.json. */
@@ -64,6 +66,7 @@ export interface DaemonConfig {
   requiredPlugins: string[];
   storageDriver?: string;
   dockerPluginDirs?: string[];
+  dockerPluginTimeout: number;
 }
 
 /** Flags as the CLI parsed them: the same keys as daemon.json, plus `config-file`. */
@@ -121,6 +124,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     group: c.group ?? "bunker",
     plugins: c.plugins ?? {},
     requiredPlugins: c["required-plugins"] ?? [],
+    dockerPluginTimeout: c["docker-plugin-timeout"] ?? 30,
     ...(c.tlscacert ? { tlsCaCert: c.tlscacert } : {}),
     ...(c.tlscert ? { tlsCert: c.tlscert } : {}),
     ...(c.tlskey ? { tlsKey: c.tlskey } : {}),

@@ -20,7 +20,7 @@ import type { Logger } from "../log.ts";
 import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
 import type { AnyRegistration } from "../plugin/types.ts";
 import type { StorageDriver } from "../storage/driver.ts";
-import { driverHasData, selectDriver } from "../storage/select.ts";
+import { canonicalDriverName, driverHasData, selectDriver } from "../storage/select.ts";
 import type { Sys } from "../sys/sys.ts";
 import { VERSION } from "../version.ts";
 import type { DaemonConfig } from "./config.ts";
@@ -168,12 +168,13 @@ export class Daemon {
     const available = plugins.instances("storage.v1");
     const statuses = plugins.statuses().filter((s) => s.type === "storage.v1");
     const unavailable = new Map(statuses.filter((s) => s.status !== "ok").map((s) => [s.id, s.reason ?? s.status]));
-    const configured = this.config.storageDriver;
+    const configured = this.config.storageDriver && canonicalDriverName(this.config.storageDriver);
     if (available.size === 0 && !configured) return undefined;
     if (configured && !statuses.some((s) => s.id === configured)) {
       const { connectGraphDriverPlugin } = await import("../plugin/graphdriver-proxy.ts");
       const proxy = await connectGraphDriverPlugin(configured, join(this.config.dataRoot, `storage.plugin.${configured}`), {
         ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}),
+        retryFor: this.config.dockerPluginTimeout * 1000,
       }).catch((err) => {
         throw new EngineError("failed-precondition", `storage driver ${configured} is not available: ${messageOf(err)}`);
       });

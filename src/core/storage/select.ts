@@ -11,6 +11,14 @@ import type { StorageDriver } from "./driver.ts";
 /** Preference when nothing is configured and no driver holds data. */
 export const DRIVER_PRIORITY = ["overlay", "btrfs", "devicemapper", "vfs"];
 
+/** Docker's names for drivers Bunker has under another name (overlay2 is our overlay). */
+const ALIASES: Record<string, string> = { overlay2: "overlay" };
+
+/** The driver id a configured name means. */
+export function canonicalDriverName(name: string): string {
+  return ALIASES[name] ?? name;
+}
+
 /** True when a built-in driver's root holds snapshots. */
 export function driverHasData(root: string): boolean {
   const file = join(root, "metadata.json");

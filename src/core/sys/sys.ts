@@ -26,6 +26,7 @@ export const EXDEV = 18;
 /** open(2) flags (same values on x86-64 and arm64 except where noted). */
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
+export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
