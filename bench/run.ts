@@ -3,9 +3,10 @@
  * against peers measured in the same run are the numbers to compare, since absolute times on
  * shared machines are noisy.
  *   bun bench/run.ts            all suites
- *   bun bench/run.ts daemon     one suite
+ *   bun bench/run.ts daemon     one suite (the other suites' last sections are kept)
+ * Each suite's section is kept in bench/results/<suite>.md; RESULTS.md is all of them in order.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
@@ -16,12 +17,22 @@ const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, dec
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 
-let md = `# Benchmark results\n\nWritten by \`npm run bench\` (\`bench/run.ts\`) on ${new Date().toISOString()}.\nMachine: ${machineLine()}.\n\n`;
+const sections = join(import.meta.dir, "results");
+mkdirSync(sections, { recursive: true });
 for (const name of chosen) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown suite ${name}; known: ${Object.keys(suites).join(", ")}`);
   console.error(`running ${name}…`);
-  md += await suite();
+  const section = await suite();
+  writeFileSync(join(sections, `${name}.md`), `<!-- ${name}: ${new Date().toISOString()} on ${machineLine()} -->\n${section}`);
+  console.log(section);
+}
+let md = `# Benchmark results\n\nWritten by \`npm run bench\` (\`bench/run.ts\`); each section says when it was last run.\nMachine: ${machineLine()}.\n\n`;
+for (const name of Object.keys(suites)) {
+  const file = join(sections, `${name}.md`);
+  if (!existsSync(file)) continue;
+  const text = readFileSync(file, "utf8");
+  const stamp = /^<!-- [^:]+: (\S+) on (.*) -->\n/.exec(text);
+  md += stamp ? `${text.slice(stamp[0].length).replace(/\n*$/, "")}\n\n_(suite \`${name}\` run ${stamp[1]})_\n\n` : text;
 }
 writeFileSync(join(import.meta.dir, "RESULTS.md"), md);
-console.log(md);
