@@ -114,7 +114,8 @@ export function errnoName(errno: number): string {
   return ERRNO[errno]?.[0] ?? `E${errno}`;
 }
 
-function strerror(errno: number): string {
+/** The C library's text for an errno. */
+export function strerror(errno: number): string {
   return ERRNO[errno]?.[1] ?? `errno ${errno}`;
 }
 

@@ -55,5 +55,6 @@ export function createFakeSys(): FakeSys {
     ioctl: (fd, request, arg, path) => call("ioctl", [fd, request, arg, path], path, 0),
     lgetxattrs: (path) => call("lgetxattrs", [path], path, {}),
     syncfs: (fd, path) => call("syncfs", [fd, path], path, undefined),
+    pipe: () => call("pipe", [], undefined, [nextFd++, nextFd++] as [number, number]),
   };
 }

@@ -61,6 +61,7 @@ export const MS_PRIVATE = 1 << 18;
 /** umount2 flags. */
 export const MNT_DETACH = 2;
 const SYS_openat2 = 437; // same number on x86-64 and arm64
+const SYS_pipe2 = process.arch === "arm64" ? 59 : 293;
 
 /** The system calls Bunker makes directly. */
 export interface Sys {
@@ -88,6 +89,8 @@ export interface Sys {
   ioctl(fd: number, request: number, arg: Uint8Array, path?: string): number;
   /** Extended attributes of `path` itself (not following a final symlink). */
   lgetxattrs(path: string): Record<string, Uint8Array>;
+  /** pipe2(2) with O_CLOEXEC: [read end, write end]. */
+  pipe(): [number, number];
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -177,6 +180,11 @@ export function createLinuxSys(): Sys {
     },
     ioctl(fd, request, arg, path) {
       return check("ioctl", path, () => c().ioctl(fd, BigInt(request), ptr(arg)));
+    },
+    pipe() {
+      const fds = new Int32Array(2);
+      check("pipe2", undefined, () => c().syscall(SYS_pipe2, ptr(fds), O_CLOEXEC, 0, 0, 0, 0));
+      return [fds[0]!, fds[1]!];
     },
     lgetxattrs(path) {
       const p = cstr(path);

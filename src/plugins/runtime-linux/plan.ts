@@ -1,0 +1,242 @@
+/**
+ * Plans for the C stub (stub-source.ts): TypeScript decides every step a new container process
+ * takes between clone and exec and writes it down as a list of operations over one buffer; the
+ * stub only interprets it. Strings and structures live in the same buffer; operation arguments
+ * refer to them by offset, to registers (results of earlier calls), or are plain numbers.
+ * Pointer arrays (argv, envp) and pointers inside structures are absolute, fixed when the plan is
+ * finished, so the buffer must stay alive and unmoved until the child has exec'd.
+ */
+import { addressOf } from "../../core/sys/cc.ts";
+import { type Arch, type SyscallName, syscallNumbers } from "./syscalls.ts";
+
+/** Operation kinds (OP_* in the C source). */
+export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10 } as const;
+
+/** Custom failure codes the stub reports instead of an errno. */
+export const StubError = { End: -1, FsType: -2, Cwd: -3, NotFound: -4 } as const;
+
+/** Something placed in the plan's data area, by offset. */
+export class DataRef {
+  constructor(readonly offset: number) {}
+}
+
+/** The address of a register's slot in the plan (to write a result out with `write`). */
+export class RegSlot {
+  constructor(readonly reg: Reg) {}
+}
+
+/** A register (result of an earlier op). */
+export class Reg {
+  constructor(readonly index: number) {}
+}
+
+/** An operation argument. */
+export type Arg = number | bigint | DataRef | Reg | RegSlot;
+
+/** A jump target, resolved when the plan is finished. */
+export class Label {
+  index = -1;
+}
+
+interface Op {
+  kind: number;
+  nr: number;
+  args: Arg[];
+  store: Reg | undefined;
+  ok: number[];
+  /** What this step does, for error messages (`mount proc on /proc`). */
+  what: string;
+  target?: Label;
+}
+
+const MAGIC = 0x424e4b5250304c31n;
+const HEADER = 208; // struct plan: 10 longs + 16 registers
+const OP_SIZE = 80;
+const REGS_OFF = 80; // offset of regs[0] in struct plan
+
+/** A finished plan: the buffer to hand to the stub, and the descriptions of its steps. */
+export interface BuiltPlan {
+  buffer: Uint8Array;
+  steps: string[];
+}
+
+/** Builds one plan. */
+export class PlanBuilder {
+  readonly nr: Record<SyscallName, number>;
+  private readonly ops: Op[] = [];
+  private dataLen = 0;
+  private readonly chunks: { offset: number; bytes: Uint8Array }[] = [];
+  private readonly fixups: { at: number; target: number }[] = [];
+  private nextReg = 0;
+
+  constructor(readonly arch: Arch = process.arch as Arch) {
+    this.nr = syscallNumbers(arch);
+  }
+
+  /** A fresh register. */
+  reg(): Reg {
+    if (this.nextReg >= 16) throw new Error("plan: out of registers");
+    return new Reg(this.nextReg++);
+  }
+
+  /** Bytes in the data area (8-byte aligned). */
+  bytes(b: Uint8Array): DataRef {
+    const offset = this.dataLen;
+    this.chunks.push({ offset, bytes: b });
+    this.dataLen += (b.length + 7) & ~7;
+    return new DataRef(offset);
+  }
+
+  /** A NUL-terminated string. */
+  str(s: string): DataRef {
+    const enc = new TextEncoder().encode(s);
+    const b = new Uint8Array(enc.length + 1);
+    b.set(enc);
+    return this.bytes(b);
+  }
+
+  /** Zeroed scratch space. */
+  scratch(size: number): DataRef {
+    return this.bytes(new Uint8Array(size));
+  }
+
+  /** A NULL-terminated array of pointers to `refs` (argv, envp). */
+  pointerArray(refs: DataRef[]): DataRef {
+    const arr = this.bytes(new Uint8Array((refs.length + 1) * 8));
+    refs.forEach((r, i) => this.fixups.push({ at: arr.offset + i * 8, target: r.offset }));
+    return arr;
+  }
+
+  /** Bytes with pointer fields: `pointers` maps a byte offset within `b` to a DataRef. */
+  struct(b: Uint8Array, pointers: [number, DataRef][]): DataRef {
+    const ref = this.bytes(b);
+    for (const [at, target] of pointers) this.fixups.push({ at: ref.offset + at, target: target.offset });
+    return ref;
+  }
+
+  /** A system call. `ok` lists errnos that yield -errno instead of failing. */
+  call(name: SyscallName, args: Arg[], what: string, opts: { store?: Reg; ok?: number[] } = {}): this {
+    if (args.length > 6) throw new Error(`plan: ${name} with ${args.length} arguments`);
+    this.ops.push({ kind: OpKind.Syscall, nr: this.nr[name], args, store: opts.store, ok: opts.ok ?? [], what });
+    return this;
+  }
+
+  /** Write "/proc/self/fd/<value of reg>" into `into` (32 bytes). */
+  fdPath(fd: Reg, into: DataRef, what: string): this {
+    this.ops.push({ kind: OpKind.FdPath, nr: 0, args: [fd, into], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Fail unless the file behind fd `fd` is on a filesystem whose magic is `magic`. */
+  fsType(fd: Reg, magic: number, what: string): this {
+    this.ops.push({ kind: OpKind.FsType, nr: this.nr.fstatfs, args: [fd, magic], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Fail unless the working directory is reachable from the root. */
+  cwdCheck(what: string): this {
+    this.ops.push({ kind: OpKind.CwdCheck, nr: this.nr.getcwd, args: [], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Fork once more; the parent writes the child's pid to `pidFd` and exits. */
+  fork(pidFd: number, what: string): this {
+    this.ops.push({ kind: OpKind.Fork, nr: 0, args: [pidFd], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Clone with `flags`; the child continues at `child`, the parent gets its pid in `pid`. */
+  clone(flags: number | bigint, child: Label, pid: Reg, what: string): this {
+    this.ops.push({ kind: OpKind.Clone, nr: 0, args: [flags, 0], store: pid, ok: [], what, target: child });
+    return this;
+  }
+
+  /** Reap children until `pid` exits; its wait status goes to `status`. */
+  wait(pid: Reg, status: Reg, what: string): this {
+    this.ops.push({ kind: OpKind.Wait, nr: this.nr.wait4, args: [pid], store: status, ok: [], what });
+    return this;
+  }
+
+  /** Continue at `label` when `value` is zero. */
+  jumpIfZero(value: Arg, label: Label): this {
+    this.ops.push({ kind: OpKind.JumpIfZero, nr: 0, args: [value, 0], store: undefined, ok: [], what: "jump", target: label });
+    return this;
+  }
+
+  /** Continue at `label`. */
+  jump(label: Label): this {
+    return this.jumpIfZero(0, label);
+  }
+
+  /** Put `value` (a number or the address of a DataRef) in `reg`. */
+  set(reg: Reg, value: Arg): this {
+    this.ops.push({ kind: OpKind.Set, nr: 0, args: [value], store: reg, ok: [], what: "set" });
+    return this;
+  }
+
+  /** Stop with `code` (an errno or a StubError). */
+  fail(code: number, what: string): this {
+    this.ops.push({ kind: OpKind.Fail, nr: 0, args: [code], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Mark the next op as `label`'s target. */
+  here(label: Label): this {
+    label.index = this.ops.length;
+    return this;
+  }
+
+  /** Number of ops so far. */
+  get length(): number {
+    return this.ops.length;
+  }
+
+  /**
+   * Lay out the buffer: header (libc pointers, clone flags, error fd), ops, data; then fix
+   * absolute pointers. `libc` holds the addresses of syscall() and __errno_location().
+   */
+  finish(opts: { cloneFlags: number | bigint; errFd: number; libc: { syscall: number; errnoLocation: number } }): BuiltPlan {
+    const opsOff = HEADER;
+    const dataOff = opsOff + this.ops.length * OP_SIZE;
+    const buffer = new Uint8Array(dataOff + this.dataLen);
+    const v = new DataView(buffer.buffer);
+    const base = BigInt(addressOf(buffer));
+    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff)];
+    header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
+    this.ops.forEach((op, i) => {
+      const o = opsOff + i * OP_SIZE;
+      let relmask = 0;
+      let regmask = 0;
+      v.setUint32(o, op.kind, true);
+      v.setInt32(o + 12, op.store ? op.store.index : -1, true);
+      v.setBigInt64(o + 16, BigInt(op.nr), true);
+      const args = [...op.args];
+      if (op.target) {
+        if (op.target.index < 0) throw new Error("plan: jump to an unplaced label");
+        args[1] = op.target.index;
+      }
+      args.forEach((a, k) => {
+        let val: bigint;
+        if (a instanceof DataRef) {
+          relmask |= 1 << k;
+          val = BigInt(dataOff + a.offset);
+        } else if (a instanceof RegSlot) {
+          relmask |= 1 << k;
+          val = BigInt(REGS_OFF + a.reg.index * 8);
+        } else if (a instanceof Reg) {
+          regmask |= 1 << k;
+          val = BigInt(a.index);
+        } else val = BigInt(a);
+        v.setBigInt64(o + 24 + k * 8, BigInt.asIntN(64, val), true);
+      });
+      v.setUint32(o + 4, relmask, true);
+      v.setUint32(o + 8, regmask, true);
+      v.setInt32(o + 72, op.ok[0] ?? 0, true);
+      v.setInt32(o + 76, op.ok[1] ?? 0, true);
+      if (op.ok.length > 2) throw new Error(`plan: ${op.what}: at most two accepted errnos`);
+    });
+    for (const c of this.chunks) buffer.set(c.bytes, dataOff + c.offset);
+    for (const f of this.fixups) v.setBigUint64(dataOff + f.at, base + BigInt(dataOff + f.target), true);
+    return { buffer, steps: this.ops.map((o) => o.what) };
+  }
+}
