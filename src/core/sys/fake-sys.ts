@@ -55,6 +55,7 @@ export function createFakeSys(): FakeSys {
     ioctl: (fd, request, arg, path) => call("ioctl", [fd, request, arg, path], path, 0),
     lgetxattrs: (path) => call("lgetxattrs", [path], path, {}),
     syncfs: (fd, path) => call("syncfs", [fd, path], path, undefined),
+    wait4: (pid, options) => call("wait4", [pid, options], String(pid), { pid, status: 0 }),
     pipe: () => call("pipe", [], undefined, [nextFd++, nextFd++] as [number, number]),
   };
 }

@@ -62,6 +62,9 @@ export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 const SYS_openat2 = 437; // same number on x86-64 and arm64
 const SYS_pipe2 = process.arch === "arm64" ? 59 : 293;
+const SYS_wait4 = process.arch === "arm64" ? 260 : 61;
+/** wait4 option: return at once if no child has changed state. */
+export const WNOHANG = 1;
 
 /** The system calls Bunker makes directly. */
 export interface Sys {
@@ -91,6 +94,8 @@ export interface Sys {
   lgetxattrs(path: string): Record<string, Uint8Array>;
   /** pipe2(2) with O_CLOEXEC: [read end, write end]. */
   pipe(): [number, number];
+  /** wait4(2) for `pid`; `pid` 0 in the result means it has not changed state (WNOHANG). */
+  wait4(pid: number, options: number): { pid: number; status: number };
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -185,6 +190,11 @@ export function createLinuxSys(): Sys {
       const fds = new Int32Array(2);
       check("pipe2", undefined, () => c().syscall(SYS_pipe2, ptr(fds), O_CLOEXEC, 0, 0, 0, 0));
       return [fds[0]!, fds[1]!];
+    },
+    wait4(pid, options) {
+      const status = new Int32Array(1);
+      const r = check("wait4", String(pid), () => c().syscall(SYS_wait4, pid, ptr(status), options, 0, 0, 0));
+      return { pid: r, status: status[0]! };
     },
     lgetxattrs(path) {
       const p = cstr(path);

@@ -139,9 +139,9 @@ export class PlanBuilder {
     return this;
   }
 
-  /** Fork once more; the parent writes the child's pid to `pidFd` and exits. */
-  fork(pidFd: number, what: string): this {
-    this.ops.push({ kind: OpKind.Fork, nr: 0, args: [pidFd], store: undefined, ok: [], what });
+  /** Fork once more; the parent reports the child's pid ({-2, pid} on the status pipe) and exits. */
+  fork(what: string): this {
+    this.ops.push({ kind: OpKind.Fork, nr: 0, args: [], store: undefined, ok: [], what });
     return this;
   }
 

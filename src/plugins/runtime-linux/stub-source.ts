@@ -111,13 +111,14 @@ static void run(struct plan *p) {
       if (r == -1) fail(p, i, *p->err());
       if (buf[0] != '/') fail(p, i, ERR_CWD);
     } else if (o->kind == OP_FORK) {
-      /* Fork once more (to enter a joined PID namespace); the parent writes the child's pid to fd a0 and exits. */
-      int pid;
+      /* Fork once more (to enter a joined PID namespace); the parent reports {-2, pid} and exits. */
+      int msg[2];
       r = p->sc(p->nr_clone, 17L, 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, *p->err());
       if (r > 0) {
-        pid = (int)r;
-        p->sc(p->nr_write, a[0], (long)&pid, 4L);
+        msg[0] = -2;
+        msg[1] = (int)r;
+        p->sc(p->nr_write, p->err_fd, (long)msg, 8L);
         for (;;) p->sc(p->nr_exit_group, 0L);
       }
     } else if (o->kind == OP_JUMP_IF_ZERO) {

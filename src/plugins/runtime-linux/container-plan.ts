@@ -1,0 +1,423 @@
+/**
+ * From a validated runtime spec to the plan the new container process runs between clone and
+ * exec (runc's init sequence, decided here and carried out by the C stub):
+ *
+ *  1. not dumpable (CVE-2019-5736: nothing in the container may open our /proc/<pid>/exe),
+ *     signal mask and dispositions reset, umask 0, new session;
+ *  2. join namespaces given by path (user first, mount last), fork once more when a PID
+ *     namespace was joined; then, if the parent asked for it, a sync point (uid/gid maps,
+ *     cgroups, createRuntime hooks happen in the parent while the child waits);
+ *  3. hostname and domainname;
+ *  4. mounts: the whole tree made slave (or the spec's rootfs propagation), the rootfs bound on
+ *     itself, then each spec mount on a mount point created and resolved *inside* the rootfs
+ *     (openat2 RESOLVE_IN_ROOT, mounted through /proc/self/fd/N, so a symlink in the image cannot
+ *     redirect a mount outside), /proc and /sys checked to be what they claim, devices, /dev links;
+ *  5. pivot_root into the rootfs and detach the old root; masked and read-only paths; read-only
+ *     root; sysctl and oom_score_adj written only after checking the file is on procfs;
+ *  6. rlimits (a hard limit above the current one without CAP_SYS_RESOURCE fails naming it);
+ *  7. working directory (created if missing, then checked to be inside the root), umask;
+ *  8. capabilities: bounding set dropped, groups and ids switched with KEEPCAPS, then the
+ *     effective/permitted/inheritable sets and the ambient set;
+ *  9. the executable looked up in the container's PATH, then "ready" reported and, for
+ *     create/start, the wait on the exec fifo; no_new_privs; every fd above stdio close-on-exec;
+ *     execve.
+ */
+import { statSync } from "node:fs";
+import { posix } from "node:path";
+import { invalidArgument } from "../../core/errors.ts";
+import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
+import { type DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
+import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts";
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const O_WRONLY = 1;
+const O_CREAT = 0o100;
+const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
+const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
+const O_CLOEXEC = 0o2000000;
+const O_PATH = 0o10000000;
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_IN_ROOT = 0x10;
+const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };
+const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
+const PROC_SUPER_MAGIC = 0x9fa0;
+const SYSFS_MAGIC = 0x62656572;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const MNT_DETACH = 2;
+const CLOSE_RANGE_CLOEXEC = 4;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+
+/** The devices every container gets (runtime-spec "Default Devices"). */
+export const DEFAULT_DEVICES = [
+  { path: "/dev/null", type: "c", major: 1, minor: 3 },
+  { path: "/dev/zero", type: "c", major: 1, minor: 5 },
+  { path: "/dev/full", type: "c", major: 1, minor: 7 },
+  { path: "/dev/random", type: "c", major: 1, minor: 8 },
+  { path: "/dev/urandom", type: "c", major: 1, minor: 9 },
+  { path: "/dev/tty", type: "c", major: 5, minor: 0 },
+] as const;
+
+/** Inputs besides the spec. */
+export interface ContainerPlanInput {
+  spec: Spec;
+  /** The process to run (the spec's, or an exec's). */
+  process: ProcessSpec;
+  /** Absolute host path of the root filesystem. */
+  rootfs: string;
+  /** fds (open in the parent) of namespaces to join, by type. */
+  joinFds: Partial<Record<NamespaceType, number>>;
+  /** Namespaces to create. */
+  newNamespaces: NamespaceType[];
+  /** The exec fifo to wait on before exec (create/start), host path. */
+  execFifo?: string;
+  /** Read end of the parent→child sync pipe: the child stops at the sync point until a byte arrives. */
+  syncFd?: number;
+  /** For exec into a running container: no rootfs setup, only joins and the process. */
+  exec?: boolean;
+  /** The write end of the status pipe (the plan's error fd), for "sync" and "ready" records. */
+  statusFd: number;
+}
+
+/** Kernel device number encoding for mknod (new_encode_dev). */
+function encodeDev(major: number, minor: number): number {
+  return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
+}
+
+/** A clean path inside the root, without the leading slash ("" for the root itself). */
+function inRoot(p: string): string {
+  return posix.normalize("/" + p).replace(/^\/+/, "").replace(/\/+$/, "");
+}
+
+/** The capability data for capset: 2 × {effective, permitted, inheritable} (u32 each). */
+function capData(effective: bigint, permitted: bigint, inheritable: bigint): Uint8Array {
+  const b = new Uint8Array(24);
+  const v = new DataView(b.buffer);
+  const parts = [effective, permitted, inheritable];
+  for (let half = 0; half < 2; half++) {
+    parts.forEach((m, k) => v.setUint32(half * 12 + k * 4, Number((m >> BigInt(32 * half)) & 0xffffffffn), true));
+  }
+  return b;
+}
+
+function u64s(...xs: (number | bigint)[]): Uint8Array {
+  const b = new Uint8Array(xs.length * 8);
+  const v = new DataView(b.buffer);
+  xs.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, BigInt(x)), true));
+  return b;
+}
+
+/** Build the plan; returns it with the clone flags to use. */
+export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; cloneFlags: number } {
+  const { spec, process: proc } = input;
+  const p = new PlanBuilder();
+  const ROOT = p.reg();
+  const TMP = p.reg();
+  const TGT = p.reg();
+  const FIFO = p.reg();
+  const EXE = p.reg();
+  const CHECK = p.reg();
+  const pathBuf = p.scratch(32);
+  const newNs = new Set(input.newNamespaces);
+  let cloneFlags = 0;
+  for (const t of newNs) cloneFlags |= NAMESPACES[t].flag;
+
+  // 1. A clean process.
+  p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
+  p.call("rt_sigprocmask", [2, p.bytes(new Uint8Array(8)), 0, 8], "unblock all signals");
+  const dfl = p.bytes(new Uint8Array(32));
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    p.call("rt_sigaction", [sig, dfl, 0, 8], `reset signal ${sig}`, { ok: [E.EINVAL] });
+  }
+  p.call("umask", [0], "umask 0");
+  if (!input.exec) p.call("setsid", [], "setsid");
+
+  // 2. Namespaces by path, then the sync point.
+  const order: NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
+  for (const t of order) {
+    const fd = input.joinFds[t];
+    if (fd !== undefined) p.call("setns", [fd, NAMESPACES[t].flag], `join the ${t} namespace`);
+  }
+  if (input.joinFds.pid !== undefined) p.fork("fork into the joined PID namespace");
+  if (input.syncFd !== undefined) {
+    p.call("write", [input.statusFd, p.bytes(new Uint8Array([0xfd, 0xff, 0xff, 0xff, 0, 0, 0, 0])), 8], "report the sync point");
+    p.call("read", [input.syncFd, p.scratch(8), 1], "wait for the runtime at the sync point", { store: CHECK });
+    if (newNs.has("user")) {
+      p.call("setresgid", [0, 0, 0], "become root (gid 0) in the new user namespace");
+      p.call("setresuid", [0, 0, 0], "become root (uid 0) in the new user namespace");
+    }
+  }
+
+  if (!input.exec) {
+    // 3. Names.
+    if (spec.hostname !== undefined) {
+      if (!newNs.has("uts") && input.joinFds.uts === undefined) throw invalidArgument("hostname: setting the hostname needs a UTS namespace");
+      const h = new TextEncoder().encode(spec.hostname);
+      p.call("sethostname", [p.str(spec.hostname), h.length], `sethostname ${spec.hostname}`);
+    }
+    if (spec.domainname !== undefined) {
+      const d = new TextEncoder().encode(spec.domainname);
+      p.call("setdomainname", [p.str(spec.domainname), d.length], `setdomainname ${spec.domainname}`);
+    }
+
+    // 4–5. The filesystem.
+    if (!newNs.has("mount")) throw invalidArgument("linux.namespaces: a new mount namespace is required");
+    mounts(p, input, { ROOT, TMP, TGT, pathBuf }, newNs.has("user"));
+    if (input.execFifo) p.call("openat", [AT_FDCWD, p.str(input.execFifo), O_PATH | O_CLOEXEC, 0], "open the exec fifo", { store: FIFO });
+    pivot(p, input, ROOT);
+    afterPivot(p, spec, CHECK);
+  }
+
+  // 6. rlimits.
+  for (const r of proc.rlimits ?? []) {
+    const res = RLIMITS[r.type];
+    if (res === undefined) throw invalidArgument(`process.rlimits: unknown rlimit ${r.type}`);
+    if (r.soft > r.hard) throw invalidArgument(`process.rlimits: ${r.type}: soft limit ${r.soft} is above the hard limit ${r.hard}`);
+    p.call("prlimit64", [0, res, p.bytes(u64s(r.soft, r.hard)), 0], `setrlimit ${r.type} (soft ${r.soft}, hard ${r.hard}; raising a hard limit needs CAP_SYS_RESOURCE)`);
+  }
+  if (proc.oomScoreAdj !== undefined) writeProc(p, "/proc/self/oom_score_adj", String(proc.oomScoreAdj), CHECK);
+
+  // 7. Working directory.
+  const cwd = inRoot(proc.cwd);
+  if (!input.exec && cwd) mkdirAll(p, undefined, cwd, TMP, TGT, true);
+  p.call("chdir", [p.str(proc.cwd)], `chdir ${proc.cwd}`);
+  p.cwdCheck(`working directory ${proc.cwd} is inside the container`);
+
+  // 8. Identity and capabilities.
+  identity(p, proc);
+
+  // 9. The program, readiness, the start signal, exec.
+  const env = proc.env ?? [];
+  lookup(p, proc.args[0]!, env, EXE);
+  if (input.execFifo) {
+    p.call("write", [input.statusFd, p.bytes(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])), 8], "report ready");
+    p.fdPath(FIFO, pathBuf, "exec fifo path");
+    p.call("openat", [AT_FDCWD, pathBuf, O_WRONLY | O_CLOEXEC, 0], "wait for start (open the exec fifo)", { store: TMP });
+    p.call("write", [TMP, p.str("0"), 1], "write to the exec fifo");
+    p.call("close", [TMP], "close the exec fifo");
+    p.call("close", [FIFO], "close the exec fifo");
+  }
+  if (proc.noNewPrivileges) p.call("prctl", [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], "prctl PR_SET_NO_NEW_PRIVS");
+  p.call("umask", [proc.user.umask ?? 0o022], "umask");
+  p.call("close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC, 0], "mark every fd above stdio close-on-exec", { ok: [E.ENOSYS] });
+  const argv = p.pointerArray(proc.args.map((a) => p.str(a)));
+  const envp = p.pointerArray(env.map((e) => p.str(e)));
+  p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
+  return { plan: p, cloneFlags };
+}
+
+/** Registers and scratch space shared by the filesystem steps. */
+interface FsRegs {
+  ROOT: Reg;
+  TMP: Reg;
+  TGT: Reg;
+  pathBuf: DataRef;
+}
+
+/**
+ * `mkdir -p` of `rel` inside the root, each parent resolved in the root (openat2 RESOLVE_IN_ROOT
+ * from `root`), or from "/" after pivot_root (`root` undefined); the last component is a file
+ * when `!dir` (a mount point for a file bind mount).
+ */
+function mkdirAll(p: PlanBuilder, root: Reg | undefined, rel: string, dirReg: Reg, fileReg: Reg, dir: boolean): void {
+  const parts = rel.split("/");
+  for (let i = 0; i < parts.length; i++) {
+    const parent = parts.slice(0, i).join("/");
+    const base = p.str(parts[i]!);
+    if (root === undefined) p.call("openat", [AT_FDCWD, p.str(`/${parent}`), O_PATH | O_DIRECTORY | O_CLOEXEC, 0], `open /${parent}`, { store: dirReg });
+    else p.call("openat2", [root, p.str(parent || "."), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve /${parent} in the rootfs`, { store: dirReg });
+    if (i < parts.length - 1 || dir) p.call("mkdirat", [dirReg, base, 0o755], `mkdir /${parts.slice(0, i + 1).join("/")}`, { ok: [E.EEXIST] });
+    else {
+      p.call("openat", [dirReg, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644], `create mount point /${rel}`, { ok: [E.EISDIR, E.ELOOP], store: fileReg });
+      p.call("close", [fileReg], "close", { ok: [E.EBADF] });
+    }
+    p.call("close", [dirReg], "close");
+  }
+}
+
+function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: boolean): void {
+  const { spec } = input;
+  const prop = spec.linux?.rootfsPropagation;
+  const rootProp = prop ? (parseMountOptions([prop], "linux.rootfsPropagation").propagation[0]! | MS.REC) : MS.SLAVE | MS.REC;
+  const none = p.str("");
+  p.call("mount", [none, p.str("/"), 0, rootProp, 0], `make / ${prop ?? "rslave"}`);
+  const rootfs = p.str(input.rootfs);
+  p.call("mount", [rootfs, rootfs, p.str("bind"), MS.BIND | MS.REC, 0], `bind ${input.rootfs} on itself`);
+  p.call("openat", [AT_FDCWD, rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0], `open ${input.rootfs}`, { store: r.ROOT });
+
+  let devIsTmpfs = false;
+  let hasDevpts = false;
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    const field = `mounts[${i}]`;
+    const dest = inRoot(m.destination);
+    if (!dest) throw invalidArgument(`${field}.destination: cannot mount over the root`);
+    const o = parseMountOptions(m.options, `${field}.options`);
+    const type = o.bind ? "bind" : (m.type ?? "");
+    if (!o.bind && !type) throw invalidArgument(`${field}.type: required for a non-bind mount`);
+    // /proc and /sys hold what they say: nothing else may be mounted over them (CVE-2019-19921).
+    if ((dest === "proc" && type !== "proc") || (dest === "sys" && type !== "sysfs" && !o.bind)) {
+      throw invalidArgument(`${field}: only ${dest === "proc" ? "proc" : "sysfs"} may be mounted on /${dest}`);
+    }
+    if (dest.startsWith("proc/") && !["proc/cpuinfo", "proc/meminfo", "proc/stat", "proc/uptime", "proc/diskstats", "proc/loadavg", "proc/swaps", "proc/slabinfo"].includes(dest)) {
+      throw invalidArgument(`${field}.destination: ${m.destination} is inside /proc`);
+    }
+    if (dest === "dev" && type === "tmpfs") devIsTmpfs = true;
+    if (dest === "dev/pts") hasDevpts = true;
+    const source = m.source ?? (o.bind ? "" : type);
+    let isDir = true;
+    if (o.bind) {
+      try {
+        isDir = statSync(source).isDirectory();
+      } catch (err) {
+        throw invalidArgument(`${field}.source: ${source}: ${(err as Error).message}`);
+      }
+    }
+    mkdirAll(p, r.ROOT, dest, r.TMP, r.TGT, isDir);
+    p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} in the rootfs`, { store: r.TGT });
+    p.fdPath(r.TGT, r.pathBuf, `path of ${m.destination}`);
+    const data = o.data.length ? p.str(o.data.join(",")) : 0;
+    const what = `mount ${type} ${source} on ${m.destination}`;
+    if (o.bind) {
+      p.call("mount", [p.str(source), r.pathBuf, 0, MS.BIND | (o.recursive ? MS.REC : 0), 0], what);
+      // Bind mounts take their flags on a remount.
+      if (o.flags & ~MS.REMOUNT) p.call("mount", [0, r.pathBuf, 0, MS.BIND | MS.REMOUNT | o.flags, 0], `${what}: remount with options`);
+    } else {
+      // In a new user namespace sysfs cannot be mounted without a new network namespace; bind it then, as runc does.
+      if (type === "sysfs" && userns && !input.newNamespaces.includes("network")) {
+        p.call("mount", [p.str("/sys"), r.pathBuf, 0, MS.BIND | MS.REC, 0], `${what} (bind, user namespace)`);
+      } else p.call("mount", [p.str(source), r.pathBuf, p.str(type), o.flags & ~MS.REMOUNT, data], what);
+    }
+    for (const flag of o.propagation) p.call("mount", [0, r.pathBuf, 0, flag, 0], `${what}: propagation`);
+    if (type === "proc" || type === "sysfs") {
+      // Re-resolve and check the result really is procfs/sysfs.
+      p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} again`, { store: r.TMP });
+      p.fsType(r.TMP, type === "proc" ? PROC_SUPER_MAGIC : SYSFS_MAGIC, `${m.destination} is ${type}`);
+      p.call("close", [r.TMP], "close");
+    }
+    p.call("close", [r.TGT], "close");
+  }
+
+  // Devices: the defaults (when /dev is a fresh tmpfs) and the spec's; bind-mounted from the host in a user namespace.
+  const devices = [...(devIsTmpfs ? DEFAULT_DEVICES.map((d) => ({ ...d, fileMode: 0o666, uid: 0, gid: 0 })) : []), ...(spec.linux?.devices ?? [])];
+  const seen = new Set<string>();
+  for (const d of devices) {
+    const rel = inRoot(d.path);
+    if (seen.has(rel)) continue;
+    seen.add(rel);
+    if (!rel.startsWith("dev/")) throw invalidArgument(`linux.devices: ${d.path} is not under /dev`);
+    const parent = posix.dirname(rel);
+    if (parent !== "dev") mkdirAll(p, r.ROOT, parent, r.TMP, r.TGT, true);
+    p.call("openat2", [r.ROOT, p.str(parent), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve /${parent}`, { store: r.TMP });
+    const base = p.str(posix.basename(rel));
+    if (userns) {
+      p.call("mknodat", [r.TMP, base, 0o644, 0], `create ${d.path}`, { ok: [E.EEXIST] });
+      p.call("openat2", [r.ROOT, p.str(rel), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${d.path}`, { store: r.TGT });
+      p.fdPath(r.TGT, r.pathBuf, `path of ${d.path}`);
+      p.call("mount", [p.str(d.path), r.pathBuf, 0, MS.BIND, 0], `bind ${d.path} from the host`);
+      p.call("close", [r.TGT], "close");
+    } else {
+      const kind = d.type === "b" ? S_IFBLK : d.type === "p" ? S_IFIFO : S_IFCHR;
+      p.call("unlinkat", [r.TMP, base, 0], `remove an old ${d.path}`, { ok: [E.ENOENT] });
+      p.call("mknodat", [r.TMP, base, kind | ((d.fileMode ?? 0o666) & 0o7777), encodeDev(d.major ?? 0, d.minor ?? 0)], `mknod ${d.path}`);
+      p.call("fchownat", [r.TMP, base, d.uid ?? 0, d.gid ?? 0, AT_SYMLINK_NOFOLLOW], `chown ${d.path}`);
+    }
+    p.call("close", [r.TMP], "close");
+  }
+  if (devIsTmpfs) {
+    p.call("openat2", [r.ROOT, p.str("dev"), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], "resolve /dev", { store: r.TMP });
+    const links: [string, string][] = [["/proc/self/fd", "fd"], ["/proc/self/fd/0", "stdin"], ["/proc/self/fd/1", "stdout"], ["/proc/self/fd/2", "stderr"], ["/proc/kcore", "core"]];
+    if (hasDevpts) links.push(["pts/ptmx", "ptmx"]);
+    for (const [target, name] of links) p.call("symlinkat", [p.str(target), r.TMP, p.str(name)], `symlink /dev/${name}`, { ok: [E.EEXIST] });
+    p.call("close", [r.TMP], "close");
+  }
+}
+
+function pivot(p: PlanBuilder, input: ContainerPlanInput, root: Reg): void {
+  const dot = p.str(".");
+  p.call("fchdir", [root], `chdir ${input.rootfs}`);
+  p.call("pivot_root", [dot, dot], "pivot_root");
+  p.call("umount2", [dot, MNT_DETACH], "detach the old root");
+  p.call("chdir", [p.str("/")], "chdir /");
+  p.call("close", [root], "close");
+}
+
+/** Open `path` write-only, check it is on procfs, write `value`. */
+function writeProc(p: PlanBuilder, path: string, value: string, reg: Reg): void {
+  p.call("openat", [AT_FDCWD, p.str(path), O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0], `open ${path}`, { store: reg });
+  p.fsType(reg, PROC_SUPER_MAGIC, `${path} is on procfs`);
+  const bytes = new TextEncoder().encode(value);
+  p.call("write", [reg, p.bytes(bytes), bytes.length], `write ${value} to ${path}`);
+  p.call("close", [reg], "close");
+}
+
+function afterPivot(p: PlanBuilder, spec: Spec, reg: Reg): void {
+  const linux = spec.linux ?? {};
+  for (const path of linux.maskedPaths ?? []) {
+    const s = p.str(path);
+    p.call("mount", [p.str("/dev/null"), s, 0, MS.BIND, 0], `mask ${path}`, { ok: [E.ENOENT, E.ENOTDIR] });
+    p.call("mount", [p.str("tmpfs"), s, p.str("tmpfs"), MS.RDONLY, p.str("size=0k")], `mask directory ${path}`, { ok: [E.ENOENT, E.ENOTDIR] });
+  }
+  for (const path of linux.readonlyPaths ?? []) {
+    const s = p.str(path);
+    p.call("mount", [s, s, 0, MS.BIND | MS.REC, 0], `bind ${path} read-only`, { ok: [E.ENOENT] });
+    p.call("mount", [s, s, 0, MS.BIND | MS.REC | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `make ${path} read-only`, { ok: [E.ENOENT] });
+  }
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw invalidArgument(`linux.sysctl: invalid key ${key}`);
+    writeProc(p, `/proc/sys/${key.replaceAll(".", "/")}`, value, reg);
+  }
+  if (spec.root?.readonly) p.call("mount", [0, p.str("/"), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], "make the root read-only");
+}
+
+function identity(p: PlanBuilder, proc: ProcessSpec): void {
+  const caps = proc.capabilities ?? {};
+  const bounding = capMask(caps.bounding, "process.capabilities.bounding");
+  const last = lastCap();
+  p.call("prctl", [PR.SET_KEEPCAPS, 1, 0, 0, 0], "prctl PR_SET_KEEPCAPS 1");
+  for (let c = 0; c <= last; c++) {
+    if (!(bounding & (1n << BigInt(c)))) p.call("prctl", [PR.CAPBSET_DROP, c, 0, 0, 0], `drop capability ${c} from the bounding set`, { ok: [E.EINVAL] });
+  }
+  const groups = proc.user.additionalGids ?? [];
+  const gl = new Uint8Array(Math.max(4, groups.length * 4));
+  groups.forEach((g, i) => new DataView(gl.buffer).setUint32(i * 4, g, true));
+  p.call("setgroups", [groups.length, p.bytes(gl)], `setgroups ${groups.join(",") || "(none)"}`, { ok: [E.EPERM] });
+  p.call("setresgid", [proc.user.gid, proc.user.gid, proc.user.gid], `setgid ${proc.user.gid}`);
+  p.call("setresuid", [proc.user.uid, proc.user.uid, proc.user.uid], `setuid ${proc.user.uid}`);
+  p.call("prctl", [PR.SET_KEEPCAPS, 0, 0, 0, 0], "prctl PR_SET_KEEPCAPS 0");
+  const header = new Uint8Array(8);
+  new DataView(header.buffer).setUint32(0, LINUX_CAPABILITY_VERSION_3, true);
+  const data = capData(capMask(caps.effective, "process.capabilities.effective"), capMask(caps.permitted, "process.capabilities.permitted"), capMask(caps.inheritable, "process.capabilities.inheritable"));
+  p.call("capset", [p.bytes(header), p.bytes(data)], "set capabilities");
+  p.call("prctl", [PR.CAP_AMBIENT, 4, 0, 0, 0], "clear the ambient capabilities", { ok: [E.EINVAL] });
+  const ambient = capMask(caps.ambient, "process.capabilities.ambient");
+  for (let c = 0; c <= last; c++) {
+    if (ambient & (1n << BigInt(c))) p.call("prctl", [PR.CAP_AMBIENT, 2, c, 0, 0], `raise ambient capability ${c}`);
+  }
+}
+
+/** Find the program as execve would through the container's PATH (runc looks it up inside too). */
+function lookup(p: PlanBuilder, prog: string, env: string[], exe: Reg): void {
+  if (prog.includes("/")) {
+    p.set(exe, p.str(prog));
+    return;
+  }
+  const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const candidates = pathVar.split(":").filter(Boolean).map((dir) => ({ path: p.str(posix.join(dir, prog)), name: posix.join(dir, prog), label: new Label() }));
+  for (const c of candidates) {
+    // 0 when executable; -ENOENT/-EACCES go on to the next directory.
+    p.call("faccessat", [AT_FDCWD, c.path, 1 /* X_OK */, 0], `look for ${c.name}`, { ok: [E.ENOENT, E.EACCES], store: exe });
+    p.jumpIfZero(exe, c.label);
+  }
+  p.fail(StubError.NotFound, `exec: "${prog}"`);
+  const done = new Label();
+  for (const c of candidates) {
+    p.here(c.label);
+    p.set(exe, c.path);
+    p.jump(done);
+  }
+  p.here(done);
+}
