@@ -1,7 +1,7 @@
 /**
  * Composition root. One executable, several faces: invoked as `bunkerd` it is the daemon;
- * otherwise `bunker <command>` is the client (and `bunker daemon` the daemon). Later faces:
- * `bunker runtime …` (OCI runtime) and `bunker registry serve`.
+ * as `bunker-runc`, or as `bunker runtime …`, the OCI runtime (runc's command line); otherwise
+ * `bunker <command>` is the client (and `bunker daemon` the daemon).
  */
 import { basename } from "node:path";
 import { runCli } from "./cli/index.ts";
@@ -11,5 +11,10 @@ const invokedAs = basename(process.argv0 || "bunker");
 const args = process.argv.slice(2);
 const argv = invokedAs === "bunkerd" ? ["daemon", ...args] : args;
 
-const code = await runCli(argv, builtinPlugins, invokedAs === "bunkerd" ? "bunkerd" : "bunker");
+let code: number;
+if (invokedAs === "bunker-runc" || argv[0] === "runtime") {
+  // The OCI runtime face: runc's command line (see cli/runtime.ts); loaded only here.
+  const { runRuntimeCli } = await import("./cli/runtime.ts");
+  code = await runRuntimeCli(invokedAs === "bunker-runc" ? argv : argv.slice(1), invokedAs === "bunker-runc" ? "bunker-runc" : "bunker runtime");
+} else code = await runCli(argv, builtinPlugins, invokedAs === "bunkerd" ? "bunkerd" : "bunker");
 process.exit(code);

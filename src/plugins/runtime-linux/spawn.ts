@@ -4,7 +4,9 @@
  * `{int32 step, int32 code}`:
  * - step >= 0: that step failed with errno `code` (or a StubError); the child has exited 127;
  * - step -1: "ready" (setup done, the child now waits to be started: runc's create);
- * - end of file with no record: the final execve succeeded (the pipe closed on exec).
+ * - step -2: the child forked into a joined PID namespace; `code` is the new pid;
+ * - step -3: a sync point: the child waits for a byte on its sync pipe;
+ * - end of file: the final execve succeeded (the pipe closed on exec), or the child is gone.
  */
 import { closeSync, read } from "node:fs";
 import { errnoName, strerror, SyscallError } from "../../core/errors.ts";
@@ -23,8 +25,7 @@ export function loadStub(): StubSymbols {
   return stub;
 }
 
-/** Record kinds on the status pipe. */
-export const READY_STEP = -1;
+const SIGCHLD = 17;
 
 /** A step of the plan failed in the child. */
 export class StepError extends Error {
@@ -61,28 +62,74 @@ export function readRecord(fd: number, n = 8): Promise<Uint8Array> {
   });
 }
 
-/** Outcome of the first record on the status pipe. */
-export type SpawnOutcome = { kind: "exec" } | { kind: "ready" };
+/** A record from the status pipe. */
+export type StatusRecord =
+  | { kind: "exec" }
+  | { kind: "ready" }
+  | { kind: "sync" }
+  | { kind: "pid"; pid: number }
+  | { kind: "error"; error: StepError };
 
-/** A process started from a plan. */
-export interface Spawned {
-  pid: number;
-  /** Resolves when the child has exec'd or reported ready; rejects with StepError. */
-  outcome: Promise<SpawnOutcome>;
-  /** The read end of the status pipe (closed once the outcome is known unless `keepStatusFd`). */
-  statusFd: number;
+/** A process started from a plan, and its status pipe. */
+export class Spawned {
+  private closed = false;
+  constructor(
+    /** The child's pid (updated when it forks into a joined PID namespace). */
+    public pid: number,
+    readonly statusFd: number,
+    private readonly steps: string[],
+  ) {}
+
+  /** The next record; "exec" (end of file) when the child exec'd or exited. */
+  async next(): Promise<StatusRecord> {
+    if (this.closed) return { kind: "exec" };
+    const rec = await readRecord(this.statusFd);
+    if (rec.length === 0) {
+      this.close();
+      return { kind: "exec" };
+    }
+    if (rec.length < 8) throw new Error(`runtime: short status record (${rec.length} bytes)`);
+    const v = new DataView(rec.buffer, rec.byteOffset, 8);
+    const step = v.getInt32(0, true);
+    const code = v.getInt32(4, true);
+    if (step === -1) return { kind: "ready" };
+    if (step === -2) {
+      this.pid = code;
+      return { kind: "pid", pid: code };
+    }
+    if (step === -3) return { kind: "sync" };
+    return { kind: "error", error: new StepError(this.steps[step] ?? `step ${step}`, code) };
+  }
+
+  /** Read records until exec or ready, answering sync points with `onSync`; throws StepError. */
+  async settle(onSync: () => Promise<void> | void = () => {}): Promise<"exec" | "ready"> {
+    for (;;) {
+      const r = await this.next();
+      if (r.kind === "error") throw r.error;
+      if (r.kind === "sync") await onSync();
+      else if (r.kind === "exec" || r.kind === "ready") return r.kind;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.statusFd);
+  }
 }
 
 /**
- * Clone a child running `plan`. `errFd` of the plan is the write end of a fresh pipe; the caller
- * builds the plan with `statusFd()` wherever a step needs it.
+ * Clone a child running the plan that `build` makes; `build` receives the write end of the
+ * status pipe (the plan's error fd) for its "sync" and "ready" records.
  */
-export function spawnPlan(sys: Sys, build: (statusWriteFd: number) => { plan: PlanBuilder; cloneFlags: bigint | number }, opts: { keepStatusFd?: boolean } = {}): Spawned {
+export function spawnPlan(sys: Sys, build: (statusWriteFd: number) => { plan: PlanBuilder; cloneFlags: bigint | number }): Spawned {
   const [r, w] = sys.pipe();
   let built;
+  let cloneFlags;
   try {
-    const { plan, cloneFlags } = build(w);
-    built = plan.finish({ cloneFlags, errFd: w, libc: libcSyscallPointers() });
+    const b = build(w);
+    cloneFlags = BigInt(b.cloneFlags) | BigInt(SIGCHLD);
+    built = b.plan.finish({ cloneFlags, errFd: w, libc: libcSyscallPointers() });
   } catch (err) {
     closeSync(r);
     closeSync(w);
@@ -92,18 +139,7 @@ export function spawnPlan(sys: Sys, build: (statusWriteFd: number) => { plan: Pl
   closeSync(w);
   if (pid < 0) {
     closeSync(r);
-    throw new SyscallError("clone", -pid);
+    throw new SyscallError("clone", -pid, undefined, `flags 0x${cloneFlags.toString(16)}`);
   }
-  const steps = built.steps;
-  const outcome = readRecord(r).then((rec): SpawnOutcome => {
-    if (!opts.keepStatusFd) closeSync(r);
-    if (rec.length === 0) return { kind: "exec" };
-    if (rec.length < 8) throw new Error(`runtime: short status record (${rec.length} bytes)`);
-    const v = new DataView(rec.buffer, rec.byteOffset, 8);
-    const step = v.getInt32(0, true);
-    const code = v.getInt32(4, true);
-    if (step === READY_STEP) return { kind: "ready" };
-    throw new StepError(steps[step] ?? `step ${step}`, code);
-  });
-  return { pid, outcome, statusFd: r };
+  return new Spawned(pid, r, built.steps);
 }

@@ -1,0 +1,211 @@
+/**
+ * `bunker runtime …` (also the executable invoked as `bunker-runc`): an OCI runtime command line
+ * compatible with runc's, so dockerd (`--add-runtime bunker=<path>`), containerd and podman can
+ * run containers with Bunker's runtime, and so it can be measured against runc and crun on the
+ * same bundle. Global flags come before the command, as runc takes them:
+ *   bunker runtime [--root DIR] [--log FILE] [--log-format text|json] [--systemd-cgroup] <command> …
+ * Errors go to stderr and, when --log is given, to that file as runc writes them (containerd
+ * reads the last error line from it to report "OCI runtime create failed: …").
+ */
+import { cac } from "cac";
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { EngineError, messageOf } from "../core/errors.ts";
+import { linuxSys } from "../core/sys/sys.ts";
+import { VERSION } from "../core/version.ts";
+
+/** Global flags shared by every runtime command. */
+interface RuntimeGlobals {
+  root?: string;
+  log?: string;
+  logFormat?: string;
+  systemdCgroup?: boolean;
+  debug?: boolean;
+}
+
+const DEFAULT_ROOT = "/run/bunker/runtime";
+
+/** Write an error where runc would: stderr, and the --log file in its format. */
+function reportError(g: RuntimeGlobals, err: unknown): void {
+  const msg = messageOf(err);
+  process.stderr.write(`${msg}\n`);
+  if (!g.log) return;
+  try {
+    const time = new Date().toISOString();
+    const line = g.logFormat === "json" ? JSON.stringify({ level: "error", msg, time }) : `time="${time}" level=error msg="${msg.replaceAll('"', '\\"')}"`;
+    appendFileSync(g.log, `${line}\n`);
+  } catch {
+    /* the log is best effort; stderr has the message */
+  }
+}
+
+/** Run the runtime CLI with `argv` (after `runtime`); resolves with the exit code. */
+export async function runRuntimeCli(argv: string[], programName = "bunker runtime"): Promise<number> {
+  const cli = cac(programName);
+  let result: Promise<number> | undefined;
+  let globals: RuntimeGlobals = {};
+  const runtime = async (g: RuntimeGlobals) => {
+    globals = g;
+    const { LinuxRuntime } = await import("../plugins/runtime-linux/runtime.ts");
+    return new LinuxRuntime(linuxSys(), resolve(g.root ?? DEFAULT_ROOT));
+  };
+  const act = (fn: (o: RuntimeGlobals & Record<string, unknown>, ...args: string[]) => Promise<number>) =>
+    (...args: unknown[]) => {
+      const o = args.at(-1) as RuntimeGlobals & Record<string, unknown>;
+      globals = o;
+      result = fn(o, ...(args.slice(0, -1) as string[]));
+    };
+
+  cli
+    .option("--root <dir>", `Root directory for container state (default ${DEFAULT_ROOT})`)
+    .option("--log <file>", "Write errors (and, with --debug, more) to this file")
+    .option("--log-format <format>", "Log format: text (default) or json")
+    .option("--systemd-cgroup", "Accepted for compatibility; cgroups are managed through cgroupfs")
+    .option("--debug", "Enable debug output");
+
+  cli
+    .command("create <id>", "Create a container (its process waits for `start`)")
+    .option("-b, --bundle <dir>", "Path to the bundle (default: the current directory)")
+    .option("--pid-file <file>", "Write the init process's pid to this file")
+    .option("--console-socket <path>", "Unix socket to receive the pty master of a terminal container")
+    .option("--no-pivot", "Accepted for compatibility (pivot_root is always used)")
+    .option("--no-new-keyring", "Accepted for compatibility")
+    .option("--preserve-fds <n>", "Accepted for compatibility (0 only)")
+    .action(act(async (o, id) => {
+      const rt = await runtime(o);
+      await rt.create(id!, { bundle: (o.bundle as string) ?? ".", ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
+      return 0;
+    }));
+
+  cli.command("start <id>", "Start a created container").action(act(async (o, id) => {
+    await (await runtime(o)).start(id!);
+    return 0;
+  }));
+
+  cli
+    .command("run <id>", "Create and start a container, then wait for it (unless --detach)")
+    .option("-b, --bundle <dir>", "Path to the bundle (default: the current directory)")
+    .option("--pid-file <file>", "Write the init process's pid to this file")
+    .option("--console-socket <path>", "Unix socket to receive the pty master of a terminal container")
+    .option("-d, --detach", "Do not wait for the container to exit")
+    .option("--no-pivot", "Accepted for compatibility")
+    .option("--no-new-keyring", "Accepted for compatibility")
+    .option("--keep", "Keep the container's state after it exits")
+    .action(act(async (o, id) => {
+      const rt = await runtime(o);
+      const st = await rt.create(id!, { bundle: (o.bundle as string) ?? ".", ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
+      if (o.detach) {
+        await rt.start(id!);
+        return 0;
+      }
+      // Forward the usual signals to the container while waiting, as runc does.
+      const forward = (sig: NodeJS.Signals) => () => {
+        try {
+          process.kill(st.pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      const handlers = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
+      for (const [s, h] of handlers) process.on(s, h);
+      const exited = rt.waitExit(st.pid);
+      await rt.start(id!);
+      const code = await exited;
+      for (const [s, h] of handlers) process.off(s, h);
+      if (!o.keep) await rt.delete(id!, true);
+      return code;
+    }));
+
+  cli.command("state <id>", "Print the state of a container (runc's JSON)").action(act(async (o, id) => {
+    process.stdout.write(`${JSON.stringify((await runtime(o)).state(id!), null, 2)}\n`);
+    return 0;
+  }));
+
+  cli
+    .command("kill <id> [signal]", "Send a signal (default SIGTERM) to the container's init process")
+    .option("-a, --all", "Send the signal to all processes of the container")
+    .action(act(async (o, id, signal) => {
+      (await runtime(o)).kill(id!, signal ?? "SIGTERM");
+      return 0;
+    }));
+
+  cli
+    .command("delete <id>", "Delete a stopped container (or, with --force, any)")
+    .option("-f, --force", "Kill the container first if it is running")
+    .action(act(async (o, id) => {
+      const rt = await runtime(o);
+      try {
+        await rt.delete(id!, !!o.force);
+      } catch (err) {
+        // runc: deleting a container that does not exist is fine with --force.
+        if (o.force && err instanceof EngineError && err.code === "not-found") return 0;
+        throw err;
+      }
+      return 0;
+    }));
+
+  cli
+    .command("list", "List containers")
+    .option("-q, --quiet", "Print only the ids")
+    .option("-f, --format <format>", "table (default) or json")
+    .action(act(async (o) => {
+      const all = (await runtime(o)).list();
+      if (o.quiet) process.stdout.write(all.map((c) => `${c.id}\n`).join(""));
+      else if (o.format === "json") process.stdout.write(`${JSON.stringify(all)}\n`);
+      else {
+        const rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((c) => [c.id, String(c.pid), c.status, c.bundle, c.created, c.owner || "root"])];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        process.stdout.write(rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]! + 3) : c)).join("")).join("\n") + "\n");
+      }
+      return 0;
+    }));
+
+  cli
+    .command("spec", "Write a default config.json into the bundle directory")
+    .option("-b, --bundle <dir>", "Bundle directory (default: the current directory)")
+    .option("--rootless", "A spec for a rootless container (with a user namespace)")
+    .action(act(async (o) => {
+      const { defaultSpec } = await import("../plugins/runtime-linux/default-spec.ts");
+      const file = join(resolve((o.bundle as string) ?? "."), "config.json");
+      if (existsSync(file)) throw new EngineError("already-exists", `File ${file} exists. Remove it first`);
+      const spec = defaultSpec(o.rootless ? { rootless: true, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } : {});
+      mkdirSync(resolve((o.bundle as string) ?? "."), { recursive: true });
+      writeFileSync(file, `${JSON.stringify(spec, null, "\t")}\n`);
+      return 0;
+    }));
+
+  cli.command("features", "Show what this runtime supports (runtime-spec features JSON)").action(act(async (o) => {
+    globals = o;
+    const { runtimeFeatures } = await import("../plugins/runtime-linux/features.ts");
+    process.stdout.write(`${JSON.stringify(runtimeFeatures(), null, 2)}\n`);
+    return 0;
+  }));
+
+  cli.help();
+  cli.version(VERSION);
+  const command = argv.find((a, i) => !a.startsWith("-") && !["--root", "--log", "--log-format"].includes(argv[i - 1] ?? ""));
+  if (command === undefined && !argv.includes("-h") && !argv.includes("--help") && !argv.includes("-v") && !argv.includes("--version")) {
+    cli.outputHelp();
+    return 0;
+  }
+  try {
+    cli.parse(["bun", programName, ...argv], { run: true });
+  } catch (err) {
+    reportError(globals, err);
+    return 1;
+  }
+  if (!result) {
+    if (command !== undefined && !cli.commands.some((c) => c.isMatched(command))) {
+      reportError(globals, new Error(`${programName}: '${command}' is not a runtime command`));
+      return 1;
+    }
+    return 0;
+  }
+  try {
+    return await result;
+  } catch (err) {
+    reportError(globals, err);
+    return 1;
+  }
+}
+

@@ -1,0 +1,39 @@
+/**
+ * `bunker runtime features`: what this runtime supports, in the runtime-spec "features" format
+ * (features-linux.json). Answering it compiles the C stub first, so a device where the runtime
+ * cannot work (no TinyCC support, no libc to point the stub at) finds out here.
+ */
+import { CAPABILITIES } from "./linux-constants.ts";
+import { loadStub } from "./spawn.ts";
+import { NAMESPACE_TYPES } from "./spec.ts";
+
+/** The features document. */
+export function runtimeFeatures(): Record<string, unknown> {
+  const t0 = performance.now();
+  loadStub();
+  const compileMs = performance.now() - t0;
+  return {
+    ociVersionMin: "1.0.0",
+    ociVersionMax: "1.2.0",
+    hooks: [],
+    mountOptions: [
+      "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime", "mand", "noatime", "nodev", "nodiratime",
+      "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
+      "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
+    ],
+    linux: {
+      namespaces: NAMESPACE_TYPES.filter((n) => n !== "time" && n !== "user"),
+      capabilities: [...CAPABILITIES],
+      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: {
+      "org.bunker.runtime.version": "0.1.0",
+      "org.bunker.runtime.stub": `compiled in ${compileMs.toFixed(1)} ms (${process.arch})`,
+    },
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * The Linux runtime: OCI bundles in, containers out, with runc's lifecycle and state files.
+ *
+ * State lives in `<root>/<id>/state.json` (written atomically) next to the exec fifo that holds
+ * a created container at the door until `start`. Status is never stored: it is read from the
+ * world (is the init process alive, with the same start time as recorded; does the fifo still
+ * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { writeFileAtomic } from "../../core/atomic-file.ts";
+import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
+import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+import { containerPlan } from "./container-plan.ts";
+import { NAMESPACES } from "./linux-constants.ts";
+import { spawnPlan, type Spawned } from "./spawn.ts";
+import { type NamespaceType, parseSpec, type Spec } from "./spec.ts";
+
+/** runc's status names. */
+export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
+
+/** What `state` prints (runc's JSON). */
+export interface ContainerState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: ContainerStatus;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+/** What is kept on disk per container. */
+interface StoredState {
+  id: string;
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat when created: tells a reused pid from ours. */
+  startTime: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  spec: Spec;
+}
+
+const ID = /^[\w+.-]+$/;
+
+/** Options for `create`. */
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+/** The process start time from /proc/<pid>/stat, or undefined when the process is gone. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command (which may contain spaces and parentheses) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined; // a zombie has finished
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A runtime instance over one state root. */
+export class LinuxRuntime {
+  constructor(
+    private readonly sys: Sys,
+    readonly root: string,
+  ) {}
+
+  private dir(id: string): string {
+    if (!ID.test(id)) throw invalidArgument(`invalid container id ${JSON.stringify(id)}: use letters, digits and _ + . -`);
+    return join(this.root, id);
+  }
+
+  private load(id: string): StoredState {
+    const file = join(this.dir(id), "state.json");
+    if (!existsSync(file)) throw notFound(`container ${id} does not exist`);
+    return JSON.parse(readFileSync(file, "utf8")) as StoredState;
+  }
+
+  private statusOf(s: StoredState): ContainerStatus {
+    if (processStartTime(s.pid) !== s.startTime) return "stopped";
+    if (existsSync(join(this.dir(s.id), "exec.fifo"))) return "created";
+    return "running";
+  }
+
+  /** runc's `state`. */
+  state(id: string): ContainerState {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    return {
+      ociVersion: s.spec.ociVersion,
+      id: s.id,
+      pid: status === "stopped" ? 0 : s.pid,
+      status,
+      bundle: s.bundle,
+      rootfs: s.rootfs,
+      created: s.created,
+      owner: "",
+      ...(s.spec.annotations ? { annotations: s.spec.annotations } : {}),
+    };
+  }
+
+  /** Every container under the root. */
+  list(): ContainerState[] {
+    if (!existsSync(this.root)) return [];
+    return readdirSync(this.root)
+      .filter((id) => ID.test(id) && existsSync(join(this.root, id, "state.json")))
+      .map((id) => this.state(id));
+  }
+
+  /**
+   * Create the container: set everything up and leave its process waiting on the exec fifo.
+   * On any failure the process is killed and the state removed: nothing is left behind.
+   */
+  async create(id: string, opts: CreateOptions): Promise<ContainerState> {
+    const dir = this.dir(id);
+    if (existsSync(join(dir, "state.json"))) throw new EngineError("already-exists", `container with id exists: ${id}`);
+    const bundle = resolve(opts.bundle);
+    const configFile = join(bundle, "config.json");
+    if (!existsSync(configFile)) throw invalidArgument(`bundle ${bundle}: config.json does not exist`);
+    const spec = parseSpec(readFileSync(configFile, "utf8"), configFile);
+    if (!spec.process) throw invalidArgument(`${configFile}: process: required to create a container`);
+    if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
+    const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
+    if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
+    if (spec.process.terminal && !opts.consoleSocket) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
+    if (opts.consoleSocket) throw new EngineError("not-implemented", "--console-socket: terminals are not supported by this runtime yet");
+
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    const fifo = join(dir, "exec.fifo");
+    const joinFds: Partial<Record<NamespaceType, number>> = {};
+    const newNamespaces: NamespaceType[] = [];
+    let spawned: Spawned | undefined;
+    try {
+      this.sys.mknodat(AT_FDCWD, fifo, S_IFIFO | 0o622, 0, 0);
+      this.sys.fchmodat(AT_FDCWD, fifo, 0o622, 0); // whatever the umask: a non-root container user must be able to open it
+      for (const ns of spec.linux?.namespaces ?? []) {
+        if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
+        else newNamespaces.push(ns.type);
+      }
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd }));
+      const outcome = await spawned.settle();
+      if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
+      const startTime = processStartTime(spawned.pid);
+      if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);
+      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec };
+      writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
+      return this.state(id);
+    } catch (err) {
+      if (spawned) this.reap(spawned.pid, true);
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      spawned?.close();
+      for (const fd of Object.values(joinFds)) closeSync(fd);
+    }
+  }
+
+  /** Let a created container exec its process. */
+  async start(id: string): Promise<void> {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    if (status !== "created") throw new EngineError("failed-precondition", `cannot start a container that has ${status === "stopped" ? "stopped" : `status ${status}`}`);
+    const fifo = join(this.dir(id), "exec.fifo");
+    // The init process holds the write side open (blocked in open); opening the read side lets it go on.
+    const fd = openSync(fifo, "r");
+    try {
+      readFileSync(fd);
+    } finally {
+      closeSync(fd);
+      rmSync(fifo, { force: true });
+    }
+  }
+
+  /** Send `signal` to the init process. */
+  kill(id: string, signal: string | number = "SIGTERM"): void {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    if (status === "stopped") throw new EngineError("failed-precondition", "container not running");
+    try {
+      process.kill(s.pid, signalNumber(signal));
+    } catch (err) {
+      throw new SyscallError("kill", (err as { errno?: number }).errno ? Math.abs((err as { errno: number }).errno) : 3, String(s.pid));
+    }
+  }
+
+  /** Remove a stopped (or, with force, any) container. A created one is killed, as runc does. */
+  async delete(id: string, force = false): Promise<void> {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    if (status === "running" || status === "paused") {
+      if (!force) throw new EngineError("failed-precondition", `cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    if (status !== "stopped") this.reap(s.pid, true);
+    const deadline = Date.now() + 10_000;
+    while (processStartTime(s.pid) === s.startTime && Date.now() < deadline) await Bun.sleep(5);
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  /** Kill (optionally) and collect `pid` if it is our child; ignores other processes' children. */
+  private reap(pid: number, kill: boolean): void {
+    try {
+      if (kill) process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    try {
+      this.sys.wait4(pid, 0);
+    } catch {
+      /* not our child (created by another process) */
+    }
+  }
+
+  /**
+   * Wait for the init process of a container this process created (`run`), without blocking the
+   * event loop: collected on SIGCHLD. Resolves with the exit code (128+signal when killed).
+   */
+  waitExit(pid: number): Promise<number> {
+    return new Promise((resolve) => {
+      const check = () => {
+        let r;
+        try {
+          r = this.sys.wait4(pid, WNOHANG);
+        } catch {
+          process.off("SIGCHLD", check);
+          resolve(255);
+          return;
+        }
+        if (r.pid === 0) return;
+        process.off("SIGCHLD", check);
+        const status = r.status;
+        resolve((status & 0x7f) === 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f));
+      };
+      process.on("SIGCHLD", check);
+      check();
+    });
+  }
+
+  /** The namespaces file of a running container (for exec and for tests). */
+  nsPath(id: string, type: NamespaceType): string {
+    return `/proc/${this.load(id).pid}/ns/${NAMESPACES[type].file}`;
+  }
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11,
+  SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21,
+  SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+/** `KILL`, `SIGKILL`, `9` → 9; unknown names are an error. */
+export function signalNumber(sig: string | number): number {
+  if (typeof sig === "number") return sig;
+  if (/^\d+$/.test(sig)) return Number(sig);
+  const n = SIGNALS[sig.toUpperCase().startsWith("SIG") ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`];
+  if (n === undefined) throw invalidArgument(`unknown signal ${JSON.stringify(sig)}`);
+  return n;
+}
+
