@@ -283,14 +283,21 @@ function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: bo
     const what = `mount ${type} ${source} on ${m.destination}`;
     if (o.bind) {
       p.call("mount", [p.str(source), r.pathBuf, 0, MS.BIND | (o.recursive ? MS.REC : 0), 0], what);
-      // Bind mounts take their flags on a remount.
-      if (o.flags & ~MS.REMOUNT) p.call("mount", [0, r.pathBuf, 0, MS.BIND | MS.REMOUNT | o.flags, 0], `${what}: remount with options`);
     } else {
       // In a new user namespace sysfs cannot be mounted without a new network namespace; bind it then, as runc does.
       if (type === "sysfs" && userns && !input.newNamespaces.includes("network")) {
         p.call("mount", [p.str("/sys"), r.pathBuf, 0, MS.BIND | MS.REC, 0], `${what} (bind, user namespace)`);
       } else p.call("mount", [p.str(source), r.pathBuf, p.str(type), o.flags & ~MS.REMOUNT, data], what);
     }
+    const remount = o.bind && (o.flags & ~MS.REMOUNT) !== 0;
+    if (remount || o.propagation.length) {
+      // The fd still names the directory under the new mount: resolve again to reach the mount itself.
+      p.call("close", [r.TGT], "close");
+      p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} after mounting`, { store: r.TGT });
+      p.fdPath(r.TGT, r.pathBuf, `path of ${m.destination}`);
+    }
+    // Bind mounts take their flags on a remount.
+    if (remount) p.call("mount", [0, r.pathBuf, 0, MS.BIND | MS.REMOUNT | o.flags, 0], `${what}: remount with options`);
     for (const flag of o.propagation) p.call("mount", [0, r.pathBuf, 0, flag, 0], `${what}: propagation`);
     if (type === "proc" || type === "sysfs") {
       // Re-resolve and check the result really is procfs/sysfs.

@@ -1,0 +1,147 @@
+/**
+ * The OCI runtime on the real kernel, through `bunker runtime` (runc's command line) and the
+ * compiled executable: namespaces, mounts, masked and read-only paths, capabilities, rlimits,
+ * the create/start/state/kill/delete lifecycle, and bad input that must leave nothing behind.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import { BUNKER, cleanup, ensureBuilt, run, tempDir } from "../helpers/daemon.ts";
+import { busyboxRootfs, testSpec, writeBundle } from "../helpers/bundle.ts";
+import { BUSYBOX } from "../helpers/images.ts";
+
+const ROOT = process.getuid?.() === 0;
+
+describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
+  let dir: string;
+  let rootfs: string;
+  let stateRoot: string;
+  let n = 0;
+  const rt = (...args: string[]) => run([BUNKER, "runtime", "--root", stateRoot, ...args]);
+  /** `bunker runtime run` of `args` in a fresh bundle; returns the result. */
+  async function runIn(args: string[], edit?: (s: Spec) => void) {
+    const id = `c${++n}`;
+    const bundle = writeBundle(join(dir, id), rootfs, testSpec(args, edit));
+    return { id, ...(await rt("run", "--bundle", bundle, id)) };
+  }
+
+  beforeAll(async () => {
+    ensureBuilt();
+    dir = tempDir("bunker-rt-");
+    rootfs = await busyboxRootfs(dir);
+    stateRoot = join(dir, "state");
+  });
+  afterAll(() => cleanup(dir));
+
+  test("PID 1, its own hostname, and no host processes in sight", async () => {
+    const r = await runIn(["sh", "-c", "echo pid=$$; hostname; ps -o pid,comm; true"], (s) => void (s.hostname = "box1"));
+    expect(r.stderr).toBe("");
+    const [pid, host, header, ...procs] = r.stdout.trim().split("\n");
+    expect([pid, host, header?.trim()]).toEqual(["pid=1", "box1", "PID   COMMAND"]);
+    // Only the shell (PID 1) and ps itself: nothing of the host's.
+    expect(procs.map((l) => l.trim().split(/\s+/)[1])).toEqual(["sh", "ps"]);
+    expect(procs[0]!.trim().split(/\s+/)[0]).toBe("1");
+    expect(r.code).toBe(0);
+  });
+
+  test("the exit code comes back; state is removed after run", async () => {
+    const r = await runIn(["sh", "-c", "exit 7"]);
+    expect(r.code).toBe(7);
+    expect(existsSync(join(stateRoot, r.id))).toBe(false);
+  });
+
+  test("mounts as specified: proc, a tmpfs /dev with the default devices, devpts, sysfs read-only, a bind mount", async () => {
+    require("node:fs").mkdirSync(join(dir, "data-src"), { recursive: true });
+    require("node:fs").writeFileSync(join(dir, "data-src", "hello"), "hi\n");
+    const r2 = await runIn(["sh", "-c", "grep -E ' /(proc|dev|dev/pts|sys|data) ' /proc/mounts | cut -d' ' -f2,3,4 | cut -d, -f1; ls /dev; cat /data/hello; touch /data/x"], (s) => {
+      s.mounts!.push({ destination: "/data", type: "bind", source: join(dir, "data-src"), options: ["rbind", "ro"] });
+    });
+    const lines = r2.stdout.split("\n");
+    expect(lines).toContain("/proc proc rw");
+    expect(lines).toContain("/dev tmpfs rw");
+    expect(lines).toContain("/dev/pts devpts rw");
+    expect(lines).toContain("/sys sysfs ro");
+    expect(lines.find((l) => l.startsWith("/data "))?.endsWith(" ro")).toBe(true);
+    for (const d of ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "fd", "stdin", "stdout", "stderr"]) expect(lines).toContain(d);
+    expect(lines).toContain("hi");
+    expect(r2.stderr).toContain("Read-only file system");
+  });
+
+  test("a masked path reads empty, a read-only path refuses writes", async () => {
+    const r = await runIn(["sh", "-c", "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid; echo rc=$?"]);
+    expect(r.stdout).toBe("0\n0\nrc=1\n");
+    expect(r.stderr).toContain("Read-only file system");
+  });
+
+  test("only the listed capabilities remain; a dropped one is missing from /proc/self/status", async () => {
+    const r = await runIn(["sh", "-c", "grep -E '^Cap(Eff|Bnd|Prm)' /proc/self/status"], (s) => {
+      const caps = ["CAP_KILL", "CAP_CHOWN"];
+      s.process!.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    });
+    // CAP_CHOWN = bit 0, CAP_KILL = bit 5: 0x21.
+    expect(r.stdout).toBe("CapPrm:\t0000000000000021\nCapEff:\t0000000000000021\nCapBnd:\t0000000000000021\n");
+  });
+
+  test("user, groups, cwd (created when missing), env and rlimits are applied", async () => {
+    const r = await runIn(["sh", "-c", "id; pwd; echo $FOO; ulimit -n; ulimit -Hn"], (s) => {
+      s.process!.user = { uid: 65534, gid: 65534, additionalGids: [5] };
+      s.process!.cwd = "/work/dir";
+      s.process!.env = ["PATH=/bin", "FOO=bar"];
+      s.process!.rlimits = [{ type: "RLIMIT_NOFILE", soft: 100, hard: 200 }];
+    });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("uid=65534(nobody) gid=65534(nogroup) groups=5\n/work/dir\nbar\n100\n200\n");
+  });
+
+  test("create waits at the door; start runs it; state follows; kill and delete", async () => {
+    const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
+    // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.
+    const create = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "create", "--bundle", bundle, "--pid-file", join(dir, "life.pid"), "life"], { stdio: ["ignore", "ignore", "ignore"] });
+    expect(await create.exited).toBe(0);
+    const created = JSON.parse((await rt("state", "life")).stdout);
+    expect(created.status).toBe("created");
+    expect(Number(readFileSync(join(dir, "life.pid"), "utf8"))).toBe(created.pid);
+    expect(readFileSync(`/proc/${created.pid}/cmdline`, "utf8")).not.toContain("sleep"); // not exec'd yet
+    expect((await rt("start", "life")).code).toBe(0);
+    const running = JSON.parse((await rt("state", "life")).stdout);
+    expect(running.status).toBe("running");
+    await Bun.sleep(50);
+    expect(readFileSync(`/proc/${running.pid}/cmdline`, "utf8")).toContain("sleep");
+    const del = await rt("delete", "life");
+    expect(del.code).toBe(1);
+    expect(del.stderr).toContain("cannot delete container life that is not stopped: running");
+    expect((await rt("kill", "life", "KILL")).code).toBe(0);
+    for (let i = 0; i < 100 && JSON.parse((await rt("state", "life")).stdout).status !== "stopped"; i++) await Bun.sleep(20);
+    expect(JSON.parse((await rt("state", "life")).stdout).status).toBe("stopped");
+    expect((await rt("delete", "life")).code).toBe(0);
+    expect((await rt("state", "life")).stderr).toContain("container life does not exist");
+  });
+
+  test("bad input: a field named, an unknown namespace, a missing rootfs, a missing program; nothing left behind", async () => {
+    const before = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).length;
+    const bad = async (spec: unknown, want: string) => {
+      const id = `bad${++n}`;
+      const b = join(dir, id);
+      require("node:fs").mkdirSync(b, { recursive: true });
+      require("node:fs").writeFileSync(join(b, "config.json"), JSON.stringify(spec));
+      const r = await rt("--log", join(dir, "log.json"), "--log-format", "json", "create", "--bundle", b, id);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(want);
+      expect(existsSync(join(stateRoot, id))).toBe(false);
+    };
+    const good = { ...testSpec(["true"]), root: { path: rootfs } };
+    await bad({ ...good, process: { ...good.process, args: "true" } }, "process.args: Invalid type");
+    await bad({ ...good, linux: { ...good.linux, namespaces: [{ type: "pdi" }] } }, "linux.namespaces.0.type: must be one of mount, pid, network, uts, ipc, user, cgroup, time");
+    await bad({ ...good, root: { path: join(dir, "nope") } }, `root.path: rootfs ${join(dir, "nope")} does not exist`);
+    await bad({ ...good, process: { ...good.process, args: ["no-such-program"] } }, 'exec: "no-such-program": executable file not found in $PATH');
+    await bad({ ...good, process: { ...good.process, rlimits: [{ type: "RLIMIT_NOFILE", soft: 1024, hard: 1 << 30 }] } }, "setrlimit RLIMIT_NOFILE");
+    // The error is also in the log file as runc writes it, for containerd to read.
+    const last = JSON.parse(readFileSync(join(dir, "log.json"), "utf8").trim().split("\n").at(-1)!);
+    expect(last).toMatchObject({ level: "error" });
+    expect(last.msg).toContain("RLIMIT_NOFILE");
+    await Bun.sleep(50);
+    const after = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).length;
+    expect(after).toBeLessThanOrEqual(before + 2); // no container process survived (allowing for unrelated churn)
+  });
+});
