@@ -11,9 +11,10 @@ import { join } from "node:path";
 import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
 import { layerExtractSuite } from "./layer-extract.ts";
+import { startLatencySuite } from "./start-latency.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 

@@ -409,7 +409,9 @@ function identity(p: PlanBuilder, proc: ProcessSpec): void {
 /** Find the program as execve would through the container's PATH (runc looks it up inside too). */
 function lookup(p: PlanBuilder, prog: string, env: string[], exe: Reg): void {
   if (prog.includes("/")) {
-    p.set(exe, p.str(prog));
+    const path = p.str(prog);
+    p.call("faccessat", [AT_FDCWD, path, 1 /* X_OK */, 0], `exec: "${prog}"`);
+    p.set(exe, path);
     return;
   }
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -18,7 +18,7 @@ export const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"
 /** runc's default spec; `rootless` adds a user namespace mapping the caller's ids. */
 export function defaultSpec(opts: { rootless?: boolean; uid?: number; gid?: number } = {}): Spec {
   const spec: Spec = {
-    ociVersion: "1.2.0",
+    ociVersion: "1.0.2",
     process: {
       terminal: true,
       user: { uid: 0, gid: 0 },

@@ -1,0 +1,88 @@
+/**
+ * Container start latency: `bunker runtime run` against `runc run` and `crun run` on the very same
+ * OCI bundle (busybox rootfs, runc's default spec without a terminal, running /bin/true),
+ * alternated in one run, 100 times each, then 10 containers started in parallel per runtime.
+ * Wall time of the whole command, from spawn to exit, as a container engine would see it.
+ */
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { busyboxRootfs, testSpec, writeBundle } from "../test/helpers/bundle.ts";
+import { ms, summary } from "./lib.ts";
+
+const BUNKER = resolve(import.meta.dir, "../dist/bunker");
+const N = Number(process.env.BUNKER_BENCH_N ?? 100);
+
+async function timeIt(cmd: string[]): Promise<number> {
+  const t0 = performance.now();
+  const p = Bun.spawn(cmd, { stdio: ["ignore", "ignore", "pipe"] });
+  const code = await p.exited;
+  const t = performance.now() - t0;
+  if (code !== 0) throw new Error(`${cmd.join(" ")}: exit ${code}: ${await new Response(p.stderr).text()}`);
+  return t;
+}
+
+/**
+ * crun refuses a hybrid host whose cgroup v2 hierarchy still holds a controller (here: hugetlb).
+ * Mounting a v1 hierarchy for it moves it off v2; returns what was done, for the report.
+ */
+function freeV2Controllers(): string {
+  const file = "/sys/fs/cgroup/unified/cgroup.controllers";
+  let text = "";
+  try {
+    text = require("node:fs").readFileSync(file, "utf8");
+  } catch {
+    return ""; // not a hybrid host
+  }
+  const ctrls = text.trim().split(/\s+/).filter(Boolean);
+  for (const c of ctrls) {
+    const dir = `/sys/fs/cgroup/${c}`;
+    mkdirSync(dir, { recursive: true });
+    const r = Bun.spawnSync(["mount", "-t", "cgroup", "-o", c, "cgroup", dir]);
+    if (r.exitCode !== 0) return `could not move ${c} off cgroup v2: ${r.stderr.toString().trim()}`;
+  }
+  return ctrls.length ? `moved ${ctrls.join(", ")} from the cgroup v2 hierarchy to v1 (for crun)` : "";
+}
+
+/** The suite: returns the markdown section. */
+export async function startLatencySuite(): Promise<string> {
+  const work = resolve("/var/tmp", `bunker-bench-start-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  try {
+    const moved = Bun.which("crun") ? freeV2Controllers() : "";
+    const rootfs = await busyboxRootfs(work);
+    try {
+      symlinkSync("busybox", join(rootfs, "bin/true"));
+    } catch {}
+    const bundle = writeBundle(join(work, "bundle"), rootfs, testSpec(["/bin/true"]));
+    const runtimes: [string, (id: string) => string[]][] = [[`bunker runtime`, (id) => [BUNKER, "runtime", "--root", join(work, "bunker-state"), "run", "--bundle", bundle, id]]];
+    for (const [name, bin] of [["runc", Bun.which("runc")], ["crun", Bun.which("crun")]] as const) {
+      if (bin) runtimes.push([name, (id) => [bin, "--root", join(work, `${name}-state`), "run", "--bundle", bundle, id]]);
+    }
+    const samples = new Map<string, number[]>(runtimes.map(([n]) => [n, []]));
+    for (let i = 0; i < 3; i++) for (const [n, cmd] of runtimes) await timeIt(cmd(`warm-${n.replace(/\W/g, "")}-${i}`));
+    for (let i = 0; i < N; i++) {
+      for (const [n, cmd] of runtimes) samples.get(n)!.push(await timeIt(cmd(`s-${n.replace(/\W/g, "")}-${i}`)));
+    }
+    const parallel = new Map<string, number>();
+    for (const [n, cmd] of runtimes) {
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: 10 }, (_, i) => timeIt(cmd(`p-${n.replace(/\W/g, "")}-${i}`))));
+      parallel.set(n, performance.now() - t0);
+    }
+    const ours = summary(samples.get("bunker runtime")!).median;
+    let md = `## Container start latency\n\nSuite \`bench/start-latency.ts\`: \`<runtime> run\` of one bundle (busybox rootfs, runc's default spec without a terminal, \`/bin/true\`), wall time from spawn to exit; ${N} runs each, alternated; then 10 started at once. runc ${Bun.spawnSync(["runc", "--version"]).stdout.toString().split("\n")[0]?.replace("runc version ", "") ?? "?"}${Bun.which("crun") ? `, crun ${Bun.spawnSync(["crun", "--version"]).stdout.toString().split("\n")[0]?.replace("crun version ", "") ?? "?"}` : " (crun not installed)"}.\n\n`;
+    md += "| runtime | median ms | p90 ms | min ms | 10 in parallel, total ms | bunker ÷ this (< 1: bunker faster) |\n|---|---|---|---|---|---|\n";
+    for (const [n] of runtimes) {
+      const s = samples.get(n)!.sort((a, b) => a - b);
+      const sm = summary(s);
+      md += `| ${n} | ${ms(sm.median)} | ${ms(s[Math.floor(s.length * 0.9)]!)} | ${ms(sm.min)} | ${ms(parallel.get(n)!)} | ${n.startsWith("bunker") ? "" : (ours / sm.median).toFixed(2)} |\n`;
+    }
+    md += `\nNote: the bundle sets no resources; runc and crun still create a cgroup per container, Bunker's runtime does not yet (cgroups are not implemented), so it does less work here.${moved ? ` Setup: ${moved}.` : ""}\n\n`;
+    return md;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    writeFileSync("/dev/null", "");
+  }
+}
+
+if (import.meta.main) console.log(await startLatencySuite());
