@@ -94,6 +94,22 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(r.stdout).toBe("uid=65534(nobody) gid=65534(nogroup) groups=5\n/work/dir\nbar\n100\n200\n");
   });
 
+  test("the default seccomp profile: unshare and mount fail with EPERM, ordinary programs run; without it they work", async () => {
+    const { defaultSeccompProfile } = await import("../../src/plugins/runtime-linux/seccomp-default.ts");
+    const script = "grep Seccomp: /proc/self/status; unshare -m true; echo unshare=$?; mkdir -p /mnt; mount -t tmpfs t /mnt; echo mount=$?; ls / >/dev/null && echo ls=ok";
+    // CAP_SYS_ADMIN is granted, so only the filter can refuse these calls.
+    const caps = ["CAP_SYS_ADMIN", "CAP_KILL"];
+    const withCaps = (s: Spec) => void (s.process!.capabilities = { bounding: caps, effective: caps, permitted: caps });
+    const filtered = await runIn(["sh", "-c", script], (s) => {
+      withCaps(s);
+      s.linux!.seccomp = defaultSeccompProfile(["CAP_KILL"]);
+    });
+    expect(filtered.stdout).toBe("Seccomp:\t2\nunshare=1\nmount=1\nls=ok\n");
+    expect(filtered.stderr).toContain("Operation not permitted");
+    const open = await runIn(["sh", "-c", script], withCaps);
+    expect(open.stdout).toBe("Seccomp:\t0\nunshare=0\nmount=0\nls=ok\n");
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

@@ -27,7 +27,8 @@ import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
 import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
 import { type DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
-import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts";
+import { compileSeccomp, seccompFlags } from "./seccomp.ts";
+import type { NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -80,6 +81,8 @@ export interface ContainerPlanInput {
   exec?: boolean;
   /** The write end of the status pipe (the plan's error fd), for "sync" and "ready" records. */
   statusFd: number;
+  /** Skip the spec's seccomp filter (exec with --no-seccomp style overrides; tests). */
+  noSeccomp?: boolean;
 }
 
 /** Kernel device number encoding for mknod (new_encode_dev). */
@@ -187,7 +190,9 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   p.call("chdir", [p.str(proc.cwd)], `chdir ${proc.cwd}`);
   p.cwdCheck(`working directory ${proc.cwd} is inside the container`);
 
-  // 8. Identity and capabilities.
+  // 8. Identity and capabilities. Without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in first.
+  const seccomp = spec.linux?.seccomp && !input.noSeccomp ? spec.linux.seccomp : undefined;
+  if (seccomp && !proc.noNewPrivileges) loadSeccomp(p, seccomp);
   identity(p, proc);
 
   // 9. The program, readiness, the start signal, exec.
@@ -202,12 +207,23 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     p.call("close", [FIFO], "close the exec fifo");
   }
   if (proc.noNewPrivileges) p.call("prctl", [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], "prctl PR_SET_NO_NEW_PRIVS");
+  if (seccomp && proc.noNewPrivileges) loadSeccomp(p, seccomp);
   p.call("umask", [proc.user.umask ?? 0o022], "umask");
   p.call("close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC, 0], "mark every fd above stdio close-on-exec", { ok: [E.ENOSYS] });
   const argv = p.pointerArray(proc.args.map((a) => p.str(a)));
   const envp = p.pointerArray(env.map((e) => p.str(e)));
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
   return { plan: p, cloneFlags };
+}
+
+/** Install the profile's filter (compiled to BPF here, in TypeScript). */
+function loadSeccomp(p: PlanBuilder, profile: SeccompSpec): void {
+  const { program, instructions } = compileSeccomp(profile);
+  const prog = p.bytes(program);
+  const fprog = new Uint8Array(16);
+  new DataView(fprog.buffer).setUint16(0, instructions, true);
+  const ref = p.struct(fprog, [[8, prog]]);
+  p.call("seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, seccompFlags(profile), ref], `load the seccomp filter (${instructions} instructions)`);
 }
 
 /** Registers and scratch space shared by the filesystem steps. */
