@@ -112,6 +112,8 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       await rt.start(id!);
       const code = await exited;
       for (const [s, h] of handlers) process.off(s, h);
+      const ooms = rt.oomKills(id!);
+      if (ooms > 0) process.stderr.write(`container ${id} was killed for running out of memory (the cgroup's OOM killer ran ${ooms} time${ooms > 1 ? "s" : ""})\n`);
       if (!o.keep) await rt.delete(id!, true);
       return code;
     }));
@@ -125,7 +127,30 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     .command("kill <id> [signal]", "Send a signal (default SIGTERM) to the container's init process")
     .option("-a, --all", "Send the signal to all processes of the container")
     .action(act(async (o, id, signal) => {
-      (await runtime(o)).kill(id!, signal ?? "SIGTERM");
+      (await runtime(o)).kill(id!, signal ?? "SIGTERM", !!o.all);
+      return 0;
+    }));
+
+  cli.command("pause <id>", "Suspend every process of the container (cgroup freezer)").action(act(async (o, id) => {
+    (await runtime(o)).pause(id!);
+    return 0;
+  }));
+
+  cli.command("resume <id>", "Resume a paused container").action(act(async (o, id) => {
+    (await runtime(o)).resume(id!);
+    return 0;
+  }));
+
+  cli
+    .command("ps <id>", "List the container's processes")
+    .option("-f, --format <format>", "table (default) or json")
+    .action(act(async (o, id) => {
+      const pids = (await runtime(o)).ps(id!);
+      if (o.format === "json") process.stdout.write(`${JSON.stringify(pids)}\n`);
+      else {
+        const r = Bun.spawnSync(["ps", "-o", "uid,pid,ppid,c,stime,tty,time,cmd", "-p", pids.join(",") || "0"]);
+        process.stdout.write(r.stdout);
+      }
       return 0;
     }));
 

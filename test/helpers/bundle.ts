@@ -1,5 +1,5 @@
 /** OCI bundles for runtime tests: a busybox rootfs (from Debian's busybox-static) and a config.json. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyLayer } from "../../src/core/layer/apply.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
@@ -13,6 +13,15 @@ export async function busyboxRootfs(dir: string): Promise<string> {
   mkdirSync(rootfs, { recursive: true });
   await applyLayer(linuxSys(), rootfs, [await busyboxLayer()], { whiteouts: "remove", sync: false });
   for (const d of ["proc", "sys", "dev", "etc", "tmp"]) mkdirSync(join(rootfs, d), { recursive: true });
+  // Every applet, so tests can use tr, seq, dd and friends.
+  const list = Bun.spawnSync([join(rootfs, "bin/busybox"), "--list"]).stdout.toString().split("\n").filter(Boolean);
+  for (const a of list) {
+    try {
+      symlinkSync("busybox", join(rootfs, "bin", a));
+    } catch {
+      /* already there */
+    }
+  }
   return rootfs;
 }
 

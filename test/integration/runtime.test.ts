@@ -110,6 +110,65 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(open.stdout).toBe("Seccomp:\t0\nunshare=0\nmount=0\nls=ok\n");
   });
 
+  test("a memory limit OOM-kills a process that exceeds it, and the kill is reported", async () => {
+    const r = await runIn(["sh", "-c", "echo start; x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"], (s) => {
+      s.linux!.resources = { memory: { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 } };
+    });
+    expect(r.stdout).toBe("start\n");
+    expect(r.stderr).toContain("was killed for running out of memory");
+    expect(r.code).not.toBe(0);
+  });
+
+  test("a pids limit stops a fork bomb", async () => {
+    // The bomb runs in an inner shell (which dies when fork fails); the outer one then uses only
+    // builtins, since forking is exactly what no longer works.
+    const r = await runIn(["sh", "-c", "sh -c 'for i in $(seq 40); do sleep 2 & done' 2>/dev/null; read cur < /sys/fs/cgroup/pids/pids.current; read ev < /sys/fs/cgroup/pids/pids.events; echo current=$cur $ev"], (s) => {
+      s.mounts!.push({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro"] });
+      s.linux!.resources = { pids: { limit: 12 } };
+    });
+    expect(r.stdout).toMatch(/^current=\d+ max \d+\n$/);
+    expect(Number(r.stdout.match(/current=(\d+)/)![1])).toBeLessThanOrEqual(12);
+    expect(Number(r.stdout.match(/max (\d+)/)![1])).toBeGreaterThan(0); // forks were refused
+  });
+
+  test("cgroup limits land in the container's cgroup; pause and resume freeze it; ps lists it; the cgroup goes with delete", async () => {
+    const bundle = writeBundle(join(dir, "cg"), rootfs, testSpec(["sleep", "30"], (s) => {
+      s.linux!.resources = { cpu: { shares: 512, quota: 50000, period: 100000 }, pids: { limit: 50 } };
+      s.linux!.cgroupsPath = "/bunker-test/cg";
+    }));
+    const create = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "create", "--bundle", bundle, "cg"], { stdio: ["ignore", "ignore", "inherit"] });
+    expect(await create.exited).toBe(0);
+    const cpuDir = existsSync("/sys/fs/cgroup/cpu/bunker-test/cg") ? "/sys/fs/cgroup/cpu/bunker-test/cg" : "/sys/fs/cgroup/bunker-test/cg";
+    if (cpuDir.startsWith("/sys/fs/cgroup/cpu/")) {
+      expect(readFileSync(join(cpuDir, "cpu.shares"), "utf8").trim()).toBe("512");
+      expect(readFileSync(join(cpuDir, "cpu.cfs_quota_us"), "utf8").trim()).toBe("50000");
+      expect(readFileSync("/sys/fs/cgroup/pids/bunker-test/cg/pids.max", "utf8").trim()).toBe("50");
+    } else {
+      expect(readFileSync(join(cpuDir, "cpu.max"), "utf8").trim()).toBe("50000 100000");
+    }
+    expect((await rt("start", "cg")).code).toBe(0);
+    const pid = JSON.parse((await rt("state", "cg")).stdout).pid;
+    expect(JSON.parse((await rt("ps", "--format", "json", "cg")).stdout)).toEqual([pid]);
+    expect((await rt("pause", "cg")).code).toBe(0);
+    expect(JSON.parse((await rt("state", "cg")).stdout).status).toBe("paused");
+    expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/State:\s+[SD]/);
+    expect((await rt("resume", "cg")).code).toBe(0);
+    expect(JSON.parse((await rt("state", "cg")).stdout).status).toBe("running");
+    expect((await rt("delete", "--force", "cg")).code).toBe(0);
+    expect(existsSync(cpuDir)).toBe(false);
+  });
+
+  test("the cgroup mount shows the container's own cgroup hierarchy", async () => {
+    const r = await runIn(["sh", "-c", "grep pids /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"], (s) => {
+      s.mounts!.push({ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] });
+      s.linux!.resources = { pids: { limit: 33 } };
+    });
+    expect(r.stderr).toBe("");
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.at(-1)).toBe("33");
+    if (lines.length > 1) expect(lines[0]).toMatch(/:pids:\/$/); // the container's cgroup is its namespace's root
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

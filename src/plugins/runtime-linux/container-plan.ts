@@ -27,8 +27,9 @@ import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
 import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
 import { type DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
+import { expandCgroupMount } from "./cgroups.ts";
 import { compileSeccomp, seccompFlags } from "./seccomp.ts";
-import type { NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
+import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -126,7 +127,10 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const pathBuf = p.scratch(32);
   const newNs = new Set(input.newNamespaces);
   let cloneFlags = 0;
-  for (const t of newNs) cloneFlags |= NAMESPACES[t].flag;
+  // A new cgroup namespace is made after the sync point, once the process is in its cgroup, so
+  // that the cgroup is the namespace's root (runc does the same).
+  const lateCgroupNs = newNs.has("cgroup") && input.syncFd !== undefined;
+  for (const t of newNs) if (!(t === "cgroup" && lateCgroupNs)) cloneFlags |= NAMESPACES[t].flag;
 
   // 1. A clean process.
   p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
@@ -153,6 +157,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
       p.call("setresgid", [0, 0, 0], "become root (gid 0) in the new user namespace");
       p.call("setresuid", [0, 0, 0], "become root (uid 0) in the new user namespace");
     }
+    if (lateCgroupNs) p.call("unshare", [NAMESPACES.cgroup.flag], "create the cgroup namespace");
   }
 
   if (!input.exec) {
@@ -267,7 +272,9 @@ function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: bo
 
   let devIsTmpfs = false;
   let hasDevpts = false;
-  for (const [i, m] of (spec.mounts ?? []).entries()) {
+  // A "cgroup" mount stands for the host's cgroup filesystems (one per v1 hierarchy, or cgroup2).
+  const specMounts = (spec.mounts ?? []).flatMap((m): MountSpec[] => (m.type === "cgroup" && !parseMountOptions(m.options, "mounts").bind ? expandCgroupMount(m.destination, m.options ?? []) : [m]));
+  for (const [i, m] of specMounts.entries()) {
     const field = `mounts[${i}]`;
     const dest = inRoot(m.destination);
     if (!dest) throw invalidArgument(`${field}.destination: cannot mount over the root`);

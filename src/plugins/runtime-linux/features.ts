@@ -24,7 +24,7 @@ export function runtimeFeatures(): Record<string, unknown> {
     linux: {
       namespaces: NAMESPACE_TYPES.filter((n) => n !== "time" && n !== "user"),
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false, rdma: false },
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: {
         enabled: true,
         actions: ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],

@@ -6,11 +6,12 @@
  * world (is the init process alive, with the same start time as recorded; does the fifo still
  * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
 import { containerPlan } from "./container-plan.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
@@ -42,6 +43,8 @@ interface StoredState {
   rootfs: string;
   created: string;
   spec: Spec;
+  /** The container's cgroup path (same under every hierarchy). */
+  cgroupPath: string;
 }
 
 const ID = /^[\w+.-]+$/;
@@ -71,6 +74,8 @@ export class LinuxRuntime {
   constructor(
     private readonly sys: Sys,
     readonly root: string,
+    /** Parent of containers' cgroups when the spec gives no cgroupsPath. */
+    readonly cgroupParent = "bunker",
   ) {}
 
   private dir(id: string): string {
@@ -87,7 +92,17 @@ export class LinuxRuntime {
   private statusOf(s: StoredState): ContainerStatus {
     if (processStartTime(s.pid) !== s.startTime) return "stopped";
     if (existsSync(join(this.dir(s.id), "exec.fifo"))) return "created";
+    if (this.cgroupOf(s).frozen()) return "paused";
     return "running";
+  }
+
+  private cgroupOf(s: StoredState): Cgroup {
+    return new Cgroup(this.mode(), s.cgroupPath);
+  }
+
+  private cgMode: CgroupMode | undefined;
+  private mode(): CgroupMode {
+    return (this.cgMode ??= cgroupMode());
   }
 
   /** runc's `state`. */
@@ -138,28 +153,44 @@ export class LinuxRuntime {
     const joinFds: Partial<Record<NamespaceType, number>> = {};
     const newNamespaces: NamespaceType[] = [];
     let spawned: Spawned | undefined;
+    const cgroup = new Cgroup(this.mode(), Cgroup.pathFor(id, spec.linux?.cgroupsPath, this.cgroupParent));
+    const [syncR, syncW] = this.sys.pipe();
     try {
+      // Limits first: the process joins at its sync point, before it runs anything of the container's.
+      cgroup.create();
+      cgroup.apply(spec.linux?.resources, spec.linux?.devices);
       this.sys.mknodat(AT_FDCWD, fifo, S_IFIFO | 0o622, 0, 0);
       this.sys.fchmodat(AT_FDCWD, fifo, 0o622, 0); // whatever the umask: a non-root container user must be able to open it
       for (const ns of spec.linux?.namespaces ?? []) {
         if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
         else newNamespaces.push(ns.type);
       }
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd }));
-      const outcome = await spawned.settle();
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR }));
+      const child = spawned;
+      const outcome = await spawned.settle(() => {
+        cgroup.join(child.pid);
+        writeSync(syncW, new Uint8Array([1]));
+      });
       if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
       const startTime = processStartTime(spawned.pid);
       if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);
-      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec };
+      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path };
       writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
       return this.state(id);
     } catch (err) {
       if (spawned) this.reap(spawned.pid, true);
+      try {
+        cgroup.destroy();
+      } catch {
+        /* reported by the original error */
+      }
       rmSync(dir, { recursive: true, force: true });
       throw err;
     } finally {
       spawned?.close();
+      closeSync(syncR);
+      closeSync(syncW);
       for (const fd of Object.values(joinFds)) closeSync(fd);
     }
   }
@@ -180,16 +211,48 @@ export class LinuxRuntime {
     }
   }
 
-  /** Send `signal` to the init process. */
-  kill(id: string, signal: string | number = "SIGTERM"): void {
+  /** Send `signal` to the init process, or with `all` to every process in the container's cgroup. */
+  kill(id: string, signal: string | number = "SIGTERM", all = false): void {
     const s = this.load(id);
     const status = this.statusOf(s);
-    if (status === "stopped") throw new EngineError("failed-precondition", "container not running");
-    try {
-      process.kill(s.pid, signalNumber(signal));
-    } catch (err) {
-      throw new SyscallError("kill", (err as { errno?: number }).errno ? Math.abs((err as { errno: number }).errno) : 3, String(s.pid));
+    if (status === "stopped" && !all) throw new EngineError("failed-precondition", "container not running");
+    const sig = signalNumber(signal);
+    const cg = this.cgroupOf(s);
+    const targets = all ? cg.pids() : [s.pid];
+    // A frozen process takes SIGKILL only once thawed; freeze around the walk so none escape.
+    for (const pid of targets) {
+      try {
+        process.kill(pid, sig);
+      } catch (err) {
+        if (!all) throw new SyscallError("kill", Math.abs((err as { errno?: number }).errno ?? 3), String(pid));
+      }
     }
+    if (all && status === "paused" && sig === 9) cg.freeze(false);
+  }
+
+  /** Freeze every process of a running container. */
+  pause(id: string): void {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    if (status !== "running") throw new EngineError("failed-precondition", `container ${id} is not running (${status})`);
+    this.cgroupOf(s).freeze(true);
+  }
+
+  /** Thaw a paused container. */
+  resume(id: string): void {
+    const s = this.load(id);
+    if (this.statusOf(s) !== "paused") throw new EngineError("failed-precondition", `container ${id} is not paused`);
+    this.cgroupOf(s).freeze(false);
+  }
+
+  /** Pids of the container's processes (host view). */
+  ps(id: string): number[] {
+    return this.cgroupOf(this.load(id)).pids();
+  }
+
+  /** Times the OOM killer ran in the container's cgroup. */
+  oomKills(id: string): number {
+    return this.cgroupOf(this.load(id)).oomKills();
   }
 
   /** Remove a stopped (or, with force, any) container. A created one is killed, as runc does. */
@@ -199,9 +262,20 @@ export class LinuxRuntime {
     if (status === "running" || status === "paused") {
       if (!force) throw new EngineError("failed-precondition", `cannot delete container ${id} that is not stopped: ${status}`);
     }
+    const cg = this.cgroupOf(s);
+    if (status === "paused") cg.freeze(false);
     if (status !== "stopped") this.reap(s.pid, true);
+    // Whatever else runs in the cgroup goes too (the init's death kills a PID namespace, but not a shared one).
+    for (const pid of cg.pids()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
     const deadline = Date.now() + 10_000;
-    while (processStartTime(s.pid) === s.startTime && Date.now() < deadline) await Bun.sleep(5);
+    while ((processStartTime(s.pid) === s.startTime || cg.pids().length > 0) && Date.now() < deadline) await Bun.sleep(5);
+    cg.destroy();
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 

@@ -1,0 +1,279 @@
+/**
+ * Control groups for containers, v1 (one hierarchy per controller, as on this machine's hybrid
+ * setup) and v2 (the unified hierarchy), through plain file writes under /sys/fs/cgroup.
+ *
+ * A container's cgroup is `<parent>/<id>` unless the spec's `cgroupsPath` says otherwise (an
+ * absolute path is taken from each hierarchy's root; a relative one goes under the parent).
+ * Limits are written before the container's process joins, while it waits at its sync point,
+ * so nothing it runs is ever outside them. A limit the kernel cannot apply (no such file:
+ * controller missing or not enabled) is an error naming it, never a silent skip.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EngineError, invalidArgument } from "../../core/errors.ts";
+import type { Resources } from "./spec.ts";
+
+/** How the host mounts cgroups. */
+export type CgroupMode = { kind: "v2"; root: string } | { kind: "v1"; controllers: Map<string, string>; unified?: string };
+
+/** Read the host's cgroup layout from /proc/self/mountinfo. */
+export function cgroupMode(mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): CgroupMode {
+  const controllers = new Map<string, string>();
+  let unified: string | undefined;
+  for (const line of mountinfo.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const mountPoint = left.split(" ")[4]!;
+    const [fstype, , superOpts] = right.split(" ");
+    if (fstype === "cgroup2") unified = mountPoint;
+    else if (fstype === "cgroup") {
+      for (const o of (superOpts ?? "").split(",")) {
+        if (["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec"].includes(o) || o.startsWith("release_agent")) continue;
+        controllers.set(o, mountPoint);
+      }
+    }
+  }
+  if (controllers.size === 0 && unified) return { kind: "v2", root: unified };
+  return { kind: "v1", controllers, ...(unified ? { unified } : {}) };
+}
+
+function write(file: string, value: string, what: string): void {
+  try {
+    writeFileSync(file, value);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") throw new EngineError("failed-precondition", `${what}: not supported by this kernel's cgroups (${file} does not exist)`);
+    throw new EngineError("failed-precondition", `${what}: writing ${value} to ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * What a spec mount of type `cgroup` at `dest` becomes: cgroup2 on a unified host; on v1 a tmpfs
+ * with one cgroup filesystem per hierarchy (as the host has them), plus `unified` on a hybrid host.
+ */
+export function expandCgroupMount(dest: string, options: string[], mode: CgroupMode = cgroupMode()): { destination: string; type: string; source: string; options: string[] }[] {
+  const flags = options.filter((o) => ["ro", "rw", "nosuid", "nodev", "noexec", "relatime"].includes(o));
+  if (mode.kind === "v2") return [{ destination: dest, type: "cgroup2", source: "cgroup", options: flags }];
+  const out = [{ destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "mode=755"] }];
+  const hierarchies = new Map<string, string[]>();
+  for (const [ctrl, mount] of mode.controllers) hierarchies.set(mount, [...(hierarchies.get(mount) ?? []), ctrl]);
+  for (const [mount, ctrls] of hierarchies) {
+    out.push({ destination: join(dest, mount.split("/").pop()!), type: "cgroup", source: "cgroup", options: [...flags, ...ctrls] });
+  }
+  if (mode.unified) out.push({ destination: join(dest, mode.unified.split("/").pop()!), type: "cgroup2", source: "cgroup2", options: flags });
+  return out;
+}
+
+/** cpu.shares (2–262144) to cgroup v2 cpu.weight (1–10000), as runc converts. */
+export function sharesToWeight(shares: number): number {
+  return shares === 0 ? 0 : Math.floor(1 + ((shares - 2) * 9999) / 262142);
+}
+
+/** Device access every container keeps: mknod of anything, the default devices, ptys. */
+const ALWAYS_ALLOWED = [
+  { allow: true, type: "c" as const, major: -1, minor: -1, access: "m" },
+  { allow: true, type: "b" as const, major: -1, minor: -1, access: "m" },
+  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [136, -1]].map(([major, minor]) => ({ allow: true, type: "c" as const, major, minor, access: "rwm" })),
+];
+
+/** A container's cgroup(s). */
+export class Cgroup {
+  /** Directory per controller (v1) or the one directory (v2, key ""). */
+  readonly dirs = new Map<string, string>();
+
+  constructor(
+    readonly mode: CgroupMode,
+    readonly path: string,
+  ) {
+    if (mode.kind === "v2") this.dirs.set("", join(mode.root, path));
+    else for (const [ctrl, mount] of mode.controllers) if (!ctrl.startsWith("name=") || ctrl === "name=systemd") this.dirs.set(ctrl, join(mount, path));
+  }
+
+  /** The cgroup path for a container: the spec's cgroupsPath, or `<parent>/<id>`. */
+  static pathFor(id: string, cgroupsPath: string | undefined, parent = "bunker"): string {
+    if (cgroupsPath?.includes(":")) throw invalidArgument(`linux.cgroupsPath: ${cgroupsPath} is a systemd slice path; this runtime manages cgroupfs paths`);
+    const p = cgroupsPath ? (cgroupsPath.startsWith("/") ? cgroupsPath : `/${parent}/${cgroupsPath}`) : `/${parent}/${id}`;
+    if (p.split("/").includes("..")) throw invalidArgument(`linux.cgroupsPath: ${cgroupsPath} leaves the cgroup root`);
+    return p;
+  }
+
+  private dir(ctrl: string): string | undefined {
+    return this.mode.kind === "v2" ? this.dirs.get("") : this.dirs.get(ctrl);
+  }
+
+  /** Create the directories (v1 cpuset needs cpus/mems copied down from its parents first). */
+  create(): void {
+    if (this.mode.kind === "v2") {
+      // Enable the controllers down the path so the leaf gets their files.
+      const parts = this.path.split("/").filter(Boolean);
+      let cur = this.mode.root;
+      const available = readFileSync(join(cur, "cgroup.controllers"), "utf8").trim().split(/\s+/).filter(Boolean);
+      for (const part of parts) {
+        const want = available.filter((c) => ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"].includes(c)).map((c) => `+${c}`).join(" ");
+        if (want) {
+          try {
+            writeFileSync(join(cur, "cgroup.subtree_control"), want);
+          } catch {
+            /* some controllers cannot be enabled here (a process in an inner node); limits will say so */
+          }
+        }
+        cur = join(cur, part);
+        mkdirSync(cur, { recursive: true });
+      }
+      return;
+    }
+    for (const [ctrl, dir] of this.dirs) {
+      if (ctrl === "cpuset") {
+        const parts = this.path.split("/").filter(Boolean);
+        let cur = this.mode.controllers.get("cpuset")!;
+        for (const part of parts) {
+          const parent = cur;
+          cur = join(cur, part);
+          mkdirSync(cur, { recursive: true });
+          for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+            if (readFileSync(join(cur, f), "utf8").trim() === "") writeFileSync(join(cur, f), readFileSync(join(parent, f), "utf8").trim());
+          }
+        }
+      } else mkdirSync(dir, { recursive: true });
+    }
+  }
+
+  /** Apply the spec's resources; `extraDevices` (the spec's linux.devices) are allowed too. */
+  apply(r: Resources | undefined, extraDevices?: { type: string; major?: number; minor?: number }[]): void {
+    if (!r) return;
+    const v2 = this.mode.kind === "v2";
+    const need = (ctrl: string, what: string) => {
+      const d = this.dir(ctrl);
+      if (!d) throw new EngineError("failed-precondition", `${what}: the ${ctrl} cgroup controller is not available`);
+      return d;
+    };
+    const m = r.memory;
+    if (m) {
+      const d = need("memory", "linux.resources.memory");
+      if (v2) {
+        if (m.limit !== undefined) write(join(d, "memory.max"), m.limit < 0 ? "max" : String(m.limit), "linux.resources.memory.limit");
+        if (m.reservation !== undefined) write(join(d, "memory.low"), String(m.reservation), "linux.resources.memory.reservation");
+        if (m.swap !== undefined) {
+          // The spec's swap is memory+swap; v2 limits swap alone.
+          const swap = m.swap < 0 ? "max" : String(Math.max(0, m.swap - (m.limit ?? 0)));
+          write(join(d, "memory.swap.max"), swap, "linux.resources.memory.swap");
+        }
+        if (m.disableOOMKiller) throw invalidArgument("linux.resources.memory.disableOOMKiller: not available with cgroup v2");
+      } else {
+        if (m.limit !== undefined) write(join(d, "memory.limit_in_bytes"), String(m.limit), "linux.resources.memory.limit");
+        if (m.reservation !== undefined) write(join(d, "memory.soft_limit_in_bytes"), String(m.reservation), "linux.resources.memory.reservation");
+        if (m.swap !== undefined) write(join(d, "memory.memsw.limit_in_bytes"), String(m.swap), "linux.resources.memory.swap");
+        if (m.swappiness !== undefined && m.swappiness >= 0) write(join(d, "memory.swappiness"), String(m.swappiness), "linux.resources.memory.swappiness");
+        if (m.disableOOMKiller) write(join(d, "memory.oom_control"), "1", "linux.resources.memory.disableOOMKiller");
+      }
+    }
+    const c = r.cpu;
+    if (c) {
+      if (c.shares !== undefined || c.quota !== undefined || c.period !== undefined) {
+        const d = need("cpu", "linux.resources.cpu");
+        if (v2) {
+          if (c.shares) write(join(d, "cpu.weight"), String(sharesToWeight(c.shares)), "linux.resources.cpu.shares");
+          if (c.quota !== undefined || c.period !== undefined) write(join(d, "cpu.max"), `${c.quota !== undefined && c.quota > 0 ? c.quota : "max"} ${c.period ?? 100000}`, "linux.resources.cpu.quota");
+        } else {
+          if (c.shares) write(join(d, "cpu.shares"), String(c.shares), "linux.resources.cpu.shares");
+          if (c.period) write(join(d, "cpu.cfs_period_us"), String(c.period), "linux.resources.cpu.period");
+          if (c.quota !== undefined) write(join(d, "cpu.cfs_quota_us"), String(c.quota), "linux.resources.cpu.quota");
+        }
+      }
+      if (c.cpus || c.mems) {
+        const d = need("cpuset", "linux.resources.cpu.cpus");
+        if (c.cpus) write(join(d, "cpuset.cpus"), c.cpus, "linux.resources.cpu.cpus");
+        if (c.mems) write(join(d, "cpuset.mems"), c.mems, "linux.resources.cpu.mems");
+      }
+    }
+    if (r.pids) {
+      const d = need("pids", "linux.resources.pids");
+      write(join(d, "pids.max"), r.pids.limit > 0 ? String(r.pids.limit) : "max", "linux.resources.pids.limit");
+    }
+    if (r.blockIO?.weight !== undefined) {
+      const d = need(v2 ? "io" : "blkio", "linux.resources.blockIO.weight");
+      if (v2) write(join(d, "io.weight"), String(r.blockIO.weight), "linux.resources.blockIO.weight (needs the io controller with BFQ or io.cost)");
+      else write(join(d, "blkio.weight"), String(r.blockIO.weight), "linux.resources.blockIO.weight (needs the CFQ/BFQ scheduler)");
+    }
+    if (r.devices?.length) {
+      if (v2) throw new EngineError("not-implemented", "linux.resources.devices: device rules on cgroup v2 (eBPF) are not supported by this runtime yet");
+      const d = need("devices", "linux.resources.devices");
+      // The spec's rules, then what every container may use whatever they say (runtime-spec's
+      // default devices, ptys, and mknod of any node: access is what the rules guard).
+      for (const rule of [...r.devices, ...ALWAYS_ALLOWED, ...(extraDevices ?? []).map((x) => ({ allow: true, type: x.type === "b" ? ("b" as const) : ("c" as const), major: x.major, minor: x.minor, access: "rwm" }))]) {
+        const type = rule.type ?? "a";
+        const major = rule.major === undefined || rule.major === null || rule.major < 0 ? "*" : String(rule.major);
+        const minor = rule.minor === undefined || rule.minor === null || rule.minor < 0 ? "*" : String(rule.minor);
+        const line = type === "a" ? "a" : `${type} ${major}:${minor} ${rule.access ?? "rwm"}`;
+        write(join(d, rule.allow ? "devices.allow" : "devices.deny"), line, "linux.resources.devices");
+      }
+    }
+    for (const [key, value] of Object.entries(r.unified ?? {})) {
+      if (!v2) throw invalidArgument("linux.resources.unified: needs cgroup v2");
+      if (key.includes("/")) throw invalidArgument(`linux.resources.unified: invalid key ${key}`);
+      write(join(this.dirs.get("")!, key), value, `linux.resources.unified.${key}`);
+    }
+  }
+
+  /** Put `pid` in every hierarchy. */
+  join(pid: number): void {
+    for (const dir of new Set(this.dirs.values())) write(join(dir, "cgroup.procs"), String(pid), `cgroup ${dir}`);
+  }
+
+  /** Processes in the cgroup. */
+  pids(): number[] {
+    const dir = this.dir("pids") ?? this.dir("memory") ?? this.dir("freezer") ?? [...this.dirs.values()][0];
+    if (!dir || !existsSync(join(dir, "cgroup.procs"))) return [];
+    return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  }
+
+  /** Freeze or thaw every process (pause/resume). */
+  freeze(frozen: boolean): void {
+    if (this.mode.kind === "v2") write(join(this.dirs.get("")!, "cgroup.freeze"), frozen ? "1" : "0", "pause");
+    else {
+      const d = this.dir("freezer");
+      if (!d) throw new EngineError("failed-precondition", "pause: the freezer cgroup controller is not available");
+      write(join(d, "freezer.state"), frozen ? "FROZEN" : "THAWED", "pause");
+    }
+  }
+
+  /** True when the cgroup is frozen. */
+  frozen(): boolean {
+    try {
+      if (this.mode.kind === "v2") return readFileSync(join(this.dirs.get("")!, "cgroup.freeze"), "utf8").trim() === "1";
+      const d = this.dir("freezer");
+      return !!d && readFileSync(join(d, "freezer.state"), "utf8").trim() !== "THAWED";
+    } catch {
+      return false;
+    }
+  }
+
+  /** How many times the kernel's OOM killer ran in this cgroup. */
+  oomKills(): number {
+    const d = this.dir("memory");
+    if (!d) return 0;
+    try {
+      const file = this.mode.kind === "v2" ? join(d, "memory.events") : join(d, "memory.oom_control");
+      const m = /oom_kill (\d+)/.exec(readFileSync(file, "utf8"));
+      return m ? Number(m[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Remove the directories (children first); fine when already gone. */
+  destroy(): void {
+    for (const dir of new Set(this.dirs.values())) {
+      const rm = (d: string) => {
+        if (!existsSync(d)) return;
+        for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(join(d, e.name));
+        try {
+          rmdirSync(d);
+        } catch (err) {
+          if ((err as { code?: string }).code !== "ENOENT") throw new EngineError("failed-precondition", `removing cgroup ${d}: ${(err as Error).message}`);
+        }
+      };
+      rm(dir);
+    }
+  }
+}
