@@ -4,7 +4,7 @@
  * the create/start/state/kill/delete lifecycle, and bad input that must leave nothing behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Spec } from "../../src/plugins/runtime-linux/spec.ts";
 import { BUNKER, cleanup, ensureBuilt, run, tempDir } from "../helpers/daemon.ts";
@@ -167,6 +167,33 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines.at(-1)).toBe("33");
     if (lines.length > 1) expect(lines[0]).toMatch(/:pids:\/$/); // the container's cgroup is its namespace's root
+  });
+
+  test("a user namespace maps root in the container to an unprivileged host uid", async () => {
+    const bundle = writeBundle(join(dir, "userns"), rootfs, testSpec(["sh", "-c", "id -u; cat /proc/self/uid_map; sleep 1"], (s) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    }));
+    // The mapped root is an unprivileged host user: the path to the rootfs must be searchable by it.
+    chmodSync(dir, 0o755);
+    const p = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "run", "--bundle", bundle, "userns"], { stdout: "pipe", stderr: "pipe" });
+    // While it sleeps, the host sees the process under the mapped uid.
+    let hostUid: string | undefined;
+    for (let i = 0; i < 100 && !hostUid; i++) {
+      await Bun.sleep(20);
+      try {
+        const pid = JSON.parse(readFileSync(join(stateRoot, "userns", "state.json"), "utf8")).pid;
+        hostUid = readFileSync(`/proc/${pid}/status`, "utf8").match(/^Uid:\s+(\d+)/m)?.[1];
+      } catch {
+        /* not there yet */
+      }
+    }
+    const code = await p.exited;
+    expect(await new Response(p.stderr).text()).toBe("");
+    expect(code).toBe(0);
+    expect((await new Response(p.stdout).text()).replace(/[ \t]+/g, " ")).toBe("0\n 0 100000 65536\n");
+    expect(hostUid).toBe("100000");
   });
 
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {

@@ -273,7 +273,12 @@ function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: bo
   let devIsTmpfs = false;
   let hasDevpts = false;
   // A "cgroup" mount stands for the host's cgroup filesystems (one per v1 hierarchy, or cgroup2).
-  const specMounts = (spec.mounts ?? []).flatMap((m): MountSpec[] => (m.type === "cgroup" && !parseMountOptions(m.options, "mounts").bind ? expandCgroupMount(m.destination, m.options ?? []) : [m]));
+  // In a user namespace cgroup v1 cannot be mounted: the host's tree is bound read-only instead.
+  const specMounts = (spec.mounts ?? []).flatMap((m): MountSpec[] => {
+    if (m.type !== "cgroup" || parseMountOptions(m.options, "mounts").bind) return [m];
+    if (userns) return [{ destination: m.destination, type: "bind", source: "/sys/fs/cgroup", options: ["rbind", "ro", "nosuid", "noexec", "nodev"] }];
+    return expandCgroupMount(m.destination, m.options ?? []);
+  });
   for (const [i, m] of specMounts.entries()) {
     const field = `mounts[${i}]`;
     const dest = inRoot(m.destination);

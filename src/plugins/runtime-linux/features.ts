@@ -22,7 +22,7 @@ export function runtimeFeatures(): Record<string, unknown> {
       "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
     ],
     linux: {
-      namespaces: NAMESPACE_TYPES.filter((n) => n !== "time" && n !== "user"),
+      namespaces: NAMESPACE_TYPES.filter((n) => n !== "time"),
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
       seccomp: {

@@ -6,7 +6,7 @@
  * world (is the init process alive, with the same start time as recorded; does the fifo still
  * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
@@ -168,6 +168,7 @@ export class LinuxRuntime {
       spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR }));
       const child = spawned;
       const outcome = await spawned.settle(() => {
+        if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
         cgroup.join(child.pid);
         writeSync(syncW, new Uint8Array([1]));
       });
@@ -321,6 +322,21 @@ export class LinuxRuntime {
   /** The namespaces file of a running container (for exec and for tests). */
   nsPath(id: string, type: NamespaceType): string {
     return `/proc/${this.load(id).pid}/ns/${NAMESPACES[type].file}`;
+  }
+}
+
+/** Write the spec's uid and gid maps for a child in a new user namespace. */
+function writeIdMaps(pid: number, spec: Spec): void {
+  const uid = spec.linux?.uidMappings ?? [];
+  const gid = spec.linux?.gidMappings ?? [];
+  if (uid.length === 0 || gid.length === 0) throw invalidArgument("linux.uidMappings and linux.gidMappings are required with a new user namespace");
+  const text = (m: { containerID: number; hostID: number; size: number }[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join("");
+  for (const [file, maps, field] of [["uid_map", uid, "linux.uidMappings"], ["gid_map", gid, "linux.gidMappings"]] as const) {
+    try {
+      writeFileSync(`/proc/${pid}/${file}`, text(maps));
+    } catch (err) {
+      throw invalidArgument(`${field}: the kernel refused ${JSON.stringify(text(maps).trim())}: ${(err as Error).message}`);
+    }
   }
 }
 
