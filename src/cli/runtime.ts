@@ -39,6 +39,27 @@ function reportError(g: RuntimeGlobals, err: unknown): void {
   }
 }
 
+/** Flags (of exec and the globals) that take a value. */
+const VALUE_FLAGS = new Set(["--root", "--log", "--log-format", "-p", "--process", "--cwd", "-e", "--env", "-u", "--user", "--additional-gids", "--pid-file", "--console-socket", "--cap"]);
+
+/**
+ * runc takes everything after `exec <id>` as the command, options included (`exec c1 sh -c x`);
+ * insert `--` after the id so the option parser leaves it alone.
+ */
+export function splitExecCommand(argv: string[]): string[] {
+  const at = argv.indexOf("exec");
+  if (at < 0 || argv.includes("--")) return argv;
+  for (let i = at + 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("-")) {
+      if (VALUE_FLAGS.has(a)) i++;
+      continue;
+    }
+    return [...argv.slice(0, i + 1), "--", ...argv.slice(i + 1)];
+  }
+  return argv;
+}
+
 /** Run the runtime CLI with `argv` (after `runtime`); resolves with the exit code. */
 export async function runRuntimeCli(argv: string[], programName = "bunker runtime"): Promise<number> {
   const cli = cac(programName);
@@ -115,6 +136,59 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       const ooms = rt.oomKills(id!);
       if (ooms > 0) process.stderr.write(`container ${id} was killed for running out of memory (the cgroup's OOM killer ran ${ooms} time${ooms > 1 ? "s" : ""})\n`);
       if (!o.keep) await rt.delete(id!, true);
+      return code;
+    }));
+
+  cli
+    .command("exec <id> [...command]", "Run a process in a running container, and wait for it (unless --detach)")
+    .option("-p, --process <file>", "A process.json (runtime-spec process) to run instead of the command")
+    .option("--cwd <dir>", "Working directory")
+    .option("-e, --env <kv>", "Set an environment variable (repeatable)", { type: [String] })
+    .option("-u, --user <uid[:gid]>", "Run as this user")
+    .option("--additional-gids <gid>", "Additional group (repeatable)", { type: [String] })
+    .option("-t, --tty", "Allocate a terminal (not supported yet)")
+    .option("-d, --detach", "Do not wait for the process")
+    .option("--pid-file <file>", "Write the process's pid to this file")
+    .option("--console-socket <path>", "Unix socket for the pty master (with --tty)")
+    .option("--no-new-privs", "Set no_new_privs for the process")
+    .option("--cap <cap>", "Add a capability (repeatable)", { type: [String] })
+    .action(act(async (o, id) => {
+      const command = (o["--"] as string[] | undefined) ?? [];
+      const rt = await runtime(o);
+      const { parseProcess } = await import("../plugins/runtime-linux/spec.ts");
+      let proc;
+      if (o.process) proc = parseProcess(await Bun.file(o.process as string).text(), o.process as string);
+      else {
+        if (command.length === 0) throw new EngineError("invalid-argument", "exec: a command or --process is required");
+        const base = rt.processSpec(id!);
+        const [uid, gid] = o.user ? String(o.user).split(":").map(Number) : [base.user.uid, base.user.gid];
+        const caps = o.cap as string[] | undefined;
+        proc = {
+          ...base,
+          args: command,
+          terminal: !!o.tty,
+          cwd: (o.cwd as string) ?? base.cwd,
+          env: [...(base.env ?? []), ...((o.env as string[]) ?? [])],
+          user: { ...base.user, uid: uid!, gid: gid ?? base.user.gid, ...(o.additionalGids ? { additionalGids: (o.additionalGids as string[]).map(Number) } : {}) },
+          ...(o.noNewPrivs ? { noNewPrivileges: true } : {}),
+          ...(caps?.length && base.capabilities
+            ? { capabilities: Object.fromEntries(Object.entries(base.capabilities as Record<string, string[] | undefined>).map(([k, v]) => [k, k === "ambient" ? v : [...new Set([...(v ?? []), ...caps])]])) }
+            : {}),
+        };
+      }
+      const { pid, waitPid } = await rt.exec(id!, proc, { ...(o.pidFile ? { pidFile: o.pidFile as string } : {}) });
+      if (o.detach) return 0;
+      const forward = (sig: NodeJS.Signals) => () => {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      const handlers = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
+      for (const [s, h] of handlers) process.on(s, h);
+      const code = await rt.waitExit(waitPid);
+      for (const [s, h] of handlers) process.off(s, h);
       return code;
     }));
 
@@ -208,6 +282,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
 
   cli.help();
   cli.version(VERSION);
+  argv = splitExecCommand(argv);
   const command = argv.find((a, i) => !a.startsWith("-") && !["--root", "--log", "--log-format"].includes(argv[i - 1] ?? ""));
   if (command === undefined && !argv.includes("-h") && !argv.includes("--help") && !argv.includes("-v") && !argv.includes("--version")) {
     cli.outputHelp();

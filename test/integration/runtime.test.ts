@@ -196,6 +196,30 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(hostUid).toBe("100000");
   });
 
+  test("exec enters every namespace and the cgroup of a running container", async () => {
+    const bundle = writeBundle(join(dir, "ex"), rootfs, testSpec(["sh", "-c", "echo marker > /tmp/inside; sleep 30"], (s) => void (s.hostname = "exbox")));
+    const p = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "run", "--detach", "--bundle", bundle, "ex"], { stdio: ["ignore", "ignore", "inherit"] });
+    expect(await p.exited).toBe(0);
+    await Bun.sleep(100);
+    const init = JSON.parse((await rt("state", "ex")).stdout).pid;
+    const r = await rt("exec", "--env", "X=1", "ex", "sh", "-c", "hostname; cat /tmp/inside; echo pid=$$ x=$X; ps -o pid | wc -l; exit 3");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(3);
+    const [host, marker, pidLine] = r.stdout.split("\n");
+    expect([host, marker]).toEqual(["exbox", "marker"]);
+    expect(Number(pidLine!.match(/pid=(\d+)/)![1])).toBeLessThan(100); // a pid of the container's namespace
+    expect(pidLine).toContain("x=1");
+    for (const ns of ["mnt", "pid", "uts", "ipc", "net"]) {
+      const r2 = await rt("exec", "ex", "readlink", `/proc/self/ns/${ns}`);
+      expect(r2.stdout.trim()).toBe(require("node:fs").readlinkSync(`/proc/${init}/ns/${ns}`));
+    }
+    // In the container's cgroup namespace and cgroup: every hierarchy shows the namespace root.
+    const cg = await rt("exec", "ex", "cat", "/proc/self/cgroup");
+    for (const line of cg.stdout.trim().split("\n")) expect(line).toMatch(/:\/$/);
+    expect((await rt("exec", "ex", "no-such-program")).stderr).toContain('exec: "no-such-program": executable file not found in $PATH');
+    expect((await rt("delete", "--force", "ex")).code).toBe(0);
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

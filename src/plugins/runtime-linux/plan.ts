@@ -50,9 +50,9 @@ interface Op {
 }
 
 const MAGIC = 0x424e4b5250304c31n;
-const HEADER = 208; // struct plan: 10 longs + 16 registers
+const HEADER = 216; // struct plan: 11 longs + 16 registers
 const OP_SIZE = 80;
-const REGS_OFF = 80; // offset of regs[0] in struct plan
+const REGS_OFF = 88; // offset of regs[0] in struct plan
 
 /** A finished plan: the buffer to hand to the stub, and the descriptions of its steps. */
 export interface BuiltPlan {
@@ -139,9 +139,12 @@ export class PlanBuilder {
     return this;
   }
 
-  /** Fork once more; the parent reports the child's pid ({-2, pid} on the status pipe) and exits. */
+  /**
+   * Fork once more; the parent reports the child's pid ({-2, pid} on the status pipe), waits for
+   * it and exits with its status, so whoever waits for the parent learns the child's exit.
+   */
   fork(what: string): this {
-    this.ops.push({ kind: OpKind.Fork, nr: 0, args: [], store: undefined, ok: [], what });
+    this.ops.push({ kind: OpKind.Fork, nr: this.nr.wait4, args: [], store: undefined, ok: [], what });
     return this;
   }
 
@@ -201,7 +204,7 @@ export class PlanBuilder {
     const buffer = new Uint8Array(dataOff + this.dataLen);
     const v = new DataView(buffer.buffer);
     const base = BigInt(addressOf(buffer));
-    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff)];
+    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff)];
     header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
     this.ops.forEach((op, i) => {
       const o = opsOff + i * OP_SIZE;

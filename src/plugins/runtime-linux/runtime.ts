@@ -15,7 +15,7 @@ import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
 import { containerPlan } from "./container-plan.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
-import { type NamespaceType, parseSpec, type Spec } from "./spec.ts";
+import { type NamespaceType, parseSpec, type ProcessSpec, type Spec } from "./spec.ts";
 
 /** runc's status names. */
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
@@ -212,6 +212,48 @@ export class LinuxRuntime {
     }
   }
 
+  /**
+   * Run another process in a running container: it joins every namespace of the container's
+   * init (at clone time, by the stub), its cgroup, and gets the given process spec (the
+   * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
+   * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
+   */
+  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string } = {}): Promise<{ pid: number; waitPid: number }> {
+    const s = this.load(id);
+    const status = this.statusOf(s);
+    if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
+    if (proc.terminal) throw new EngineError("not-implemented", "exec: terminals are not supported by this runtime yet");
+    const joinFds: Partial<Record<NamespaceType, number>> = {};
+    const [syncR, syncW] = this.sys.pipe();
+    let spawned: Spawned | undefined;
+    try {
+      for (const ns of s.spec.linux?.namespaces ?? []) {
+        joinFds[ns.type] = this.sys.openat2(AT_FDCWD, `/proc/${s.pid}/ns/${NAMESPACES[ns.type].file}`, O_RDONLY | O_CLOEXEC, 0, 0);
+      }
+      if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true }));
+      const child = spawned;
+      const cgroup = this.cgroupOf(s);
+      await spawned.settle(() => {
+        cgroup.join(child.pid);
+        writeSync(syncW, new Uint8Array([1]));
+      });
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
+      return { pid: spawned.pid, waitPid: spawned.childPid };
+    } catch (err) {
+      if (spawned) {
+        this.reap(spawned.pid, true);
+        this.reap(spawned.childPid, true);
+      }
+      throw err;
+    } finally {
+      spawned?.close();
+      closeSync(syncR);
+      closeSync(syncW);
+      for (const fd of Object.values(joinFds)) closeSync(fd);
+    }
+  }
+
   /** Send `signal` to the init process, or with `all` to every process in the container's cgroup. */
   kill(id: string, signal: string | number = "SIGTERM", all = false): void {
     const s = this.load(id);
@@ -319,9 +361,11 @@ export class LinuxRuntime {
     });
   }
 
-  /** The namespaces file of a running container (for exec and for tests). */
-  nsPath(id: string, type: NamespaceType): string {
-    return `/proc/${this.load(id).pid}/ns/${NAMESPACES[type].file}`;
+  /** The container's process spec (the base of an exec's). */
+  processSpec(id: string): ProcessSpec {
+    const p = this.load(id).spec.process;
+    if (!p) throw invalidArgument(`container ${id} has no process`);
+    return p;
   }
 }
 

@@ -73,12 +73,16 @@ export type StatusRecord =
 /** A process started from a plan, and its status pipe. */
 export class Spawned {
   private closed = false;
+  /** The process this one cloned (the one to wait for, even after a fork into a PID namespace). */
+  readonly childPid: number;
   constructor(
-    /** The child's pid (updated when it forks into a joined PID namespace). */
+    /** The container process's pid (updated when it forks into a joined PID namespace). */
     public pid: number,
     readonly statusFd: number,
     private readonly steps: string[],
-  ) {}
+  ) {
+    this.childPid = pid;
+  }
 
   /** The next record; "exec" (end of file) when the child exec'd or exited. */
   async next(): Promise<StatusRecord> {

@@ -49,6 +49,7 @@ struct plan {
   long nr_clone;
   long nr_write;
   long nr_exit_group;
+  long nr_close;
   long clone_flags;
   long err_fd;
   long nops;
@@ -116,10 +117,20 @@ static void run(struct plan *p) {
       r = p->sc(p->nr_clone, 17L, 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, *p->err());
       if (r > 0) {
+        /* Report the pid, then wait for it and exit as it did (the caller waits for us). */
+        int status = 0;
+        long w;
         msg[0] = -2;
         msg[1] = (int)r;
         p->sc(p->nr_write, p->err_fd, (long)msg, 8L);
-        for (;;) p->sc(p->nr_exit_group, 0L);
+        p->sc(p->nr_close, p->err_fd);
+        for (;;) {
+          w = p->sc(o->nr, r, (long)&status, 0L, 0L);
+          if (w == r) break;
+          if (w == -1 && *p->err() != 4) break;
+        }
+        if ((status & 0x7f) == 0) for (;;) p->sc(p->nr_exit_group, (long)((status >> 8) & 0xff));
+        for (;;) p->sc(p->nr_exit_group, 128L + (status & 0x7f));
       }
     } else if (o->kind == OP_JUMP_IF_ZERO) {
       /* a0: a value; a1: the op to continue at when it is zero */
