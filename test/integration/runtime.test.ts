@@ -220,6 +220,51 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect((await rt("delete", "--force", "ex")).code).toBe(0);
   });
 
+  test("a terminal container gets a working pty, its master sent over the console socket", async () => {
+    const sock = join(dir, "console.sock");
+    const receiver = Bun.spawn(["python3", join(import.meta.dir, "../fixtures/console-receiver.py"), sock, "echo typed-$((6*7))\nexit 5\n"], { stdout: "pipe", stderr: "pipe" });
+    const reader = receiver.stdout.getReader();
+    await reader.read(); // "listening"
+    const bundle = writeBundle(join(dir, "tty"), rootfs, testSpec(["sh"], (s) => {
+      s.process!.terminal = true;
+      s.process!.consoleSize = { height: 33, width: 101 };
+      s.process!.env = ["PATH=/bin", "PS1=$ "];
+    }));
+    const create = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "create", "--bundle", bundle, "--console-socket", sock, "tty"], { stdio: ["ignore", "ignore", "pipe"] });
+    expect(await create.exited).toBe(0);
+    const wait = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "start", "tty"], { stdio: ["ignore", "ignore", "inherit"] });
+    expect(await wait.exited).toBe(0);
+    let out = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      out += new TextDecoder().decode(value);
+    }
+    expect(await receiver.exited).toBe(0);
+    expect(out).toContain("typed-42"); // the shell read our input from the pty and answered on it
+    const sizes = await rt("delete", "--force", "tty");
+    expect(sizes.code).toBe(0);
+    // The size was set: check in a second container through the same path.
+    const sock2 = join(dir, "console2.sock");
+    const rec2 = Bun.spawn(["python3", join(import.meta.dir, "../fixtures/console-receiver.py"), sock2], { stdout: "pipe", stderr: "pipe" });
+    const r2 = rec2.stdout.getReader();
+    await r2.read();
+    const b2 = writeBundle(join(dir, "tty2"), rootfs, testSpec(["sh", "-c", "stty size; tty"], (s) => {
+      s.process!.terminal = true;
+      s.process!.consoleSize = { height: 33, width: 101 };
+    }));
+    const c2 = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "run", "--detach", "--bundle", b2, "--console-socket", sock2, "tty2"], { stdio: ["ignore", "ignore", "inherit"] });
+    expect(await c2.exited).toBe(0);
+    let out2 = "";
+    for (;;) {
+      const { done, value } = await r2.read();
+      if (done) break;
+      out2 += new TextDecoder().decode(value);
+    }
+    expect(out2.replaceAll("\r", "")).toMatch(/^33 101\n\/dev\/pts\/0\n/);
+    await rt("delete", "--force", "tty2");
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

@@ -26,7 +26,7 @@ import { statSync } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
 import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
-import { type DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
+import { DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
 import { expandCgroupMount } from "./cgroups.ts";
 import { compileSeccomp, seccompFlags } from "./seccomp.ts";
 import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
@@ -82,6 +82,8 @@ export interface ContainerPlanInput {
   exec?: boolean;
   /** The write end of the status pipe (the plan's error fd), for "sync" and "ready" records. */
   statusFd: number;
+  /** For a terminal process: the Unix socket to send the pty master to (host path). */
+  consoleSocket?: string;
   /** Skip the spec's seccomp filter (exec with --no-seccomp style overrides; tests). */
   noSeccomp?: boolean;
 }
@@ -142,6 +144,18 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   }
   p.call("umask", [0], "umask 0");
   if (!input.exec) p.call("setsid", [], "setsid");
+  // The console socket is a host path: connect before any namespace or root change.
+  const SOCK = proc.terminal ? p.reg() : undefined;
+  if (SOCK) {
+    if (!input.consoleSocket) throw invalidArgument("process.terminal: a console socket is required");
+    p.call("socket", [1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | O_CLOEXEC, 0], "socket for the console", { store: SOCK });
+    const addr = new Uint8Array(110);
+    new DataView(addr.buffer).setUint16(0, 1, true);
+    const path = new TextEncoder().encode(input.consoleSocket);
+    if (path.length > 107) throw invalidArgument(`--console-socket: path ${input.consoleSocket} is longer than 107 bytes`);
+    addr.set(path, 2);
+    p.call("connect", [SOCK, p.bytes(addr), 110], `connect to the console socket ${input.consoleSocket}`);
+  }
 
   // 2. Namespaces by path, then the sync point.
   const order: NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
@@ -179,6 +193,9 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     pivot(p, input, ROOT);
     afterPivot(p, spec, CHECK);
   }
+
+  // The terminal: a pty from the container's devpts, its master sent to the console socket.
+  if (SOCK) terminal(p, proc, SOCK, TMP, TGT, !!input.exec);
 
   // 6. rlimits.
   for (const r of proc.rlimits ?? []) {
@@ -219,6 +236,47 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const envp = p.pointerArray(env.map((e) => p.str(e)));
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
   return { plan: p, cloneFlags };
+}
+
+/** Open a pty inside the container, send the master over `sock` (SCM_RIGHTS), make the slave the controlling terminal and stdio. */
+function terminal(p: PlanBuilder, proc: ProcessSpec, sock: Reg, master: Reg, slave: Reg, exec: boolean): void {
+  const O_RDWR = 2;
+  const O_NOCTTY = 0o400;
+  p.call("openat", [AT_FDCWD, p.str("/dev/ptmx"), O_RDWR | O_NOCTTY | O_CLOEXEC, 0], "open /dev/ptmx", { store: master });
+  p.call("ioctl", [master, 0x40045431 /* TIOCSPTLCK */, p.bytes(new Uint8Array(4))], "unlock the pty");
+  p.call("ioctl", [master, 0x5441 /* TIOCGPTPEER */, O_RDWR | O_NOCTTY], "open the pty's slave", { store: slave });
+  if (proc.consoleSize) {
+    const ws = new Uint8Array(8);
+    const v = new DataView(ws.buffer);
+    v.setUint16(0, proc.consoleSize.height, true);
+    v.setUint16(2, proc.consoleSize.width, true);
+    p.call("ioctl", [slave, 0x5414 /* TIOCSWINSZ */, p.bytes(ws)], "set the terminal size");
+  }
+  // struct msghdr with one iovec (a name for the receiver) and one SCM_RIGHTS control message.
+  const name = new TextEncoder().encode("/dev/ptmx");
+  const data = p.bytes(name);
+  const iov = new Uint8Array(16);
+  new DataView(iov.buffer).setBigUint64(8, BigInt(name.length), true);
+  const iovRef = p.struct(iov, [[0, data]]);
+  const cmsg = new Uint8Array(24);
+  const cv = new DataView(cmsg.buffer);
+  cv.setBigUint64(0, 20n, true); // CMSG_LEN(sizeof(int))
+  cv.setInt32(8, 1, true); // SOL_SOCKET
+  cv.setInt32(12, 1, true); // SCM_RIGHTS
+  const cmsgRef = p.bytes(cmsg);
+  const msg = new Uint8Array(56);
+  const mv = new DataView(msg.buffer);
+  mv.setBigUint64(24, 1n, true); // msg_iovlen
+  mv.setBigUint64(40, 24n, true); // msg_controllen
+  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsgRef]]);
+  p.store32(master, new DataRef(cmsgRef.offset + 16), "put the pty master in the control message");
+  p.call("sendmsg", [sock, msgRef, 0], "send the pty master to the console socket");
+  p.call("close", [master], "close the pty master");
+  p.call("close", [sock], "close the console socket");
+  if (exec) p.call("setsid", [], "setsid", { ok: [E.EPERM] });
+  p.call("ioctl", [slave, 0x540e /* TIOCSCTTY */, 0], "make the pty the controlling terminal");
+  for (const fd of [0, 1, 2]) p.call("dup3", [slave, fd, 0], `pty as fd ${fd}`);
+  p.call("close", [slave], "close");
 }
 
 /** Install the profile's filter (compiled to BPF here, in TypeScript). */

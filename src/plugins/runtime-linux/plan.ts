@@ -10,7 +10,7 @@ import { addressOf } from "../../core/sys/cc.ts";
 import { type Arch, type SyscallName, syscallNumbers } from "./syscalls.ts";
 
 /** Operation kinds (OP_* in the C source). */
-export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10 } as const;
+export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11 } as const;
 
 /** Custom failure codes the stub reports instead of an errno. */
 export const StubError = { End: -1, FsType: -2, Cwd: -3, NotFound: -4 } as const;
@@ -157,6 +157,12 @@ export class PlanBuilder {
   /** Reap children until `pid` exits; its wait status goes to `status`. */
   wait(pid: Reg, status: Reg, what: string): this {
     this.ops.push({ kind: OpKind.Wait, nr: this.nr.wait4, args: [pid], store: status, ok: [], what });
+    return this;
+  }
+
+  /** Write the 32-bit `value` (a register) at `at` (inside a structure of the plan). */
+  store32(value: Reg, at: DataRef, what: string): this {
+    this.ops.push({ kind: OpKind.Store32, nr: 0, args: [value, at], store: undefined, ok: [], what });
     return this;
   }
 

@@ -146,7 +146,7 @@ export class LinuxRuntime {
     const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
     if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
     if (spec.process.terminal && !opts.consoleSocket) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
-    if (opts.consoleSocket) throw new EngineError("not-implemented", "--console-socket: terminals are not supported by this runtime yet");
+    if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
 
     mkdirSync(dir, { recursive: true, mode: 0o711 });
     const fifo = join(dir, "exec.fifo");
@@ -165,7 +165,7 @@ export class LinuxRuntime {
         if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
         else newNamespaces.push(ns.type);
       }
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const outcome = await spawned.settle(() => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
@@ -218,11 +218,11 @@ export class LinuxRuntime {
    * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
    * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
    */
-  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string } = {}): Promise<{ pid: number; waitPid: number }> {
+  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string } = {}): Promise<{ pid: number; waitPid: number }> {
     const s = this.load(id);
     const status = this.statusOf(s);
     if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
-    if (proc.terminal) throw new EngineError("not-implemented", "exec: terminals are not supported by this runtime yet");
+    if (proc.terminal && !opts.consoleSocket) throw invalidArgument("exec: a terminal needs --console-socket");
     const joinFds: Partial<Record<NamespaceType, number>> = {};
     const [syncR, syncW] = this.sys.pipe();
     let spawned: Spawned | undefined;
@@ -231,7 +231,7 @@ export class LinuxRuntime {
         joinFds[ns.type] = this.sys.openat2(AT_FDCWD, `/proc/${s.pid}/ns/${NAMESPACES[ns.type].file}`, O_RDONLY | O_CLOEXEC, 0, 0);
       }
       if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const cgroup = this.cgroupOf(s);
       await spawned.settle(() => {

@@ -26,6 +26,7 @@ typedef int *(*errno_fn)(void);
 #define OP_FAIL 8
 #define OP_CLONE 9
 #define OP_WAIT 10
+#define OP_STORE32 11
 
 #define ERR_FSTYPE (-2)
 #define ERR_CWD (-3)
@@ -144,6 +145,9 @@ static void run(struct plan *p) {
       r = p->sc(p->nr_clone, a[0], 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, *p->err());
       if (r == 0) { i = a[1]; continue; }
+    } else if (o->kind == OP_STORE32) {
+      /* a0: a value; a1: an address in the plan. */
+      *(int *)a[1] = (int)a[0];
     } else if (o->kind == OP_WAIT) {
       /* nr: wait4; a0: a pid. Reap every child (orphans too, as a subreaper) until a0 exits; r = its status. */
       int status;
