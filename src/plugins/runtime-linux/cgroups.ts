@@ -190,7 +190,7 @@ export class Cgroup {
       const d = need("pids", "linux.resources.pids");
       write(join(d, "pids.max"), r.pids.limit > 0 ? String(r.pids.limit) : "max", "linux.resources.pids.limit");
     }
-    if (r.blockIO?.weight !== undefined) {
+    if (r.blockIO?.weight) {
       const d = need(v2 ? "io" : "blkio", "linux.resources.blockIO.weight");
       if (v2) write(join(d, "io.weight"), String(r.blockIO.weight), "linux.resources.blockIO.weight (needs the io controller with BFQ or io.cost)");
       else write(join(d, "blkio.weight"), String(r.blockIO.weight), "linux.resources.blockIO.weight (needs the CFQ/BFQ scheduler)");

@@ -449,6 +449,11 @@ function writeProc(p: PlanBuilder, path: string, value: string, reg: Reg): void 
 
 function afterPivot(p: PlanBuilder, spec: Spec, reg: Reg): void {
   const linux = spec.linux ?? {};
+  // sysctls first: /proc/sys becomes read-only below.
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw invalidArgument(`linux.sysctl: invalid key ${key}`);
+    writeProc(p, `/proc/sys/${key.replaceAll(".", "/")}`, value, reg);
+  }
   for (const path of linux.maskedPaths ?? []) {
     const s = p.str(path);
     p.call("mount", [p.str("/dev/null"), s, 0, MS.BIND, 0], `mask ${path}`, { ok: [E.ENOENT, E.ENOTDIR] });
@@ -458,10 +463,6 @@ function afterPivot(p: PlanBuilder, spec: Spec, reg: Reg): void {
     const s = p.str(path);
     p.call("mount", [s, s, 0, MS.BIND | MS.REC, 0], `bind ${path} read-only`, { ok: [E.ENOENT] });
     p.call("mount", [s, s, 0, MS.BIND | MS.REC | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `make ${path} read-only`, { ok: [E.ENOENT] });
-  }
-  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
-    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw invalidArgument(`linux.sysctl: invalid key ${key}`);
-    writeProc(p, `/proc/sys/${key.replaceAll(".", "/")}`, value, reg);
   }
   if (spec.root?.readonly) p.call("mount", [0, p.str("/"), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], "make the root read-only");
 }

@@ -64,7 +64,8 @@ export const ResourcesSchema = v.looseObject({
   memory: v.optional(v.looseObject({ limit: v.optional(i64), reservation: v.optional(i64), swap: v.optional(i64), kernel: v.optional(i64), swappiness: v.optional(v.number()), disableOOMKiller: v.optional(v.boolean()) })),
   cpu: v.optional(v.looseObject({ shares: v.optional(v.number()), quota: v.optional(i64), period: v.optional(v.number()), cpus: v.optional(v.string()), mems: v.optional(v.string()), realtimeRuntime: v.optional(i64), realtimePeriod: v.optional(v.number()), idle: v.optional(i64) })),
   pids: v.optional(v.object({ limit: i64 })),
-  blockIO: v.optional(v.looseObject({ weight: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10), v.maxValue(1000))) })),
+  // 0 means "not set" (dockerd sends it); otherwise 10–1000.
+  blockIO: v.optional(v.looseObject({ weight: v.optional(v.pipe(v.number(), v.integer(), v.check((w) => w === 0 || (w >= 10 && w <= 1000), "must be 0 (unset) or 10–1000"))) })),
   hugepageLimits: v.optional(v.array(v.object({ pageSize: v.string(), limit: v.number() }))),
   unified: v.optional(v.record(v.string(), v.string())),
 });
