@@ -176,7 +176,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
             : {}),
         };
       }
-      const { pid, waitPid } = await rt.exec(id!, proc, { ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
+      const { pid, waitPid } = await rt.exec(id!, proc, { ...(o.detach ? { detach: true } : {}), ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
       if (o.detach) return 0;
       const forward = (sig: NodeJS.Signals) => () => {
         try {

@@ -82,6 +82,8 @@ export interface ContainerPlanInput {
   exec?: boolean;
   /** The write end of the status pipe (the plan's error fd), for "sync" and "ready" records. */
   statusFd: number;
+  /** exec --detach: the forked process goes to the caller's subreaper instead of being waited for. */
+  detach?: boolean;
   /** For a terminal process: the Unix socket to send the pty master to (host path). */
   consoleSocket?: string;
   /** Skip the spec's seccomp filter (exec with --no-seccomp style overrides; tests). */
@@ -163,7 +165,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     const fd = input.joinFds[t];
     if (fd !== undefined) p.call("setns", [fd, NAMESPACES[t].flag], `join the ${t} namespace`);
   }
-  if (input.joinFds.pid !== undefined) p.fork("fork into the joined PID namespace");
+  if (input.joinFds.pid !== undefined) p.fork("fork into the joined PID namespace", !input.detach);
   if (input.syncFd !== undefined) {
     p.call("write", [input.statusFd, p.bytes(new Uint8Array([0xfd, 0xff, 0xff, 0xff, 0, 0, 0, 0])), 8], "report the sync point");
     p.call("read", [input.syncFd, p.scratch(8), 1], "wait for the runtime at the sync point", { store: CHECK });

@@ -140,11 +140,13 @@ export class PlanBuilder {
   }
 
   /**
-   * Fork once more; the parent reports the child's pid ({-2, pid} on the status pipe), waits for
-   * it and exits with its status, so whoever waits for the parent learns the child's exit.
+   * Fork once more; the parent reports the child's pid ({-2, pid} on the status pipe) and then,
+   * with `wait`, waits for it and exits with its status (so whoever waits for the parent learns
+   * the child's exit); without, exits at once (the child goes to the caller's subreaper, as a
+   * containerd shim expects for `exec --detach`).
    */
-  fork(what: string): this {
-    this.ops.push({ kind: OpKind.Fork, nr: this.nr.wait4, args: [], store: undefined, ok: [], what });
+  fork(what: string, wait: boolean): this {
+    this.ops.push({ kind: OpKind.Fork, nr: this.nr.wait4, args: [wait ? 1 : 0], store: undefined, ok: [], what });
     return this;
   }
 

@@ -218,7 +218,7 @@ export class LinuxRuntime {
    * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
    * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
    */
-  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string } = {}): Promise<{ pid: number; waitPid: number }> {
+  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean } = {}): Promise<{ pid: number; waitPid: number }> {
     const s = this.load(id);
     const status = this.statusOf(s);
     if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
@@ -231,7 +231,7 @@ export class LinuxRuntime {
         joinFds[ns.type] = this.sys.openat2(AT_FDCWD, `/proc/${s.pid}/ns/${NAMESPACES[ns.type].file}`, O_RDONLY | O_CLOEXEC, 0, 0);
       }
       if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const cgroup = this.cgroupOf(s);
       await spawned.settle(() => {

@@ -118,13 +118,15 @@ static void run(struct plan *p) {
       r = p->sc(p->nr_clone, 17L, 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, *p->err());
       if (r > 0) {
-        /* Report the pid, then wait for it and exit as it did (the caller waits for us). */
+        /* Report the pid; then either exit, or wait for it and exit as it did (the caller waits for us). */
         int status = 0;
         long w;
         msg[0] = -2;
         msg[1] = (int)r;
         p->sc(p->nr_write, p->err_fd, (long)msg, 8L);
         p->sc(p->nr_close, p->err_fd);
+        /* a0 == 0: exit at once, so the child is reparented to the caller's subreaper (a shim). */
+        if (a[0] == 0) for (;;) p->sc(p->nr_exit_group, 0L);
         for (;;) {
           w = p->sc(o->nr, r, (long)&status, 0L, 0L);
           if (w == r) break;
