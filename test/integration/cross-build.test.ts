@@ -50,6 +50,20 @@ describe.skipIf(!REQUIRED && !existsSync(ARM64))("cross-built executables", () =
     expect(help.stdout).toContain("--data-root");
   });
 
+  test("the arm64 executable compiles the runtime's C stub with only libc's runtime files (no libc6-dev) and answers `runtime features`", async () => {
+    if (!QEMU || !existsSync(ARM64_SYSROOT)) {
+      if (REQUIRED) throw new Error("qemu-user and libc6-arm64-cross are required in CI");
+      return;
+    }
+    // The sysroot is Debian's libc6-arm64-cross: shared libraries only, no libc.so linker script.
+    expect(existsSync(`${ARM64_SYSROOT}/lib/libc.so`)).toBe(false);
+    const r = await run([QEMU, "-L", ARM64_SYSROOT, ARM64, "runtime", "features"], {}, undefined);
+    expect(r.stderr).toBe("");
+    const f = JSON.parse(r.stdout);
+    expect(f.annotations["org.bunker.runtime.stub"]).toMatch(/^compiled in [\d.]+ ms \(arm64\)$/);
+    expect(f.linux.seccomp.archs).toEqual(["SCMP_ARCH_AARCH64"]);
+  }, 60_000);
+
   test("the musl executable is x86-64 for musl's dynamic loader", () => {
     const info = elfInfo(MUSL);
     expect(info.machine).toBe(0x3e);
