@@ -265,6 +265,25 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     await rt("delete", "--force", "tty2");
   });
 
+  test("hooks run in order with the state on stdin: createRuntime at create, poststart, poststop; a failing one fails create", async () => {
+    const log = join(dir, "hooks.log");
+    const hook = (name: string) => ({ path: "/bin/sh", args: ["sh", "-c", `read s; echo "${name} $s" >> ${log}`] });
+    const bundle = writeBundle(join(dir, "hk"), rootfs, testSpec(["true"], (s) => {
+      s.hooks = { createRuntime: [hook("createRuntime")], poststart: [hook("poststart")], poststop: [hook("poststop")] };
+    }));
+    const r = await rt("run", "--bundle", bundle, "hk");
+    expect(r.code).toBe(0);
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    expect(lines.map((l) => l.split(" ")[0])).toEqual(["createRuntime", "poststart", "poststop"]);
+    expect(JSON.parse(lines[0]!.slice("createRuntime ".length))).toMatchObject({ id: "hk", status: "creating", bundle });
+    expect(JSON.parse(lines[2]!.slice("poststop ".length))).toMatchObject({ id: "hk", status: "stopped" });
+    const bad = writeBundle(join(dir, "hkbad"), rootfs, testSpec(["true"], (s) => void (s.hooks = { createRuntime: [{ path: "/bin/false" }] })));
+    const f = await rt("run", "--bundle", bad, "hkbad");
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain("createRuntime hook #0 (/bin/false) failed with exit 1");
+    expect(existsSync(join(stateRoot, "hkbad"))).toBe(false);
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

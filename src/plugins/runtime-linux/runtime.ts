@@ -13,6 +13,7 @@ import { EngineError, invalidArgument, notFound, SyscallError } from "../../core
 import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
 import { containerPlan } from "./container-plan.ts";
+import { runHooks, unsupportedHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
 import { type NamespaceType, parseSpec, type ProcessSpec, type Spec } from "./spec.ts";
@@ -145,6 +146,8 @@ export class LinuxRuntime {
     if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
     const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
     if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
+    const unsupported = unsupportedHooks(spec);
+    if (unsupported) throw invalidArgument(`${configFile}: ${unsupported}`);
     if (spec.process.terminal && !opts.consoleSocket) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
     if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
 
@@ -167,9 +170,12 @@ export class LinuxRuntime {
       }
       spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
-      const outcome = await spawned.settle(() => {
+      const outcome = await spawned.settle(async () => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
         cgroup.join(child.pid);
+        const state = { ociVersion: spec.ociVersion, id, status: "creating", pid: child.pid, bundle, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
+        await runHooks("prestart", spec.hooks?.prestart, state);
+        await runHooks("createRuntime", spec.hooks?.createRuntime, state);
         writeSync(syncW, new Uint8Array([1]));
       });
       if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
@@ -209,6 +215,11 @@ export class LinuxRuntime {
     } finally {
       closeSync(fd);
       rmSync(fifo, { force: true });
+    }
+    try {
+      await runHooks("poststart", s.spec.hooks?.poststart, { ...this.state(id), status: "running" });
+    } catch (err) {
+      process.stderr.write(`warning: ${(err as Error).message}\n`);
     }
   }
 
@@ -320,6 +331,11 @@ export class LinuxRuntime {
     while ((processStartTime(s.pid) === s.startTime || cg.pids().length > 0) && Date.now() < deadline) await Bun.sleep(5);
     cg.destroy();
     rmSync(this.dir(id), { recursive: true, force: true });
+    try {
+      await runHooks("poststop", s.spec.hooks?.poststop, { ociVersion: s.spec.ociVersion, id, status: "stopped", pid: 0, bundle: s.bundle, ...(s.spec.annotations ? { annotations: s.spec.annotations } : {}) });
+    } catch (err) {
+      process.stderr.write(`warning: ${(err as Error).message}\n`);
+    }
   }
 
   /** Kill (optionally) and collect `pid` if it is our child; ignores other processes' children. */
