@@ -1,0 +1,55 @@
+/**
+ * Every config.json the runtime generates validates against the runtime-spec JSON schemas
+ * (test/fixtures/runtime-spec-schema, from ../shared/data): the default spec (`runtime spec`),
+ * the rootless one, and specs with the default seccomp profile and resources as the engine
+ * writes them. A broken spec is caught, so the check can fail.
+ */
+import { describe, expect, test } from "bun:test";
+import Ajv from "ajv-draft-04";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { defaultSpec } from "../../src/plugins/runtime-linux/default-spec.ts";
+import { defaultSeccompProfile } from "../../src/plugins/runtime-linux/seccomp-default.ts";
+import { parseSpec, type Spec } from "../../src/plugins/runtime-linux/spec.ts";
+
+const DIR = join(import.meta.dir, "../fixtures/runtime-spec-schema");
+
+function validator() {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  for (const f of readdirSync(DIR).filter((f) => f.endsWith(".json"))) {
+    const schema = JSON.parse(readFileSync(join(DIR, f), "utf8"));
+    delete schema.id;
+    ajv.addSchema(schema, f);
+  }
+  return ajv.getSchema("config-schema.json")!;
+}
+
+describe("generated config.json against the runtime-spec schemas", () => {
+  const validate = validator();
+  const check = (spec: Spec) => {
+    const ok = validate(JSON.parse(JSON.stringify(spec)));
+    return ok ? "valid" : JSON.stringify(validate.errors?.slice(0, 3));
+  };
+
+  test("runc-style default spec, rootless spec", () => {
+    expect(check(defaultSpec())).toBe("valid");
+    expect(check(defaultSpec({ rootless: true, uid: 1000, gid: 1000 }))).toBe("valid");
+  });
+
+  test("with the default seccomp profile, resources, hooks and a terminal size", () => {
+    const s = defaultSpec();
+    s.linux!.seccomp = defaultSeccompProfile(["CAP_KILL", "CAP_CHOWN"]);
+    s.linux!.resources = { memory: { limit: 64 << 20, swap: 128 << 20 }, cpu: { shares: 512, quota: 50000, period: 100000, cpus: "0" }, pids: { limit: 100 }, devices: [{ allow: false, access: "rwm" }] };
+    s.process!.consoleSize = { height: 24, width: 80 };
+    s.hooks = { poststop: [{ path: "/bin/true", args: ["true"], timeout: 5 }] };
+    expect(check(s)).toBe("valid");
+    // And it round-trips through the runtime's own parser.
+    expect(parseSpec(JSON.stringify(s)).linux?.seccomp?.syscalls?.length).toBeGreaterThan(0);
+  });
+
+  test("a broken spec is reported", () => {
+    const s = defaultSpec() as unknown as { process: { args: unknown } };
+    s.process.args = "sh";
+    expect(check(s as unknown as Spec)).not.toBe("valid");
+  });
+});
