@@ -39,6 +39,24 @@ function reportError(g: RuntimeGlobals, err: unknown): void {
   }
 }
 
+/** Forward the usual signals to `pid` while waiting for it, as runc does; returns the undo. */
+function forwardSignals(pid: number): () => void {
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((sig) => {
+    const h = () => {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}
+
 /** Flags (of exec and the globals) that take a value. */
 const VALUE_FLAGS = new Set(["--root", "--log", "--log-format", "-p", "--process", "--cwd", "-e", "--env", "-u", "--user", "--additional-gids", "--pid-file", "--console-socket", "--cap"]);
 
@@ -119,20 +137,11 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
         await rt.start(id!);
         return 0;
       }
-      // Forward the usual signals to the container while waiting, as runc does.
-      const forward = (sig: NodeJS.Signals) => () => {
-        try {
-          process.kill(st.pid, sig);
-        } catch {
-          /* gone */
-        }
-      };
-      const handlers = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
-      for (const [s, h] of handlers) process.on(s, h);
+      const stop = forwardSignals(st.pid);
       const exited = rt.waitExit(st.pid);
       await rt.start(id!);
       const code = await exited;
-      for (const [s, h] of handlers) process.off(s, h);
+      stop();
       const ooms = rt.oomKills(id!);
       if (ooms > 0) process.stderr.write(`container ${id} was killed for running out of memory (the cgroup's OOM killer ran ${ooms} time${ooms > 1 ? "s" : ""})\n`);
       if (!o.keep) await rt.delete(id!, true);
@@ -178,17 +187,9 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       }
       const { pid, waitPid } = await rt.exec(id!, proc, { ...(o.detach ? { detach: true } : {}), ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
       if (o.detach) return 0;
-      const forward = (sig: NodeJS.Signals) => () => {
-        try {
-          process.kill(pid, sig);
-        } catch {
-          /* gone */
-        }
-      };
-      const handlers = (["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
-      for (const [s, h] of handlers) process.on(s, h);
+      const stop = forwardSignals(pid);
       const code = await rt.waitExit(waitPid);
-      for (const [s, h] of handlers) process.off(s, h);
+      stop();
       return code;
     }));
 
