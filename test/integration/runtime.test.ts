@@ -284,6 +284,30 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(existsSync(join(stateRoot, "hkbad"))).toBe(false);
   });
 
+  test("SIGKILL of the caller: the container keeps running, its output keeps reaching its log, the exit code is recorded", async () => {
+    const bundle = writeBundle(join(dir, "mon"), rootfs, testSpec(["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; exit 7"]));
+    const log = join(dir, "mon.log");
+    const caller = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/runtime-caller.ts"), stateRoot, bundle, "mon"], { stdout: Bun.file(log), stderr: "pipe" });
+    const reader = caller.stderr.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toStartWith("started ");
+    caller.kill("SIGKILL");
+    await caller.exited;
+    const { LinuxRuntime } = await import("../../src/plugins/runtime-linux/runtime.ts");
+    const { linuxSys } = await import("../../src/core/sys/sys.ts");
+    const again = new LinuxRuntime(linuxSys(), stateRoot); // as a restarted engine would
+    expect(again.state("mon").status).toBe("running");
+    const stored = JSON.parse(readFileSync(join(stateRoot, "mon", "state.json"), "utf8"));
+    const rss = readFileSync(`/proc/${stored.monitorPid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1];
+    console.log(`monitor RSS while the container runs: ${rss} kB`);
+    expect(again.exitCode("mon")).toBeUndefined();
+    for (let i = 0; i < 100 && again.exitCode("mon") === undefined; i++) await Bun.sleep(50);
+    expect(again.exitCode("mon")).toBe(7);
+    expect(again.state("mon").status).toBe("stopped");
+    expect(readFileSync(log, "utf8")).toBe("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n");
+    await again.delete("mon");
+  });
+
   test("create waits at the door; start runs it; state follows; kill and delete", async () => {
     const bundle = writeBundle(join(dir, "life"), rootfs, testSpec(["sleep", "30"]));
     // The container inherits create's stdio (as with runc), so do not wait on captured pipes here.

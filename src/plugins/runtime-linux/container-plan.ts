@@ -82,6 +82,13 @@ export interface ContainerPlanInput {
   exec?: boolean;
   /** The write end of the status pipe (the plan's error fd), for "sync" and "ready" records. */
   statusFd: number;
+  /**
+   * Run under a monitor: a small process (this plan's first process) that puts the container in
+   * its own session, clones it with the namespace flags, reports its pid, reaps it and writes its
+   * wait status to `exitFile` (atomically, through `exitFile.tmp`), so that the exit is known even
+   * when whoever started it is gone. The container's stdio is whatever fds 0–2 are at spawn.
+   */
+  monitor?: { exitFile: string };
   /** exec --detach: the forked process goes to the caller's subreaper instead of being waited for. */
   detach?: boolean;
   /** For a terminal process: the Unix socket to send the pty master to (host path). */
@@ -135,6 +142,10 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   // that the cgroup is the namespace's root (runc does the same).
   const lateCgroupNs = newNs.has("cgroup") && input.syncFd !== undefined;
   for (const t of newNs) if (!(t === "cgroup" && lateCgroupNs)) cloneFlags |= NAMESPACES[t].flag;
+  if (input.monitor) {
+    monitorOps(p, input, cloneFlags);
+    cloneFlags = 0; // the monitor itself is a plain fork; the container gets the flags
+  }
 
   // 1. A clean process.
   p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
@@ -238,6 +249,37 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const envp = p.pointerArray(env.map((e) => p.str(e)));
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
   return { plan: p, cloneFlags };
+}
+
+/** The monitor's steps; the container's own steps follow the returned point. */
+function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): void {
+  const pid = p.reg();
+  const tmp = p.reg();
+  const container = new Label();
+  p.call("prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0], "monitor: not dumpable");
+  p.call("setsid", [], "monitor: setsid", { ok: [E.EPERM] });
+  p.call("prctl", [36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0], "monitor: subreaper");
+  p.clone(flags | 17 /* SIGCHLD */, container, pid, "monitor: clone the container");
+  // Tell the caller the container's pid: {-2, pid}.
+  const rec = p.bytes(new Uint8Array(8));
+  p.set(tmp, -2);
+  p.store32(tmp, rec, "record kind");
+  p.store32(pid, new DataRef(rec.offset + 4), "record pid");
+  p.call("write", [input.statusFd, rec, 8], "monitor: report the container's pid");
+  p.call("close", [input.statusFd], "monitor: close the status pipe");
+  p.call("close_range", [3, 0xffffffff, 0, 0], "monitor: close inherited fds", { ok: [E.ENOSYS] });
+  const status = p.reg();
+  p.wait(pid, status, "monitor: wait for the container");
+  const out = p.bytes(new Uint8Array(8));
+  p.store32(status, out, "exit status");
+  const tmpPath = p.str(`${input.monitor!.exitFile}.tmp`);
+  p.call("openat", [AT_FDCWD, tmpPath, O_WRONLY | O_CREAT | O_CLOEXEC | 0o1000 /* O_TRUNC */, 0o600], "monitor: open the exit file", { store: tmp });
+  p.call("write", [tmp, out, 4], "monitor: write the exit status");
+  p.call("fsync", [tmp], "monitor: fsync the exit file");
+  p.call("close", [tmp], "close");
+  p.call("renameat", [AT_FDCWD, tmpPath, AT_FDCWD, p.str(input.monitor!.exitFile)], "monitor: publish the exit file");
+  p.call("exit_group", [0], "monitor: done");
+  p.here(container);
 }
 
 /** Open a pty inside the container, send the master over `sock` (SCM_RIGHTS), make the slave the controlling terminal and stdio. */

@@ -46,6 +46,8 @@ interface StoredState {
   spec: Spec;
   /** The container's cgroup path (same under every hierarchy). */
   cgroupPath: string;
+  /** The monitor's pid, when the container runs under one. */
+  monitorPid?: number;
 }
 
 const ID = /^[\w+.-]+$/;
@@ -53,6 +55,12 @@ const ID = /^[\w+.-]+$/;
 /** Options for `create`. */
 export interface CreateOptions {
   bundle: string;
+  /**
+   * Run the container under a monitor process that reaps it and records its exit status in the
+   * state directory, so the container outlives its caller (the engine uses this; runc's command
+   * line does not, as a shim is the monitor there).
+   */
+  monitor?: boolean;
   pidFile?: string;
   consoleSocket?: string;
 }
@@ -168,7 +176,7 @@ export class LinuxRuntime {
         if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
         else newNamespaces.push(ns.type);
       }
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const outcome = await spawned.settle(async () => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
@@ -177,11 +185,11 @@ export class LinuxRuntime {
         await runHooks("prestart", spec.hooks?.prestart, state);
         await runHooks("createRuntime", spec.hooks?.createRuntime, state);
         writeSync(syncW, new Uint8Array([1]));
-      });
+      }, { awaitPid: !!opts.monitor });
       if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
       const startTime = processStartTime(spawned.pid);
       if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);
-      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path };
+      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path, ...(opts.monitor ? { monitorPid: spawned.childPid } : {}) };
       writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
       return this.state(id);
@@ -263,6 +271,17 @@ export class LinuxRuntime {
       closeSync(syncW);
       for (const fd of Object.values(joinFds)) closeSync(fd);
     }
+  }
+
+  /**
+   * The exit of a container run under a monitor: its exit code (128+signal when killed), or
+   * undefined while it runs. Read from the file the monitor wrote, so any process can ask.
+   */
+  exitCode(id: string): number | undefined {
+    const file = join(this.dir(id), "exit");
+    if (!existsSync(file)) return undefined;
+    const status = readFileSync(file).readInt32LE(0);
+    return (status & 0x7f) === 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
   }
 
   /** Send `signal` to the init process, or with `all` to every process in the container's cgroup. */

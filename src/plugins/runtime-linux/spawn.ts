@@ -106,12 +106,21 @@ export class Spawned {
   }
 
   /** Read records until exec or ready, answering sync points with `onSync`; throws StepError. */
-  async settle(onSync: () => Promise<void> | void = () => {}): Promise<"exec" | "ready"> {
+  async settle(onSync: () => Promise<void> | void = () => {}, opts: { awaitPid?: boolean } = {}): Promise<"exec" | "ready"> {
+    // With a monitor in between, the container's pid arrives in a record of its own, which may
+    // come after the container's sync record: hold the sync until the pid is known.
+    let pidKnown = !opts.awaitPid;
+    let syncPending = false;
     for (;;) {
       const r = await this.next();
       if (r.kind === "error") throw r.error;
-      if (r.kind === "sync") await onSync();
-      else if (r.kind === "exec" || r.kind === "ready") return r.kind;
+      if (r.kind === "pid") pidKnown = true;
+      if (r.kind === "sync") syncPending = true;
+      if (syncPending && pidKnown) {
+        syncPending = false;
+        await onSync();
+      }
+      if (r.kind === "exec" || r.kind === "ready") return r.kind;
     }
   }
 
