@@ -300,6 +300,7 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     const stored = JSON.parse(readFileSync(join(stateRoot, "mon", "state.json"), "utf8"));
     const rss = readFileSync(`/proc/${stored.monitorPid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1];
     console.log(`monitor RSS while the container runs: ${rss} kB`);
+    expect(Number(rss)).toBeLessThan(2048); // the budget: under 2 MB per running container
     expect(again.exitCode("mon")).toBeUndefined();
     for (let i = 0; i < 100 && again.exitCode("mon") === undefined; i++) await Bun.sleep(50);
     expect(again.exitCode("mon")).toBe(7);

@@ -268,6 +268,7 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   p.call("write", [input.statusFd, rec, 8], "monitor: report the container's pid");
   p.call("close", [input.statusFd], "monitor: close the status pipe");
   p.call("close_range", [3, 0xffffffff, 0, 0], "monitor: close inherited fds", { ok: [E.ENOSYS] });
+  p.trim("monitor: drop the memory it does not need");
   const status = p.reg();
   p.wait(pid, status, "monitor: wait for the container");
   const out = p.bytes(new Uint8Array(8));

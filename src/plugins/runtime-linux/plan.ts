@@ -10,7 +10,7 @@ import { addressOf } from "../../core/sys/cc.ts";
 import { type Arch, type SyscallName, syscallNumbers } from "./syscalls.ts";
 
 /** Operation kinds (OP_* in the C source). */
-export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11 } as const;
+export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11, Trim: 12 } as const;
 
 /** Custom failure codes the stub reports instead of an errno. */
 export const StubError = { End: -1, FsType: -2, Cwd: -3, NotFound: -4 } as const;
@@ -50,9 +50,9 @@ interface Op {
 }
 
 const MAGIC = 0x424e4b5250304c31n;
-const HEADER = 216; // struct plan: 11 longs + 16 registers
+const HEADER = 224; // struct plan: 12 longs + 16 registers
 const OP_SIZE = 80;
-const REGS_OFF = 88; // offset of regs[0] in struct plan
+const REGS_OFF = 96; // offset of regs[0] in struct plan
 
 /** A finished plan: the buffer to hand to the stub, and the descriptions of its steps. */
 export interface BuiltPlan {
@@ -162,6 +162,17 @@ export class PlanBuilder {
     return this;
   }
 
+  /**
+   * Unmap everything of the forked address space but the stack, the stub's code, libc's text,
+   * the thread block and a private copy of the plan (for a long-lived monitor). Later steps may
+   * use plan-relative arguments only (no pointer arrays or structures with pointers).
+   */
+  trim(what: string): this {
+    const n = this.nr;
+    this.ops.push({ kind: OpKind.Trim, nr: 0, args: [n.openat, n.read, n.munmap, n.mmap, n.close], store: undefined, ok: [], what });
+    return this;
+  }
+
   /** Write the 32-bit `value` (a register) at `at` (inside a structure of the plan). */
   store32(value: Reg, at: DataRef, what: string): this {
     this.ops.push({ kind: OpKind.Store32, nr: 0, args: [value, at], store: undefined, ok: [], what });
@@ -212,7 +223,7 @@ export class PlanBuilder {
     const buffer = new Uint8Array(dataOff + this.dataLen);
     const v = new DataView(buffer.buffer);
     const base = BigInt(addressOf(buffer));
-    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff)];
+    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(dataOff + this.dataLen)];
     header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
     this.ops.forEach((op, i) => {
       const o = opsOff + i * OP_SIZE;

@@ -27,6 +27,7 @@ typedef int *(*errno_fn)(void);
 #define OP_CLONE 9
 #define OP_WAIT 10
 #define OP_STORE32 11
+#define OP_TRIM 12
 
 #define ERR_FSTYPE (-2)
 #define ERR_CWD (-3)
@@ -55,8 +56,82 @@ struct plan {
   long err_fd;
   long nops;
   long ops_off;
+  long plan_len;
   long regs[16];
 };
+
+static unsigned long hexval(const char *s, int *n) {
+  unsigned long v = 0;
+  int i = 0;
+  for (;; i++) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') v = v * 16 + (unsigned long)(c - '0');
+    else if (c >= 'a' && c <= 'f') v = v * 16 + (unsigned long)(c - 'a' + 10);
+    else break;
+  }
+  *n = i;
+  return v;
+}
+
+/*
+ * Drop every mapping of the forked address space this process no longer needs (a monitor keeps
+ * only its stack, this code, libc's text, its thread block and a private copy of the plan).
+ * a: [nr_openat, nr_read, nr_munmap, nr_mmap, nr_close]. Returns the plan's new address.
+ */
+static struct plan *trim(struct plan *p, long *a) {
+  long keep[8];
+  long ranges[4096];
+  char buf[8192];
+  char path[16];
+  long nranges = 0, fd, got, len, k, i, j;
+  int carry = 0, n;
+  struct plan *np;
+  char *src, *dst;
+  np = (struct plan *)p->sc(a[3], 0L, p->plan_len, 3L /* RW */, 0x22L /* PRIVATE|ANON */, -1L, 0L);
+  if ((long)np == -1) return p;
+  src = (char *)p;
+  dst = (char *)np;
+  for (i = 0; i < p->plan_len; i++) dst[i] = src[i];
+  keep[0] = (long)&nranges;          /* the stack */
+  keep[1] = (long)&trim;             /* this code */
+  keep[2] = (long)np->sc;            /* libc's syscall() */
+  keep[3] = (long)np->err;           /* libc's __errno_location() */
+  keep[4] = (long)np->err();         /* the thread block holding errno */
+  keep[5] = (long)np;                /* the plan */
+  path[0] = '/'; path[1] = 'p'; path[2] = 'r'; path[3] = 'o'; path[4] = 'c'; path[5] = '/'; path[6] = 's'; path[7] = 'e';
+  path[8] = 'l'; path[9] = 'f'; path[10] = '/'; path[11] = 'm'; path[12] = 'a'; path[13] = 'p'; path[14] = 's'; path[15] = 0;
+  fd = np->sc(a[0], -100L, (long)path, 0L, 0L);
+  if (fd < 0) return np;
+  for (;;) {
+    got = np->sc(a[1], fd, (long)(buf + carry), (long)(sizeof(buf) - 1 - carry));
+    if (got <= 0) break;
+    len = carry + got;
+    buf[len] = 0;
+    i = 0;
+    for (;;) {
+      for (j = i; j < len && buf[j] != '\n'; j++) {}
+      if (j >= len) break;
+      if (nranges < 4094) {
+        unsigned long lo = hexval(buf + i, &n);
+        unsigned long hi = hexval(buf + i + n + 1, &n);
+        ranges[nranges++] = (long)lo;
+        ranges[nranges++] = (long)hi;
+      }
+      i = j + 1;
+    }
+    carry = (int)(len - i);
+    for (k = 0; k < carry; k++) buf[k] = buf[i + k];
+  }
+  np->sc(a[4], fd);
+  for (i = 0; i < nranges; i += 2) {
+    int needed = 0;
+    for (k = 0; k < 6; k++) if ((unsigned long)keep[k] >= (unsigned long)ranges[i] && (unsigned long)keep[k] < (unsigned long)ranges[i + 1]) needed = 1;
+    /* Keep the kernel's vsyscall page (it cannot be unmapped) */
+    if ((unsigned long)ranges[i] >= 0xffffffffff600000UL) needed = 1;
+    if (!needed) np->sc(a[2], ranges[i], ranges[i + 1] - ranges[i]);
+  }
+  return np;
+}
 
 static void fail(struct plan *p, long i, long e) {
   int msg[2];
@@ -147,6 +222,14 @@ static void run(struct plan *p) {
       r = p->sc(p->nr_clone, a[0], 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, *p->err());
       if (r == 0) { i = a[1]; continue; }
+    } else if (o->kind == OP_TRIM) {
+      struct plan *np = trim(p, a);
+      if (np != p) {
+        p = np;
+        base = (char *)np;
+        ops = (struct op *)(base + np->ops_off);
+        o = &ops[i];
+      }
     } else if (o->kind == OP_STORE32) {
       /* a0: a value; a1: an address in the plan. */
       *(int *)a[1] = (int)a[0];
