@@ -4,7 +4,7 @@
  * alternated in one run, 100 times each, then 10 containers started in parallel per runtime.
  * Wall time of the whole command, from spawn to exit, as a container engine would see it.
  */
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { busyboxRootfs, testSpec, writeBundle } from "../test/helpers/bundle.ts";
 import { ms, summary } from "./lib.ts";
@@ -102,7 +102,6 @@ export async function startLatencySuite(): Promise<string> {
     return md;
   } finally {
     rmSync(work, { recursive: true, force: true });
-    writeFileSync("/dev/null", "");
   }
 }
 

@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { EngineError, messageOf } from "../core/errors.ts";
 import { linuxSys } from "../core/sys/sys.ts";
 import { VERSION } from "../core/version.ts";
+import type { CreateOptions } from "../plugins/runtime-linux/runtime.ts";
 
 /** Global flags shared by every runtime command. */
 interface RuntimeGlobals {
@@ -37,6 +38,15 @@ function reportError(g: RuntimeGlobals, err: unknown): void {
   } catch {
     /* the log is best effort; stderr has the message */
   }
+}
+
+/** `create`/`run` flags as the runtime's create options. */
+function createOptions(o: Record<string, unknown>): CreateOptions {
+  return {
+    bundle: (o.bundle as string | undefined) ?? ".",
+    ...(o.pidFile ? { pidFile: o.pidFile as string } : {}),
+    ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}),
+  };
 }
 
 /** Forward the usual signals to `pid` while waiting for it, as runc does; returns the undo. */
@@ -112,7 +122,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     .option("--preserve-fds <n>", "Accepted for compatibility (0 only)")
     .action(act(async (o, id) => {
       const rt = await runtime(o);
-      await rt.create(id!, { bundle: (o.bundle as string) ?? ".", ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
+      await rt.create(id!, createOptions(o));
       return 0;
     }));
 
@@ -132,7 +142,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     .option("--keep", "Keep the container's state after it exits")
     .action(act(async (o, id) => {
       const rt = await runtime(o);
-      const st = await rt.create(id!, { bundle: (o.bundle as string) ?? ".", ...(o.pidFile ? { pidFile: o.pidFile as string } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket as string } : {}) });
+      const st = await rt.create(id!, createOptions(o));
       if (o.detach) {
         await rt.start(id!);
         return 0;
@@ -274,8 +284,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       return 0;
     }));
 
-  cli.command("features", "Show what this runtime supports (runtime-spec features JSON)").action(act(async (o) => {
-    globals = o;
+  cli.command("features", "Show what this runtime supports (runtime-spec features JSON)").action(act(async () => {
     const { runtimeFeatures } = await import("../plugins/runtime-linux/features.ts");
     process.stdout.write(`${JSON.stringify(runtimeFeatures(), null, 2)}\n`);
     return 0;

@@ -19,6 +19,12 @@ import { mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 
+/** A snapshot mounted on a temporary directory. */
+interface TempMount {
+  path: string;
+  release(): void;
+}
+
 /** Result of registering one layer. */
 export interface RegisteredLayer {
   chainId: Digest;
@@ -139,46 +145,54 @@ export class LayerStore {
     }
     const parent = this.driver.stat(key).parent;
     const viewKey = `diff-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-    if (parent) await this.driver.view(viewKey, parent);
+    let lower: TempMount | undefined;
     try {
-      const lowerDir = parent ? mkdtempSync(join(tmpdir(), "bunker-mnt-")) : undefined;
-      if (lowerDir) mountAll(this.sys, await this.driver.mounts(viewKey), lowerDir);
-      const emptyDir = lowerDir ?? mkdtempSync(join(tmpdir(), "bunker-empty-"));
+      if (parent) {
+        await this.driver.view(viewKey, parent);
+        lower = await this.mountTemp(viewKey);
+      } else {
+        // A base layer is compared with an empty tree.
+        const empty = mkdtempSync(join(tmpdir(), "bunker-empty-"));
+        lower = { path: empty, release: () => rmdirSync(empty) };
+      }
+      const upper = await this.mountTemp(key);
       try {
-        const gen = this.withMountGen(key, (upper) => writeTar(changesToEntries(this.sys, upper, changesBetween(this.sys, upper, emptyDir))));
-        yield* gen;
+        yield* writeTar(changesToEntries(this.sys, upper.path, changesBetween(this.sys, upper.path, lower.path)));
       } finally {
-        if (lowerDir) unmount(this.sys, lowerDir);
-        rmdirSync(emptyDir);
+        upper.release();
       }
     } finally {
+      lower?.release();
       if (parent) await this.driver.remove(viewKey);
     }
   }
 
-  /** Like `withMount`, for a generator that must finish before the unmount. */
-  private async *withMountGen(key: string, fn: (root: string) => AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  /** Mount snapshot `key` on a private temporary directory; `release` unmounts and removes it. */
+  private async mountTemp(key: string): Promise<TempMount> {
     const mounts = await this.driver.mounts(key);
     const target = mkdtempSync(join(tmpdir(), "bunker-mnt-"));
-    mountAll(this.sys, mounts, target);
     try {
-      yield* fn(target);
-    } finally {
-      unmount(this.sys, target);
+      mountAll(this.sys, mounts, target);
+    } catch (err) {
       rmdirSync(target);
+      throw err;
     }
+    return {
+      path: target,
+      release: () => {
+        unmount(this.sys, target);
+        rmdirSync(target);
+      },
+    };
   }
 
   /** Mount snapshot `key` on a private temporary directory for the duration of `fn`. */
   async withMount<T>(key: string, fn: (root: string) => Promise<T>): Promise<T> {
-    const mounts = await this.driver.mounts(key);
-    const target = mkdtempSync(join(tmpdir(), "bunker-mnt-"));
-    mountAll(this.sys, mounts, target);
+    const m = await this.mountTemp(key);
     try {
-      return await fn(target);
+      return await fn(m.path);
     } finally {
-      unmount(this.sys, target);
-      rmdirSync(target);
+      m.release();
     }
   }
 }

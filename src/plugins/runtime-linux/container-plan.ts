@@ -25,31 +25,35 @@
 import { statSync } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
+import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  MNT_DETACH,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+} from "../../core/sys/sys.ts";
 import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
 import { DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
-import { expandCgroupMount } from "./cgroups.ts";
+import { type CgroupMode, expandCgroupMount } from "./cgroups.ts";
 import { compileSeccomp, seccompFlags } from "./seccomp.ts";
 import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
 
-const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
-const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
-const O_CLOEXEC = 0o2000000;
-const O_PATH = 0o10000000;
-const RESOLVE_NO_MAGICLINKS = 0x02;
-const RESOLVE_IN_ROOT = 0x10;
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };
 const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
 const PROC_SUPER_MAGIC = 0x9fa0;
 const SYSFS_MAGIC = 0x62656572;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
-const S_IFIFO = 0o010000;
-const MNT_DETACH = 2;
 const CLOSE_RANGE_CLOEXEC = 4;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
@@ -89,6 +93,8 @@ export interface ContainerPlanInput {
    * when whoever started it is gone. The container's stdio is whatever fds 0–2 are at spawn.
    */
   monitor?: { exitFile: string };
+  /** The host's cgroup layout (read once by the caller; read here when absent). */
+  cgroupMode?: CgroupMode;
   /** exec --detach: the forked process goes to the caller's subreaper instead of being waited for. */
   detach?: boolean;
   /** For a terminal process: the Unix socket to send the pty master to (host path). */
@@ -274,7 +280,7 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   const out = p.bytes(new Uint8Array(8));
   p.store32(status, out, "exit status");
   const tmpPath = p.str(`${input.monitor!.exitFile}.tmp`);
-  p.call("openat", [AT_FDCWD, tmpPath, O_WRONLY | O_CREAT | O_CLOEXEC | 0o1000 /* O_TRUNC */, 0o600], "monitor: open the exit file", { store: tmp });
+  p.call("openat", [AT_FDCWD, tmpPath, O_WRONLY | O_CREAT | O_CLOEXEC | O_TRUNC, 0o600], "monitor: open the exit file", { store: tmp });
   p.call("write", [tmp, out, 4], "monitor: write the exit status");
   p.call("fsync", [tmp], "monitor: fsync the exit file");
   p.call("close", [tmp], "close");
@@ -285,7 +291,6 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
 
 /** Open a pty inside the container, send the master over `sock` (SCM_RIGHTS), make the slave the controlling terminal and stdio. */
 function terminal(p: PlanBuilder, proc: ProcessSpec, sock: Reg, master: Reg, slave: Reg, exec: boolean): void {
-  const O_RDWR = 2;
   const O_NOCTTY = 0o400;
   p.call("openat", [AT_FDCWD, p.str("/dev/ptmx"), O_RDWR | O_NOCTTY | O_CLOEXEC, 0], "open /dev/ptmx", { store: master });
   p.call("ioctl", [master, 0x40045431 /* TIOCSPTLCK */, p.bytes(new Uint8Array(4))], "unlock the pty");
@@ -380,7 +385,7 @@ function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: bo
   const specMounts = (spec.mounts ?? []).flatMap((m): MountSpec[] => {
     if (m.type !== "cgroup" || parseMountOptions(m.options, "mounts").bind) return [m];
     if (userns) return [{ destination: m.destination, type: "bind", source: "/sys/fs/cgroup", options: ["rbind", "ro", "nosuid", "noexec", "nodev"] }];
-    return expandCgroupMount(m.destination, m.options ?? []);
+    return expandCgroupMount(m.destination, m.options ?? [], input.cgroupMode);
   });
   for (const [i, m] of specMounts.entries()) {
     const field = `mounts[${i}]`;

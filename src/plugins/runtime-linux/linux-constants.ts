@@ -2,6 +2,7 @@
  * Linux constants the runtime turns spec strings into: capabilities, rlimits, clone flags per
  * namespace, mount flags and propagation. Values are the kernel's (identical on x86-64 and arm64).
  */
+import { readFileSync } from "node:fs";
 import { invalidArgument } from "../../core/errors.ts";
 import type { NamespaceType } from "./spec.ts";
 
@@ -18,7 +19,7 @@ export const CAPABILITIES = [
 /** The highest capability the running kernel knows (from /proc/sys/kernel/cap_last_cap). */
 export function lastCap(): number {
   try {
-    return Number(require("node:fs").readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
+    return Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
   } catch {
     return CAPABILITIES.length - 1;
   }

@@ -176,7 +176,7 @@ export class LinuxRuntime {
         if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
         else newNamespaces.push(ns.type);
       }
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const outcome = await spawned.settle(async () => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
@@ -204,9 +204,7 @@ export class LinuxRuntime {
       throw err;
     } finally {
       spawned?.close();
-      closeSync(syncR);
-      closeSync(syncW);
-      for (const fd of Object.values(joinFds)) closeSync(fd);
+      for (const fd of [syncR, syncW, ...Object.values(joinFds)]) closeSync(fd);
     }
   }
 
@@ -267,9 +265,7 @@ export class LinuxRuntime {
       throw err;
     } finally {
       spawned?.close();
-      closeSync(syncR);
-      closeSync(syncW);
-      for (const fd of Object.values(joinFds)) closeSync(fd);
+      for (const fd of [syncR, syncW, ...Object.values(joinFds)]) closeSync(fd);
     }
   }
 
@@ -292,7 +288,7 @@ export class LinuxRuntime {
     const sig = signalNumber(signal);
     const cg = this.cgroupOf(s);
     const targets = all ? cg.pids() : [s.pid];
-    // A frozen process takes SIGKILL only once thawed; freeze around the walk so none escape.
+    // Signals to a frozen cgroup are delivered when it thaws: thaw it after a SIGKILL to all.
     for (const pid of targets) {
       try {
         process.kill(pid, sig);

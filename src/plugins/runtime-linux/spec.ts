@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import { invalidArgument } from "../../core/errors.ts";
-import { formatIssues } from "../../core/validate.ts";
+import { parseOrThrow } from "../../core/validate.ts";
 
 const u32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
 const i64 = v.pipe(v.number(), v.integer());
@@ -127,42 +127,31 @@ export const SpecSchema = v.looseObject({
 export type Spec = v.InferOutput<typeof SpecSchema>;
 
 /** Fields of the spec this runtime does not implement: using one is an error, never ignored. */
-const UNSUPPORTED: [string, (s: Record<string, unknown>) => unknown][] = [
-  ["linux.intelRdt", (s) => (s.linux as Record<string, unknown> | undefined)?.intelRdt],
-  ["linux.personality", (s) => (s.linux as Record<string, unknown> | undefined)?.personality],
-  ["linux.netDevices", (s) => (s.linux as Record<string, unknown> | undefined)?.netDevices],
-  ["linux.timeOffsets", (s) => (s.linux as Record<string, unknown> | undefined)?.timeOffsets],
-  ["linux.memoryPolicy", (s) => (s.linux as Record<string, unknown> | undefined)?.memoryPolicy],
-  ["process.scheduler", (s) => (s.process as Record<string, unknown> | undefined)?.scheduler],
-  ["process.ioPriority", (s) => (s.process as Record<string, unknown> | undefined)?.ioPriority],
-  ["process.execCPUAffinity", (s) => (s.process as Record<string, unknown> | undefined)?.execCPUAffinity],
+const UNSUPPORTED = [
+  "linux.intelRdt", "linux.personality", "linux.netDevices", "linux.timeOffsets", "linux.memoryPolicy",
+  "process.scheduler", "process.ioPriority", "process.execCPUAffinity",
 ];
 
-/** Parse a config.json text; throws invalid-argument naming the field. */
-export function parseSpec(text: string, what = "config.json"): Spec {
-  let raw: unknown;
+function jsonOf(text: string, what: string): unknown {
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw invalidArgument(`${what}: not JSON: ${(err as Error).message}`);
   }
-  const r = v.safeParse(SpecSchema, raw);
-  if (!r.success) throw invalidArgument(`${what}: ${formatIssues(r.issues)}`);
-  for (const [name, get] of UNSUPPORTED) {
-    if (get(raw as Record<string, unknown>) !== undefined) throw invalidArgument(`${what}: ${name} is not supported by this runtime`);
+}
+
+/** Parse a config.json text; throws invalid-argument naming the field. */
+export function parseSpec(text: string, what = "config.json"): Spec {
+  const raw = jsonOf(text, what) as Record<string, Record<string, unknown> | undefined>;
+  const spec = parseOrThrow(SpecSchema, raw, what);
+  for (const field of UNSUPPORTED) {
+    const [section, key] = field.split(".") as [string, string];
+    if (raw[section]?.[key] !== undefined) throw invalidArgument(`${what}: ${field} is not supported by this runtime`);
   }
-  return r.output;
+  return spec;
 }
 
 /** Parse a process.json (`exec --process`). */
 export function parseProcess(text: string, what = "process.json"): ProcessSpec {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw invalidArgument(`${what}: not JSON: ${(err as Error).message}`);
-  }
-  const r = v.safeParse(ProcessSchema, raw);
-  if (!r.success) throw invalidArgument(`${what}: ${formatIssues(r.issues)}`);
-  return r.output;
+  return parseOrThrow(ProcessSchema, jsonOf(text, what), what);
 }
