@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { EngineError, invalidArgument, notFound } from "../errors.ts";
-import type { SnapshotInfo, SnapshotKind } from "./driver.ts";
+import type { DirectApply, SnapshotInfo, SnapshotKind, StorageDriver, Usage } from "./driver.ts";
+import { diskUsage } from "./fs-info.ts";
 
 /** A stored snapshot record. */
 export interface SnapshotRecord extends SnapshotInfo {
@@ -117,4 +118,20 @@ export class SnapshotMetadata {
     this.save();
     return s;
   }
+}
+
+/**
+ * The read-side driver methods of drivers whose every snapshot is a full tree in its own
+ * directory (vfs, btrfs): stat, list, usage of that directory, and layers applied straight into
+ * it with whiteouts as deletions.
+ */
+export function fullCopyDriverReads(meta: SnapshotMetadata, dirOf: (s: SnapshotRecord) => string): Pick<StorageDriver, "stat" | "list" | "usage"> & DirectApply {
+  return {
+    stat: (key) => meta.info(key),
+    list: () => meta.infos(),
+    usage: async (key): Promise<Usage> => diskUsage(dirOf(meta.get(key))),
+    applyTarget(key) {
+      return { path: dirOf(meta.active(key)), whiteouts: "remove" };
+    },
+  };
 }

@@ -7,9 +7,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { NotSupportedError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
-import type { DirectApply, Mount, StorageDriver, Usage } from "../../core/storage/driver.ts";
-import { diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
-import { SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
+import type { DirectApply, Mount, StorageDriver } from "../../core/storage/driver.ts";
+import { filesystemType } from "../../core/storage/fs-info.ts";
+import { fullCopyDriverReads, SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
 import type { Sys } from "../../core/sys/sys.ts";
 import { subvolumeCreate, subvolumeDestroy, subvolumeSetReadonly, subvolumeSnapshot } from "./btrfs-ioctl.ts";
 
@@ -53,13 +53,7 @@ export function createBtrfsDriver(sys: Sys, root: string): StorageDriver & Direc
         throw err;
       }
     },
-    stat: (key) => meta.info(key),
-    list: () => meta.infos(),
-    usage: async (key): Promise<Usage> => diskUsage(dirOf(meta.get(key))),
-    applyTarget(key) {
-      const rec = meta.active(key);
-      return { path: dirOf(rec), whiteouts: "remove" };
-    },
+    ...fullCopyDriverReads(meta, dirOf),
   };
 }
 

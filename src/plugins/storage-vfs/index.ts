@@ -7,9 +7,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { definePlugin } from "../../core/plugin/types.ts";
-import type { DirectApply, Mount, StorageDriver, Usage } from "../../core/storage/driver.ts";
-import { backingFsName, diskUsage, filesystemType } from "../../core/storage/fs-info.ts";
-import { SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
+import type { DirectApply, Mount, StorageDriver } from "../../core/storage/driver.ts";
+import { backingFsName, filesystemType } from "../../core/storage/fs-info.ts";
+import { fullCopyDriverReads, SnapshotMetadata, type SnapshotRecord } from "../../core/storage/snapshot-metadata.ts";
 import type { Sys } from "../../core/sys/sys.ts";
 
 /** Create a vfs driver rooted at `root`. */
@@ -53,13 +53,7 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
       const rec = meta.remove(key);
       rmSync(dirOf(rec), { recursive: true, force: true });
     },
-    stat: (key) => meta.info(key),
-    list: () => meta.infos(),
-    usage: async (key): Promise<Usage> => diskUsage(dirOf(meta.get(key))),
-    applyTarget(key) {
-      const rec = meta.active(key);
-      return { path: dirOf(rec), whiteouts: "remove" };
-    },
+    ...fullCopyDriverReads(meta, dirOf),
   };
 }
 
