@@ -149,7 +149,13 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       }
       const stop = forwardSignals(st.pid);
       const exited = rt.waitExit(st.pid);
-      await rt.start(id!);
+      try {
+        await rt.start(id!);
+      } catch (err) {
+        stop();
+        if (!o.keep) await rt.delete(id!, true);
+        throw err;
+      }
       const code = await exited;
       stop();
       const ooms = rt.oomKills(id!);

@@ -284,6 +284,65 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(existsSync(join(stateRoot, "hkbad"))).toBe(false);
   });
 
+  test("createContainer and startContainer hooks run inside the container, with the state on stdin; a failing or overdue one fails it", async () => {
+    const log = join(dir, "inhooks.log");
+    const startLog = join(rootfs, "start-hook.log"); // the startContainer hook writes inside the container's root
+    const bundle = writeBundle(join(dir, "ih"), rootfs, testSpec(["true"], (s) => {
+      s.hooks = {
+        createRuntime: [{ path: "/bin/sh", args: ["sh", "-c", `echo createRuntime $(readlink /proc/self/ns/mnt) >> ${log}`] }],
+        createContainer: [{ path: "/bin/sh", args: ["sh", "-c", `read s; echo "createContainer $(readlink /proc/self/ns/mnt) $s" >> ${log}`] }],
+        startContainer: [{ path: "/bin/sh", args: ["sh", "-c", "read s; echo \"$s\" > /start-hook.log"], env: ["PATH=/bin"] }],
+      };
+    }));
+    try {
+      const r = await rt("run", "--bundle", bundle, "ih");
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const [createRuntime, createContainer] = readFileSync(log, "utf8").trim().split("\n");
+      const hostMnt = require("node:fs").readlinkSync("/proc/self/ns/mnt");
+      expect(createRuntime!.split(" ")[1]).toBe(hostMnt); // the runtime's namespace
+      const [, mnt, ...state] = createContainer!.split(" ");
+      expect(mnt).toMatch(/^mnt:\[\d+\]$/);
+      expect(mnt).not.toBe(hostMnt); // the container's
+      expect(JSON.parse(state.join(" "))).toMatchObject({ id: "ih", status: "creating" });
+      expect(JSON.parse(readFileSync(startLog, "utf8"))).toMatchObject({ id: "ih", status: "created" });
+    } finally {
+      require("node:fs").rmSync(startLog, { force: true });
+    }
+    const bad = writeBundle(join(dir, "ihbad"), rootfs, testSpec(["true"], (s) => void (s.hooks = { createContainer: [{ path: "/bin/false" }] })));
+    const f = await rt("run", "--bundle", bad, "ihbad");
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain("createContainer hook #0 (/bin/false): exited with status 1");
+    expect(existsSync(join(stateRoot, "ihbad"))).toBe(false);
+    const slow = writeBundle(join(dir, "ihslow"), rootfs, testSpec(["true"], (s) => void (s.hooks = { startContainer: [{ path: "/bin/sleep", args: ["sleep", "10"], timeout: 1 }] })));
+    const t0 = performance.now();
+    const sl = await rt("run", "--bundle", slow, "ihslow");
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(sl.code).not.toBe(0);
+    expect(sl.stderr).toContain("startContainer hook #0 (/bin/sleep): killed by signal 14");
+  });
+
+  test("a new time namespace with offsets: the container's boot time is shifted, and exec joins it", async () => {
+    const bundle = writeBundle(join(dir, "tns"), rootfs, testSpec(["sh", "-c", "cut -d. -f1 /proc/uptime; sleep 5"], (s) => {
+      s.linux!.namespaces!.push({ type: "time" });
+      s.linux!.timeOffsets = { boottime: { secs: 864000, nanosecs: 0 }, monotonic: { secs: 3600 } };
+    }));
+    const proc = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "run", "--bundle", bundle, "tns"], { stdout: "pipe", stderr: "pipe" });
+    const reader = proc.stdout.getReader();
+    const first = Number(new TextDecoder().decode((await reader.read()).value).trim());
+    const hostUptime = Number(readFileSync("/proc/uptime", "utf8").split(".")[0]);
+    expect(first - hostUptime).toBeGreaterThanOrEqual(864000 - 2);
+    expect(first - hostUptime).toBeLessThanOrEqual(864000 + 2);
+    const ex = await rt("exec", "tns", "cut", "-d.", "-f1", "/proc/uptime");
+    expect(Number(ex.stdout.trim()) - hostUptime).toBeGreaterThanOrEqual(864000 - 2);
+    await rt("kill", "tns", "KILL");
+    await proc.exited;
+    // Offsets without a new time namespace are refused, not ignored.
+    const r = await runIn(["true"], (s) => void (s.linux!.timeOffsets = { boottime: { secs: 1 } }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("linux.timeOffsets: needs a new time namespace");
+  });
+
   test("SIGKILL of the caller: the container keeps running, its output keeps reaching its log, the exit code is recorded", async () => {
     const bundle = writeBundle(join(dir, "mon"), rootfs, testSpec(["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; exit 7"]));
     const log = join(dir, "mon.log");
@@ -301,6 +360,10 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     const rss = readFileSync(`/proc/${stored.monitorPid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)?.[1];
     console.log(`monitor RSS while the container runs: ${rss} kB`);
     expect(Number(rss)).toBeLessThan(2048); // the budget: under 2 MB per running container
+    // The container moved itself into its cgroup; its monitor stays out (not limited, not frozen by pause).
+    const inCgroup = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").filter((l) => l.endsWith("/bunker/mon")).length;
+    expect(inCgroup(stored.pid)).toBeGreaterThan(0);
+    expect(inCgroup(stored.monitorPid)).toBe(0);
     expect(again.exitCode("mon")).toBeUndefined();
     for (let i = 0; i < 100 && again.exitCode("mon") === undefined; i++) await Bun.sleep(50);
     expect(again.exitCode("mon")).toBe(7);

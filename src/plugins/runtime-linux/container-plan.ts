@@ -95,10 +95,19 @@ export interface ContainerPlanInput {
   monitor?: { exitFile: string };
   /** The host's cgroup layout (read once by the caller; read here when absent). */
   cgroupMode?: CgroupMode;
+  /** fds (open in the parent) the process writes "0" to, to move itself into its cgroup (Cgroup.selfJoinFiles). */
+  cgroupJoinFds?: { fd: number; what: string }[];
   /** exec --detach: the forked process goes to the caller's subreaper instead of being waited for. */
   detach?: boolean;
   /** For a terminal process: the Unix socket to send the pty master to (host path). */
   consoleSocket?: string;
+  /**
+   * Read ends of pipes holding the container's state (JSON) for each createContainer and
+   * startContainer hook, in order; the hook runs with one as its stdin.
+   */
+  hookStdin?: { createContainer?: number[]; startContainer?: number[] };
+  /** fds of the caller's the process must close first (the write ends of the hooks' state pipes). */
+  closeFds?: number[];
   /** Skip the spec's seccomp filter (exec with --no-seccomp style overrides; tests). */
   noSeccomp?: boolean;
 }
@@ -141,19 +150,30 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const FIFO = p.reg();
   const EXE = p.reg();
   const CHECK = p.reg();
+  const HOOK = { pid: p.reg(), status: p.reg() };
   const pathBuf = p.scratch(32);
   const newNs = new Set(input.newNamespaces);
   let cloneFlags = 0;
   // A new cgroup namespace is made after the sync point, once the process is in its cgroup, so
   // that the cgroup is the namespace's root (runc does the same).
   const lateCgroupNs = newNs.has("cgroup") && input.syncFd !== undefined;
-  for (const t of newNs) if (!(t === "cgroup" && lateCgroupNs)) cloneFlags |= NAMESPACES[t].flag;
+  // A time namespace cannot be made by clone (its flag is inside clone's exit-signal byte): it is
+  // unshared after the sync point, given its offsets, and entered at execve (Linux ≥ 5.11).
+  const timeNs = newNs.has("time");
+  if (timeNs && input.syncFd === undefined) throw invalidArgument("linux.namespaces: a new time namespace needs the sync point");
+  if (spec.linux?.timeOffsets && !timeNs && !input.exec) throw invalidArgument("linux.timeOffsets: needs a new time namespace");
+  for (const t of newNs) if (!(t === "cgroup" && lateCgroupNs) && t !== "time") cloneFlags |= NAMESPACES[t].flag;
   if (input.monitor) {
     monitorOps(p, input, cloneFlags);
     cloneFlags = 0; // the monitor itself is a plain fork; the container gets the flags
   }
 
-  // 1. A clean process.
+  // 1. A clean process, in its cgroup (the monitor, above, stays out of it).
+  for (const fd of input.closeFds ?? []) p.call("close", [fd], "close the runtime's end of a pipe");
+  if (input.cgroupJoinFds?.length) {
+    const zero = p.str("0");
+    for (const { fd, what } of input.cgroupJoinFds) p.call("write", [fd, zero, 1], what);
+  }
   p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
   p.call("rt_sigprocmask", [2, p.bytes(new Uint8Array(8)), 0, 8], "unblock all signals");
   const dfl = p.bytes(new Uint8Array(32));
@@ -191,6 +211,11 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
       p.call("setresuid", [0, 0, 0], "become root (uid 0) in the new user namespace");
     }
     if (lateCgroupNs) p.call("unshare", [NAMESPACES.cgroup.flag], "create the cgroup namespace");
+    if (timeNs) {
+      p.call("unshare", [NAMESPACES.time.flag], "create the time namespace");
+      const offsets = Object.entries(spec.linux?.timeOffsets ?? {}).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`).join("");
+      if (offsets) writeProc(p, "/proc/self/timens_offsets", offsets, CHECK);
+    }
   }
 
   if (!input.exec) {
@@ -208,6 +233,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     // 4–5. The filesystem.
     if (!newNs.has("mount")) throw invalidArgument("linux.namespaces: a new mount namespace is required");
     mounts(p, input, { ROOT, TMP, TGT, pathBuf }, newNs.has("user"));
+    hooksInside(p, "createContainer", spec.hooks?.createContainer, input.hookStdin?.createContainer, HOOK);
     if (input.execFifo) p.call("openat", [AT_FDCWD, p.str(input.execFifo), O_PATH | O_CLOEXEC, 0], "open the exec fifo", { store: FIFO });
     pivot(p, input, ROOT);
     afterPivot(p, spec, CHECK);
@@ -247,6 +273,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     p.call("close", [TMP], "close the exec fifo");
     p.call("close", [FIFO], "close the exec fifo");
   }
+  if (!input.exec) hooksInside(p, "startContainer", spec.hooks?.startContainer, input.hookStdin?.startContainer, HOOK);
   if (proc.noNewPrivileges) p.call("prctl", [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], "prctl PR_SET_NO_NEW_PRIVS");
   if (seccomp && proc.noNewPrivileges) loadSeccomp(p, seccomp);
   p.call("umask", [proc.user.umask ?? 0o022], "umask");
@@ -489,6 +516,34 @@ function pivot(p: PlanBuilder, input: ContainerPlanInput, root: Reg): void {
 }
 
 /** Open `path` write-only, check it is on procfs, write `value`. */
+type Hook = NonNullable<NonNullable<Spec["hooks"]>["createContainer"]>[number];
+
+/**
+ * Hooks that run inside the container (createContainer: in its namespaces before pivot_root, so
+ * the path is the host's; startContainer: after start, just before the process, so the path is
+ * the container's): each is forked, gets its state pipe as stdin and a SIGALRM after `timeout`
+ * seconds, and is waited for; a non-zero status fails the container with the hook named.
+ */
+function hooksInside(p: PlanBuilder, kind: string, hooks: Hook[] | undefined, stdin: number[] | undefined, regs: { pid: Reg; status: Reg }): void {
+  if (!hooks?.length) return;
+  if (stdin?.length !== hooks.length) throw new Error(`container plan: ${kind}: one state pipe per hook is needed`);
+  hooks.forEach((h, i) => {
+    const name = `${kind} hook #${i} (${h.path})`;
+    const child = new Label();
+    const done = new Label();
+    p.clone(17 /* SIGCHLD */, child, regs.pid, `${name}: fork`);
+    p.wait(regs.pid, regs.status, `${name}: wait`);
+    p.jumpIfZero(regs.status, done);
+    p.failWithStatus(regs.status, name);
+    p.here(child);
+    if (h.timeout) p.call("setitimer", [0 /* ITIMER_REAL */, p.bytes(u64s(0, 0, h.timeout, 0)), 0], `${name}: timeout ${h.timeout}s`);
+    p.call("dup3", [stdin[i]!, 0, 0], `${name}: state on stdin`);
+    const args = h.args?.length ? h.args : [h.path];
+    p.call("execve", [p.str(h.path), p.pointerArray(args.map((a) => p.str(a))), p.pointerArray((h.env ?? []).map((e) => p.str(e)))], `${name}: exec`);
+    p.here(done);
+  });
+}
+
 function writeProc(p: PlanBuilder, path: string, value: string, reg: Reg): void {
   p.call("openat", [AT_FDCWD, p.str(path), O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0], `open ${path}`, { store: reg });
   p.fsType(reg, PROC_SUPER_MAGIC, `${path} is on procfs`);

@@ -3,6 +3,8 @@
  * prestart and createRuntime at the sync point (namespaces exist, before pivot_root),
  * poststart after start, poststop after delete. A failing prestart/createRuntime hook fails the
  * create; poststart/poststop failures are reported but do not undo anything (runtime-spec).
+ * createContainer and startContainer hooks run inside the container, from its plan
+ * (container-plan.ts, hooksInside).
  */
 import { EngineError } from "../../core/errors.ts";
 import type { Spec } from "./spec.ts";
@@ -28,10 +30,4 @@ export async function runHooks(kind: string, hooks: Hook[] | undefined, state: R
       throw new EngineError("failed-precondition", `${kind} hook #${i} (${h.path}) failed with exit ${code}${p.signalCode ? ` (${p.signalCode}${h.timeout ? `, timeout ${h.timeout}s` : ""})` : ""}${err ? `: ${err}` : ""}`);
     }
   }
-}
-
-/** Hooks this runtime cannot run (they must execute inside the container's namespaces). */
-export function unsupportedHooks(spec: Spec): string | undefined {
-  for (const k of ["createContainer", "startContainer"] as const) if (spec.hooks?.[k]?.length) return `hooks.${k} is not supported by this runtime`;
-  return undefined;
 }

@@ -47,6 +47,8 @@ interface Op {
   /** What this step does, for error messages (`mount proc on /proc`). */
   what: string;
   target?: Label;
+  /** The failure code is a wait status (of a hook), not an errno. */
+  waitStatus?: boolean;
 }
 
 const MAGIC = 0x424e4b5250304c31n;
@@ -58,6 +60,8 @@ const REGS_OFF = 96; // offset of regs[0] in struct plan
 export interface BuiltPlan {
   buffer: Uint8Array;
   steps: string[];
+  /** Steps whose failure code is a wait status rather than an errno. */
+  waitStatusSteps: Set<number>;
 }
 
 /** Builds one plan. */
@@ -202,6 +206,12 @@ export class PlanBuilder {
     return this;
   }
 
+  /** Stop, reporting the wait status in `status` (of a process the plan ran and waited for). */
+  failWithStatus(status: Reg, what: string): this {
+    this.ops.push({ kind: OpKind.Fail, nr: 0, args: [status], store: undefined, ok: [], what, waitStatus: true });
+    return this;
+  }
+
   /** Mark the next op as `label`'s target. */
   here(label: Label): this {
     label.index = this.ops.length;
@@ -259,6 +269,7 @@ export class PlanBuilder {
     });
     for (const c of this.chunks) buffer.set(c.bytes, dataOff + c.offset);
     for (const f of this.fixups) v.setBigUint64(dataOff + f.at, base + BigInt(dataOff + f.target), true);
-    return { buffer, steps: this.ops.map((o) => o.what) };
+    const waitStatusSteps = new Set(this.ops.flatMap((o, i) => (o.waitStatus ? [i] : [])));
+    return { buffer, steps: this.ops.map((o) => o.what), waitStatusSteps };
   }
 }

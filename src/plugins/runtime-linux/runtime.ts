@@ -10,10 +10,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
-import { AT_FDCWD, O_CLOEXEC, O_RDONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+import { AT_FDCWD, O_CLOEXEC, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
 import { containerPlan } from "./container-plan.ts";
-import { runHooks, unsupportedHooks } from "./hooks.ts";
+import { runHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
 import { type NamespaceType, parseSpec, type ProcessSpec, type Spec } from "./spec.ts";
@@ -87,6 +87,13 @@ export class LinuxRuntime {
     readonly cgroupParent = "bunker",
   ) {}
 
+  /**
+   * Status pipes of containers created by this instance and not yet started: `start` reads them
+   * to the end, so that a failure between start and exec (a startContainer hook, execve itself)
+   * is reported by `start` rather than only as exit status 127.
+   */
+  private readonly startPending = new Map<string, Spawned>();
+
   private dir(id: string): string {
     if (!ID.test(id)) throw invalidArgument(`invalid container id ${JSON.stringify(id)}: use letters, digits and _ + . -`);
     return join(this.root, id);
@@ -154,8 +161,6 @@ export class LinuxRuntime {
     if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
     const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
     if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
-    const unsupported = unsupportedHooks(spec);
-    if (unsupported) throw invalidArgument(`${configFile}: ${unsupported}`);
     if (spec.process.terminal && !opts.consoleSocket) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
     if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
 
@@ -165,8 +170,12 @@ export class LinuxRuntime {
     const newNamespaces: NamespaceType[] = [];
     let spawned: Spawned | undefined;
     const cgroup = new Cgroup(this.mode(), Cgroup.pathFor(id, spec.linux?.cgroupsPath, this.cgroupParent));
+    let cgroupJoinFds: { fd: number; what: string }[] = [];
+    // One pipe per in-container hook: the state is written into it at the sync point.
+    const hookPipes = { createContainer: [] as [number, number][], startContainer: [] as [number, number][] };
     const [syncR, syncW] = this.sys.pipe();
     try {
+      for (const kind of ["createContainer", "startContainer"] as const) for (const _ of spec.hooks?.[kind] ?? []) hookPipes[kind].push(this.sys.pipe());
       // Limits first: the process joins at its sync point, before it runs anything of the container's.
       cgroup.create();
       cgroup.apply(spec.linux?.resources, spec.linux?.devices);
@@ -176,14 +185,20 @@ export class LinuxRuntime {
         if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
         else newNamespaces.push(ns.type);
       }
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      cgroupJoinFds = this.openSelfJoin(cgroup);
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), cgroupJoinFds, hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) }, closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const outcome = await spawned.settle(async () => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
-        cgroup.join(child.pid);
         const state = { ociVersion: spec.ociVersion, id, status: "creating", pid: child.pid, bundle, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
         await runHooks("prestart", spec.hooks?.prestart, state);
         await runHooks("createRuntime", spec.hooks?.createRuntime, state);
+        for (const kind of ["createContainer", "startContainer"] as const) {
+          const json = new TextEncoder().encode(JSON.stringify({ ...state, status: kind === "createContainer" ? "creating" : "created" }));
+          if (json.length > 65536 && hookPipes[kind].length) throw invalidArgument(`hooks.${kind}: the container's state (${json.length} bytes) does not fit a pipe's buffer`);
+          for (const [, w] of hookPipes[kind]) writeSync(w, json);
+          for (const pair of hookPipes[kind]) closeSync(pair.splice(1, 1)[0]!); // the hook reads to end of file
+        }
         writeSync(syncW, new Uint8Array([1]));
       }, { awaitPid: !!opts.monitor });
       if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
@@ -192,6 +207,7 @@ export class LinuxRuntime {
       const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path, ...(opts.monitor ? { monitorPid: spawned.childPid } : {}) };
       writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
+      this.startPending.set(id, spawned);
       return this.state(id);
     } catch (err) {
       if (spawned) this.reap(spawned.pid, true);
@@ -203,8 +219,8 @@ export class LinuxRuntime {
       rmSync(dir, { recursive: true, force: true });
       throw err;
     } finally {
-      spawned?.close();
-      for (const fd of [syncR, syncW, ...Object.values(joinFds)]) closeSync(fd);
+      if (spawned && this.startPending.get(id) !== spawned) spawned.close();
+      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd), ...Object.values(hookPipes).flat(2)]) closeSync(fd);
     }
   }
 
@@ -221,6 +237,15 @@ export class LinuxRuntime {
     } finally {
       closeSync(fd);
       rmSync(fifo, { force: true });
+    }
+    const pending = this.startPending.get(id);
+    if (pending) {
+      this.startPending.delete(id);
+      try {
+        await pending.settle(); // to exec (end of file), or the step that failed
+      } finally {
+        pending.close();
+      }
     }
     try {
       await runHooks("poststart", s.spec.hooks?.poststart, { ...this.state(id), status: "running" });
@@ -241,6 +266,7 @@ export class LinuxRuntime {
     if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
     if (proc.terminal && !opts.consoleSocket) throw invalidArgument("exec: a terminal needs --console-socket");
     const joinFds: Partial<Record<NamespaceType, number>> = {};
+    let cgroupJoinFds: { fd: number; what: string }[] = [];
     const [syncR, syncW] = this.sys.pipe();
     let spawned: Spawned | undefined;
     try {
@@ -248,11 +274,9 @@ export class LinuxRuntime {
         joinFds[ns.type] = this.sys.openat2(AT_FDCWD, `/proc/${s.pid}/ns/${NAMESPACES[ns.type].file}`, O_RDONLY | O_CLOEXEC, 0, 0);
       }
       if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
-      const child = spawned;
-      const cgroup = this.cgroupOf(s);
+      cgroupJoinFds = this.openSelfJoin(this.cgroupOf(s));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, cgroupJoinFds, ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       await spawned.settle(() => {
-        cgroup.join(child.pid);
         writeSync(syncW, new Uint8Array([1]));
       });
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
@@ -265,7 +289,7 @@ export class LinuxRuntime {
       throw err;
     } finally {
       spawned?.close();
-      for (const fd of [syncR, syncW, ...Object.values(joinFds)]) closeSync(fd);
+      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd)]) closeSync(fd);
     }
   }
 
@@ -331,6 +355,8 @@ export class LinuxRuntime {
     if (status === "running" || status === "paused") {
       if (!force) throw new EngineError("failed-precondition", `cannot delete container ${id} that is not stopped: ${status}`);
     }
+    this.startPending.get(id)?.close();
+    this.startPending.delete(id);
     const cg = this.cgroupOf(s);
     if (status === "paused") cg.freeze(false);
     if (status !== "stopped") this.reap(s.pid, true);
@@ -390,6 +416,18 @@ export class LinuxRuntime {
       process.on("SIGCHLD", check);
       check();
     });
+  }
+
+  /** Open the files the container's process writes "0" to, to move itself into `cgroup`. */
+  private openSelfJoin(cgroup: Cgroup): { fd: number; what: string }[] {
+    const out: { fd: number; what: string }[] = [];
+    try {
+      for (const { file, what } of cgroup.selfJoinFiles()) out.push({ fd: this.sys.openat2(AT_FDCWD, file, O_WRONLY | O_CLOEXEC, 0, 0), what });
+    } catch (err) {
+      for (const { fd } of out) closeSync(fd);
+      throw err;
+    }
+    return out;
   }
 
   /** The container's process spec (the base of an exec's). */

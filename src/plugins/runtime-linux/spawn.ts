@@ -33,9 +33,15 @@ export class StepError extends Error {
   constructor(
     readonly step: string,
     readonly code: number,
+    /** `code` is a wait status (a hook's), not an errno. */
+    readonly isWaitStatus = false,
   ) {
-    super(`${step}: ${describeCode(code)}`);
+    super(`${step}: ${isWaitStatus ? describeWaitStatus(code) : describeCode(code)}`);
   }
+}
+
+function describeWaitStatus(status: number): string {
+  return (status & 0x7f) === 0 ? `exited with status ${(status >> 8) & 0xff}` : `killed by signal ${status & 0x7f}`;
 }
 
 function describeCode(code: number): string {
@@ -80,6 +86,7 @@ export class Spawned {
     public pid: number,
     readonly statusFd: number,
     private readonly steps: string[],
+    private readonly waitStatusSteps: Set<number> = new Set(),
   ) {
     this.childPid = pid;
   }
@@ -102,7 +109,7 @@ export class Spawned {
       return { kind: "pid", pid: code };
     }
     if (step === -3) return { kind: "sync" };
-    return { kind: "error", error: new StepError(this.steps[step] ?? `step ${step}`, code) };
+    return { kind: "error", error: new StepError(this.steps[step] ?? `step ${step}`, code, this.waitStatusSteps.has(step)) };
   }
 
   /** Read records until exec or ready, answering sync points with `onSync`; throws StepError. */
@@ -154,5 +161,5 @@ export function spawnPlan(sys: Sys, build: (statusWriteFd: number) => { plan: Pl
     closeSync(r);
     throw new SyscallError("clone", -pid, undefined, `flags 0x${cloneFlags.toString(16)}`);
   }
-  return new Spawned(pid, r, built.steps);
+  return new Spawned(pid, r, built.steps, built.waitStatusSteps);
 }

@@ -121,6 +121,7 @@ export const SpecSchema = v.looseObject({
       maskedPaths: v.optional(v.array(abs)),
       readonlyPaths: v.optional(v.array(abs)),
       mountLabel: v.optional(v.string()),
+      timeOffsets: v.optional(v.record(v.picklist(["monotonic", "boottime"], "must be monotonic or boottime"), v.object({ secs: v.optional(i64), nanosecs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(999_999_999))) }))),
     }),
   ),
 });
@@ -128,7 +129,7 @@ export type Spec = v.InferOutput<typeof SpecSchema>;
 
 /** Fields of the spec this runtime does not implement: using one is an error, never ignored. */
 const UNSUPPORTED = [
-  "linux.intelRdt", "linux.personality", "linux.netDevices", "linux.timeOffsets", "linux.memoryPolicy",
+  "linux.intelRdt", "linux.personality", "linux.netDevices", "linux.memoryPolicy",
   "process.scheduler", "process.ioPriority", "process.execCPUAffinity",
 ];
 

@@ -55,6 +55,7 @@ const TABLE = {
   readlinkat: [267, 78],
   faccessat: [269, 48],
   dup3: [292, 24],
+  setitimer: [38, 103],
   prlimit64: [302, 261],
   setns: [308, 268],
   seccomp: [317, 277],
