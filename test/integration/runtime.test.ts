@@ -344,9 +344,9 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
   });
 
   test("SIGKILL of the caller: the container keeps running, its output keeps reaching its log, the exit code is recorded", async () => {
-    const bundle = writeBundle(join(dir, "mon"), rootfs, testSpec(["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; exit 7"]));
-    const log = join(dir, "mon.log");
-    const caller = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/runtime-caller.ts"), stateRoot, bundle, "mon"], { stdout: Bun.file(log), stderr: "pipe" });
+    const bundle = writeBundle(join(dir, "mon"), rootfs, testSpec(["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; echo bye >&2; exit 7"]));
+    const spool = join(dir, "mon.spool");
+    const caller = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/runtime-caller.ts"), stateRoot, bundle, "mon", spool], { stdout: "ignore", stderr: "pipe" });
     const reader = caller.stderr.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toStartWith("started ");
@@ -368,7 +368,15 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     for (let i = 0; i < 100 && again.exitCode("mon") === undefined; i++) await Bun.sleep(50);
     expect(again.exitCode("mon")).toBe(7);
     expect(again.state("mon").status).toBe("stopped");
-    expect(readFileSync(log, "utf8")).toBe("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n");
+    // Every line reached the spool, the ones written after the caller died too, each stream tagged.
+    const { readSpool } = await import("../../src/core/container/spool.ts");
+    const recs = readSpool(spool, 0).records;
+    const text = (stream: number) => recs.filter((r) => r.stream === stream).map((r) => new TextDecoder().decode(r.data)).join("");
+    expect(text(1)).toBe("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n");
+    expect(text(2)).toBe("bye\n");
+    const times = recs.map((r) => r.timeNs);
+    expect(times).toEqual([...times].sort());
+    expect(Number(times.at(-1)! - times[0]!) / 1e6).toBeGreaterThan(900); // spread over the run: captured as written
     await again.delete("mon");
   });
 

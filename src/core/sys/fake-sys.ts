@@ -57,5 +57,8 @@ export function createFakeSys(): FakeSys {
     syncfs: (fd, path) => call("syncfs", [fd, path], path, undefined),
     wait4: (pid, options) => call("wait4", [pid, options], String(pid), { pid, status: 0 }),
     pipe: () => call("pipe", [], undefined, [nextFd++, nextFd++] as [number, number]),
+    socketpair: () => call("socketpair", [], undefined, [nextFd++, nextFd++] as [number, number]),
+    pidfdOpen: (pid) => call("pidfdOpen", [pid], String(pid), nextFd++),
+    pidfdGetfd: (pidfd, targetFd) => call("pidfdGetfd", [pidfd, targetFd], String(targetFd), nextFd++),
   };
 }

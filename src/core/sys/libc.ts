@@ -76,14 +76,3 @@ export function errno(): number {
   const p = getLibcCore().__errno_location() as Pointer | null;
   return p ? read.i32(p, 0) : 0;
 }
-
-/**
- * Addresses of libc's `syscall()` and `__errno_location()`, for C code compiled at run time
- * (the runtime's stub) that must not link libc itself (see DESIGN.md, "-nostdlib").
- */
-export function libcSyscallPointers(): { syscall: number; errnoLocation: number } {
-  const sc = (getLibc().syscall as unknown as { ptr: number }).ptr;
-  const el = (getLibcCore().__errno_location as unknown as { ptr: number }).ptr;
-  if (!sc || !el) throw new Error("libc: no address for syscall/__errno_location");
-  return { syscall: sc, errnoLocation: el };
-}

@@ -30,6 +30,7 @@ export const O_RDWR = 2;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
 export const O_DIRECTORY = process.arch === "arm64" ? 0o40000 : 0o200000;
 export const O_NOFOLLOW = process.arch === "arm64" ? 0o100000 : 0o400000;
 export const O_CLOEXEC = 0o2000000;
@@ -63,6 +64,9 @@ export const MNT_DETACH = 2;
 const SYS_openat2 = 437; // same number on x86-64 and arm64
 const SYS_pipe2 = process.arch === "arm64" ? 59 : 293;
 const SYS_wait4 = process.arch === "arm64" ? 260 : 61;
+const SYS_socketpair = process.arch === "arm64" ? 199 : 53;
+const SYS_pidfd_open = 434; // same on x86-64 and arm64
+const SYS_pidfd_getfd = 438;
 /** wait4 option: return at once if no child has changed state. */
 export const WNOHANG = 1;
 
@@ -96,6 +100,12 @@ export interface Sys {
   pipe(): [number, number];
   /** wait4(2) for `pid`; `pid` 0 in the result means it has not changed state (WNOHANG). */
   wait4(pid: number, options: number): { pid: number; status: number };
+  /** socketpair(2) AF_UNIX SOCK_STREAM with SOCK_CLOEXEC. */
+  socketpair(): [number, number];
+  /** pidfd_open(2). */
+  pidfdOpen(pid: number): number;
+  /** pidfd_getfd(2): a copy (close-on-exec) of fd `targetFd` of the process behind `pidfd`. */
+  pidfdGetfd(pidfd: number, targetFd: number): number;
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -190,6 +200,17 @@ export function createLinuxSys(): Sys {
       const fds = new Int32Array(2);
       check("pipe2", undefined, () => c().syscall(SYS_pipe2, ptr(fds), O_CLOEXEC, 0, 0, 0, 0));
       return [fds[0]!, fds[1]!];
+    },
+    socketpair() {
+      const fds = new Int32Array(2);
+      check("socketpair", undefined, () => c().syscall(SYS_socketpair, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | O_CLOEXEC, 0, ptr(fds), 0, 0));
+      return [fds[0]!, fds[1]!];
+    },
+    pidfdOpen(pid) {
+      return check("pidfd_open", String(pid), () => c().syscall(SYS_pidfd_open, pid, 0, 0, 0, 0, 0));
+    },
+    pidfdGetfd(pidfd, targetFd) {
+      return check("pidfd_getfd", String(targetFd), () => c().syscall(SYS_pidfd_getfd, pidfd, targetFd, 0, 0, 0, 0));
     },
     wait4(pid, options) {
       const status = new Int32Array(1);

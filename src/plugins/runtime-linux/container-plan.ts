@@ -44,7 +44,7 @@ import {
   S_IFIFO,
 } from "../../core/sys/sys.ts";
 import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
-import { DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
+import { type Arg, DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
 import { type CgroupMode, expandCgroupMount } from "./cgroups.ts";
 import { compileSeccomp, seccompFlags } from "./seccomp.ts";
 import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
@@ -92,7 +92,9 @@ export interface ContainerPlanInput {
    * wait status to `exitFile` (atomically, through `exitFile.tmp`), so that the exit is known even
    * when whoever started it is gone. The container's stdio is whatever fds 0–2 are at spawn.
    */
-  monitor?: { exitFile: string };
+  monitor?: { exitFile: string; output?: MonitorOutput };
+  /** fds (open in the caller) the process gets as 0, 1 and 2 (a terminal process gets its pty instead). */
+  stdio?: [number, number, number];
   /** The host's cgroup layout (read once by the caller; read here when absent). */
   cgroupMode?: CgroupMode;
   /** fds (open in the parent) the process writes "0" to, to move itself into its cgroup (Cgroup.selfJoinFiles). */
@@ -111,6 +113,24 @@ export interface ContainerPlanInput {
   /** Skip the spec's seccomp filter (exec with --no-seccomp style overrides; tests). */
   noSeccomp?: boolean;
 }
+
+/**
+ * Output capture by the monitor (fds open in the caller): it keeps the read ends of the
+ * container's stdout and stderr pipes, or the pty master it receives over `tty`, and appends what
+ * arrives to `spool` (relay in the stub). `stdinHold`, the write end of the stdin pipe, is kept
+ * open by the monitor so the container's stdin does not end when its caller goes away.
+ */
+export interface MonitorOutput {
+  spool: number;
+  stdout?: number;
+  stderr?: number;
+  stdinHold?: number;
+  /** A socket pair: the container sends its pty master on `containerEnd`, the monitor receives it on `monitorEnd`. */
+  tty?: { monitorEnd: number; containerEnd: number };
+}
+
+/** fd numbers in a monitor after it has put its own fds in place (3…6); the runtime fetches them with pidfd_getfd. */
+export const MONITOR_FD = { output: 3, stderr: 4, spool: 5, stdinHold: 6 } as const;
 
 /** Kernel device number encoding for mknod (new_encode_dev). */
 function encodeDev(major: number, minor: number): number {
@@ -170,22 +190,20 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
 
   // 1. A clean process, in its cgroup (the monitor, above, stays out of it).
   for (const fd of input.closeFds ?? []) p.call("close", [fd], "close the runtime's end of a pipe");
+  if (input.stdio) input.stdio.forEach((fd, i) => p.call("dup3", [fd, i, 0], `fd ${fd} as the container's fd ${i}`));
   if (input.cgroupJoinFds?.length) {
     const zero = p.str("0");
     for (const { fd, what } of input.cgroupJoinFds) p.call("write", [fd, zero, 1], what);
   }
   p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
-  p.call("rt_sigprocmask", [2, p.bytes(new Uint8Array(8)), 0, 8], "unblock all signals");
-  const dfl = p.bytes(new Uint8Array(32));
-  for (let sig = 1; sig <= 64; sig++) {
-    if (sig === 9 || sig === 19) continue;
-    p.call("rt_sigaction", [sig, dfl, 0, 8], `reset signal ${sig}`, { ok: [E.EINVAL] });
-  }
+  resetSignals(p);
   p.call("umask", [0], "umask 0");
   if (!input.exec) p.call("setsid", [], "setsid");
   // The console socket is a host path: connect before any namespace or root change.
   const SOCK = proc.terminal ? p.reg() : undefined;
-  if (SOCK) {
+  const ttyPair = input.monitor?.output?.tty;
+  if (SOCK && ttyPair && !input.exec) p.set(SOCK, ttyPair.containerEnd); // the monitor receives the master
+  else if (SOCK) {
     if (!input.consoleSocket) throw invalidArgument("process.terminal: a console socket is required");
     p.call("socket", [1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | O_CLOEXEC, 0], "socket for the console", { store: SOCK });
     const addr = new Uint8Array(110);
@@ -284,6 +302,16 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   return { plan: p, cloneFlags };
 }
 
+/** Unblock every signal and give each its default action. */
+function resetSignals(p: PlanBuilder): void {
+  p.call("rt_sigprocmask", [2, p.bytes(new Uint8Array(8)), 0, 8], "unblock all signals");
+  const dfl = p.bytes(new Uint8Array(32));
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    p.call("rt_sigaction", [sig, dfl, 0, 8], `reset signal ${sig}`, { ok: [E.EINVAL] });
+  }
+}
+
 /** The monitor's steps; the container's own steps follow the returned point. */
 function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): void {
   const pid = p.reg();
@@ -292,6 +320,7 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   p.call("prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0], "monitor: not dumpable");
   p.call("setsid", [], "monitor: setsid", { ok: [E.EPERM] });
   p.call("prctl", [36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0], "monitor: subreaper");
+  resetSignals(p); // the caller's handlers are code the monitor unmaps
   p.clone(flags | 17 /* SIGCHLD */, container, pid, "monitor: clone the container");
   // Tell the caller the container's pid: {-2, pid}.
   const rec = p.bytes(new Uint8Array(8));
@@ -300,20 +329,71 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   p.store32(pid, new DataRef(rec.offset + 4), "record pid");
   p.call("write", [input.statusFd, rec, 8], "monitor: report the container's pid");
   p.call("close", [input.statusFd], "monitor: close the status pipe");
-  p.call("close_range", [3, 0xffffffff, 0, 0], "monitor: close inherited fds", { ok: [E.ENOSYS] });
+  const out = input.monitor!.output;
+  if (out) {
+    // The output source: the pty master (sent by the container) or the stdout pipe.
+    let first: Arg = out.stdout ?? -1;
+    if (out.tty) {
+      p.call("close", [out.tty.containerEnd], "monitor: close the container's end of the terminal socket");
+      p.load32(recvFd(p, out.tty.monitorEnd), tmp, "monitor: the pty master");
+      first = tmp;
+    }
+    // Own fds to 3…6 (through high numbers, so none is overwritten before it is moved).
+    const mine: [Arg, number][] = [[first, MONITOR_FD.output], [out.stderr ?? -1, MONITOR_FD.stderr], [out.spool, MONITOR_FD.spool], [out.stdinHold ?? -1, MONITOR_FD.stdinHold]];
+    const high = [p.reg(), p.reg(), p.reg(), p.reg()];
+    mine.forEach(([fd, at], i) => {
+      if (fd === -1) p.set(high[i]!, -1);
+      else p.call("fcntl", [fd, 1030 /* F_DUPFD_CLOEXEC */, 1000 + at], `monitor: keep fd for ${at}`, { store: high[i]! });
+    });
+    mine.forEach(([fd, at], i) => {
+      if (fd !== -1) p.call("dup3", [high[i]!, at, O_CLOEXEC], `monitor: fd ${at}`);
+      else p.call("close", [at], `monitor: fd ${at} unused`, { ok: [E.EBADF] });
+    });
+  }
+  // Nothing of the caller's stays open here: not its stdio, not its sockets.
+  for (const fd of [0, 1, 2]) p.call("close", [fd], `monitor: close the caller's fd ${fd}`, { ok: [E.EBADF] });
+  p.call("close_range", [out ? 7 : 3, 0xffffffff, 0, 0], "monitor: close inherited fds", { ok: [E.ENOSYS] });
   p.trim("monitor: drop the memory it does not need");
+  if (out) {
+    const pidfd = p.reg();
+    p.call("pidfd_open", [pid, 0], "monitor: pidfd of the container", { store: pidfd });
+    p.relay(MONITOR_FD.output, 1, out.stderr !== undefined ? MONITOR_FD.stderr : -1, 2, pidfd, MONITOR_FD.spool, "monitor: relay output");
+    if (!out.tty && out.stdout === undefined) throw new Error("container plan: monitor output without a source");
+  }
   const status = p.reg();
   p.wait(pid, status, "monitor: wait for the container");
-  const out = p.bytes(new Uint8Array(8));
-  p.store32(status, out, "exit status");
+  const statusBytes = p.bytes(new Uint8Array(8));
+  p.store32(status, statusBytes, "exit status");
   const tmpPath = p.str(`${input.monitor!.exitFile}.tmp`);
   p.call("openat", [AT_FDCWD, tmpPath, O_WRONLY | O_CREAT | O_CLOEXEC | O_TRUNC, 0o600], "monitor: open the exit file", { store: tmp });
-  p.call("write", [tmp, out, 4], "monitor: write the exit status");
+  p.call("write", [tmp, statusBytes, 4], "monitor: write the exit status");
   p.call("fsync", [tmp], "monitor: fsync the exit file");
   p.call("close", [tmp], "close");
   p.call("renameat", [AT_FDCWD, tmpPath, AT_FDCWD, p.str(input.monitor!.exitFile)], "monitor: publish the exit file");
   p.call("exit_group", [0], "monitor: done");
   p.here(container);
+}
+
+/**
+ * Receive one fd (SCM_RIGHTS) on `sock`; returns the 4-byte slot that holds it afterwards (-1 when
+ * none came: a container that fails before sending closes its end and recvmsg returns 0).
+ */
+function recvFd(p: PlanBuilder, sock: number): DataRef {
+  const iobuf = p.scratch(64);
+  const iov = new Uint8Array(16);
+  new DataView(iov.buffer).setBigUint64(8, 64n, true);
+  const iovRef = p.struct(iov, [[0, iobuf]]);
+  const cmsgBytes = new Uint8Array(24);
+  cmsgBytes.fill(0xff, 16, 20);
+  const cmsg = p.bytes(cmsgBytes);
+  const msg = new Uint8Array(56);
+  const mv = new DataView(msg.buffer);
+  mv.setBigUint64(24, 1n, true); // msg_iovlen
+  mv.setBigUint64(40, 24n, true); // msg_controllen
+  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsg]]);
+  p.call("recvmsg", [sock, msgRef, O_CLOEXEC /* MSG_CMSG_CLOEXEC */], "monitor: receive the pty master");
+  p.call("close", [sock], "monitor: close the terminal socket");
+  return new DataRef(cmsg.offset + 16);
 }
 
 /** Open a pty inside the container, send the master over `sock` (SCM_RIGHTS), make the slave the controlling terminal and stdio. */

@@ -10,7 +10,7 @@ import { addressOf } from "../../core/sys/cc.ts";
 import { type Arch, type SyscallName, syscallNumbers } from "./syscalls.ts";
 
 /** Operation kinds (OP_* in the C source). */
-export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11, Trim: 12 } as const;
+export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11, Trim: 12, Load32: 13, Relay: 14 } as const;
 
 /** Custom failure codes the stub reports instead of an errno. */
 export const StubError = { End: -1, FsType: -2, Cwd: -3, NotFound: -4 } as const;
@@ -52,7 +52,7 @@ interface Op {
 }
 
 const MAGIC = 0x424e4b5250304c31n;
-const HEADER = 224; // struct plan: 12 longs + 16 registers
+const HEADER = 352; // struct plan: 12 longs + 32 registers
 const OP_SIZE = 80;
 const REGS_OFF = 96; // offset of regs[0] in struct plan
 
@@ -79,7 +79,7 @@ export class PlanBuilder {
 
   /** A fresh register. */
   reg(): Reg {
-    if (this.nextReg >= 16) throw new Error("plan: out of registers");
+    if (this.nextReg >= 32) throw new Error("plan: out of registers");
     return new Reg(this.nextReg++);
   }
 
@@ -167,8 +167,8 @@ export class PlanBuilder {
   }
 
   /**
-   * Unmap everything of the forked address space but the stack, the stub's code, libc's text,
-   * the thread block and a private copy of the plan (for a long-lived monitor). Later steps may
+   * Unmap everything of the forked address space but the stack, the stub's code and data and a
+   * private copy of the plan (for a long-lived monitor). Later steps may
    * use plan-relative arguments only (no pointer arrays or structures with pointers).
    */
   trim(what: string): this {
@@ -180,6 +180,26 @@ export class PlanBuilder {
   /** Write the 32-bit `value` (a register) at `at` (inside a structure of the plan). */
   store32(value: Reg, at: DataRef, what: string): this {
     this.ops.push({ kind: OpKind.Store32, nr: 0, args: [value, at], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /** Read the 32-bit value at `at` (inside the plan) into `reg`. */
+  load32(at: DataRef, reg: Reg, what: string): this {
+    this.ops.push({ kind: OpKind.Load32, nr: 0, args: [at], store: reg, ok: [], what });
+    return this;
+  }
+
+  /**
+   * The monitor's output relay: copy what arrives on `a` and `b` (fds or registers; -1 for none)
+   * to `out` as spool records tagged `streamA`/`streamB`, until `pidfd` polls readable (the
+   * container exited), then drain. Never fails (see relay() in the stub).
+   */
+  relay(a: Arg, streamA: number, b: Arg, streamB: number, pidfd: Arg, out: Arg, what: string): this {
+    const n = this.nr;
+    const numbers = new Uint8Array(56);
+    const v = new DataView(numbers.buffer);
+    [n.ppoll, n.read, n.write, n.clock_gettime, n.close, streamA, streamB].forEach((x, i) => v.setBigInt64(i * 8, BigInt(x), true));
+    this.ops.push({ kind: OpKind.Relay, nr: 0, args: [this.bytes(numbers), a, b, pidfd, out], store: undefined, ok: [], what });
     return this;
   }
 
@@ -224,16 +244,16 @@ export class PlanBuilder {
   }
 
   /**
-   * Lay out the buffer: header (libc pointers, clone flags, error fd), ops, data; then fix
-   * absolute pointers. `libc` holds the addresses of syscall() and __errno_location().
+   * Lay out the buffer: header (system call numbers, clone flags, error fd), ops, data; then fix
+   * absolute pointers.
    */
-  finish(opts: { cloneFlags: number | bigint; errFd: number; libc: { syscall: number; errnoLocation: number } }): BuiltPlan {
+  finish(opts: { cloneFlags: number | bigint; errFd: number }): BuiltPlan {
     const opsOff = HEADER;
     const dataOff = opsOff + this.ops.length * OP_SIZE;
     const buffer = new Uint8Array(dataOff + this.dataLen);
     const v = new DataView(buffer.buffer);
     const base = BigInt(addressOf(buffer));
-    const header = [MAGIC, BigInt(opts.libc.syscall), BigInt(opts.libc.errnoLocation), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(dataOff + this.dataLen)];
+    const header = [MAGIC, 0n, 0n, BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(dataOff + this.dataLen)];
     header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
     this.ops.forEach((op, i) => {
       const o = opsOff + i * OP_SIZE;

@@ -10,9 +10,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
-import { AT_FDCWD, O_CLOEXEC, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
-import { containerPlan } from "./container-plan.ts";
+import { containerPlan, MONITOR_FD, type MonitorOutput } from "./container-plan.ts";
 import { runHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
@@ -63,7 +63,19 @@ export interface CreateOptions {
   monitor?: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /**
+   * With `monitor`: the container's output goes to the monitor, which appends it to `spool`
+   * (records read by core/container/spool.ts), so it keeps being captured while nobody else runs.
+   * A terminal process writes to a pty whose master the monitor holds (fetch it with
+   * `monitorFd(id, "output")` to write input and resize). Otherwise stdout and stderr are pipes, and
+   * stdin is /dev/null ("null"), a pipe whose write end the caller gets ("pipe": closing it ends
+   * the container's input), or a pipe the monitor also holds open ("hold": input survives the caller).
+   */
+  io?: { spool: string; stdin: "null" | "pipe" | "hold" };
 }
+
+/** What `create` returns: the state, and with `io.stdin` a pipe, its write end (the caller's to close). */
+export type CreatedContainer = ContainerState & { stdin?: number };
 
 /** The process start time from /proc/<pid>/stat, or undefined when the process is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -150,7 +162,7 @@ export class LinuxRuntime {
    * Create the container: set everything up and leave its process waiting on the exec fifo.
    * On any failure the process is killed and the state removed: nothing is left behind.
    */
-  async create(id: string, opts: CreateOptions): Promise<ContainerState> {
+  async create(id: string, opts: CreateOptions): Promise<CreatedContainer> {
     const dir = this.dir(id);
     if (existsSync(join(dir, "state.json"))) throw new EngineError("already-exists", `container with id exists: ${id}`);
     const bundle = resolve(opts.bundle);
@@ -161,7 +173,8 @@ export class LinuxRuntime {
     if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
     const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
     if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
-    if (spec.process.terminal && !opts.consoleSocket) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
+    if (opts.io && !opts.monitor) throw invalidArgument("output capture (io) needs a monitor");
+    if (spec.process.terminal && !opts.consoleSocket && !opts.io) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
     if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
 
     mkdirSync(dir, { recursive: true, mode: 0o711 });
@@ -174,7 +187,9 @@ export class LinuxRuntime {
     // One pipe per in-container hook: the state is written into it at the sync point.
     const hookPipes = { createContainer: [] as [number, number][], startContainer: [] as [number, number][] };
     const [syncR, syncW] = this.sys.pipe();
+    const io = new IoFds();
     try {
+      const output = opts.io ? this.outputFds(io, opts.io, !!spec.process.terminal) : undefined;
       for (const kind of ["createContainer", "startContainer"] as const) for (const _ of spec.hooks?.[kind] ?? []) hookPipes[kind].push(this.sys.pipe());
       // Limits first: the process joins at its sync point, before it runs anything of the container's.
       cgroup.create();
@@ -186,7 +201,7 @@ export class LinuxRuntime {
         else newNamespaces.push(ns.type);
       }
       cgroupJoinFds = this.openSelfJoin(cgroup);
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), cgroupJoinFds, hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) }, closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit") } } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), cgroupJoinFds, hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) }, closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit"), ...(output ? { output: output.monitor } : {}) } } : {}), ...(output?.stdio ? { stdio: output.stdio } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       const child = spawned;
       const outcome = await spawned.settle(async () => {
         if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
@@ -208,7 +223,9 @@ export class LinuxRuntime {
       writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
       this.startPending.set(id, spawned);
-      return this.state(id);
+      const stdin = output?.stdinWrite;
+      if (stdin !== undefined) io.keep(stdin);
+      return { ...this.state(id), ...(stdin !== undefined ? { stdin } : {}) };
     } catch (err) {
       if (spawned) this.reap(spawned.pid, true);
       try {
@@ -220,6 +237,7 @@ export class LinuxRuntime {
       throw err;
     } finally {
       if (spawned && this.startPending.get(id) !== spawned) spawned.close();
+      io.close();
       for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd), ...Object.values(hookPipes).flat(2)]) closeSync(fd);
     }
   }
@@ -418,6 +436,38 @@ export class LinuxRuntime {
     });
   }
 
+  /** The fds for output capture (all close-on-exec, collected in `io` to be closed after create). */
+  private outputFds(io: IoFds, o: NonNullable<CreateOptions["io"]>, tty: boolean): { monitor: MonitorOutput; stdio?: [number, number, number]; stdinWrite?: number } {
+    const spool = io.add(this.sys.openat2(AT_FDCWD, o.spool, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640, 0));
+    if (tty) {
+      const [monitorEnd, containerEnd] = this.sys.socketpair().map((fd) => io.add(fd)) as [number, number];
+      return { monitor: { spool, tty: { monitorEnd, containerEnd } } };
+    }
+    const [outR, outW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
+    const [errR, errW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
+    if (o.stdin === "null") {
+      const devnull = io.add(this.sys.openat2(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0, 0));
+      return { monitor: { spool, stdout: outR, stderr: errR }, stdio: [devnull, outW, errW] };
+    }
+    const [inR, inW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
+    return { monitor: { spool, stdout: outR, stderr: errR, ...(o.stdin === "hold" ? { stdinHold: inW } : {}) }, stdio: [inR, outW, errW], stdinWrite: inW };
+  }
+
+  /**
+   * A copy of one of a running monitor's fds (pidfd_getfd): "output" is the pty master of a
+   * terminal container (write input to it, resize it), "stdinHold" the write end of a held stdin.
+   */
+  monitorFd(id: string, which: "output" | "stdinHold"): number {
+    const s = this.load(id);
+    if (!s.monitorPid) throw new EngineError("failed-precondition", `container ${id} has no monitor`);
+    const pidfd = this.sys.pidfdOpen(s.monitorPid);
+    try {
+      return this.sys.pidfdGetfd(pidfd, MONITOR_FD[which]);
+    } finally {
+      closeSync(pidfd);
+    }
+  }
+
   /** Open the files the container's process writes "0" to, to move itself into `cgroup`. */
   private openSelfJoin(cgroup: Cgroup): { fd: number; what: string }[] {
     const out: { fd: number; what: string }[] = [];
@@ -468,3 +518,18 @@ export function signalNumber(sig: string | number): number {
   return n;
 }
 
+/** fds opened for one create: closed together afterwards, except those handed to the caller. */
+class IoFds {
+  private readonly fds = new Set<number>();
+  add(fd: number): number {
+    this.fds.add(fd);
+    return fd;
+  }
+  keep(fd: number): void {
+    this.fds.delete(fd);
+  }
+  close(): void {
+    for (const fd of this.fds) closeSync(fd);
+    this.fds.clear();
+  }
+}

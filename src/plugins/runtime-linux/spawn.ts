@@ -11,7 +11,6 @@
 import { closeSync, read } from "node:fs";
 import { errnoName, strerror, SyscallError } from "../../core/errors.ts";
 import { compileC, FFIType } from "../../core/sys/cc.ts";
-import { libcSyscallPointers } from "../../core/sys/libc.ts";
 import type { Sys } from "../../core/sys/sys.ts";
 import { type PlanBuilder, StubError } from "./plan.ts";
 import { STUB_SOURCE } from "./stub-source.ts";
@@ -149,7 +148,7 @@ export function spawnPlan(sys: Sys, build: (statusWriteFd: number) => { plan: Pl
   try {
     const b = build(w);
     cloneFlags = BigInt(b.cloneFlags) | BigInt(SIGCHLD);
-    built = b.plan.finish({ cloneFlags, errFd: w, libc: libcSyscallPointers() });
+    built = b.plan.finish({ cloneFlags, errFd: w });
   } catch (err) {
     closeSync(r);
     closeSync(w);

@@ -69,6 +69,7 @@ const TABLE = {
   connect: [42, 203],
   sendmsg: [46, 211],
   recvmsg: [47, 212],
+  socketpair: [53, 199],
   clock_gettime: [228, 113],
   renameat: [264, 38],
   fsync: [74, 82],
