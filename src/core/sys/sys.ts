@@ -67,6 +67,7 @@ const SYS_wait4 = process.arch === "arm64" ? 260 : 61;
 const SYS_socketpair = process.arch === "arm64" ? 199 : 53;
 const SYS_pidfd_open = 434; // same on x86-64 and arm64
 const SYS_pidfd_getfd = 438;
+const SYS_bpf = process.arch === "arm64" ? 280 : 321;
 /** wait4 option: return at once if no child has changed state. */
 export const WNOHANG = 1;
 
@@ -106,6 +107,8 @@ export interface Sys {
   pidfdOpen(pid: number): number;
   /** pidfd_getfd(2): a copy (close-on-exec) of fd `targetFd` of the process behind `pidfd`. */
   pidfdGetfd(pidfd: number, targetFd: number): number;
+  /** bpf(2) with `attr` (a union bpf_attr); returns what the command returns (a new fd for loads). */
+  bpf(cmd: number, attr: Uint8Array, what: string): number;
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -211,6 +214,9 @@ export function createLinuxSys(): Sys {
     },
     pidfdGetfd(pidfd, targetFd) {
       return check("pidfd_getfd", String(targetFd), () => c().syscall(SYS_pidfd_getfd, pidfd, targetFd, 0, 0, 0, 0));
+    },
+    bpf(cmd, attr, what) {
+      return check("bpf", what, () => c().syscall(SYS_bpf, cmd, ptr(attr), attr.length, 0, 0, 0));
     },
     wait4(pid, options) {
       const status = new Int32Array(1);

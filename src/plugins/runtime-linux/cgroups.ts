@@ -10,6 +10,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Sys } from "../../core/sys/sys.ts";
+import { attachDeviceFilter } from "./device-filter.ts";
 import { EngineError, invalidArgument } from "../../core/errors.ts";
 import type { Resources } from "./spec.ts";
 
@@ -139,7 +141,7 @@ export class Cgroup {
   }
 
   /** Apply the spec's resources; `extraDevices` (the spec's linux.devices) are allowed too. */
-  apply(r: Resources | undefined, extraDevices?: { type: string; major?: number; minor?: number }[]): void {
+  apply(r: Resources | undefined, extraDevices?: { type: string; major?: number; minor?: number }[], sys?: Sys): void {
     if (!r) return;
     const v2 = this.mode.kind === "v2";
     const need = (ctrl: string, what: string) => {
@@ -196,11 +198,15 @@ export class Cgroup {
       else write(join(d, "blkio.weight"), String(r.blockIO.weight), "linux.resources.blockIO.weight (needs the CFQ/BFQ scheduler)");
     }
     if (r.devices?.length) {
-      if (v2) throw new EngineError("not-implemented", "linux.resources.devices: device rules on cgroup v2 (eBPF) are not supported by this runtime yet");
-      const d = need("devices", "linux.resources.devices");
       // The spec's rules, then what every container may use whatever they say (runtime-spec's
       // default devices, ptys, and mknod of any node: access is what the rules guard).
-      for (const rule of [...r.devices, ...ALWAYS_ALLOWED, ...(extraDevices ?? []).map((x) => ({ allow: true, type: x.type === "b" ? ("b" as const) : ("c" as const), major: x.major, minor: x.minor, access: "rwm" }))]) {
+      const rules = [...r.devices, ...ALWAYS_ALLOWED, ...(extraDevices ?? []).map((x) => ({ allow: true, type: x.type === "b" ? ("b" as const) : ("c" as const), major: x.major, minor: x.minor, access: "rwm" }))];
+      if (v2) {
+        if (!sys) throw new Error("cgroup v2 device rules need the Sys seam");
+        attachDeviceFilter(sys, this.dirs.get("")!, rules);
+      }
+      const d = v2 ? "" : need("devices", "linux.resources.devices");
+      for (const rule of v2 ? [] : rules) {
         const type = rule.type ?? "a";
         const major = rule.major === undefined || rule.major === null || rule.major < 0 ? "*" : String(rule.major);
         const minor = rule.minor === undefined || rule.minor === null || rule.minor < 0 ? "*" : String(rule.minor);

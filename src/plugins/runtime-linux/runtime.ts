@@ -193,7 +193,7 @@ export class LinuxRuntime {
       for (const kind of ["createContainer", "startContainer"] as const) for (const _ of spec.hooks?.[kind] ?? []) hookPipes[kind].push(this.sys.pipe());
       // Limits first: the process joins at its sync point, before it runs anything of the container's.
       cgroup.create();
-      cgroup.apply(spec.linux?.resources, spec.linux?.devices);
+      cgroup.apply(spec.linux?.resources, spec.linux?.devices, this.sys);
       this.sys.mknodat(AT_FDCWD, fifo, S_IFIFO | 0o622, 0, 0);
       this.sys.fchmodat(AT_FDCWD, fifo, 0o622, 0); // whatever the umask: a non-root container user must be able to open it
       for (const ns of spec.linux?.namespaces ?? []) {
