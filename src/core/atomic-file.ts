@@ -5,8 +5,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
-/** Atomically replace `path` with `content`. */
-export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o644): void {
+/**
+ * Atomically replace `path` with `content`. With `durable: false` the fsyncs are skipped: the
+ * rename still makes a crash of the process leave the old or the new content, but a power cut may
+ * lose the write; for state that dies with the machine anyway (live processes' state under /run).
+ */
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o644, opts: { durable?: boolean } = {}): void {
+  const durable = opts.durable ?? true;
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -14,7 +19,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
   try {
     if (typeof content === "string") writeSync(fd, content);
     else writeSync(fd, content);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     unlinkSync(tmp);
@@ -22,7 +27,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
   }
   closeSync(fd);
   renameSync(tmp, path);
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 /** fsync a directory, making a rename or create in it durable. */

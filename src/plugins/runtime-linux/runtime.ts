@@ -90,6 +90,9 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
+/** Runtime state describes live processes: it need not survive a power cut, only a crash (rename). */
+const VOLATILE = { durable: false };
+
 /** A runtime instance over one state root. */
 export class LinuxRuntime {
   constructor(
@@ -220,8 +223,8 @@ export class LinuxRuntime {
       const startTime = processStartTime(spawned.pid);
       if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);
       const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path, ...(opts.monitor ? { monitorPid: spawned.childPid } : {}) };
-      writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600);
-      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
+      writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600, VOLATILE);
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644, VOLATILE);
       this.startPending.set(id, spawned);
       const stdin = output?.stdinWrite;
       if (stdin !== undefined) io.keep(stdin);
@@ -297,7 +300,7 @@ export class LinuxRuntime {
       await spawned.settle(() => {
         writeSync(syncW, new Uint8Array([1]));
       });
-      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644);
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644, VOLATILE);
       return { pid: spawned.pid, waitPid: spawned.childPid };
     } catch (err) {
       if (spawned) {
