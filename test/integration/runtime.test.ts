@@ -95,7 +95,7 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
   });
 
   test("the default seccomp profile: unshare and mount fail with EPERM, ordinary programs run; without it they work", async () => {
-    const { defaultSeccompProfile } = await import("../../src/plugins/runtime-linux/seccomp-default.ts");
+    const { defaultSeccompProfile } = await import("../../src/core/container/seccomp-default.ts");
     const script = "grep Seccomp: /proc/self/status; unshare -m true; echo unshare=$?; mkdir -p /mnt; mount -t tmpfs t /mnt; echo mount=$?; ls / >/dev/null && echo ls=ok";
     // CAP_SYS_ADMIN is granted, so only the filter can refuse these calls.
     const caps = ["CAP_SYS_ADMIN", "CAP_KILL"];

@@ -9,7 +9,7 @@ import Ajv from "ajv-draft-04";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultSpec } from "../../src/plugins/runtime-linux/default-spec.ts";
-import { defaultSeccompProfile } from "../../src/plugins/runtime-linux/seccomp-default.ts";
+import { defaultSeccompProfile } from "../../src/core/container/seccomp-default.ts";
 import { parseSpec, type Spec } from "../../src/plugins/runtime-linux/spec.ts";
 
 const DIR = join(import.meta.dir, "../fixtures/runtime-spec-schema");

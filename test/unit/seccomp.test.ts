@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { defaultSeccompProfile } from "../../src/plugins/runtime-linux/seccomp-default.ts";
+import { defaultSeccompProfile } from "../../src/core/container/seccomp-default.ts";
 import { SYSCALLS_AARCH64, SYSCALLS_I386, SYSCALLS_X86_64 } from "../../src/plugins/runtime-linux/seccomp-tables.ts";
 import { actionValue, compileSeccomp } from "../../src/plugins/runtime-linux/seccomp.ts";
 import type { SeccompSpec } from "../../src/plugins/runtime-linux/spec.ts";

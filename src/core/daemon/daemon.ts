@@ -3,7 +3,7 @@
  * Every step that succeeded is undone when a later one fails, so a failed start leaves nothing
  * behind (no socket, no pidfile, no lock).
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { createApiHandler } from "../api/api-handler.ts";
@@ -11,7 +11,10 @@ import { Filters } from "../api/filters.ts";
 import { renderError } from "../api/error-status.ts";
 import { listen, type Listener, type ListenSpec } from "../api/http/server.ts";
 import { Router } from "../api/router.ts";
+import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
+import type { ContainerService } from "../container/container-service.ts";
+import type { ContainerRuntime } from "../runtime/types.ts";
 import { systemRoutes } from "../api/routes/system.ts";
 import { countImages } from "../image/image-count.ts";
 import type { ImageService } from "../image/image-service.ts";
@@ -112,6 +115,16 @@ export class Daemon {
       const dataRoot = config.dataRoot;
       this.system.contribute(() => ({ Images: this.imagesLoaded?.count() ?? countImages(join(dataRoot, "image")) }));
       router.add(...imageRoutes(() => this.imageService(storage)));
+      const runtime = [...plugins.instances("runtime.v1").values()][0];
+      if (runtime) {
+        const containers = () => this.containerService(storage, runtime);
+        router.add(...containerRoutes(containers));
+        this.system.contribute(() => this.containersLoaded?.counts() ?? {});
+        // Containers that ran when the daemon stopped are re-attached now, not on first use.
+        if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {
+          await (await containers()).restore();
+        }
+      }
     }
     const handler = createApiHandler(router, log);
     const gid = groupId(config.group);
@@ -157,6 +170,27 @@ export class Daemon {
       return service;
     })();
     return this.imagesLoading;
+  }
+
+  private containersLoading: Promise<ContainerService> | undefined;
+  private containersLoaded: ContainerService | undefined;
+
+  /** The container manager, created on first use (or at start when containers exist). */
+  containerService(storage: StorageDriver, runtime: ContainerRuntime): Promise<ContainerService> {
+    this.containersLoading ??= (async () => {
+      const [{ ContainerService }, { ContainerStore }] = await Promise.all([import("../container/container-service.ts"), import("../container/container-store.ts")]);
+      const svc = new ContainerService({
+        sys: this.deps.sys,
+        store: new ContainerStore(join(this.config.dataRoot, "containers")),
+        images: () => this.imageService(storage),
+        runtime,
+        events: this.events,
+        log: this.deps.log,
+      });
+      this.containersLoaded = svc;
+      return svc;
+    })();
+    return this.containersLoading;
   }
 
   /**

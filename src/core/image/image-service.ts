@@ -211,6 +211,16 @@ export class ImageService {
     }
   }
 
+  /** The image `name` refers to (404 "No such image" when none). */
+  image(name: string): ImageRecord {
+    return this.deps.images.resolve(name);
+  }
+
+  /** The layer store under the images (containers' writable layers go on top of it). */
+  get layers(): LayerStore {
+    return this.deps.layers;
+  }
+
   /** True when `name` means the built-in hello-world image. */
   isBuiltin(name: string): boolean {
     try {

@@ -6,6 +6,7 @@
 import type * as v from "valibot";
 import type { EventMessage } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
+import type { ContainerRuntime } from "../runtime/types.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { Sys } from "../sys/sys.ts";
 
@@ -22,13 +23,14 @@ export interface EventSink {
 export interface PluginInstances {
   "events.v1": EventSink;
   "storage.v1": StorageDriver;
+  "runtime.v1": ContainerRuntime;
 }
 
 /** A plugin type such as `events.v1`. */
 export type PluginType = keyof PluginInstances;
 
 /** Every plugin type this build knows, for validating third-party registrations. */
-export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1", "storage.v1"];
+export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1", "storage.v1", "runtime.v1"];
 
 /** A plugin's config section: defaults plus a parser (a valibot schema behind it). */
 export interface PluginConfig<C> {

@@ -58,6 +58,7 @@ export function createFakeSys(): FakeSys {
     wait4: (pid, options) => call("wait4", [pid, options], String(pid), { pid, status: 0 }),
     pipe: () => call("pipe", [], undefined, [nextFd++, nextFd++] as [number, number]),
     socketpair: () => call("socketpair", [], undefined, [nextFd++, nextFd++] as [number, number]),
+    recvFd: (sock) => call("recvFd", [sock], undefined, undefined),
     bpf: (cmd, attr, what) => call("bpf", [cmd, attr], what, nextFd++),
     pidfdOpen: (pid) => call("pidfdOpen", [pid], String(pid), nextFd++),
     pidfdGetfd: (pidfd, targetFd) => call("pidfdGetfd", [pidfd, targetFd], String(targetFd), nextFd++),

@@ -68,6 +68,7 @@ const SYS_socketpair = process.arch === "arm64" ? 199 : 53;
 const SYS_pidfd_open = 434; // same on x86-64 and arm64
 const SYS_pidfd_getfd = 438;
 const SYS_bpf = process.arch === "arm64" ? 280 : 321;
+const SYS_recvmsg = process.arch === "arm64" ? 212 : 47;
 /** wait4 option: return at once if no child has changed state. */
 export const WNOHANG = 1;
 
@@ -107,6 +108,8 @@ export interface Sys {
   pidfdOpen(pid: number): number;
   /** pidfd_getfd(2): a copy (close-on-exec) of fd `targetFd` of the process behind `pidfd`. */
   pidfdGetfd(pidfd: number, targetFd: number): number;
+  /** Receive one fd passed with SCM_RIGHTS on `sock` (blocking); undefined at end of file. */
+  recvFd(sock: number): number | undefined;
   /** bpf(2) with `attr` (a union bpf_attr); returns what the command returns (a new fd for loads). */
   bpf(cmd: number, attr: Uint8Array, what: string): number;
 }
@@ -214,6 +217,21 @@ export function createLinuxSys(): Sys {
     },
     pidfdGetfd(pidfd, targetFd) {
       return check("pidfd_getfd", String(targetFd), () => c().syscall(SYS_pidfd_getfd, pidfd, targetFd, 0, 0, 0, 0));
+    },
+    recvFd(sock) {
+      const data = new Uint8Array(64);
+      const iov = new BigUint64Array([BigInt(ptr(data)), 64n]);
+      const control = new Uint8Array(24);
+      const msg = new BigUint64Array(7); // struct msghdr
+      msg[2] = BigInt(ptr(iov));
+      msg[3] = 1n;
+      msg[4] = BigInt(ptr(control));
+      msg[5] = 24n;
+      const n = check("recvmsg", undefined, () => c().syscall(SYS_recvmsg, sock, ptr(msg), O_CLOEXEC /* MSG_CMSG_CLOEXEC */, 0, 0, 0));
+      const v = new DataView(control.buffer);
+      if (n === 0 && msg[5] === 0n) return undefined;
+      if (v.getInt32(8, true) !== 1 || v.getInt32(12, true) !== 1) return undefined; // not SOL_SOCKET/SCM_RIGHTS
+      return v.getInt32(16, true);
     },
     bpf(cmd, attr, what) {
       return check("bpf", what, () => c().syscall(SYS_bpf, cmd, ptr(attr), attr.length, 0, 0, 0));

@@ -103,6 +103,8 @@ export interface ContainerPlanInput {
   detach?: boolean;
   /** For a terminal process: the Unix socket to send the pty master to (host path). */
   consoleSocket?: string;
+  /** For a terminal process: a connected socket (fd) to send the pty master on instead. */
+  consoleFd?: number;
   /**
    * Read ends of pipes holding the container's state (JSON) for each createContainer and
    * startContainer hook, in order; the hook runs with one as its stdin.
@@ -203,6 +205,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const SOCK = proc.terminal ? p.reg() : undefined;
   const ttyPair = input.monitor?.output?.tty;
   if (SOCK && ttyPair && !input.exec) p.set(SOCK, ttyPair.containerEnd); // the monitor receives the master
+  else if (SOCK && input.consoleFd !== undefined) p.set(SOCK, input.consoleFd); // the caller receives it
   else if (SOCK) {
     if (!input.consoleSocket) throw invalidArgument("process.terminal: a console socket is required");
     p.call("socket", [1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | O_CLOEXEC, 0], "socket for the console", { store: SOCK });

@@ -6,7 +6,7 @@
  * world (is the init process alive, with the same start time as recorded; does the fifo still
  * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
@@ -76,6 +76,16 @@ export interface CreateOptions {
 
 /** What `create` returns: the state, and with `io.stdin` a pipe, its write end (the caller's to close). */
 export type CreatedContainer = ContainerState & { stdin?: number };
+
+/** True while `pid` exists and is not a zombie. */
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
 
 /** The process start time from /proc/<pid>/stat, or undefined when the process is gone. */
 export function processStartTime(pid: number): string | undefined {
@@ -281,11 +291,12 @@ export class LinuxRuntime {
    * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
    * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
    */
-  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean } = {}): Promise<{ pid: number; waitPid: number }> {
+  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {}): Promise<{ pid: number; waitPid: number; master?: number }> {
     const s = this.load(id);
     const status = this.statusOf(s);
     if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
-    if (proc.terminal && !opts.consoleSocket) throw invalidArgument("exec: a terminal needs --console-socket");
+    if (proc.terminal && !opts.consoleSocket && !opts.receiveTerminal) throw invalidArgument("exec: a terminal needs --console-socket");
+    const consolePair = proc.terminal && opts.receiveTerminal ? this.sys.socketpair() : undefined;
     const joinFds: Partial<Record<NamespaceType, number>> = {};
     let cgroupJoinFds: { fd: number; what: string }[] = [];
     const [syncR, syncW] = this.sys.pipe();
@@ -296,12 +307,19 @@ export class LinuxRuntime {
       }
       if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
       cgroupJoinFds = this.openSelfJoin(this.cgroupOf(s));
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, cgroupJoinFds, ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, cgroupJoinFds, ...(opts.stdio && !proc.terminal ? { stdio: opts.stdio } : {}), ...(consolePair ? { consoleFd: consolePair[1] } : {}), ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
       await spawned.settle(() => {
         writeSync(syncW, new Uint8Array([1]));
       });
       if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644, VOLATILE);
-      return { pid: spawned.pid, waitPid: spawned.childPid };
+      let master: number | undefined;
+      if (consolePair) {
+        closeSync(consolePair[1]);
+        consolePair[1] = -1;
+        master = this.sys.recvFd(consolePair[0]); // sent before exec: already queued
+        if (master === undefined) throw new EngineError("internal", `exec in ${id}: the process did not send its terminal`);
+      }
+      return { pid: spawned.pid, waitPid: spawned.childPid, ...(master !== undefined ? { master } : {}) };
     } catch (err) {
       if (spawned) {
         this.reap(spawned.pid, true);
@@ -310,7 +328,7 @@ export class LinuxRuntime {
       throw err;
     } finally {
       spawned?.close();
-      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd)]) closeSync(fd);
+      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd), ...(consolePair ?? []).filter((fd) => fd >= 0)]) closeSync(fd);
     }
   }
 
@@ -323,6 +341,40 @@ export class LinuxRuntime {
     if (!existsSync(file)) return undefined;
     const status = readFileSync(file).readInt32LE(0);
     return (status & 0x7f) === 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
+  }
+
+  /**
+   * Resolve with the exit status of a monitored container once its monitor has recorded it
+   * (255 when the container is gone with nothing recorded, as Docker reports a container found
+   * dead). Wakes on inotify in the state directory, with a slow poll as a safety net.
+   */
+  watchExit(id: string): Promise<number> {
+    const s = this.load(id);
+    return new Promise((resolve) => {
+      let done = false;
+      const check = () => {
+        if (done) return;
+        const code = this.exitCode(id);
+        // Gone with nothing recorded: the container and its monitor both gone (a monitor that
+        // is still there, or a zombie of ours, may be about to write the status).
+        const gone = code === undefined && processStartTime(s.pid) !== s.startTime && (!s.monitorPid || !processAlive(s.monitorPid));
+        if (code === undefined && !gone) return;
+        done = true;
+        watcher.close();
+        clearInterval(timer);
+        if (s.monitorPid) {
+          try {
+            this.sys.wait4(s.monitorPid, WNOHANG); // our child unless we were restarted: reap it
+          } catch {
+            /* not our child */
+          }
+        }
+        resolve(code ?? 255);
+      };
+      const watcher = watch(this.dir(id), check);
+      const timer = setInterval(check, 2000);
+      check();
+    });
   }
 
   /** Send `signal` to the init process, or with `all` to every process in the container's cgroup. */

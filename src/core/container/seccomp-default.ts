@@ -7,9 +7,19 @@
  * filter cannot see) reports ENOSYS so that libcs fall back to `clone`.
  *
  * The lists are this project's own, grouped by purpose; the profile is generated per container
- * from its capability set, as the engine does when it writes the spec.
+ * from its capability set when the engine writes the spec (engine policy, as moby keeps its
+ * profile in the engine, not in runc).
  */
-import type { SeccompSpec } from "./spec.ts";
+type Action = "SCMP_ACT_ALLOW" | "SCMP_ACT_ERRNO" | "SCMP_ACT_KILL" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_LOG" | "SCMP_ACT_NOTIFY" | "SCMP_ACT_TRACE" | "SCMP_ACT_TRAP";
+type Op = "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
+
+/** The runtime-spec's `linux.seccomp` object (the parts this profile uses). */
+export type SeccompSpec = {
+  defaultAction: Action;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  syscalls?: { names: string[]; action: Action; errnoRet?: number; args?: { index: number; value: number; valueTwo?: number; op: Op }[] }[];
+};
 
 /** Calls every container may make. */
 const ALWAYS = {

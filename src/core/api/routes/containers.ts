@@ -1,0 +1,400 @@
+/**
+ * Container routes (Engine API 1.51, docker-api.md §1.3–1.6): create, list, inspect, start,
+ * stop, restart, kill, wait, remove, attach (hijacked), logs, resize, pause, rename, top.
+ */
+import type { ContainerService } from "../../container/container-service.ts";
+import type { ContainerRecord } from "../../container/container-store.ts";
+import { type LogEntry, readJsonLog, rfc3339Nano } from "../../container/json-log.ts";
+import type { OutputSubscriber } from "../../container/output-pump.ts";
+import type { SpoolRecord } from "../../container/spool.ts";
+import { conflict, EngineError, invalidArgument } from "../../errors.ts";
+import { compareApiVersions } from "../../version.ts";
+import { Filters } from "../filters.ts";
+import type { Route, RouteContext } from "../router.ts";
+
+const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
+
+/** Filter keys `GET /containers/json` accepts. */
+const CONTAINER_FILTER_KEYS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"] as const;
+
+/** The 8-byte header of a multiplexed frame. */
+function frame(stream: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + payload.length);
+  out[0] = stream;
+  new DataView(out.buffer).setUint32(4, payload.length, false);
+  out.set(payload, 8);
+  return out;
+}
+
+/** "Up 3 minutes", "Exited (0) 2 seconds ago", "Created" as docker ps shows. */
+export function statusText(c: ContainerRecord, nowMs = Date.now()): string {
+  const ago = (iso: string) => humanDuration(nowMs - Date.parse(iso));
+  if (c.State.Running) return `Up ${ago(c.State.StartedAt)}${c.State.Paused ? " (Paused)" : ""}`;
+  if (c.State.Status === "created") return "Created";
+  if (c.State.Status === "dead") return "Dead";
+  return `Exited (${c.State.ExitCode}) ${ago(c.State.FinishedAt)} ago`;
+}
+
+/** Go's units.HumanDuration wording. */
+export function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return "About a minute";
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.round(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.round(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.round(h / 24 / 30)} months`;
+  return `${Math.round(h / 24 / 365)} years`;
+}
+
+/** `docker inspect`'s object. */
+export function inspectOf(c: ContainerRecord, driver: string): Record<string, unknown> {
+  return {
+    Id: c.Id,
+    Created: c.Created,
+    Path: c.Path,
+    Args: c.Args,
+    State: { ...c.State, Health: undefined },
+    Image: c.Image,
+    ResolvConfPath: c.ResolvConfPath,
+    HostnamePath: c.HostnamePath,
+    HostsPath: c.HostsPath,
+    LogPath: c.LogPath,
+    Name: c.Name,
+    RestartCount: c.RestartCount,
+    Driver: driver,
+    Platform: "linux",
+    MountLabel: "",
+    ProcessLabel: "",
+    AppArmorProfile: "",
+    ExecIDs: null,
+    HostConfig: c.HostConfig,
+    GraphDriver: { Name: driver, Data: null },
+    Mounts: [],
+    Config: c.Config,
+    NetworkSettings: { Bridge: "", SandboxID: "", SandboxKey: "", Ports: {}, Networks: { [c.HostConfig.NetworkMode ?? "none"]: { NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } } },
+  };
+}
+
+/** `docker ps`'s object. */
+export function summaryOf(c: ContainerRecord): Record<string, unknown> {
+  return {
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.ImageName,
+    ImageID: c.Image,
+    Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [],
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? "none" },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+}
+
+function matches(c: ContainerRecord, f: Filters, all: ContainerRecord[]): boolean {
+  const ok = (key: string, test: (v: string) => boolean) => !f.has(key) || f.get(key).some(test);
+  const created = (ref: string) => {
+    const o = all.find((x) => x.Id === ref || x.Id.startsWith(ref) || x.Name === `/${ref}`);
+    if (!o) throw invalidArgument(`No such container: ${ref}`);
+    return Date.parse(o.Created);
+  };
+  return (
+    ok("id", (v) => c.Id.startsWith(v)) &&
+    ok("name", (v) => new RegExp(v).test(c.Name.slice(1))) &&
+    ok("status", (v) => {
+      if (!["created", "restarting", "running", "removing", "paused", "exited", "dead"].includes(v)) throw invalidArgument(`invalid filter 'status=${v}'`);
+      return c.State.Status === v;
+    }) &&
+    ok("exited", (v) => !c.State.Running && c.State.Status === "exited" && c.State.ExitCode === Number(v)) &&
+    ok("label", (v) => {
+      const [k, val] = v.includes("=") ? [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)] : [v, undefined];
+      const have = (c.Config.Labels ?? {})[k];
+      return have !== undefined && (val === undefined || have === val);
+    }) &&
+    ok("ancestor", (v) => c.ImageName === v || c.Image === v || c.Image.startsWith(`sha256:${v}`) || c.ImageName === `${v}:latest`) &&
+    ok("before", (v) => Date.parse(c.Created) < created(v)) &&
+    ok("since", (v) => Date.parse(c.Created) > created(v)) &&
+    ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v)
+  );
+}
+
+/** Seconds (with fraction) or RFC 3339 as nanoseconds since the epoch; Docker's `since`/`until`. */
+function timeArg(v: string | null): bigint | undefined {
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const [s, frac = ""] = v.split(".");
+    return BigInt(s!) * 1_000_000_000n + BigInt(frac.padEnd(9, "0").slice(0, 9));
+  }
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw invalidArgument(`invalid value for time: ${v}`);
+  return BigInt(ms) * 1_000_000n;
+}
+
+/** The container routes. */
+export function containerRoutes(service: () => Promise<ContainerService>): Route[] {
+  const get = async (ctx: RouteContext) => {
+    const svc = await service();
+    return { svc, c: svc.store.get(ctx.params.id!) };
+  };
+  const muxed = (ctx: RouteContext, tty: boolean) => !tty;
+  const contentType = (ctx: RouteContext, tty: boolean) =>
+    !tty && compareApiVersions(ctx.apiVersion, "1.42") >= 0 ? "application/vnd.docker.multiplexed-stream" : "application/vnd.docker.raw-stream";
+
+  return [
+    {
+      method: "POST",
+      path: "/containers/create",
+      handler: async ({ req, res }) => {
+        const name = req.query.get("name") ?? undefined;
+        const body = await req.json();
+        const platform = req.query.get("platform");
+        if (platform && !platform.startsWith("linux")) throw invalidArgument(`image operating system "${platform.split("/")[0]}" cannot be used on this platform`);
+        res.json(201, await (await service()).create(body, name || undefined));
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/json",
+      handler: async ({ req, res }) => {
+        const svc = await service();
+        const filters = Filters.parse(req.query.get("filters"), CONTAINER_FILTER_KEYS);
+        const all = svc.store.all();
+        let list = all.filter((c) => (truthy(req.query.get("all")) || c.State.Running || filters.has("status") || filters.has("exited")) && matches(c, filters, all));
+        list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+        const limit = Number(req.query.get("limit") ?? -1);
+        if (limit > 0) list = list.slice(0, limit);
+        res.json(200, list.map(summaryOf));
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/json",
+      handler: async (ctx) => {
+        const { c } = await get(ctx);
+        ctx.res.json(200, inspectOf(c, c.Driver));
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/start",
+      handler: async (ctx) => {
+        const { svc } = await get(ctx);
+        ctx.res.send((await svc.start(ctx.params.id!)) ? 204 : 304);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/stop",
+      handler: async (ctx) => {
+        const { svc } = await get(ctx);
+        const t = ctx.req.query.get("t");
+        ctx.res.send((await svc.stop(ctx.params.id!, t !== null && t !== "" ? Number(t) : undefined, ctx.req.query.get("signal") ?? undefined)) ? 204 : 304);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/restart",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const t = ctx.req.query.get("t");
+        await svc.stop(c.Id, t !== null && t !== "" ? Number(t) : undefined, ctx.req.query.get("signal") ?? undefined);
+        await svc.start(c.Id);
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/kill",
+      handler: async (ctx) => {
+        const { svc } = await get(ctx);
+        svc.kill(ctx.params.id!, ctx.req.query.get("signal") || "SIGKILL");
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/pause",
+      handler: async (ctx) => {
+        (await get(ctx)).svc.pause(ctx.params.id!, true);
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/unpause",
+      handler: async (ctx) => {
+        (await get(ctx)).svc.pause(ctx.params.id!, false);
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/rename",
+      handler: async (ctx) => {
+        const name = ctx.req.query.get("name");
+        if (!name) throw invalidArgument("Neither old nor new names may be empty");
+        (await get(ctx)).svc.rename(ctx.params.id!, name);
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/resize",
+      handler: async (ctx) => {
+        const h = Number(ctx.req.query.get("h"));
+        const w = Number(ctx.req.query.get("w"));
+        if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw invalidArgument("invalid resize parameters");
+        (await get(ctx)).svc.resize(ctx.params.id!, h, w);
+        ctx.res.send(200);
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/wait",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const done = svc.wait(c.Id, ctx.req.query.get("condition") ?? "not-running");
+        const out = ctx.res.stream(200, "application/json"); // headers at once: the CLI waits for them before start
+        const code = await done;
+        await out.write(`${JSON.stringify({ StatusCode: code, Error: null })}\n`);
+        out.end();
+      },
+    },
+    {
+      method: "DELETE",
+      path: "/containers/{id}",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        if (truthy(ctx.req.query.get("link"))) throw conflict("Conflict, cannot remove the default link name of the container");
+        await svc.remove(c.Id, { force: truthy(ctx.req.query.get("force")) });
+        ctx.res.send(204);
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/top",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+        ctx.res.json(200, await svc.top(c.Id));
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/{id}/attach",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const q = ctx.req.query;
+        const tty = !!c.Config.Tty;
+        const want = { 1: truthy(q.get("stdout")), 2: truthy(q.get("stderr")) } as Record<number, boolean>;
+        let stream: ReturnType<typeof ctx.res.hijack> | undefined;
+        let queue = Promise.resolve();
+        const sub: OutputSubscriber = {
+          data(rec: SpoolRecord) {
+            if (!want[rec.stream] || !stream) return;
+            const bytes = muxed(ctx, tty) ? frame(rec.stream, rec.data) : rec.data;
+            const s = stream;
+            queue = queue.then(() => s.write(bytes));
+          },
+          end() {
+            const s = stream;
+            void queue.then(() => s?.close());
+          },
+        };
+        const handle = svc.attach(c.Id, { stdin: truthy(q.get("stdin")) }, sub);
+        stream = ctx.res.hijack(contentType(ctx, tty));
+        const detachKeys = parseDetachKeys(q.get("detachKeys") ?? "ctrl-p,ctrl-q");
+        let matched = 0;
+        stream.onData((chunk) => {
+          if (detachKeys.length) {
+            for (const b of chunk) {
+              matched = b === detachKeys[matched] ? matched + 1 : b === detachKeys[0] ? 1 : 0;
+              if (matched === detachKeys.length) {
+                handle.detach();
+                stream!.close();
+                return;
+              }
+            }
+          }
+          handle.input(chunk);
+        });
+        stream.onEnd(() => handle.endInput());
+        stream.onClose(() => handle.detach());
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/logs",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const q = ctx.req.query;
+        const want = { stdout: truthy(q.get("stdout")), stderr: truthy(q.get("stderr")) };
+        if (!want.stdout && !want.stderr) throw invalidArgument("Bad parameters: you must choose at least one stream");
+        if (c.HostConfig.LogConfig?.Type === "none") throw invalidArgument(`configured logging driver does not support reading`);
+        const since = timeArg(q.get("since"));
+        const until = timeArg(q.get("until"));
+        const timestamps = truthy(q.get("timestamps"));
+        const tailArg = q.get("tail") ?? "all";
+        const tail = tailArg === "all" || tailArg === "" ? -1 : Number(tailArg);
+        if (!Number.isInteger(tail)) throw invalidArgument(`invalid tail value: ${tailArg}`);
+        const tty = !!c.Config.Tty;
+        const out = ctx.res.stream(200, contentType(ctx, tty));
+        const keep = (e: LogEntry) => want[e.stream] && (since === undefined || e.timeNs > since) && (until === undefined || e.timeNs <= until);
+        const render = (e: LogEntry) => {
+          const text = timestamps ? concat(new TextEncoder().encode(`${rfc3339Nano(e.timeNs)} `), e.text) : e.text;
+          return tty ? text : frame(e.stream === "stdout" ? 1 : 2, text);
+        };
+        let entries = readJsonLog(c.LogPath, Number(c.HostConfig.LogConfig?.Config?.["max-file"] ?? 1)).filter(keep);
+        if (tail >= 0) entries = tail === 0 ? [] : entries.slice(-tail);
+        for (const e of entries) await out.write(render(e));
+        const live = svc.io(c.Id);
+        if (!truthy(q.get("follow")) || !live) return out.end();
+        await new Promise<void>((resolve) => {
+          let queue = Promise.resolve();
+          const stop = live.pump.follow({
+            entries(es) {
+              for (const e of es.filter(keep)) queue = queue.then(() => out.write(render(e)));
+            },
+            end() {
+              void queue.then(resolve);
+            },
+          });
+          ctx.req.onClose(() => {
+            stop();
+            resolve();
+          });
+        });
+        out.end();
+      },
+    },
+  ];
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const o = new Uint8Array(a.length + b.length);
+  o.set(a);
+  o.set(b, a.length);
+  return o;
+}
+
+/** Docker's detach key syntax: "ctrl-p,ctrl-q", "a", "ctrl-@"… to bytes. */
+export function parseDetachKeys(s: string): number[] {
+  if (!s) return [];
+  return s.split(",").map((k) => {
+    if (k.length === 1) return k.charCodeAt(0);
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (!m) throw new EngineError("invalid-argument", `Invalid detach keys (${s}) provided`);
+    const ch = m[1]!;
+    return ch >= "a" && ch <= "z" ? ch.charCodeAt(0) - 96 : { "@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, _: 31 }[ch]!;
+  });
+}

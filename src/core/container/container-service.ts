@@ -1,0 +1,766 @@
+/**
+ * The container manager: create (image config merged with the request), start (writable layer
+ * mounted, bundle written, runtime under a monitor, output pumped to the json-file log), stop,
+ * kill, wait, remove, pause, rename, and the re-attachment of running containers when the daemon
+ * starts again. State changes are saved atomically and published as events.
+ */
+import { closeSync, existsSync, write as fsWrite, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { EventBus } from "../daemon/events.ts";
+import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
+import type { ImageService } from "../image/image-service.ts";
+import type { Logger } from "../log.ts";
+import type { ContainerRuntime } from "../runtime/types.ts";
+import { mountAll, unmount } from "../storage/mount.ts";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
+import { parseOrThrow } from "../validate.ts";
+import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
+import { type CreateBody, CreateBodySchema } from "./create-config.ts";
+import { JsonLogWriter } from "./json-log.ts";
+import { buildSpec } from "./oci-spec.ts";
+import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
+import { randomName } from "./names.ts";
+
+/** What a running container has in the daemon's memory. */
+interface Live {
+  pump: OutputPump;
+  /** Write end of the container's stdin (a pipe), or the pty master for a terminal. */
+  input?: number;
+  /** Resolves with the exit status. */
+  exited: Promise<number>;
+  /** Resolves once the exit has been handled (state saved, layer unmounted, events sent). */
+  handled?: Promise<void>;
+}
+
+/** Services the manager uses. */
+export interface ContainerDeps {
+  sys: Sys;
+  store: ContainerStore;
+  images: () => Promise<ImageService>;
+  runtime: ContainerRuntime;
+  events: EventBus;
+  log: Logger;
+}
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const SIGNALS: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15,
+  STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, PWR: 30, SYS: 31,
+};
+
+/** "SIGTERM", "TERM", "15" → 15; Docker's message otherwise. */
+export function parseSignal(s: string): number {
+  const t = s.trim().toUpperCase();
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    if (n < 1 || n > 64) throw invalidArgument(`Invalid signal: ${s}`);
+    return n;
+  }
+  const name = t.startsWith("SIG") ? t.slice(3) : t;
+  const n = SIGNALS[name];
+  if (n === undefined) throw invalidArgument(`Invalid signal: ${s}`);
+  return n;
+}
+
+const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
+
+/** Merge `KEY=value` lists: later ones override earlier keys, order of first appearance kept. */
+export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
+  const out = new Map<string, string>();
+  for (const l of lists) for (const e of l ?? []) out.set(e.includes("=") ? e.slice(0, e.indexOf("=")) : e, e);
+  return [...out.values()];
+}
+
+/** The container manager. */
+export class ContainerService {
+  private readonly live = new Map<string, Live>();
+  private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
+
+  constructor(private readonly deps: ContainerDeps) {}
+
+  get store(): ContainerStore {
+    return this.deps.store;
+  }
+
+  private publish(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.deps.events.publish({
+      Type: "container",
+      Action: action,
+      Actor: { ID: c.Id, Attributes: { ...(c.Config.Labels ?? {}), image: c.ImageName, name: c.Name.slice(1), ...extra } },
+    });
+  }
+
+  // ---- create --------------------------------------------------------------------------------
+
+  /** `POST /containers/create`. */
+  async create(raw: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    const body = parseOrThrow(CreateBodySchema, raw ?? {}, "container config") as CreateBody;
+    if (!body.Image) throw invalidArgument("config cannot be empty in order to create a container");
+    const fullName = name ? this.store.checkName(name) : this.uniqueName();
+    const h = body.HostConfig ?? {};
+    const restart = h.RestartPolicy?.Name ?? "";
+    if (restart && restart !== "no" && h.AutoRemove) throw invalidArgument("can't create 'AutoRemove' container with restart policy");
+    if ((h.RestartPolicy?.MaximumRetryCount ?? 0) < 0) throw invalidArgument("invalid restart policy: maximum retry count cannot be negative");
+    if (restart !== "on-failure" && (h.RestartPolicy?.MaximumRetryCount ?? 0) > 0) throw invalidArgument(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
+    if (h.Memory !== undefined && h.Memory !== null && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
+    for (const b of h.Binds ?? []) {
+      const src = b.split(":")[0]!;
+      if (src.startsWith("/") && !existsSync(src)) throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
+    }
+    if (body.WorkingDir && !body.WorkingDir.startsWith("/")) throw invalidArgument(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+    const images = await this.deps.images();
+    await images.provideBuiltin(body.Image);
+    const img = images.image(body.Image);
+    const ic = img.config.config ?? {};
+    const entrypoint = body.Entrypoint != null ? body.Entrypoint.filter((x, i, a) => !(a.length === 1 && x === "")) : (ic.Entrypoint ?? []);
+    const cmd = body.Cmd != null && body.Cmd.length ? body.Cmd : body.Entrypoint != null ? [] : (ic.Cmd ?? []);
+    const args = [...entrypoint, ...cmd];
+    if (!args.length) throw invalidArgument("No command specified");
+    const id = randomHex(32);
+    const dir = this.store.dir(id);
+    mkdirSync(dir, { recursive: true, mode: 0o710 });
+    const layers = images.layers;
+    const rwKey = `container-${id}`;
+    try {
+      await layers.driver.prepare(rwKey, img.chainIds.at(-1));
+    } catch (err) {
+      rmdirSync(dir);
+      throw err;
+    }
+    const config = {
+      ...body,
+      Hostname: body.Hostname || id.slice(0, 12),
+      Env: mergeEnv(ic.Env ?? [DEFAULT_PATH], body.Env),
+      Cmd: cmd,
+      Entrypoint: entrypoint.length ? entrypoint : null,
+      WorkingDir: body.WorkingDir || ic.WorkingDir || "",
+      User: body.User ?? ic.User ?? "",
+      Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
+      ExposedPorts: { ...((ic.ExposedPorts as Record<string, Record<string, unknown>>) ?? {}), ...(body.ExposedPorts ?? {}) },
+      Volumes: { ...((ic.Volumes as Record<string, Record<string, unknown>>) ?? {}), ...(body.Volumes ?? {}) },
+      StopSignal: body.StopSignal || ic.StopSignal || undefined,
+      Image: body.Image,
+    };
+    delete (config as Record<string, unknown>).HostConfig;
+    delete (config as Record<string, unknown>).NetworkingConfig;
+    const rec: ContainerRecord = {
+      Id: id,
+      Name: fullName,
+      Created: now(),
+      Path: args[0]!,
+      Args: args.slice(1),
+      Image: img.id,
+      ImageName: body.Image,
+      Config: config,
+      HostConfig: { ...h, NetworkMode: h.NetworkMode || "none", LogConfig: { Type: h.LogConfig?.Type || "json-file", Config: h.LogConfig?.Config ?? {} } },
+      State: createdState(),
+      RestartCount: 0,
+      Driver: layers.driver.name,
+      LogPath: join(dir, `${id}-json.log`),
+      ResolvConfPath: join(dir, "resolv.conf"),
+      HostnamePath: join(dir, "hostname"),
+      HostsPath: join(dir, "hosts"),
+      RwLayer: rwKey,
+    };
+    if (!["json-file", "none", "local"].includes(rec.HostConfig.LogConfig!.Type!)) {
+      await layers.driver.remove(rwKey);
+      this.store.delete(id);
+      throw invalidArgument(`failed to create task for container: logging driver ${rec.HostConfig.LogConfig!.Type} is not supported`);
+    }
+    this.store.save(rec);
+    this.publish(rec, "create");
+    return { Id: id, Warnings: [] };
+  }
+
+  private uniqueName(): string {
+    for (;;) {
+      const n = `/${randomName()}`;
+      if (!this.store.all().some((c) => c.Name === n)) return n;
+    }
+  }
+
+  // ---- start ---------------------------------------------------------------------------------
+
+  private rootfsOf(c: ContainerRecord): string {
+    return join(this.store.dir(c.Id), "rootfs");
+  }
+
+  /** `POST /containers/{id}/start`: false when it was running already (304). */
+  async start(ref: string): Promise<boolean> {
+    const c = this.store.get(ref);
+    if (c.State.Running) return false;
+    if (c.State.Status === "removing" || c.State.Dead) throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
+    try {
+      await this.startContainer(c);
+    } catch (err) {
+      // As dockerd: a --rm container that cannot start is removed (the CLI waits for that).
+      if (c.HostConfig.AutoRemove) await this.remove(c.Id, { force: true }).catch(() => {});
+      throw err;
+    }
+    return true;
+  }
+
+  private async startContainer(c: ContainerRecord): Promise<void> {
+    const images = await this.deps.images();
+    const dir = this.store.dir(c.Id);
+    const rootfs = this.rootfsOf(c);
+    mkdirSync(rootfs, { recursive: true });
+    if (!isMounted(rootfs)) mountAll(this.deps.sys, await images.layers.driver.mounts(c.RwLayer), rootfs);
+    try {
+      this.writeEtcFiles(c);
+      const user = this.resolveUser(rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
+      if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });
+      const env = mergeEnv(c.Config.Env, [`HOSTNAME=${c.Config.Hostname}`], c.Config.Tty ? ["TERM=xterm"] : [], c.Config.Env);
+      const spec = buildSpec({
+        id: c.Id,
+        config: c.Config,
+        hostConfig: c.HostConfig,
+        args: [c.Path, ...c.Args],
+        env: env.some((e) => e.startsWith("PATH=")) ? env : [DEFAULT_PATH, ...env],
+        user,
+        rootfs,
+        etcFiles: { hosts: c.HostsPath, hostname: c.HostnamePath, resolvConf: c.ResolvConfPath },
+        mounts: [],
+      });
+      const bundle = join(dir, "bundle");
+      mkdirSync(bundle, { recursive: true });
+      writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+      const spool = join(dir, "output.spool");
+      writeFileSync(spool, "");
+      const offsetFile = join(dir, "spool.offset");
+      writeFileSync(offsetFile, "0");
+      try {
+        await this.deps.runtime.delete(c.Id, true); // a leftover from a crash
+      } catch {
+        /* none */
+      }
+      const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
+      const created = await this.deps.runtime.create(c.Id, { bundle, io: { spool, stdin } });
+      const input = c.Config.Tty ? this.deps.runtime.monitorFd(c.Id, "output") : created.stdin;
+      const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
+      const pump = new OutputPump(spool, offsetFile, log);
+      pump.start();
+      const live: Live = { pump, ...(input !== undefined ? { input } : {}), exited: this.deps.runtime.watchExit(c.Id) };
+      this.live.set(c.Id, live);
+      this.connectPending(c.Id, live);
+      await this.deps.runtime.start(c.Id);
+      c.State = { ...createdState(), Status: "running", Running: true, Pid: created.pid, StartedAt: now() };
+      this.store.save(c);
+      this.publish(c, "start");
+      live.handled = live.exited.then((code) => this.onExit(c.Id, code));
+    } catch (err) {
+      for (const s of this.pendingAttach.get(c.Id) ?? []) s.end();
+      this.pendingAttach.delete(c.Id);
+      this.pendingInput.delete(c.Id);
+      const l = this.live.get(c.Id);
+      if (l) {
+        l.pump.finish();
+        if (l.input !== undefined) closeSync(l.input);
+        this.live.delete(c.Id);
+      }
+      try {
+        await this.deps.runtime.delete(c.Id, true);
+      } catch {
+        /* not created */
+      }
+      try {
+        unmount(this.deps.sys, rootfs);
+      } catch {
+        /* not mounted */
+      }
+      c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, ExitCode: 128, Error: messageOf(err) };
+      this.store.save(c);
+      throw classifyStartError(err, c.Path);
+    }
+  }
+
+  /** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf (network "none" or "host"). */
+  private writeEtcFiles(c: ContainerRecord): void {
+    writeFileSync(c.HostnamePath, `${c.Config.Hostname}\n`);
+    const extra = (c.HostConfig.ExtraHosts ?? []).map((e) => {
+      const [host, ip] = [e.slice(0, e.indexOf(":")), e.slice(e.indexOf(":") + 1)];
+      if (!host || !ip) throw invalidArgument(`invalid IP address in add-host: "${ip ?? ""}"`);
+      return `${ip}\t${host}`;
+    });
+    writeFileSync(
+      c.HostsPath,
+      ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::\tip6-localnet", "ff00::\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ...extra, ""].join("\n"),
+    );
+    let resolv = "";
+    if (c.HostConfig.Dns?.length) resolv = c.HostConfig.Dns.map((d) => `nameserver ${d}`).join("\n") + "\n";
+    else if (c.HostConfig.NetworkMode === "host" && existsSync("/etc/resolv.conf")) resolv = readFileSync("/etc/resolv.conf", "utf8");
+    if (c.HostConfig.DnsSearch?.length) resolv += `search ${c.HostConfig.DnsSearch.join(" ")}\n`;
+    if (c.HostConfig.DnsOptions?.length) resolv += `options ${c.HostConfig.DnsOptions.join(" ")}\n`;
+    writeFileSync(c.ResolvConfPath, resolv);
+  }
+
+  /** `User` ("name", "uid", "uid:gid", "name:group") resolved in the container's /etc/passwd and /etc/group. */
+  private resolveUser(rootfs: string, user: string, groupAdd: string[]): { uid: number; gid: number; additionalGids: number[] } {
+    // Read inside the container's root: a symlinked /etc/passwd cannot point at the host's.
+    const root = this.deps.sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    const read = (path: string): string[][] => {
+      try {
+        const fd = this.deps.sys.openat2(root, path, O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+        try {
+          return readFileSync(fd, "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        return [];
+      }
+    };
+    let passwd: string[][];
+    let groups: string[][];
+    try {
+      passwd = read("etc/passwd");
+      groups = read("etc/group");
+    } finally {
+      closeSync(root);
+    }
+    const [u = "", g] = user.split(":");
+    let uid = 0;
+    let gid = 0;
+    if (u) {
+      if (/^\d+$/.test(u)) {
+        uid = Number(u);
+        gid = Number(passwd.find((p) => p[2] === u)?.[3] ?? 0);
+      } else {
+        const p = passwd.find((x) => x[0] === u);
+        if (!p) throw invalidArgument(`unable to find user ${u}: no matching entries in passwd file`);
+        uid = Number(p[2]);
+        gid = Number(p[3]);
+      }
+    }
+    if (g !== undefined && g !== "") {
+      if (/^\d+$/.test(g)) gid = Number(g);
+      else {
+        const gr = groups.find((x) => x[0] === g);
+        if (!gr) throw invalidArgument(`unable to find group ${g}: no matching entries in group file`);
+        gid = Number(gr[2]);
+      }
+    }
+    const name = passwd.find((p) => Number(p[2]) === uid)?.[0];
+    const additional = new Set<number>();
+    if (name) for (const gr of groups) if ((gr[3] ?? "").split(",").includes(name) && Number(gr[2]) !== gid) additional.add(Number(gr[2]));
+    for (const ga of groupAdd) {
+      if (/^\d+$/.test(ga)) additional.add(Number(ga));
+      else {
+        const gr = groups.find((x) => x[0] === ga);
+        if (!gr) throw invalidArgument(`Unable to find group ${ga}: no matching entries in group file`);
+        additional.add(Number(gr[2]));
+      }
+    }
+    return { uid, gid, additionalGids: [...additional] };
+  }
+
+  // ---- exit, wait ----------------------------------------------------------------------------
+
+  private async onExit(id: string, code: number): Promise<void> {
+    const l = this.live.get(id);
+    l?.pump.finish();
+    if (l?.input !== undefined) {
+      try {
+        closeSync(l.input);
+      } catch {
+        /* closed on stdin end */
+      }
+    }
+    let c: ContainerRecord;
+    try {
+      c = this.store.get(id);
+    } catch {
+      this.live.delete(id);
+      return;
+    }
+    let oom = false;
+    try {
+      oom = this.deps.runtime.oomKills(id) > 0;
+    } catch {
+      /* gone */
+    }
+    try {
+      await this.deps.runtime.delete(id, true);
+    } catch (err) {
+      this.deps.log.warn("runtime delete failed", { container: id, error: messageOf(err) });
+    }
+    try {
+      unmount(this.deps.sys, this.rootfsOf(c));
+    } catch {
+      /* not mounted */
+    }
+    c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: now() };
+    this.store.save(c);
+    this.live.delete(id);
+    if (oom) this.publish(c, "oom");
+    this.publish(c, "die", { exitCode: String(code) });
+    for (const w of this.exitWaiters.get(id) ?? []) w(code);
+    this.exitWaiters.delete(id);
+    if (c.HostConfig.AutoRemove) {
+      try {
+        await this.remove(id, { force: true });
+      } catch (err) {
+        this.deps.log.warn("auto-remove failed", { container: id, error: messageOf(err) });
+      }
+    }
+  }
+
+  /** Resolves at the next exit of the container. */
+  private nextExit(id: string): Promise<number> {
+    return new Promise((resolve) => {
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  private readonly removeWaiters = new Map<string, (() => void)[]>();
+
+  /**
+   * `POST /containers/{id}/wait`: returns a promise of the status code (it settles later; the
+   * caller sends the headers first). Conditions: not-running (default), next-exit, removed.
+   */
+  wait(ref: string, condition = "not-running"): Promise<number> {
+    const c = this.store.get(ref);
+    if (!["not-running", "next-exit", "removed", ""].includes(condition)) throw invalidArgument(`invalid condition: "${condition}"`);
+    if (condition === "removed") {
+      return new Promise((resolve) => {
+        const list = this.removeWaiters.get(c.Id) ?? [];
+        list.push(() => resolve(this.lastExit.get(c.Id) ?? c.State.ExitCode));
+        this.removeWaiters.set(c.Id, list);
+      });
+    }
+    if ((condition === "not-running" || condition === "") && !c.State.Running) return Promise.resolve(c.State.ExitCode);
+    return this.nextExit(c.Id);
+  }
+
+  private readonly lastExit = new Map<string, number>();
+
+  // ---- stop, kill, pause ---------------------------------------------------------------------
+
+  /** `POST /containers/{id}/kill`. */
+  kill(ref: string, signal = "SIGKILL"): void {
+    const c = this.store.get(ref);
+    const sig = parseSignal(signal);
+    if (!c.State.Running) throw conflict(`cannot kill container: ${c.Id}: container ${c.Id} is not running`);
+    if (c.State.Paused && sig !== 9) throw conflict(`cannot kill container: ${c.Id}: container ${c.Id} is paused. Unpause the container before stopping or killing`);
+    if (c.State.Paused) this.deps.runtime.resume(c.Id);
+    this.deps.runtime.kill(c.Id, sig, sig === 9);
+    this.publish(c, "kill", { signal: String(sig) });
+  }
+
+  /** `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds. False if not running (304). */
+  async stop(ref: string, timeout?: number, signal?: string): Promise<boolean> {
+    const c = this.store.get(ref);
+    if (!c.State.Running) return false;
+    c.ManuallyStopped = true;
+    this.store.save(c);
+    const l = this.live.get(c.Id);
+    const t = timeout ?? c.Config.StopTimeout ?? 10;
+    const sig = parseSignal(signal || c.Config.StopSignal || "SIGTERM");
+    if (c.State.Paused) {
+      this.deps.runtime.resume(c.Id);
+      c.State.Paused = false;
+    }
+    try {
+      this.deps.runtime.kill(c.Id, sig);
+    } catch {
+      /* exited meanwhile */
+    }
+    const exited = l?.exited ?? Promise.resolve(0);
+    const timer = t < 0 ? undefined : setTimeout(() => {
+      try {
+        this.deps.runtime.kill(c.Id, 9, true);
+      } catch {
+        /* gone */
+      }
+    }, t * 1000);
+    await exited;
+    if (timer) clearTimeout(timer);
+    // onExit runs from the same promise; let it record the state first.
+    await l?.handled;
+    this.publish(c, "stop");
+    return true;
+  }
+
+  /** `POST /containers/{id}/pause` and `/unpause`. */
+  pause(ref: string, paused: boolean): void {
+    const c = this.store.get(ref);
+    if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
+    if (paused === c.State.Paused) throw conflict(`Container ${c.Id} is ${paused ? "already paused" : "not paused"}`);
+    if (paused) this.deps.runtime.pause(c.Id);
+    else this.deps.runtime.resume(c.Id);
+    c.State = { ...c.State, Paused: paused, Status: paused ? "paused" : "running" };
+    this.store.save(c);
+    this.publish(c, paused ? "pause" : "unpause");
+  }
+
+  /** `POST /containers/{id}/rename`. */
+  rename(ref: string, name: string): void {
+    const c = this.store.get(ref);
+    const old = c.Name;
+    c.Name = this.store.checkName(name, c.Id);
+    this.store.save(c);
+    this.publish(c, "rename", { oldName: old });
+  }
+
+  // ---- remove --------------------------------------------------------------------------------
+
+  /** `DELETE /containers/{id}`. */
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const c = this.store.get(ref);
+    if (c.State.Running) {
+      if (!opts.force) {
+        throw conflict(`cannot remove container "${c.Name}": container is ${c.State.Paused ? "paused" : "running"}: stop the container before removing or force remove`);
+      }
+      const l = this.live.get(c.Id);
+      if (c.State.Paused) this.deps.runtime.resume(c.Id);
+      this.deps.runtime.kill(c.Id, 9, true);
+      await l?.handled;
+    }
+    const images = await this.deps.images();
+    try {
+      unmount(this.deps.sys, this.rootfsOf(c));
+    } catch {
+      /* not mounted */
+    }
+    try {
+      await images.layers.driver.remove(c.RwLayer);
+    } catch (err) {
+      if (!(err instanceof EngineError && err.code === "not-found")) throw err;
+    }
+    this.lastExit.set(c.Id, c.State.ExitCode);
+    this.store.delete(c.Id);
+    this.publish(c, "destroy");
+    for (const w of this.removeWaiters.get(c.Id) ?? []) w();
+    this.removeWaiters.delete(c.Id);
+    setTimeout(() => this.lastExit.delete(c.Id), 60_000).unref?.();
+  }
+
+  // ---- I/O -----------------------------------------------------------------------------------
+
+  private readonly pendingAttach = new Map<string, Set<OutputSubscriber>>();
+  private readonly pendingInput = new Map<string, { chunks: Uint8Array[]; end: boolean }>();
+
+  /**
+   * Attach to a container's streams (before start too: output from the first byte). `out` gets
+   * the raw output records; the returned handle takes input and its end (StdinOnce closes the
+   * container's stdin then).
+   */
+  attach(ref: string, opts: { stdin: boolean }, out: OutputSubscriber): { input(chunk: Uint8Array): void; endInput(): void; detach(): void } {
+    const c = this.store.get(ref);
+    if (!c.State.Running && c.State.Status !== "created") throw conflict("You cannot attach to a stopped container, start it first");
+    if (c.State.Paused) throw conflict("You cannot attach to a paused container, unpause it first");
+    const live = this.live.get(c.Id);
+    let unsubscribe: () => void;
+    if (live) unsubscribe = live.pump.subscribe(out);
+    else {
+      const set = this.pendingAttach.get(c.Id) ?? new Set();
+      set.add(out);
+      this.pendingAttach.set(c.Id, set);
+      unsubscribe = () => set.delete(out);
+    }
+    let chain = Promise.resolve();
+    const write = (chunk: Uint8Array) => {
+      const l = this.live.get(c.Id);
+      if (l?.input === undefined) {
+        const p = this.pendingInput.get(c.Id) ?? { chunks: [], end: false };
+        p.chunks.push(chunk);
+        this.pendingInput.set(c.Id, p);
+        return;
+      }
+      const fd = l.input;
+      chain = chain.then(() => new Promise<void>((resolve) => fsWrite(fd, chunk, () => resolve())));
+    };
+    return {
+      input: (chunk) => {
+        if (opts.stdin && c.Config.OpenStdin) write(chunk);
+      },
+      endInput: () => {
+        if (!opts.stdin || !c.Config.StdinOnce) return;
+        if (!this.live.get(c.Id)) {
+          const p = this.pendingInput.get(c.Id) ?? { chunks: [], end: false };
+          p.end = true;
+          this.pendingInput.set(c.Id, p);
+          return;
+        }
+        void chain.then(() => this.closeStdin(c.Id));
+      },
+      detach: () => unsubscribe(),
+    };
+  }
+
+  /** At start: hand the pump to early attachers and the input they sent to the container. */
+  private connectPending(id: string, live: Live): void {
+    for (const s of this.pendingAttach.get(id) ?? []) live.pump.subscribe(s);
+    this.pendingAttach.delete(id);
+    const p = this.pendingInput.get(id);
+    this.pendingInput.delete(id);
+    if (!p || live.input === undefined) return;
+    const fd = live.input;
+    let chain = Promise.resolve();
+    for (const chunk of p.chunks) chain = chain.then(() => new Promise<void>((resolve) => fsWrite(fd, chunk, () => resolve())));
+    if (p.end) void chain.then(() => this.closeStdin(id));
+  }
+
+  /** The running container's output pump and input fd (for attach). */
+  io(id: string): Live | undefined {
+    return this.live.get(id);
+  }
+
+  /** `POST /containers/{id}/resize`. */
+  resize(ref: string, height: number, width: number): void {
+    const c = this.store.get(ref);
+    if (!c.State.Running) throw conflict(`cannot resize container: container ${c.Id} is not running`);
+    const l = this.live.get(c.Id);
+    if (!c.Config.Tty || l?.input === undefined) return;
+    const ws = new Uint8Array(8);
+    new DataView(ws.buffer).setUint16(0, height, true);
+    new DataView(ws.buffer).setUint16(2, width, true);
+    this.deps.sys.ioctl(l.input, 0x5414 /* TIOCSWINSZ */, ws, "the container's terminal");
+  }
+
+  /** Close the container's stdin (StdinOnce, after the attached client's half-close). */
+  closeStdin(id: string): void {
+    const l = this.live.get(id);
+    const c = this.store.get(id);
+    if (!l || l.input === undefined || c.Config.Tty) return;
+    try {
+      closeSync(l.input);
+    } catch {
+      /* already */
+    }
+    delete l.input;
+  }
+
+  /** Counts for `GET /info`. */
+  counts(): Record<string, number> {
+    const all = this.store.all();
+    const running = all.filter((c) => c.State.Running && !c.State.Paused).length;
+    const paused = all.filter((c) => c.State.Paused).length;
+    return { Containers: all.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: all.length - running - paused };
+  }
+
+  /** `GET /containers/{id}/top`: the container's processes, from its cgroup and /proc. */
+  async top(id: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const rows: string[][] = [];
+    for (const pid of this.deps.runtime.pids(id)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        const uid = /Uid:\s+(\d+)/.exec(status)?.[1] ?? "0";
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ") || `[${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}]`;
+        const ticks = Number(after[11]) + Number(after[12]);
+        const secs = Math.floor(ticks / 100);
+        const time = `${String(Math.floor(secs / 3600)).padStart(2, "0")}:${String(Math.floor(secs / 60) % 60).padStart(2, "0")}:${String(secs % 60).padStart(2, "0")}`;
+        rows.push([uid, String(pid), after[1]!, "0", "", "?", time, cmd]);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return { Titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], Processes: rows };
+  }
+
+  // ---- restart of the daemon -----------------------------------------------------------------
+
+  /**
+   * Re-attach to containers that ran when the daemon stopped: those still running get their
+   * output pump and exit watch back; those that exited meanwhile get their recorded status
+   * (255 when nothing was recorded).
+   */
+  async restore(): Promise<void> {
+    for (const c of this.store.all()) {
+      if (!c.State.Running) continue;
+      let status: string;
+      try {
+        status = this.deps.runtime.state(c.Id).status;
+      } catch {
+        status = "missing";
+      }
+      if (status === "running" || status === "paused") {
+        const dir = this.store.dir(c.Id);
+        const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
+        const pump = new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
+        pump.start();
+        let input: number | undefined;
+        try {
+          if (c.Config.Tty) input = this.deps.runtime.monitorFd(c.Id, "output");
+          else if (c.Config.OpenStdin && !c.Config.StdinOnce) input = this.deps.runtime.monitorFd(c.Id, "stdinHold");
+        } catch (err) {
+          this.deps.log.warn("cannot reach the container's input", { container: c.Id, error: messageOf(err) });
+        }
+        const live: Live = { pump, ...(input !== undefined ? { input } : {}), exited: this.deps.runtime.watchExit(c.Id) };
+        this.live.set(c.Id, live);
+        live.handled = live.exited.then((code) => this.onExit(c.Id, code));
+        this.deps.log.info("container restored", { container: c.Id.slice(0, 12) });
+      } else {
+        let code = 255;
+        try {
+          code = this.deps.runtime.exitCode(c.Id) ?? 255;
+        } catch {
+          /* no state at all */
+        }
+        // Its output up to the exit still goes to the log.
+        const dir = this.store.dir(c.Id);
+        if (existsSync(join(dir, "output.spool"))) {
+          const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
+          const pump = new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
+          this.live.set(c.Id, { pump, exited: Promise.resolve(code) });
+        }
+        await this.onExit(c.Id, code);
+      }
+    }
+  }
+}
+
+/** json-file options: max-size ("10m") and max-file. */
+function logOptions(c: ContainerRecord): { maxSize?: number; maxFile?: number } {
+  const o = c.HostConfig.LogConfig?.Config ?? {};
+  const out: { maxSize?: number; maxFile?: number } = {};
+  if (o["max-size"]) out.maxSize = parseSize(o["max-size"]);
+  if (o["max-file"]) out.maxFile = Number(o["max-file"]);
+  return out;
+}
+
+/** "10m", "1k", "100" → bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw invalidArgument(`invalid size: '${s}'`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** True when something is mounted on `path`. */
+function isMounted(path: string): boolean {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === path);
+  } catch {
+    return false;
+  }
+}
+
+function safeRel(p: string): string {
+  const parts = p.split("/").filter((x) => x && x !== ".");
+  if (parts.includes("..")) throw invalidArgument(`the working directory '${p}' is invalid`);
+  return parts.join("/");
+}
+
+/**
+ * Docker's wording for start failures, which the CLI reads: "executable file not found" and
+ * "no such file or directory" become exit status 127, "permission denied" 126.
+ */
+function classifyStartError(err: unknown, program: string): Error {
+  const msg = messageOf(err);
+  const prefix = "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process";
+  if (/executable file not found/.test(msg)) return new EngineError("invalid-argument", `${prefix}: exec: "${program}": executable file not found in $PATH: unknown`);
+  if (/^exec:? .*ENOENT/m.test(msg) || /lookup.*ENOENT/.test(msg)) return new EngineError("invalid-argument", `${prefix}: exec: "${program}": stat ${program}: no such file or directory: unknown`);
+  if (/^exec:? .*EACCES/m.test(msg)) return new EngineError("invalid-argument", `${prefix}: exec: "${program}": permission denied: unknown`);
+  if (err instanceof EngineError) return err;
+  return new EngineError("internal", `${prefix}: ${msg}: unknown`);
+}
+
+function randomHex(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,179 @@
+/**
+ * Containers through the real docker CLI against Bunker (DOCKER_HOST): run in its forms (--rm,
+ * piped stdin, -d, -it under a pty), exit codes, logs (tail, timestamps, follow), ps and its
+ * filters, inspect, top, stop/kill/restart/rm, pause, rename, wait, bad input with Docker's
+ * messages, and the live-restore sequence (SIGKILL the daemon while a container runs).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+const ROOT = process.getuid?.() === 0;
+
+describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+  let env: Record<string, string>;
+  const docker = (...args: string[]) => run([DOCKER!, ...args], env);
+  const dockerIn = (stdin: string, ...args: string[]) => run([DOCKER!, ...args], env, stdin);
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-ctr-");
+    daemon = await startDaemon({ dir });
+    env = { DOCKER_HOST: daemon.host };
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+    expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+  });
+  afterAll(async () => {
+    await docker("rm", "-f", ...(await docker("ps", "-aq")).stdout.split("\n").filter(Boolean));
+    await daemon.stop();
+    cleanup(dir);
+  });
+
+  test("run --rm prints the output and returns the exit code; the container is gone", async () => {
+    const r = await docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3");
+    expect(r.stdout).toBe("out\n");
+    expect(r.stderr).toBe("err\n");
+    expect(r.code).toBe(3);
+    expect((await docker("ps", "-aq")).stdout).toBe("");
+  });
+
+  test("piped stdin reaches the container and its end of file too (run -i)", async () => {
+    const r = await dockerIn("hi\nthere\n", "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done");
+    expect(r.stdout).toBe("hi\nthere\ndone\n");
+    expect(r.code).toBe(0);
+  });
+
+  test("the image's config and the request merge: env, workdir, user, hostname, entrypoint", async () => {
+    const r = await docker("run", "--rm", "-e", "FOO=bar", "-w", "/tmp/work", "-u", "1000:1000", "--hostname", "box", "busybox", "sh", "-c", 'echo $FOO; pwd; id -u; id -g; hostname; echo $PATH');
+    expect(r.stdout.split("\n")).toEqual(["bar", "/tmp/work", "1000", "1000", "box", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ""]);
+    const e = await docker("run", "--rm", "--entrypoint", "echo", "busybox", "a", "b");
+    expect(e.stdout).toBe("a b\n");
+  });
+
+  test("Docker's defaults: default capabilities, masked paths, seccomp; --privileged lifts them", async () => {
+    const r = await docker("run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; cat /proc/kcore | wc -c; grep Seccomp: /proc/self/status");
+    expect(r.stdout).toBe("CapEff:\t00000000a80425fb\n0\nSeccomp:\t2\n");
+    const p = await docker("run", "--rm", "--privileged", "busybox", "sh", "-c", "grep Seccomp: /proc/self/status; grep CapEff /proc/self/status");
+    // Every capability the engine itself holds (this machine's bounding set lacks CAP_SYS_RESOURCE).
+    const bounding = /CapBnd:\s+([0-9a-f]+)/.exec(require("node:fs").readFileSync("/proc/self/status", "utf8"))![1];
+    expect(p.stdout).toBe(`Seccomp:\t0\nCapEff:\t${bounding}\n`);
+    const d = await docker("run", "--rm", "--cap-drop", "ALL", "--cap-add", "CHOWN", "busybox", "grep", "CapEff", "/proc/self/status");
+    expect(d.stdout).toBe("CapEff:\t0000000000000001\n");
+  });
+
+  test("run -d, logs (tail, timestamps, follow), ps, inspect, top, stop", async () => {
+    const d = await docker("run", "-d", "--name", "ticker", "--label", "role=test", "busybox", "sh", "-c", "i=0; while [ $i -lt 1000 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done");
+    expect(d.code).toBe(0);
+    const id = d.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    await Bun.sleep(600);
+    const ps = await docker("ps", "--format", "{{.Names}} {{.Status}}");
+    expect(ps.stdout).toMatch(/^ticker Up (Less than a second|\d+ seconds?)\n$/);
+    expect((await docker("ps", "-q", "--filter", "label=role=test")).stdout.trim()).toBe(id.slice(0, 12));
+    expect((await docker("ps", "-q", "--filter", "label=role=other")).stdout).toBe("");
+    expect((await docker("ps", "-q", "--filter", "name=tick", "--filter", "status=running")).stdout.trim()).toBe(id.slice(0, 12));
+    const tail = await docker("logs", "--tail", "2", "ticker");
+    expect(tail.stdout).toMatch(/^tick \d+\ntick \d+\n$/);
+    const ts = await docker("logs", "-t", "--tail", "1", "ticker");
+    expect(ts.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z tick \d+\n$/);
+    const follow = Bun.spawn([DOCKER!, "logs", "-f", "--tail", "0", "ticker"], { env: { ...process.env, ...env }, stdout: "pipe" });
+    const reader = follow.stdout.getReader();
+    const got = new TextDecoder().decode((await reader.read()).value);
+    expect(got).toMatch(/^tick \d+\n/);
+    const insp = JSON.parse((await docker("inspect", "ticker")).stdout)[0];
+    expect(insp.State.Running).toBe(true);
+    expect(insp.State.Pid).toBeGreaterThan(0);
+    expect(insp.Config.Labels.role).toBe("test");
+    expect(insp.Name).toBe("/ticker");
+    const top = await docker("top", "ticker");
+    expect(top.stdout).toContain("sh -c i=0");
+    const t0 = performance.now();
+    expect((await docker("stop", "-t", "1", "ticker")).code).toBe(0);
+    expect(performance.now() - t0).toBeGreaterThan(900); // sh as PID 1 ignores SIGTERM: killed after the timeout
+    expect(await follow.exited).toBe(0); // the follower ends with the container
+    const after = JSON.parse((await docker("inspect", "ticker")).stdout)[0];
+    expect(after.State.Status).toBe("exited");
+    expect(after.State.ExitCode).toBe(137);
+    expect((await docker("ps", "-aq", "--filter", "exited=137")).stdout.trim()).toBe(id.slice(0, 12));
+    expect((await docker("rm", "ticker")).code).toBe(0);
+  });
+
+  test("kill, pause/unpause, rename, wait, restart", async () => {
+    // PID 1 ignores signals it has no handler for (as with Docker): the shell traps USR1.
+    const id = (await docker("run", "-d", "--name", "sleeper", "busybox", "sh", "-c", "trap 'exit 10' USR1; while true; do sleep 0.1; done")).stdout.trim();
+    expect((await docker("pause", "sleeper")).code).toBe(0);
+    expect((await docker("inspect", "-f", "{{.State.Status}}", "sleeper")).stdout).toBe("paused\n");
+    expect((await docker("unpause", "sleeper")).code).toBe(0);
+    expect((await docker("rename", "sleeper", "napper")).code).toBe(0);
+    expect((await docker("inspect", "-f", "{{.Name}}", id)).stdout).toBe("/napper\n");
+    expect((await docker("restart", "-t", "0", "napper")).code).toBe(0);
+    expect((await docker("inspect", "-f", "{{.State.Running}}", "napper")).stdout).toBe("true\n");
+    const waiting = docker("wait", "napper");
+    expect((await docker("kill", "-s", "USR1", "napper")).code).toBe(0);
+    expect((await waiting).stdout).toBe("10\n");
+    const rm = await docker("rm", "napper");
+    expect(rm.code).toBe(0);
+  });
+
+  test("bad input gets Docker's status and message", async () => {
+    const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
+    expect(missing.stderr).toContain("No such image: nosuchimage:1");
+    expect(missing.code).toBe(125);
+    await docker("create", "--name", "dup", "busybox", "true");
+    const dup = await docker("create", "--name", "dup", "busybox", "true");
+    expect(dup.stderr).toContain('Conflict. The container name "/dup" is already in use by container');
+    const mem = await docker("create", "-m", "1k", "busybox", "true");
+    expect(mem.stderr).toContain("Minimum memory limit allowed is 6MB");
+    const api = (path: string, body: unknown) =>
+      fetch(`http://localhost/v1.51${path}`, { unix: daemon.socket, method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } } as RequestInit);
+    const restart = await api("/containers/create", { Image: "busybox", HostConfig: { AutoRemove: true, RestartPolicy: { Name: "always" } } });
+    expect(restart.status).toBe(400);
+    expect(((await restart.json()) as { message: string }).message).toBe("can't create 'AutoRemove' container with restart policy");
+    const policy = await api("/containers/create", { Image: "busybox", HostConfig: { RestartPolicy: { Name: "sometimes" } } });
+    expect(policy.status).toBe(400);
+    const bind = await docker("create", "-v", "/no/such/dir:/x", "busybox", "true");
+    expect(bind.stderr).toContain("bind source path does not exist: /no/such/dir");
+    const noprog = await docker("run", "--rm", "busybox", "/no/such/program");
+    expect(noprog.code).toBe(127);
+    const body = await api("/containers/create", { Image: "busybox", Env: "notalist" });
+    expect(body.status).toBe(400);
+    expect(((await body.json()) as { message: string }).message).toContain("Env");
+    expect((await docker("rm", "dup")).code).toBe(0);
+    expect((await docker("version")).code).toBe(0); // still serving
+  });
+
+  test("-it under a pseudo-terminal: a shell with a tty, input echoed, exit code back", async () => {
+    const script = Bun.which("script");
+    if (!script) return;
+    const p = Bun.spawn([script, "-qec", `${DOCKER} run -it --rm busybox sh -c 'tty; read x; echo got:$x; exit 4'`, "/dev/null"], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe" });
+    await Bun.sleep(1500);
+    p.stdin.write("hello\r");
+    p.stdin.flush();
+    const out = await new Response(p.stdout).text();
+    expect(out).toContain("/dev/pts/0");
+    expect(out).toContain("got:hello");
+    expect(await p.exited).toBe(4);
+  });
+
+  test("live restore: the daemon is SIGKILLed while a container runs; it keeps running and logging; a restarted daemon re-attaches and records the exit", async () => {
+    const id = (await docker("run", "-d", "--name", "survivor", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.3; done; exit 5")).stdout.trim();
+    await Bun.sleep(400);
+    daemon.proc.kill("SIGKILL");
+    await daemon.proc.exited;
+    const pid = JSON.parse(await Bun.file(join(daemon.dataRoot, "containers", id, "config.v2.json")).text()).State.Pid;
+    expect(existsSync(`/proc/${pid}`)).toBe(true); // still running without the daemon
+    await Bun.sleep(1200);
+    daemon = await startDaemon({ dir });
+    env = { DOCKER_HOST: daemon.host };
+    expect((await docker("ps", "--format", "{{.Names}}")).stdout).toBe("survivor\n");
+    expect((await docker("wait", "survivor")).stdout).toBe("5\n");
+    const logs = await docker("logs", "survivor");
+    expect(logs.stdout).toBe([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `line ${i}\n`).join(""));
+    expect((await docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "survivor")).stdout).toBe("exited 5\n");
+    expect((await docker("rm", "survivor")).code).toBe(0);
+  });
+});
