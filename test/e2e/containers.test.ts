@@ -119,6 +119,32 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect(rm.code).toBe(0);
   });
 
+  test("exec: output and exit code, piped stdin with end of file, user/env/workdir, -it, -d", async () => {
+    await docker("run", "-d", "--name", "execbox", "busybox", "sleep", "60");
+    const r = await docker("exec", "execbox", "sh", "-c", "echo in exec; echo err >&2; exit 3");
+    expect([r.stdout, r.stderr, r.code]).toEqual(["in exec\n", "err\n", 3]);
+    const piped = await dockerIn("one\ntwo\n", "exec", "-i", "execbox", "sh", "-c", "cat; echo eof");
+    expect(piped.stdout).toBe("one\ntwo\neof\n");
+    const who = await docker("exec", "-u", "1000:1000", "-e", "X=1", "-w", "/tmp", "execbox", "sh", "-c", "echo $(id -u) $X $(pwd)");
+    expect(who.stdout).toBe("1000 1 /tmp\n");
+    // The exec is in the container's namespaces: same hostname, PID 1 is the container's process.
+    const ns = await docker("exec", "execbox", "sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '");
+    const id = (await docker("inspect", "-f", "{{.Id}}", "execbox")).stdout.trim();
+    expect(ns.stdout).toBe(`${id.slice(0, 12)}\nsleep 60 `);
+    const script = Bun.which("script");
+    if (script) {
+      const tty = Bun.spawn([script, "-qec", `${DOCKER} exec -it execbox sh -c 'tty; exit 2'`, "/dev/null"], { env: { ...process.env, ...env }, stdout: "pipe" });
+      expect(await new Response(tty.stdout).text()).toContain("/dev/pts/");
+      expect(await tty.exited).toBe(2);
+    }
+    expect((await docker("exec", "-d", "execbox", "sh", "-c", "echo detached > /tmp/d")).code).toBe(0);
+    await Bun.sleep(200);
+    expect((await docker("exec", "execbox", "cat", "/tmp/d")).stdout).toBe("detached\n");
+    const stopped = await docker("exec", "nonexistent", "true");
+    expect(stopped.stderr).toContain("No such container: nonexistent");
+    expect((await docker("rm", "-f", "execbox")).code).toBe(0);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

@@ -12,14 +12,17 @@ import type { ImageService } from "../image/image-service.ts";
 import type { Logger } from "../log.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import { mountAll, unmount } from "../storage/mount.ts";
-import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
+import type { Sys } from "../sys/sys.ts";
 import { parseOrThrow } from "../validate.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
 import { type CreateBody, CreateBodySchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
 import { buildSpec } from "./oci-spec.ts";
 import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
+import { mergeEnv } from "./env.ts";
+import { ExecService } from "./exec-service.ts";
 import { randomName } from "./names.ts";
+import { resolveUser } from "./user.ts";
 
 /** What a running container has in the daemon's memory. */
 interface Live {
@@ -64,19 +67,17 @@ export function parseSignal(s: string): number {
 
 const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
 
-/** Merge `KEY=value` lists: later ones override earlier keys, order of first appearance kept. */
-export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
-  const out = new Map<string, string>();
-  for (const l of lists) for (const e of l ?? []) out.set(e.includes("=") ? e.slice(0, e.indexOf("=")) : e, e);
-  return [...out.values()];
-}
-
 /** The container manager. */
 export class ContainerService {
   private readonly live = new Map<string, Live>();
   private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
 
-  constructor(private readonly deps: ContainerDeps) {}
+  /** The exec instances of this daemon's containers. */
+  readonly execs: ExecService;
+
+  constructor(private readonly deps: ContainerDeps) {
+    this.execs = new ExecService({ sys: deps.sys, store: deps.store, runtime: deps.runtime, events: deps.events });
+  }
 
   get store(): ContainerStore {
     return this.deps.store;
@@ -208,7 +209,7 @@ export class ContainerService {
     if (!isMounted(rootfs)) mountAll(this.deps.sys, await images.layers.driver.mounts(c.RwLayer), rootfs);
     try {
       this.writeEtcFiles(c);
-      const user = this.resolveUser(rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
+      const user = resolveUser(this.deps.sys, rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
       if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });
       const env = mergeEnv(c.Config.Env, [`HOSTNAME=${c.Config.Hostname}`], c.Config.Tty ? ["TERM=xterm"] : [], c.Config.Env);
       const spec = buildSpec({
@@ -292,66 +293,6 @@ export class ContainerService {
     if (c.HostConfig.DnsSearch?.length) resolv += `search ${c.HostConfig.DnsSearch.join(" ")}\n`;
     if (c.HostConfig.DnsOptions?.length) resolv += `options ${c.HostConfig.DnsOptions.join(" ")}\n`;
     writeFileSync(c.ResolvConfPath, resolv);
-  }
-
-  /** `User` ("name", "uid", "uid:gid", "name:group") resolved in the container's /etc/passwd and /etc/group. */
-  private resolveUser(rootfs: string, user: string, groupAdd: string[]): { uid: number; gid: number; additionalGids: number[] } {
-    // Read inside the container's root: a symlinked /etc/passwd cannot point at the host's.
-    const root = this.deps.sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
-    const read = (path: string): string[][] => {
-      try {
-        const fd = this.deps.sys.openat2(root, path, O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
-        try {
-          return readFileSync(fd, "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
-        } finally {
-          closeSync(fd);
-        }
-      } catch {
-        return [];
-      }
-    };
-    let passwd: string[][];
-    let groups: string[][];
-    try {
-      passwd = read("etc/passwd");
-      groups = read("etc/group");
-    } finally {
-      closeSync(root);
-    }
-    const [u = "", g] = user.split(":");
-    let uid = 0;
-    let gid = 0;
-    if (u) {
-      if (/^\d+$/.test(u)) {
-        uid = Number(u);
-        gid = Number(passwd.find((p) => p[2] === u)?.[3] ?? 0);
-      } else {
-        const p = passwd.find((x) => x[0] === u);
-        if (!p) throw invalidArgument(`unable to find user ${u}: no matching entries in passwd file`);
-        uid = Number(p[2]);
-        gid = Number(p[3]);
-      }
-    }
-    if (g !== undefined && g !== "") {
-      if (/^\d+$/.test(g)) gid = Number(g);
-      else {
-        const gr = groups.find((x) => x[0] === g);
-        if (!gr) throw invalidArgument(`unable to find group ${g}: no matching entries in group file`);
-        gid = Number(gr[2]);
-      }
-    }
-    const name = passwd.find((p) => Number(p[2]) === uid)?.[0];
-    const additional = new Set<number>();
-    if (name) for (const gr of groups) if ((gr[3] ?? "").split(",").includes(name) && Number(gr[2]) !== gid) additional.add(Number(gr[2]));
-    for (const ga of groupAdd) {
-      if (/^\d+$/.test(ga)) additional.add(Number(ga));
-      else {
-        const gr = groups.find((x) => x[0] === ga);
-        if (!gr) throw invalidArgument(`Unable to find group ${ga}: no matching entries in group file`);
-        additional.add(Number(gr[2]));
-      }
-    }
-    return { uid, gid, additionalGids: [...additional] };
   }
 
   // ---- exit, wait ----------------------------------------------------------------------------

@@ -150,7 +150,7 @@ export class PlanBuilder {
    * containerd shim expects for `exec --detach`).
    */
   fork(what: string, wait: boolean): this {
-    this.ops.push({ kind: OpKind.Fork, nr: this.nr.wait4, args: [wait ? 1 : 0], store: undefined, ok: [], what });
+    this.ops.push({ kind: OpKind.Fork, nr: this.nr.wait4, args: [wait ? 1 : 0, this.nr.close_range], store: undefined, ok: [], what });
     return this;
   }
 

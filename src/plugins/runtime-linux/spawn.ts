@@ -8,7 +8,7 @@
  * - step -3: a sync point: the child waits for a byte on its sync pipe;
  * - end of file: the final execve succeeded (the pipe closed on exec), or the child is gone.
  */
-import { closeSync, read } from "node:fs";
+import { closeSync } from "node:fs";
 import { errnoName, strerror, SyscallError } from "../../core/errors.ts";
 import { compileC, FFIType } from "../../core/sys/cc.ts";
 import type { Sys } from "../../core/sys/sys.ts";
@@ -51,20 +51,40 @@ function describeCode(code: number): string {
   return `${errnoName(code)} (${strerror(code)})`;
 }
 
-/** Read exactly `n` bytes or to end of file, off the event loop. */
-export function readRecord(fd: number, n = 8): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const buf = new Uint8Array(n);
-    let got = 0;
-    const next = () =>
-      read(fd, buf, got, n - got, null, (err, bytes) => {
-        if (err) return reject(err);
-        got += bytes;
-        if (bytes === 0 || got === n) resolve(buf.subarray(0, got));
-        else next();
-      });
-    next();
-  });
+/**
+ * Fixed-size records from a pipe, read through Bun's event loop (epoll) rather than a pool thread:
+ * a status pipe can stay silent for as long as a container's setup takes, and the daemon's file
+ * I/O has only a few pool threads.
+ */
+export class RecordReader {
+  private readonly reader: { read(): Promise<{ value?: Uint8Array; done?: boolean }>; cancel(): Promise<void> };
+  private buf = new Uint8Array(0);
+  private ended = false;
+
+  constructor(fd: number) {
+    this.reader = Bun.file(fd).stream().getReader() as unknown as RecordReader["reader"];
+  }
+
+  /** The next `n` bytes, or fewer at end of file. */
+  async read(n = 8): Promise<Uint8Array> {
+    while (this.buf.length < n && !this.ended) {
+      const { value, done } = await this.reader.read();
+      if (done) this.ended = true;
+      else if (value?.length) {
+        const b = new Uint8Array(this.buf.length + value.length);
+        b.set(this.buf);
+        b.set(value, this.buf.length);
+        this.buf = b;
+      }
+    }
+    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    return out;
+  }
+
+  cancel(): void {
+    this.reader.cancel().catch(() => {});
+  }
 }
 
 /** A record from the status pipe. */
@@ -88,12 +108,15 @@ export class Spawned {
     private readonly waitStatusSteps: Set<number> = new Set(),
   ) {
     this.childPid = pid;
+    this.records = new RecordReader(statusFd);
   }
+
+  private readonly records: RecordReader;
 
   /** The next record; "exec" (end of file) when the child exec'd or exited. */
   async next(): Promise<StatusRecord> {
     if (this.closed) return { kind: "exec" };
-    const rec = await readRecord(this.statusFd);
+    const rec = await this.records.read(8);
     if (rec.length === 0) {
       this.close();
       return { kind: "exec" };
@@ -133,6 +156,7 @@ export class Spawned {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.records.cancel();
     closeSync(this.statusFd);
   }
 }

@@ -301,7 +301,8 @@ static void run(struct plan *p) {
       if (r == -1) fail(p, i, lasterr);
       if (buf[0] != '/') fail(p, i, ERR_CWD);
     } else if (o->kind == OP_FORK) {
-      /* Fork once more (to enter a joined PID namespace); the parent reports {-2, pid} and exits. */
+      /* Fork once more (to enter a joined PID namespace); the parent reports {-2, pid} and exits
+         or waits. a0: wait flag; a1: close_range's number (the parent closes every fd). */
       int msg[2];
       r = sc(p->nr_clone, 17L, 0L, 0L, 0L, 0L, 0L);
       if (r == -1) fail(p, i, lasterr);
@@ -313,6 +314,8 @@ static void run(struct plan *p) {
         msg[1] = (int)r;
         sc(p->nr_write, p->err_fd, (long)msg, 8L, 0L, 0L, 0L);
         sc(p->nr_close, p->err_fd, 0L, 0L, 0L, 0L, 0L);
+        /* Hold nothing of the child's: its stdin must see end of file when its writer closes. */
+        if (a[1] > 0) sc(a[1], 0L, 0xffffffffL, 0L, 0L, 0L, 0L);
         /* a0 == 0: exit at once, so the child is reparented to the caller's subreaper (a shim). */
         if (a[0] == 0) for (;;) sc(p->nr_exit_group, 0L, 0L, 0L, 0L, 0L, 0L);
         for (;;) {

@@ -333,6 +333,72 @@ export function containerRoutes(service: () => Promise<ContainerService>): Route
       },
     },
     {
+      method: "POST",
+      path: "/containers/{id}/exec",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        ctx.res.json(201, { Id: svc.execs.create(c.Id, await ctx.req.json()) });
+      },
+    },
+    {
+      method: "GET",
+      path: "/exec/{id}/json",
+      handler: async (ctx) => ctx.res.json(200, (await service()).execs.inspect(ctx.params.id!)),
+    },
+    {
+      method: "POST",
+      path: "/exec/{id}/resize",
+      handler: async (ctx) => {
+        const h = Number(ctx.req.query.get("h"));
+        const w = Number(ctx.req.query.get("w"));
+        if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw invalidArgument("invalid resize parameters");
+        (await service()).execs.resize(ctx.params.id!, h, w);
+        ctx.res.send(200);
+      },
+    },
+    {
+      method: "POST",
+      path: "/exec/{id}/start",
+      handler: async (ctx) => {
+        const svc = await service();
+        const body = ((await ctx.req.json()) ?? {}) as { Detach?: boolean; Tty?: boolean };
+        const e = svc.execs.get(ctx.params.id!);
+        const tty = !!e.config.Tty;
+        if (body.Detach) {
+          await svc.execs.start(e.id, { detach: true });
+          return ctx.res.send(200);
+        }
+        let stream: ReturnType<typeof ctx.res.hijack> | undefined;
+        let queue = Promise.resolve();
+        const early: Uint8Array[] = [];
+        const want = { 1: !!e.config.AttachStdout, 2: !!e.config.AttachStderr } as Record<number, boolean>;
+        const run = await svc.execs.start(e.id, {
+          detach: false,
+          sink: {
+            data(streamNo, chunk) {
+              if (!want[streamNo]) return;
+              const bytes = tty ? chunk : frame(streamNo, chunk);
+              if (!stream) early.push(bytes); // before the hijack below: kept in order
+              else {
+                const s = stream;
+                queue = queue.then(() => s.write(bytes));
+              }
+            },
+          },
+        });
+        stream = ctx.res.hijack(contentType(ctx, tty));
+        for (const b of early) {
+          const s = stream;
+          queue = queue.then(() => s.write(b));
+        }
+        stream.onData((chunk) => run.input(chunk));
+        stream.onEnd(() => run.endInput());
+        await run.done; // the exit code is recorded before the stream closes
+        await queue;
+        stream.close();
+      },
+    },
+    {
       method: "GET",
       path: "/containers/{id}/logs",
       handler: async (ctx) => {
