@@ -133,7 +133,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect(ns.stdout).toBe(`${id.slice(0, 12)}\nsleep 60 `);
     const script = Bun.which("script");
     if (script) {
-      const tty = Bun.spawn([script, "-qec", `${DOCKER} exec -it execbox sh -c 'tty; exit 2'`, "/dev/null"], { env: { ...process.env, ...env }, stdout: "pipe" });
+      const tty = Bun.spawn([script, "-qec", `${DOCKER} exec -it execbox sh -c 'tty; exit 2'`, "/dev/null"], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe" });
       expect(await new Response(tty.stdout).text()).toContain("/dev/pts/");
       expect(await tty.exited).toBe(2);
     }
@@ -195,7 +195,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     await Bun.sleep(1200);
     daemon = await startDaemon({ dir });
     env = { DOCKER_HOST: daemon.host };
-    expect((await docker("ps", "--format", "{{.Names}}")).stdout).toBe("survivor\n");
+    expect((await docker("ps", "--format", "{{.Names}}", "--filter", "name=survivor")).stdout).toBe("survivor\n");
     expect((await docker("wait", "survivor")).stdout).toBe("5\n");
     const logs = await docker("logs", "survivor");
     expect(logs.stdout).toBe([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `line ${i}\n`).join(""));
