@@ -145,6 +145,41 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "-f", "execbox")).code).toBe(0);
   });
 
+  test("volumes and mounts: bind ro, named volume persistence and copy-up, anonymous volumes with rm -v, tmpfs, the volume API", async () => {
+    const host = join(dir, "hostdir");
+    require("node:fs").mkdirSync(host, { recursive: true });
+    writeFileSync(join(host, "f"), "hostfile\n");
+    const ro = await docker("run", "--rm", "-v", `${host}:/h:ro`, "busybox", "sh", "-c", "cat /h/f; touch /h/x");
+    expect(ro.stdout).toBe("hostfile\n");
+    expect(ro.stderr).toContain("Read-only file system");
+    expect((await docker("run", "--rm", "--mount", `type=bind,source=${host},target=/h`, "busybox", "sh", "-c", "echo w > /h/w")).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(host, "w"), "utf8")).toBe("w\n");
+    expect((await docker("run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "echo kept > /data/k")).code).toBe(0);
+    expect((await docker("run", "--rm", "-v", "vol1:/data", "busybox", "cat", "/data/k")).stdout).toBe("kept\n");
+    // Copy-up: an empty volume mounted over /etc gets the image's /etc.
+    expect((await docker("run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/passwd")).stdout).toContain("root:x:0:0");
+    const t = await docker("run", "--rm", "--tmpfs", "/t:size=1m", "busybox", "sh", "-c", "grep ' /t ' /proc/mounts");
+    expect(t.stdout).toMatch(/^tmpfs \/t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k/);
+    expect((await docker("run", "--name", "anon", "-v", "/anon", "busybox", "sh", "-c", "touch /anon/a")).code).toBe(0);
+    const mounts = JSON.parse((await docker("inspect", "-f", "{{json .Mounts}}", "anon")).stdout);
+    expect(mounts).toHaveLength(1);
+    expect(mounts[0]).toMatchObject({ Type: "volume", Destination: "/anon", Driver: "local", RW: true });
+    const anonName = mounts[0].Name;
+    expect((await docker("volume", "ls", "-q")).stdout.split("\n")).toContain(anonName);
+    await docker("run", "-d", "--name", "holder", "-v", "vol1:/x", "busybox", "sleep", "30");
+    const busy = await docker("volume", "rm", "vol1");
+    expect(busy.stderr).toContain("remove vol1: volume is in use");
+    expect((await docker("rm", "-f", "holder")).code).toBe(0);
+    expect((await docker("rm", "-v", "anon")).code).toBe(0);
+    expect((await docker("volume", "ls", "-q")).stdout.split("\n")).not.toContain(anonName);
+    const insp = JSON.parse((await docker("volume", "inspect", "vol1")).stdout)[0];
+    expect(insp).toMatchObject({ Name: "vol1", Driver: "local", Scope: "local" });
+    expect((await docker("volume", "rm", "vol1", "etcvol")).code).toBe(0);
+    expect((await docker("volume", "inspect", "vol1")).stderr).toContain("no such volume");
+    const bad = await docker("run", "--rm", "-v", "bad name:/x", "busybox", "true");
+    expect(bad.code).toBe(125);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

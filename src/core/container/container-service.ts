@@ -4,7 +4,7 @@
  * kill, wait, remove, pause, rename, and the re-attachment of running containers when the daemon
  * starts again. State changes are saved atomically and published as events.
  */
-import { closeSync, existsSync, write as fsWrite, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, write as fsWrite, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EventBus } from "../daemon/events.ts";
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
@@ -19,7 +19,10 @@ import { type CreateBody, CreateBodySchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
 import { buildSpec } from "./oci-spec.ts";
 import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
+import type { VolumeService } from "../volume/volume-service.ts";
+import { copyUp } from "./copy-up.ts";
 import { mergeEnv } from "./env.ts";
+import { containerMounts, specMount } from "./mounts.ts";
 import { ExecService } from "./exec-service.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
@@ -38,6 +41,7 @@ interface Live {
 /** Services the manager uses. */
 export interface ContainerDeps {
   sys: Sys;
+  volumes: VolumeService;
   store: ContainerStore;
   images: () => Promise<ImageService>;
   runtime: ContainerRuntime;
@@ -77,6 +81,7 @@ export class ContainerService {
 
   constructor(private readonly deps: ContainerDeps) {
     this.execs = new ExecService({ sys: deps.sys, store: deps.store, runtime: deps.runtime, events: deps.events });
+    deps.volumes.inUse = (name) => this.volumeUsers(name);
   }
 
   get store(): ContainerStore {
@@ -104,10 +109,6 @@ export class ContainerService {
     if ((h.RestartPolicy?.MaximumRetryCount ?? 0) < 0) throw invalidArgument("invalid restart policy: maximum retry count cannot be negative");
     if (restart !== "on-failure" && (h.RestartPolicy?.MaximumRetryCount ?? 0) > 0) throw invalidArgument(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
     if (h.Memory !== undefined && h.Memory !== null && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
-    for (const b of h.Binds ?? []) {
-      const src = b.split(":")[0]!;
-      if (src.startsWith("/") && !existsSync(src)) throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
-    }
     if (body.WorkingDir && !body.WorkingDir.startsWith("/")) throw invalidArgument(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
     const images = await this.deps.images();
     await images.provideBuiltin(body.Image);
@@ -117,6 +118,7 @@ export class ContainerService {
     const cmd = body.Cmd != null && body.Cmd.length ? body.Cmd : body.Entrypoint != null ? [] : (ic.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
     if (!args.length) throw invalidArgument("No command specified");
+    const mounts = containerMounts(body, h, (ic.Volumes as Record<string, unknown>) ?? {});
     const id = randomHex(32);
     const dir = this.store.dir(id);
     mkdirSync(dir, { recursive: true, mode: 0o710 });
@@ -168,6 +170,14 @@ export class ContainerService {
       this.store.delete(id);
       throw invalidArgument(`failed to create task for container: logging driver ${rec.HostConfig.LogConfig!.Type} is not supported`);
     }
+    // Volumes: named ones are created when missing, anonymous ones get a fresh name.
+    for (const m of mounts) {
+      if (m.Type !== "volume") continue;
+      const vol = this.deps.volumes.create({ ...(m.Name ? { Name: m.Name } : {}), Driver: m.Driver ?? "local" }, { anonymous: !!m.Anonymous });
+      m.Name = vol.Name;
+      m.Source = vol.Mountpoint;
+    }
+    rec.MountPoints = mounts;
     this.store.save(rec);
     this.publish(rec, "create");
     return { Id: id, Warnings: [] };
@@ -221,7 +231,7 @@ export class ContainerService {
         user,
         rootfs,
         etcFiles: { hosts: c.HostsPath, hostname: c.HostnamePath, resolvConf: c.ResolvConfPath },
-        mounts: [],
+        mounts: await this.volumeMounts(c, rootfs),
       });
       const bundle = join(dir, "bundle");
       mkdirSync(bundle, { recursive: true });
@@ -273,6 +283,21 @@ export class ContainerService {
       this.store.save(c);
       throw classifyStartError(err, c.Path);
     }
+  }
+
+  /**
+   * The container's mounts in runtime-spec form; a volume still empty gets what the image has at
+   * its destination (Docker's copy-up), read inside the container's root.
+   */
+  private async volumeMounts(c: ContainerRecord, rootfs: string): Promise<Record<string, unknown>[]> {
+    for (const m of c.MountPoints ?? []) {
+      if (m.Type !== "volume") continue;
+      const vol = this.deps.volumes.get(m.Name!);
+      m.Source = vol.Mountpoint;
+      if (m.CopyUp && readdirSync(vol.Mountpoint).length === 0) await copyUp(this.deps.sys, rootfs, m.Destination, vol.Mountpoint);
+      m.CopyUp = false;
+    }
+    return (c.MountPoints ?? []).map(specMount);
   }
 
   /** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf (network "none" or "host"). */
@@ -447,8 +472,13 @@ export class ContainerService {
 
   // ---- remove --------------------------------------------------------------------------------
 
-  /** `DELETE /containers/{id}`. */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** Names of the containers using volume `name`. */
+  volumeUsers(name: string): string[] {
+    return this.store.all().filter((c) => (c.MountPoints ?? []).some((m) => m.Type === "volume" && m.Name === name)).map((c) => c.Id);
+  }
+
+  /** `DELETE /containers/{id}` (`volumes`: its anonymous volumes go too, `rm -v`). */
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.store.get(ref);
     if (c.State.Running) {
       if (!opts.force) {
@@ -472,6 +502,14 @@ export class ContainerService {
     }
     this.lastExit.set(c.Id, c.State.ExitCode);
     this.store.delete(c.Id);
+    for (const m of c.MountPoints ?? []) {
+      if (m.Type !== "volume" || !m.Anonymous || !(opts.volumes || c.HostConfig.AutoRemove)) continue;
+      try {
+        this.deps.volumes.remove(m.Name!);
+      } catch (err) {
+        this.deps.log.warn("volume not removed", { volume: m.Name, error: messageOf(err) });
+      }
+    }
     this.publish(c, "destroy");
     for (const w of this.removeWaiters.get(c.Id) ?? []) w();
     this.removeWaiters.delete(c.Id);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { conflict, EngineError, invalidArgument, notFound } from "../errors.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
+import type { MountPoint } from "./mounts.ts";
 
 /** Docker's State object. */
 export interface ContainerStateRecord {
@@ -47,6 +48,8 @@ export interface ContainerRecord {
   HostsPath: string;
   /** Snapshot key of the writable layer. */
   RwLayer: string;
+  /** Its mounts (binds, volumes, tmpfs). */
+  MountPoints?: MountPoint[];
   /** True once the user stopped it (for `unless-stopped`). */
   ManuallyStopped?: boolean;
 }

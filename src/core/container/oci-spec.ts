@@ -131,7 +131,6 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: "/etc/resolv.conf", type: "bind", source: input.etcFiles.resolvConf, options: ["rbind", "rprivate"] },
     { destination: "/etc/hostname", type: "bind", source: input.etcFiles.hostname, options: ["rbind", "rprivate"] },
     { destination: "/etc/hosts", type: "bind", source: input.etcFiles.hosts, options: ["rbind", "rprivate"] },
-    ...Object.entries(h.Tmpfs ?? {}).map(([dest, opts]) => ({ destination: dest, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...(opts ? opts.split(",") : [])] })),
     ...input.mounts,
   ];
   const resources: Record<string, unknown> = {

@@ -15,6 +15,8 @@ import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
 import type { ContainerService } from "../container/container-service.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
+import type { VolumeService } from "../volume/volume-service.ts";
+import { volumeRoutes } from "../api/routes/volumes.ts";
 import { systemRoutes } from "../api/routes/system.ts";
 import { countImages } from "../image/image-count.ts";
 import type { ImageService } from "../image/image-service.ts";
@@ -115,6 +117,7 @@ export class Daemon {
       const dataRoot = config.dataRoot;
       this.system.contribute(() => ({ Images: this.imagesLoaded?.count() ?? countImages(join(dataRoot, "image")) }));
       router.add(...imageRoutes(() => this.imageService(storage)));
+      router.add(...volumeRoutes(() => this.volumeService()));
       const runtime = [...plugins.instances("runtime.v1").values()][0];
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
@@ -172,6 +175,14 @@ export class Daemon {
     return this.imagesLoading;
   }
 
+  private volumesLoading: Promise<VolumeService> | undefined;
+
+  /** The volume store, created on first use. */
+  volumeService(): Promise<VolumeService> {
+    this.volumesLoading ??= import("../volume/volume-service.ts").then(({ VolumeService }) => new VolumeService(join(this.config.dataRoot, "volumes"), this.events));
+    return this.volumesLoading;
+  }
+
   private containersLoading: Promise<ContainerService> | undefined;
   private containersLoaded: ContainerService | undefined;
 
@@ -183,6 +194,7 @@ export class Daemon {
         sys: this.deps.sys,
         store: new ContainerStore(join(this.config.dataRoot, "containers")),
         images: () => this.imageService(storage),
+        volumes: await this.volumeService(),
         runtime,
         events: this.events,
         log: this.deps.log,

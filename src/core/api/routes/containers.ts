@@ -53,6 +53,20 @@ export function humanDuration(ms: number): string {
   return `${Math.round(h / 24 / 365)} years`;
 }
 
+/** inspect's and ps's `Mounts`. */
+function mountsView(c: ContainerRecord): Record<string, unknown>[] {
+  return (c.MountPoints ?? []).map((m) => ({
+    Type: m.Type,
+    ...(m.Name ? { Name: m.Name } : {}),
+    Source: m.Source,
+    Destination: m.Destination,
+    ...(m.Driver ? { Driver: m.Driver } : {}),
+    Mode: m.Mode,
+    RW: m.RW,
+    Propagation: m.Propagation,
+  }));
+}
+
 /** `docker inspect`'s object. */
 export function inspectOf(c: ContainerRecord, driver: string): Record<string, unknown> {
   return {
@@ -76,7 +90,7 @@ export function inspectOf(c: ContainerRecord, driver: string): Record<string, un
     ExecIDs: null,
     HostConfig: c.HostConfig,
     GraphDriver: { Name: driver, Data: null },
-    Mounts: [],
+    Mounts: mountsView(c),
     Config: c.Config,
     NetworkSettings: { Bridge: "", SandboxID: "", SandboxKey: "", Ports: {}, Networks: { [c.HostConfig.NetworkMode ?? "none"]: { NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } } },
   };
@@ -97,7 +111,7 @@ export function summaryOf(c: ContainerRecord): Record<string, unknown> {
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? "none" },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountsView(c),
   };
 }
 
@@ -276,7 +290,7 @@ export function containerRoutes(service: () => Promise<ContainerService>): Route
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);
         if (truthy(ctx.req.query.get("link"))) throw conflict("Conflict, cannot remove the default link name of the container");
-        await svc.remove(c.Id, { force: truthy(ctx.req.query.get("force")) });
+        await svc.remove(c.Id, { force: truthy(ctx.req.query.get("force")), volumes: truthy(ctx.req.query.get("v")) });
         ctx.res.send(204);
       },
     },

@@ -1,0 +1,68 @@
+/**
+ * Volume routes (Engine API 1.51): list (with filters), create, inspect, remove, prune.
+ */
+import type { Volume, VolumeService } from "../../volume/volume-service.ts";
+import { Filters } from "../filters.ts";
+import type { Route } from "../router.ts";
+
+const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
+const VOLUME_FILTER_KEYS = ["dangling", "driver", "label", "name", "all"] as const;
+
+/** A volume as the API shows it (without the engine's own fields). */
+export function volumeView(v: Volume): Record<string, unknown> {
+  const { Anonymous: _a, ...rest } = v;
+  return rest;
+}
+
+/** The volume routes; the service is created on first use. */
+export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
+  return [
+    {
+      method: "GET",
+      path: "/volumes",
+      handler: async ({ req, res }) => {
+        const svc = await volumes();
+        const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
+        const list = svc.list().filter((v) => {
+          const label = (l: string) => {
+            const [k, val] = l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, undefined];
+            return v.Labels[k] !== undefined && (val === undefined || v.Labels[k] === val);
+          };
+          return (
+            (!f.has("name") || f.get("name").some((n) => v.Name.includes(n))) &&
+            (!f.has("driver") || f.get("driver").includes(v.Driver)) &&
+            (!f.has("label") || f.get("label").every(label)) &&
+            (!f.has("dangling") || f.get("dangling").some((d) => truthy(d) === (svc.inUse(v.Name).length === 0)))
+          );
+        });
+        res.json(200, { Volumes: list.map(volumeView), Warnings: [] });
+      },
+    },
+    {
+      method: "POST",
+      path: "/volumes/create",
+      handler: async ({ req, res }) => res.json(201, volumeView((await volumes()).create(await req.json()))),
+    },
+    {
+      method: "POST",
+      path: "/volumes/prune",
+      handler: async ({ req, res }) => {
+        const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
+        res.json(200, (await volumes()).prune(f.get("all").some(truthy)));
+      },
+    },
+    {
+      method: "GET",
+      path: "/volumes/{name}",
+      handler: async ({ params, res }) => res.json(200, volumeView((await volumes()).get(params.name!))),
+    },
+    {
+      method: "DELETE",
+      path: "/volumes/{name}",
+      handler: async ({ req, params, res }) => {
+        (await volumes()).remove(params.name!, truthy(req.query.get("force")));
+        res.send(204);
+      },
+    },
+  ];
+}
