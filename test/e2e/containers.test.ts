@@ -140,6 +140,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("exec", "-d", "execbox", "sh", "-c", "echo detached > /tmp/d")).code).toBe(0);
     await Bun.sleep(200);
     expect((await docker("exec", "execbox", "cat", "/tmp/d")).stdout).toBe("detached\n");
+    const noprog = await docker("exec", "execbox", "nosuchprogram");
+    expect(noprog.code).toBe(127);
+    expect(noprog.stderr + noprog.stdout).toContain("executable file not found");
     const stopped = await docker("exec", "nonexistent", "true");
     expect(stopped.stderr).toContain("No such container: nonexistent");
     expect((await docker("rm", "-f", "execbox")).code).toBe(0);
@@ -178,6 +181,59 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("volume", "inspect", "vol1")).stderr).toContain("no such volume");
     const bad = await docker("run", "--rm", "-v", "bad name:/x", "busybox", "true");
     expect(bad.code).toBe(125);
+  });
+
+  test("restart policies: on-failure:N retries N times, always restarts until stopped, no does nothing", async () => {
+    await docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3");
+    for (let i = 0; i < 50 && (await docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky")).stdout !== "2 exited\n"; i++) await Bun.sleep(100);
+    expect((await docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "flaky")).stdout).toBe("2 exited 3\n");
+    await docker("run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "sleep 0.1");
+    for (let i = 0; i < 50 && Number((await docker("inspect", "-f", "{{.RestartCount}}", "phoenix")).stdout) < 3; i++) await Bun.sleep(100);
+    expect(Number((await docker("inspect", "-f", "{{.RestartCount}}", "phoenix")).stdout)).toBeGreaterThanOrEqual(3);
+    expect((await docker("stop", "phoenix")).code).toBe(0);
+    const n = (await docker("inspect", "-f", "{{.RestartCount}}", "phoenix")).stdout;
+    await Bun.sleep(1000);
+    expect((await docker("inspect", "-f", "{{.RestartCount}} {{.State.Running}}", "phoenix")).stdout).toBe(`${n.trim()} false\n`); // stopped means stopped
+    await docker("run", "-d", "--name", "once", "busybox", "sh", "-c", "exit 1");
+    await Bun.sleep(500);
+    expect((await docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "once")).stdout).toBe("0 exited\n");
+    expect((await docker("rm", "-f", "flaky", "phoenix", "once")).code).toBe(0);
+  });
+
+  test("cp both ways inside the container's root (a symlink cannot lead out), diff, commit, export", async () => {
+    const src = join(dir, "cpsrc");
+    require("node:fs").mkdirSync(join(src, "sub"), { recursive: true });
+    writeFileSync(join(src, "a.txt"), "a\n");
+    writeFileSync(join(src, "sub", "b.txt"), "b\n");
+    await docker("run", "-d", "--name", "cpbox", "busybox", "sh", "-c", "ln -s /etc /tmp/evil; sleep 60");
+    await Bun.sleep(200);
+    expect((await docker("cp", src, "cpbox:/tmp/")).code).toBe(0);
+    expect((await docker("exec", "cpbox", "cat", "/tmp/cpsrc/a.txt", "/tmp/cpsrc/sub/b.txt")).stdout).toBe("a\nb\n");
+    const back = join(dir, "cpback");
+    expect((await docker("cp", "cpbox:/tmp/cpsrc", back)).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(back, "sub", "b.txt"), "utf8")).toBe("b\n");
+    expect((await docker("cp", "cpbox:/etc/passwd", join(dir, "passwd.out"))).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(dir, "passwd.out"), "utf8")).toContain("root:x:0:0");
+    // A symlink in the container pointing at /etc: copying through it lands in the container's /etc, not the host's.
+    const hostEtcBefore = require("node:fs").existsSync("/etc/a.txt");
+    expect((await docker("cp", join(src, "a.txt"), "cpbox:/tmp/evil/")).code).toBe(0);
+    expect((await docker("exec", "cpbox", "cat", "/etc/a.txt")).stdout).toBe("a\n");
+    expect(require("node:fs").existsSync("/etc/a.txt")).toBe(hostEtcBefore);
+    const diff = (await docker("diff", "cpbox")).stdout.split("\n");
+    expect(diff).toContain("A /tmp/cpsrc/a.txt");
+    expect(diff).toContain("A /etc/a.txt");
+    expect(diff.some((l) => l === "A /proc" || l === "A /dev")).toBe(false);
+    const commit = await docker("commit", "-c", 'CMD ["cat", "/tmp/cpsrc/a.txt"]', "cpbox", "committed:v1");
+    expect(commit.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect((await docker("run", "--rm", "committed:v1")).stdout).toBe("a\n");
+    const exp = Bun.spawn([DOCKER!, "export", "cpbox"], { env: { ...process.env, ...env }, stdout: "pipe" });
+    const names = (await Array.fromAsync((await import("../../src/core/layer/tar-stream.ts")).readTar(exp.stdout as unknown as AsyncIterable<Uint8Array>))).map((e) => e.header.name);
+    expect(names).toContain("tmp/cpsrc/sub/b.txt");
+    expect(names).toContain("bin/busybox");
+    const missing = await docker("cp", "cpbox:/no/such", join(dir, "x"));
+    expect(missing.stderr).toContain("Could not find the file /no/such in container");
+    expect((await docker("rm", "-f", "cpbox")).code).toBe(0);
+    expect((await docker("rmi", "committed:v1")).code).toBe(0);
   });
 
   test("bad input gets Docker's status and message", async () => {

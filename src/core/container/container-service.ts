@@ -200,6 +200,9 @@ export class ContainerService {
   async start(ref: string): Promise<boolean> {
     const c = this.store.get(ref);
     if (c.State.Running) return false;
+    this.cancelRestart(c);
+    c.ManuallyStopped = false;
+    this.backoff.delete(c.Id);
     if (c.State.Status === "removing" || c.State.Dead) throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
     try {
       await this.startContainer(c);
@@ -368,7 +371,68 @@ export class ContainerService {
       } catch (err) {
         this.deps.log.warn("auto-remove failed", { container: id, error: messageOf(err) });
       }
+      return;
     }
+    this.maybeRestart(c, code);
+  }
+
+  /** Restarts pending after a backoff, by container (cancelled by stop, kill, rm). */
+  private readonly restartTimers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  /** Whether the restart policy wants this exit restarted. */
+  private wantsRestart(c: ContainerRecord, code: number): boolean {
+    const p = c.HostConfig.RestartPolicy;
+    if (c.ManuallyStopped || !p?.Name || p.Name === "no") return false;
+    if (p.Name === "on-failure") return code !== 0 && (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount);
+    return true; // always, unless-stopped
+  }
+
+  /**
+   * Apply the restart policy after an exit, with Docker's backoff: 100 ms, doubling up to a
+   * minute, back to 100 ms when the container had run for 10 s.
+   */
+  private maybeRestart(c: ContainerRecord, code: number): void {
+    if (!this.wantsRestart(c, code)) return;
+    const ranMs = Date.parse(c.State.FinishedAt) - Date.parse(c.State.StartedAt);
+    const prev = this.backoff.get(c.Id) ?? 0;
+    const delay = ranMs >= 10_000 || prev === 0 ? 100 : Math.min(prev * 2, 60_000);
+    this.backoff.set(c.Id, delay);
+    c.State = { ...c.State, Status: "restarting", Restarting: true };
+    this.store.save(c);
+    const timer = setTimeout(async () => {
+      this.restartTimers.delete(c.Id);
+      let cur: ContainerRecord;
+      try {
+        cur = this.store.get(c.Id);
+      } catch {
+        return; // removed meanwhile
+      }
+      if (!cur.State.Restarting) return;
+      cur.RestartCount++;
+      cur.State.Restarting = false;
+      try {
+        await this.startContainer(cur);
+        this.publish(cur, "restart");
+      } catch (err) {
+        this.deps.log.warn("restart failed", { container: cur.Id, error: messageOf(err) });
+        cur.State = { ...cur.State, Status: "exited", Restarting: false };
+        this.store.save(cur);
+      }
+    }, delay);
+    this.restartTimers.set(c.Id, timer);
+  }
+
+  private readonly backoff = new Map<string, number>();
+
+  /** Cancel a pending restart (stop, kill, rm of a restarting container). */
+  private cancelRestart(c: ContainerRecord): boolean {
+    const t = this.restartTimers.get(c.Id);
+    if (!t) return false;
+    clearTimeout(t);
+    this.restartTimers.delete(c.Id);
+    c.State = { ...c.State, Status: "exited", Restarting: false };
+    this.store.save(c);
+    return true;
   }
 
   /** Resolves at the next exit of the container. */
@@ -408,9 +472,14 @@ export class ContainerService {
   kill(ref: string, signal = "SIGKILL"): void {
     const c = this.store.get(ref);
     const sig = parseSignal(signal);
+    if (c.State.Restarting && this.cancelRestart(c)) return;
     if (!c.State.Running) throw conflict(`cannot kill container: ${c.Id}: container ${c.Id} is not running`);
     if (c.State.Paused && sig !== 9) throw conflict(`cannot kill container: ${c.Id}: container ${c.Id} is paused. Unpause the container before stopping or killing`);
     if (c.State.Paused) this.deps.runtime.resume(c.Id);
+    if (sig === 9 || sig === 15) {
+      c.ManuallyStopped = true; // as dockerd: a killed container is not restarted by its policy
+      this.store.save(c);
+    }
     this.deps.runtime.kill(c.Id, sig, sig === 9);
     this.publish(c, "kill", { signal: String(sig) });
   }
@@ -418,9 +487,10 @@ export class ContainerService {
   /** `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds. False if not running (304). */
   async stop(ref: string, timeout?: number, signal?: string): Promise<boolean> {
     const c = this.store.get(ref);
-    if (!c.State.Running) return false;
     c.ManuallyStopped = true;
+    if (this.cancelRestart(c)) return true;
     this.store.save(c);
+    if (!c.State.Running) return false;
     const l = this.live.get(c.Id);
     const t = timeout ?? c.Config.StopTimeout ?? 10;
     const sig = parseSignal(signal || c.Config.StopSignal || "SIGTERM");
@@ -480,6 +550,8 @@ export class ContainerService {
   /** `DELETE /containers/{id}` (`volumes`: its anonymous volumes go too, `rm -v`). */
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const c = this.store.get(ref);
+    if (c.State.Restarting && !opts.force) throw conflict(`cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`);
+    this.cancelRestart(c);
     if (c.State.Running) {
       if (!opts.force) {
         throw conflict(`cannot remove container "${c.Name}": container is ${c.State.Paused ? "paused" : "running"}: stop the container before removing or force remove`);
@@ -612,6 +684,63 @@ export class ContainerService {
     delete l.input;
   }
 
+  /**
+   * Run `fn` on the container's root filesystem: the mounted one of a running container (paused
+   * meanwhile, as dockerd does for `cp`, so nothing in it races the copy), else a temporary mount.
+   */
+  async withRoot<T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> {
+    const c = this.store.get(ref);
+    const images = await this.deps.images();
+    if (!c.State.Running) return images.layers.withMount(c.RwLayer, fn);
+    const pause = !c.State.Paused;
+    if (pause) this.deps.runtime.pause(c.Id);
+    try {
+      return await fn(this.rootfsOf(c));
+    } finally {
+      if (pause) this.deps.runtime.resume(c.Id);
+    }
+  }
+
+  /** `POST /commit`: the container's writable layer as a new image on top of its image. */
+  async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[]; config?: Record<string, unknown> }): Promise<string> {
+    const c = this.store.get(ref);
+    const images = await this.deps.images();
+    const base = images.image(c.Image);
+    const pause = (opts.pause ?? true) && c.State.Running && !c.State.Paused;
+    if (pause) this.deps.runtime.pause(c.Id);
+    try {
+      const { applyChanges } = await import("../image/image-service.ts");
+      let config: Record<string, unknown> = { ...c.Config, ...(opts.config ?? {}) };
+      delete config.Hostname;
+      if (opts.changes?.length) config = applyChanges(config, opts.changes);
+      const id = await images.commit(base, images.layers.diff(c.RwLayer), { config, containerId: c.Id, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) });
+      this.publish(c, "commit", { comment: opts.comment ?? "" });
+      return id;
+    } finally {
+      if (pause) this.deps.runtime.resume(c.Id);
+    }
+  }
+
+  /** `GET /containers/{id}/changes`. */
+  async changes(ref: string): Promise<{ Path: string; Kind: number }[]> {
+    const c = this.store.get(ref);
+    const images = await this.deps.images();
+    // What the engine itself puts there (mount points, the /etc files it binds) is not a change
+    // of the container's, as Docker's init layer keeps it out of sight.
+    const hidden = new Set(["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", ...(c.MountPoints ?? []).map((m) => m.Destination)]);
+    return (await images.layers.changes(c.RwLayer))
+      .filter((x) => !hidden.has(x.path) && !x.path.startsWith("/dev/") && !x.path.startsWith("/proc/") && !x.path.startsWith("/sys/"))
+      .map((x) => ({ Path: x.path, Kind: x.kind }));
+  }
+
+  /** `GET /containers/{id}/export`: the container's whole filesystem as a tar. */
+  async *exportFs(ref: string): AsyncGenerator<Uint8Array> {
+    const c = this.store.get(ref);
+    const images = await this.deps.images();
+    yield* images.layers.exportTar(c.RwLayer);
+    this.publish(c, "export");
+  }
+
   /** Counts for `GET /info`. */
   counts(): Record<string, number> {
     const all = this.store.all();
@@ -688,6 +817,19 @@ export class ContainerService {
           this.live.set(c.Id, { pump, exited: Promise.resolve(code) });
         }
         await this.onExit(c.Id, code);
+      }
+    }
+    // A daemon start restarts what its policy says should run (dockerd's restore does the same).
+    for (const c of this.store.all()) {
+      const p = c.HostConfig.RestartPolicy?.Name;
+      if (c.State.Running || this.restartTimers.has(c.Id)) continue;
+      if (c.State.Restarting) this.maybeRestart(c, c.State.ExitCode);
+      else if ((p === "always" || (p === "unless-stopped" && !c.ManuallyStopped)) && c.State.StartedAt !== ZERO_TIME) {
+        try {
+          await this.startContainer(c);
+        } catch (err) {
+          this.deps.log.warn("restart at daemon start failed", { container: c.Id, error: messageOf(err) });
+        }
       }
     }
   }

@@ -121,7 +121,7 @@ export class Daemon {
       const runtime = [...plugins.instances("runtime.v1").values()][0];
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
-        router.add(...containerRoutes(containers));
+        router.add(...containerRoutes(containers, () => this.deps.sys));
         this.system.contribute(() => this.containersLoaded?.counts() ?? {});
         // Containers that ran when the daemon stopped are re-attached now, not on first use.
         if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {

@@ -211,6 +211,38 @@ export class ImageService {
     }
   }
 
+  /**
+   * `docker commit`: a new image made of `base`'s layers plus `diff` (the container's writable
+   * layer as a tar), with `config` as its runtime config. Returns the image ID.
+   */
+  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string }): Promise<string> {
+    const blob = await this.deps.content.ingest(diff);
+    let registered: { chainId: Digest; existed: boolean } | undefined;
+    try {
+      const diffId = blob.digest; // uncompressed: the blob's digest is the diff ID
+      registered = await this.deps.layers.register(base.chainIds.at(-1), diffId, () => this.deps.content.readStream(blob.digest));
+      const now = new Date().toISOString();
+      const cfg = base.config as Record<string, unknown> & { rootfs: { diff_ids: string[] }; history?: unknown[] };
+      const cfgBytes = new TextEncoder().encode(JSON.stringify({
+        ...cfg,
+        created: now,
+        ...(opts.author ? { author: opts.author } : {}),
+        config: opts.config,
+        container: opts.containerId,
+        rootfs: { type: "layers", diff_ids: [...cfg.rootfs.diff_ids, diffId] },
+        history: [...(cfg.history ?? []), { created: now, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
+      }));
+      const id = (await this.deps.content.put(cfgBytes)).digest;
+      this.deps.images.add(id, [...base.layers, { diffId, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }]);
+      if (opts.repo) this.tag(id, opts.repo, opts.tag);
+      return id;
+    } catch (err) {
+      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(() => {});
+      this.deps.content.sweep(this.deps.images.liveBlobs());
+      throw err;
+    }
+  }
+
   /** The image `name` refers to (404 "No such image" when none). */
   image(name: string): ImageRecord {
     return this.deps.images.resolve(name);

@@ -35,8 +35,8 @@ import {
 import type { TarHeader } from "./tar-header.ts";
 import { readTar } from "./tar-stream.ts";
 
-/** How whiteouts are represented on disk. */
-export type WhiteoutMode = "remove" | "overlay";
+/** How whiteouts are represented on disk ("literal": `.wh.` names are ordinary files, as in `docker cp`). */
+export type WhiteoutMode = "remove" | "overlay" | "literal";
 
 /** Options for `applyLayer`. */
 export interface ApplyOptions {
@@ -80,7 +80,7 @@ export async function applyLayer(sys: Sys, root: string, layer: AsyncIterable<Ui
       const base = posix.basename(path);
       const parentFd = parents.get(dir);
 
-      if (base.startsWith(WH_PREFIX)) {
+      if (base.startsWith(WH_PREFIX) && opts.whiteouts !== "literal") {
         if (base === WH_OPAQUE) opaque(sys, parentFd, dir, unpacked, opts.whiteouts, parents);
         else whiteout(sys, parentFd, dir, base.slice(WH_PREFIX.length), opts.whiteouts, parents);
         continue;

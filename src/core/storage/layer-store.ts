@@ -11,7 +11,7 @@ import { chainIds } from "../image/manifest.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/compression.ts";
 import type { Sys } from "../sys/sys.ts";
-import { changesBetween, changesToEntries, overlayUpperEntries } from "../layer/changes.ts";
+import { type Change, changesBetween, changesToEntries, overlayUpperEntries } from "../layer/changes.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import { hasDirectApply, hasNativeDiff, hasTarApply, hasTarDiff, type StorageDriver } from "./driver.ts";
 import { mountAll, unmount } from "./mount.ts";
@@ -158,6 +158,42 @@ export class LayerStore {
       const upper = await this.mountTemp(key);
       try {
         yield* writeTar(changesToEntries(this.sys, upper.path, changesBetween(this.sys, upper.path, lower.path)));
+      } finally {
+        upper.release();
+      }
+    } finally {
+      lower?.release();
+      if (parent) await this.driver.remove(viewKey);
+    }
+  }
+
+  /** The whole tree of snapshot `key` as a tar, streamed while it is mounted (`docker export`). */
+  async *exportTar(key: string): AsyncGenerator<Uint8Array> {
+    const { archiveDirectory } = await import("../layer/archive-dir.ts");
+    const m = await this.mountTemp(key);
+    try {
+      yield* writeTar(archiveDirectory(this.sys, m.path));
+    } finally {
+      m.release();
+    }
+  }
+
+  /** The changes of active snapshot `key` against its parent (`docker diff`): paths and kinds. */
+  async changes(key: string): Promise<Change[]> {
+    const parent = this.driver.stat(key).parent;
+    const viewKey = `changes-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    let lower: TempMount | undefined;
+    try {
+      if (parent) {
+        await this.driver.view(viewKey, parent);
+        lower = await this.mountTemp(viewKey);
+      } else {
+        const empty = mkdtempSync(join(tmpdir(), "bunker-empty-"));
+        lower = { path: empty, release: () => rmdirSync(empty) };
+      }
+      const upper = await this.mountTemp(key);
+      try {
+        return changesBetween(this.sys, upper.path, lower.path);
       } finally {
         upper.release();
       }

@@ -354,10 +354,11 @@ export class LinuxRuntime {
       let done = false;
       const check = () => {
         if (done) return;
+        // Liveness first, then the file: a monitor found dead has written whatever it was going
+        // to write (reading the file first races with a monitor that writes and exits between).
+        const dead = processStartTime(s.pid) !== s.startTime && (!s.monitorPid || !processAlive(s.monitorPid));
         const code = this.exitCode(id);
-        // Gone with nothing recorded: the container and its monitor both gone (a monitor that
-        // is still there, or a zombie of ours, may be about to write the status).
-        const gone = code === undefined && processStartTime(s.pid) !== s.startTime && (!s.monitorPid || !processAlive(s.monitorPid));
+        const gone = code === undefined && dead;
         if (code === undefined && !gone) return;
         done = true;
         watcher.close();

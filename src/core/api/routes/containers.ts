@@ -3,11 +3,12 @@
  * stop, restart, kill, wait, remove, attach (hijacked), logs, resize, pause, rename, top.
  */
 import type { ContainerService } from "../../container/container-service.ts";
+import type { Sys } from "../../sys/sys.ts";
 import type { ContainerRecord } from "../../container/container-store.ts";
 import { type LogEntry, readJsonLog, rfc3339Nano } from "../../container/json-log.ts";
 import type { OutputSubscriber } from "../../container/output-pump.ts";
 import type { SpoolRecord } from "../../container/spool.ts";
-import { conflict, EngineError, invalidArgument } from "../../errors.ts";
+import { conflict, EngineError, invalidArgument, messageOf } from "../../errors.ts";
 import { compareApiVersions } from "../../version.ts";
 import { Filters } from "../filters.ts";
 import type { Route, RouteContext } from "../router.ts";
@@ -155,7 +156,7 @@ function timeArg(v: string | null): bigint | undefined {
 }
 
 /** The container routes. */
-export function containerRoutes(service: () => Promise<ContainerService>): Route[] {
+export function containerRoutes(service: () => Promise<ContainerService>, sys: () => Sys): Route[] {
   const get = async (ctx: RouteContext) => {
     const svc = await service();
     return { svc, c: svc.store.get(ctx.params.id!) };
@@ -348,6 +349,90 @@ export function containerRoutes(service: () => Promise<ContainerService>): Route
     },
     {
       method: "POST",
+      path: "/commit",
+      handler: async ({ req, res }) => {
+        const svc = await service();
+        const q = req.query;
+        const container = q.get("container");
+        if (!container) throw invalidArgument("container is required");
+        const body = (await req.json()) as Record<string, unknown> | undefined;
+        const id = await svc.commit(container, {
+          ...(q.get("repo") ? { repo: q.get("repo")! } : {}),
+          ...(q.get("tag") ? { tag: q.get("tag")! } : {}),
+          ...(q.get("comment") ? { comment: q.get("comment")! } : {}),
+          ...(q.get("author") ? { author: q.get("author")! } : {}),
+          pause: q.get("pause") === null ? true : truthy(q.get("pause")),
+          changes: q.getAll("changes").flatMap((c) => c.split("\n")).filter(Boolean),
+          ...(body && typeof body === "object" ? { config: body } : {}),
+        });
+        res.json(201, { Id: id });
+      },
+    },
+    {
+      method: "HEAD",
+      path: "/containers/{id}/archive",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const path = ctx.req.query.get("path");
+        if (!path) throw invalidArgument("path is required");
+        const { statPath } = await import("../../container/archive.ts"); // loaded by the first cp
+        const st = await svc.withRoot(c.Id, async (root) => statPath(sys(), root, path));
+        ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
+        ctx.res.send(200);
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/archive",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const path = ctx.req.query.get("path");
+        if (!path) throw invalidArgument("path is required");
+        const { archivePath, statPath } = await import("../../container/archive.ts");
+        await svc.withRoot(c.Id, async (root) => {
+          const st = statPath(sys(), root, path);
+          ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
+          const out = ctx.res.stream(200, "application/x-tar");
+          for await (const chunk of archivePath(sys(), root, path)) await out.write(chunk);
+          out.end();
+        });
+      },
+    },
+    {
+      method: "PUT",
+      path: "/containers/{id}/archive",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const path = ctx.req.query.get("path");
+        if (!path) throw invalidArgument("path is required");
+        if (c.HostConfig.ReadonlyRootfs) throw new EngineError("permission-denied", "container rootfs is marked read-only");
+        const { extractTo } = await import("../../container/archive.ts");
+        await svc.withRoot(c.Id, (root) => extractTo(sys(), root, path, ctx.req.stream()));
+        ctx.res.send(200);
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/changes",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const list = await svc.changes(c.Id);
+        ctx.res.json(200, list.length ? list : null);
+      },
+    },
+    {
+      method: "GET",
+      path: "/containers/{id}/export",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const tar = svc.exportFs(c.Id);
+        const out = ctx.res.stream(200, "application/x-tar");
+        for await (const chunk of tar) await out.write(chunk);
+        out.end();
+      },
+    },
+    {
+      method: "POST",
       path: "/containers/{id}/exec",
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);
@@ -382,28 +467,28 @@ export function containerRoutes(service: () => Promise<ContainerService>): Route
           await svc.execs.start(e.id, { detach: true });
           return ctx.res.send(200);
         }
-        let stream: ReturnType<typeof ctx.res.hijack> | undefined;
+        // Hijack first, as dockerd does: a process that cannot start is reported in the stream,
+        // with its exit code (126, or 127 for a missing program) for the CLI's inspect.
+        const stream = ctx.res.hijack(contentType(ctx, tty));
         let queue = Promise.resolve();
-        const early: Uint8Array[] = [];
         const want = { 1: !!e.config.AttachStdout, 2: !!e.config.AttachStderr } as Record<number, boolean>;
-        const run = await svc.execs.start(e.id, {
-          detach: false,
-          sink: {
-            data(streamNo, chunk) {
-              if (!want[streamNo]) return;
-              const bytes = tty ? chunk : frame(streamNo, chunk);
-              if (!stream) early.push(bytes); // before the hijack below: kept in order
-              else {
-                const s = stream;
-                queue = queue.then(() => s.write(bytes));
-              }
+        let run;
+        try {
+          run = await svc.execs.start(e.id, {
+            detach: false,
+            sink: {
+              data(streamNo, chunk) {
+                if (!want[streamNo]) return;
+                const bytes = tty ? chunk : frame(streamNo, chunk);
+                queue = queue.then(() => stream.write(bytes));
+              },
             },
-          },
-        });
-        stream = ctx.res.hijack(contentType(ctx, tty));
-        for (const b of early) {
-          const s = stream;
-          queue = queue.then(() => s.write(b));
+          });
+        } catch (err) {
+          const msg = `OCI runtime exec failed: exec failed: unable to start container process: ${messageOf(err)}: unknown\r\n`;
+          await stream.write(tty ? new TextEncoder().encode(msg) : frame(2, new TextEncoder().encode(msg)));
+          stream.close();
+          return;
         }
         stream.onData((chunk) => run.input(chunk));
         stream.onEnd(() => run.endInput());

@@ -1,0 +1,116 @@
+/**
+ * `docker cp`: the archive API on a container's filesystem. Paths are resolved inside the
+ * container's root with openat2(RESOLVE_IN_ROOT) and everything after that goes through the
+ * resolved descriptor (/proc/self/fd/N), never through a host path built from the user's string;
+ * the container is paused meanwhile, so nothing in it can swap a directory for a symlink halfway
+ * (security.md: CVE-2018-15664 and CVE-2019-14271, whose fix was the same pause). Extraction goes
+ * through the layer code, which refuses entries that would leave the destination.
+ */
+import { closeSync, lstatSync, readlinkSync, type Stats } from "node:fs";
+import { posix } from "node:path";
+import { invalidArgument, notFound } from "../errors.ts";
+import { type HardlinkMap, archiveDirectory, entryFor } from "../layer/archive-dir.ts";
+import { applyLayer } from "../layer/apply.ts";
+import { type TarInput, writeTar } from "../layer/tar-stream.ts";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
+
+/** Docker's path stat (X-Docker-Container-Path-Stat, base64 JSON). */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode: permission bits plus type bits (dir 1<<31, symlink 1<<27…). */
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/**
+ * `path` (container view) as a host path that cannot leave the root: its parent directory opened
+ * inside the root (RESOLVE_IN_ROOT), then the last component under that descriptor, not
+ * followed by lstat/readlink. Returns the path and the fd to close.
+ */
+function inRoot(sys: Sys, rootfs: string, path: string): { full: string; base: string; fd: number } {
+  const clean = posix.normalize(`/${path}`);
+  const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  if (clean === "/") return { full: `/proc/self/fd/${root}`, base: ".", fd: root };
+  try {
+    const parent = posix.dirname(clean).replace(/^\/+/, "") || ".";
+    const fd = sys.openat2(root, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    const base = posix.basename(clean);
+    return { full: `/proc/self/fd/${fd}/${base}`, base, fd };
+  } catch (err) {
+    if (/ENOENT|ENOTDIR/.test(String(err))) throw notFound(`Could not find the file ${path} in container`);
+    throw err;
+  } finally {
+    closeSync(root);
+  }
+}
+
+function lstatIn(full: string, path: string): Stats {
+  try {
+    return lstatSync(full);
+  } catch {
+    throw notFound(`Could not find the file ${path} in container`);
+  }
+}
+
+function goMode(st: Stats): number {
+  let m = Number(st.mode) & 0o777;
+  if (st.isDirectory()) m += 2 ** 31;
+  else if (st.isSymbolicLink()) m += 2 ** 27;
+  else if (st.isFIFO()) m += 2 ** 25;
+  else if (st.isSocket()) m += 2 ** 24;
+  else if (st.isCharacterDevice()) m += 2 ** 26 + 2 ** 21;
+  else if (st.isBlockDevice()) m += 2 ** 26;
+  return m;
+}
+
+/** `HEAD /containers/{id}/archive`. */
+export function statPath(sys: Sys, rootfs: string, path: string): PathStat {
+  const r = inRoot(sys, rootfs, path);
+  try {
+    const st = lstatIn(r.full, path);
+    return { name: posix.basename(path) || "/", size: Number(st.size), mode: goMode(st), mtime: new Date(Number(st.mtimeMs)).toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(r.full) : "" };
+  } finally {
+    closeSync(r.fd);
+  }
+}
+
+/** `GET /containers/{id}/archive`: a tar whose top entry is the path's base name. */
+export async function* archivePath(sys: Sys, rootfs: string, path: string): AsyncGenerator<Uint8Array> {
+  const r = inRoot(sys, rootfs, path);
+  try {
+    const st = lstatIn(r.full, path);
+    const base = r.base === "." ? posix.basename(rootfs) : r.base;
+    const links: HardlinkMap = new Map();
+    const top = entryFor(sys, r.full, base, st, links);
+    async function* entries(): AsyncGenerator<TarInput> {
+      if (top) yield top;
+      if (!st.isDirectory()) return;
+      for await (const e of archiveDirectory(sys, r.full)) yield { ...e, header: { ...e.header, name: `${base}/${e.header.name}` } };
+    }
+    yield* writeTar(entries());
+  } finally {
+    closeSync(r.fd);
+  }
+}
+
+/** `PUT /containers/{id}/archive`: extract `tar` into the directory `path` (followed inside the root). */
+export async function extractTo(sys: Sys, rootfs: string, path: string, tar: AsyncIterable<Uint8Array>): Promise<void> {
+  const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  let fd: number;
+  try {
+    fd = sys.openat2(root, posix.normalize(`/${path}`).replace(/^\/+/, "") || ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+  } catch (err) {
+    if (/ENOTDIR/.test(String(err))) throw invalidArgument("extraction point is not a directory");
+    if (/ENOENT/.test(String(err))) throw notFound(`Could not find the file ${path} in container`);
+    throw err;
+  } finally {
+    closeSync(root);
+  }
+  try {
+    await applyLayer(sys, `/proc/self/fd/${fd}`, tar, { whiteouts: "literal", sync: false });
+  } finally {
+    closeSync(fd);
+  }
+}
