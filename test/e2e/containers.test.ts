@@ -236,6 +236,28 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rmi", "committed:v1")).code).toBe(0);
   });
 
+  test("stats from the cgroup, events for the lifecycle, system df, container prune", async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await docker("run", "-d", "--name", "busy", "-m", "64m", "--pids-limit", "50", "busybox", "sh", "-c", "while true; do :; done");
+    await Bun.sleep(600);
+    const st = await docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy");
+    const [name, cpu, usage, , limit, pids] = st.stdout.trim().split(" ");
+    expect(name).toBe("busy");
+    expect(Number.parseFloat(cpu!)).toBeGreaterThan(20); // a busy loop
+    expect(usage).toMatch(/B$/);
+    expect(limit).toBe("64MiB");
+    expect(pids).toBe("1");
+    expect((await docker("rm", "-f", "busy")).code).toBe(0);
+    await docker("run", "--name", "short", "busybox", "true");
+    const df = await docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}");
+    expect(df.stdout).toContain("Containers 1");
+    const prune = await docker("container", "prune", "-f");
+    expect(prune.stdout).toContain("Deleted Containers:");
+    expect((await docker("ps", "-aq")).stdout).toBe("");
+    const ev = await docker("events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=short", "--format", "{{.Action}}");
+    expect(ev.stdout.split("\n").filter(Boolean)).toEqual(["create", "start", "die", "destroy"]);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

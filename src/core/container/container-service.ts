@@ -741,6 +741,33 @@ export class ContainerService {
     this.publish(c, "export");
   }
 
+  /** One `GET /containers/{id}/stats` sample, in Docker's shape (without precpu_stats). */
+  statsSample(ref: string): Record<string, unknown> {
+    const c = this.store.get(ref);
+    const now = new Date().toISOString().replace("Z", "000000Z");
+    const cpuLine = readFileSync("/proc/stat", "utf8").split("\n")[0]!.split(/\s+/).slice(1).map(Number);
+    const systemNs = cpuLine.slice(0, 8).reduce((a, b) => a + b, 0) * 1e7; // USER_HZ = 100
+    const online = readFileSync("/proc/stat", "utf8").split("\n").filter((l) => /^cpu\d+ /.test(l)).length;
+    if (!c.State.Running) {
+      return { read: "0001-01-01T00:00:00Z", preread: "0001-01-01T00:00:00Z", pids_stats: {}, blkio_stats: {}, num_procs: 0, storage_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } }, memory_stats: {}, name: c.Name, id: c.Id };
+    }
+    const st = this.deps.runtime.stats(c.Id);
+    const memTotal = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0) * 1024;
+    const blk = st.blkio.map((b) => ({ major: b.major, minor: b.minor, op: b.op[0]!.toUpperCase() + b.op.slice(1), value: b.value }));
+    return {
+      read: now,
+      preread: "0001-01-01T00:00:00Z",
+      pids_stats: { current: st.pids, ...(st.pidsLimit ? { limit: st.pidsLimit } : {}) },
+      blkio_stats: { io_service_bytes_recursive: blk.length ? blk : null, io_serviced_recursive: null, io_queue_recursive: null, io_service_time_recursive: null, io_wait_time_recursive: null, io_merged_recursive: null, io_time_recursive: null, sectors_recursive: null },
+      num_procs: 0,
+      storage_stats: {},
+      cpu_stats: { cpu_usage: { total_usage: st.cpuNs, usage_in_kernelmode: st.systemNs, usage_in_usermode: st.userNs }, system_cpu_usage: systemNs, online_cpus: online, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
+      memory_stats: { usage: st.memUsage, ...(st.memMax ? { max_usage: st.memMax } : {}), stats: st.memStats, limit: st.memLimit || memTotal },
+      name: c.Name,
+      id: c.Id,
+    };
+  }
+
   /** Counts for `GET /info`. */
   counts(): Record<string, number> {
     const all = this.store.all();

@@ -116,9 +116,9 @@ export class Daemon {
       // (measured: about 4 MB of resident memory).
       const dataRoot = config.dataRoot;
       this.system.contribute(() => ({ Images: this.imagesLoaded?.count() ?? countImages(join(dataRoot, "image")) }));
-      router.add(...imageRoutes(() => this.imageService(storage)));
-      router.add(...volumeRoutes(() => this.volumeService()));
       const runtime = [...plugins.instances("runtime.v1").values()][0];
+      router.add(...imageRoutes(() => this.imageService(storage), () => this.diskUsage(storage, runtime)));
+      router.add(...volumeRoutes(() => this.volumeService()));
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
         router.add(...containerRoutes(containers, () => this.deps.sys));
@@ -173,6 +173,17 @@ export class Daemon {
       return service;
     })();
     return this.imagesLoading;
+  }
+
+  /** The containers' and volumes' parts of `GET /system/df`. */
+  private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined): Promise<{ Containers: unknown[]; Volumes: unknown[] }> {
+    const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/routes/containers.ts"), import("../api/routes/volumes.ts")]);
+    const containers = runtime ? await this.containerService(storage, runtime) : undefined;
+    const volumes = await this.volumeService();
+    return {
+      Containers: containers ? containers.store.all().map((c) => ({ ...summaryOf(c), SizeRw: 0, SizeRootFs: 0 })) : [],
+      Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: -1, RefCount: volumes.inUse(v.Name).length } })),
+    };
   }
 
   private volumesLoading: Promise<VolumeService> | undefined;

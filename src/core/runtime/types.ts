@@ -40,6 +40,8 @@ export interface ContainerRuntime {
   exitCode(id: string): number | undefined;
   /** Times the container's cgroup ran out of memory and killed. */
   oomKills(id: string): number;
+  /** Resource usage from the container's cgroup (CPU in ns, memory in bytes). */
+  stats(id: string): { cpuNs: number; userNs: number; systemNs: number; memUsage: number; memMax: number; memLimit: number; memStats: Record<string, number>; pids: number; pidsLimit: number; blkio: { major: number; minor: number; op: string; value: number }[] };
   /** Host pids in the container's cgroup. */
   pids(id: string): number[];
   /** A copy of the monitor's pty master ("output") or held stdin ("stdinHold"). */

@@ -71,6 +71,20 @@ export function sharesToWeight(shares: number): number {
   return shares === 0 ? 0 : Math.floor(1 + ((shares - 2) * 9999) / 262142);
 }
 
+/** What `stats` reads. */
+export interface CgroupStats {
+  cpuNs: number;
+  userNs: number;
+  systemNs: number;
+  memUsage: number;
+  memMax: number;
+  memLimit: number;
+  memStats: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+  blkio: { major: number; minor: number; op: string; value: number }[];
+}
+
 /** Device access every container keeps: mknod of anything, the default devices, ptys. */
 const ALWAYS_ALLOWED = [
   { allow: true, type: "c" as const, major: -1, minor: -1, access: "m" },
@@ -278,6 +292,57 @@ export class Cgroup {
     } catch {
       return 0;
     }
+  }
+
+  /** Resource usage, from the controllers' files (v1 or v2); absent values are 0. */
+  stats(): CgroupStats {
+    const v2 = this.mode.kind === "v2";
+    const read = (ctrl: string, file: string): string => {
+      const d = this.dir(ctrl);
+      try {
+        return d ? readFileSync(join(d, file), "utf8") : "";
+      } catch {
+        return "";
+      }
+    };
+    const num = (t: string) => (t.trim() === "max" || t.trim() === "" ? 0 : Number(t.trim()));
+    const kv = (t: string) => Object.fromEntries(t.split("\n").filter(Boolean).map((l) => { const [k, x] = l.split(/\s+/); return [k!, Number(x)]; }));
+    let cpuNs = 0;
+    let userNs = 0;
+    let systemNs = 0;
+    if (v2) {
+      const cs = kv(read("cpu", "cpu.stat"));
+      cpuNs = (cs.usage_usec ?? 0) * 1000;
+      userNs = (cs.user_usec ?? 0) * 1000;
+      systemNs = (cs.system_usec ?? 0) * 1000;
+    } else {
+      cpuNs = num(read("cpuacct", "cpuacct.usage"));
+      const st = kv(read("cpuacct", "cpuacct.stat"));
+      userNs = (st.user ?? 0) * 1e7; // USER_HZ ticks
+      systemNs = (st.system ?? 0) * 1e7;
+    }
+    const memStats = kv(read("memory", v2 ? "memory.stat" : "memory.stat"));
+    const memUsage = num(read("memory", v2 ? "memory.current" : "memory.usage_in_bytes"));
+    const memMax = v2 ? num(read("memory", "memory.peak")) : num(read("memory", "memory.max_usage_in_bytes"));
+    let memLimit = num(read("memory", v2 ? "memory.max" : "memory.limit_in_bytes"));
+    if (memLimit >= 2 ** 62) memLimit = 0; // v1's "unlimited"
+    const pids = num(read("pids", "pids.current"));
+    const pidsLimit = num(read("pids", "pids.max"));
+    const blkio: { major: number; minor: number; op: string; value: number }[] = [];
+    if (v2) {
+      for (const line of read("io", "io.stat").split("\n").filter(Boolean)) {
+        const [dev, ...fields] = line.split(" ");
+        const [major, minor] = dev!.split(":").map(Number);
+        const f = Object.fromEntries(fields.map((x) => x.split("=")).map(([k, val]) => [k!, Number(val)]));
+        blkio.push({ major: major!, minor: minor!, op: "read", value: f.rbytes ?? 0 }, { major: major!, minor: minor!, op: "write", value: f.wbytes ?? 0 });
+      }
+    } else {
+      for (const line of read("blkio", "blkio.throttle.io_service_bytes_recursive").split("\n")) {
+        const m = /^(\d+):(\d+) (\w+) (\d+)$/.exec(line.trim());
+        if (m) blkio.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3]!.toLowerCase(), value: Number(m[4]) });
+      }
+    }
+    return { cpuNs, userNs, systemNs, memUsage, memMax, memLimit, memStats, pids, pidsLimit, blkio };
   }
 
   /** Remove the directories (children first); fine when already gone. */

@@ -38,6 +38,7 @@ export function linuxContainerRuntime(rt: LinuxRuntime): ContainerRuntime {
     exitCode: (id) => rt.exitCode(id),
     oomKills: (id) => rt.oomKills(id),
     pids: (id) => rt.ps(id),
+    stats: (id) => rt.stats(id),
     monitorFd: (id, which) => rt.monitorFd(id, which),
     exec: (id, process: RuntimeProcess, opts) => rt.exec(id, process as unknown as ProcessSpec, { ...(opts.stdio ? { stdio: opts.stdio } : {}), receiveTerminal: true }),
     waitExit: (pid) => rt.waitExit(pid),

@@ -11,7 +11,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
-import { Cgroup, type CgroupMode, cgroupMode } from "./cgroups.ts";
+import { Cgroup, type CgroupMode, cgroupMode, type CgroupStats } from "./cgroups.ts";
 import { containerPlan, MONITOR_FD, type MonitorOutput } from "./container-plan.ts";
 import { runHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
@@ -415,6 +415,11 @@ export class LinuxRuntime {
   /** Pids of the container's processes (host view). */
   ps(id: string): number[] {
     return this.cgroupOf(this.load(id)).pids();
+  }
+
+  /** The container's cgroup usage. */
+  stats(id: string): CgroupStats {
+    return this.cgroupOf(this.load(id)).stats();
   }
 
   /** Times the OOM killer ran in the container's cgroup. */

@@ -297,6 +297,55 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
     },
     {
       method: "GET",
+      path: "/containers/{id}/stats",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        const q = ctx.req.query;
+        const stream = q.get("stream") === null ? true : truthy(q.get("stream"));
+        const oneShot = truthy(q.get("one-shot"));
+        const empty = { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
+        let prev = svc.statsSample(c.Id);
+        if (!stream) {
+          // As dockerd: two samples a moment apart, so the client can compute a CPU percentage.
+          if (!oneShot && c.State.Running) await Bun.sleep(500);
+          const cur = oneShot ? prev : svc.statsSample(c.Id);
+          return ctx.res.json(200, { ...cur, preread: oneShot ? "0001-01-01T00:00:00Z" : prev.read, precpu_stats: oneShot ? empty : prev.cpu_stats });
+        }
+        const out = ctx.res.stream(200, "application/json");
+        await out.write(`${JSON.stringify({ ...prev, precpu_stats: empty })}\n`);
+        while (!ctx.req.closed && !out.closed) {
+          await Bun.sleep(1000);
+          let cur;
+          try {
+            cur = svc.statsSample(c.Id);
+          } catch {
+            break; // removed
+          }
+          await out.write(`${JSON.stringify({ ...cur, preread: prev.read, precpu_stats: prev.cpu_stats })}\n`);
+          prev = cur;
+        }
+        out.end();
+      },
+    },
+    {
+      method: "POST",
+      path: "/containers/prune",
+      handler: async (ctx) => {
+        const svc = await service();
+        const f = Filters.parse(ctx.req.query.get("filters"), ["label", "until"] as const);
+        const deleted: string[] = [];
+        for (const c of svc.store.all()) {
+          if (c.State.Running || c.State.Restarting) continue;
+          if (f.has("until") && Date.parse(c.Created) >= Number(timeArg(f.get("until")[0]!)! / 1_000_000n)) continue;
+          if (f.has("label") && !matches(c, f, [])) continue;
+          await svc.remove(c.Id, {});
+          deleted.push(c.Id);
+        }
+        ctx.res.json(200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+      },
+    },
+    {
+      method: "GET",
       path: "/containers/{id}/top",
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);

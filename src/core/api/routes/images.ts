@@ -15,7 +15,7 @@ const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", 
  * The image routes. The service is obtained per request (`images()`), so the daemon can load the
  * image subsystem on first use and keep an idle daemon small.
  */
-export function imageRoutes(images: () => Promise<ImageService>): Route[] {
+export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () => Promise<{ Containers: unknown[]; Volumes: unknown[] }> = async () => ({ Containers: [], Volumes: [] })): Route[] {
   /** The service, with the built-in hello-world image provided if `name` asks for it. */
   const builtin = async (...names: string[]) => {
     const svc = await images();
@@ -76,7 +76,7 @@ export function imageRoutes(images: () => Promise<ImageService>): Route[] {
     {
       method: "GET",
       path: "/system/df",
-      handler: async ({ res }) => res.json(200, { ...(await images()).diskUsage(), Containers: [], Volumes: [], BuildCache: [] }),
+      handler: async ({ res }) => res.json(200, { ...(await images()).diskUsage(), ...(await diskUsage()), BuildCache: [] }),
     },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
     {
