@@ -168,7 +168,7 @@ export class PlanBuilder {
 
   /**
    * Unmap everything of the forked address space but the stack, the stub's code and data and a
-   * private copy of the plan (for a long-lived monitor). Later steps may
+   * private copy of the plan (its absolute pointers relocated) (for a long-lived monitor). Later steps may
    * use plan-relative arguments only (no pointer arrays or structures with pointers).
    */
   trim(what: string): this {
@@ -250,10 +250,16 @@ export class PlanBuilder {
   finish(opts: { cloneFlags: number | bigint; errFd: number }): BuiltPlan {
     const opsOff = HEADER;
     const dataOff = opsOff + this.ops.length * OP_SIZE;
-    const buffer = new Uint8Array(dataOff + this.dataLen);
+    // After the data: the table of absolute pointers {count, plan offsets…}, so that a trim,
+    // which moves the plan, can relocate them.
+    const fixOff = dataOff + this.dataLen;
+    const total = fixOff + 8 * (1 + this.fixups.length);
+    const buffer = new Uint8Array(total);
     const v = new DataView(buffer.buffer);
     const base = BigInt(addressOf(buffer));
-    const header = [MAGIC, 0n, 0n, BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(dataOff + this.dataLen)];
+    v.setBigInt64(fixOff, BigInt(this.fixups.length), true);
+    this.fixups.forEach((f, i) => v.setBigInt64(fixOff + 8 * (1 + i), BigInt(dataOff + f.at), true));
+    const header = [MAGIC, 0n, BigInt(fixOff), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(total)];
     header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
     this.ops.forEach((op, i) => {
       const o = opsOff + i * OP_SIZE;

@@ -48,7 +48,7 @@ struct op {
 struct plan {
   long magic;
   long scratch; /* after a trim: SCRATCH bytes the monitor may use */
-  long reserved;
+  long fixups;  /* offset of {count, offsets of absolute pointers…} */
   long nr_clone;
   long nr_write;
   long nr_exit_group;
@@ -137,6 +137,10 @@ static struct plan *trim(struct plan *p, long *a) {
   src = (char *)p;
   dst = (char *)np;
   for (i = 0; i < p->plan_len; i++) dst[i] = src[i];
+  if (np->fixups) {
+    long *t = (long *)(dst + np->fixups);
+    for (i = 0; i < t[0]; i++) *(long *)(dst + t[1 + i]) += (long)dst - (long)src;
+  }
   np->scratch = (long)dst + at;
   ranges = (long *)np->scratch;
   buf = (char *)np->scratch + (SCRATCH - BUFSZ);

@@ -97,8 +97,24 @@ export function inspectOf(c: ContainerRecord, driver: string): Record<string, un
   };
 }
 
+/** Summaries by record, rebuilt when the record changes (its JSON on disk is rewritten then). */
+const summaries = new WeakMap<ContainerRecord, { key: string; created: number; value: Record<string, unknown> }>();
+
+function cachedSummary(c: ContainerRecord): { created: number; value: Record<string, unknown> } {
+  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}`;
+  const hit = summaries.get(c);
+  if (hit && hit.key === key) return hit;
+  const entry = { key, created: Date.parse(c.Created), value: buildSummary(c) };
+  summaries.set(c, entry);
+  return entry;
+}
+
 /** `docker ps`'s object. */
 export function summaryOf(c: ContainerRecord): Record<string, unknown> {
+  return { ...cachedSummary(c).value, Status: statusText(c) };
+}
+
+function buildSummary(c: ContainerRecord): Record<string, unknown> {
   return {
     Id: c.Id,
     Names: [c.Name],
@@ -185,7 +201,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const filters = Filters.parse(req.query.get("filters"), CONTAINER_FILTER_KEYS);
         const all = svc.store.all();
         let list = all.filter((c) => (truthy(req.query.get("all")) || c.State.Running || filters.has("status") || filters.has("exited")) && matches(c, filters, all));
-        list.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+        list.sort((a, b) => cachedSummary(b).created - cachedSummary(a).created);
         const limit = Number(req.query.get("limit") ?? -1);
         if (limit > 0) list = list.slice(0, limit);
         res.json(200, list.map(summaryOf));
