@@ -1,0 +1,104 @@
+/**
+ * The same container scenarios through the two SDKs people drive Docker with, unchanged:
+ * dockerode (npm) and docker-py (Debian's python3-docker): run with output, detached run, logs,
+ * exec with exit code, list, inspect, stop, remove, volumes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import Docker from "dockerode";
+import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const ROOT = process.getuid?.() === 0;
+const PY = "/usr/bin/python3";
+const HAVE_PY_DOCKER = existsSync(PY) && Bun.spawnSync([PY, "-c", "import docker"]).exitCode === 0;
+
+describe.skipIf(!ROOT || !BUSYBOX)("SDK clients against Bunker", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-sdk-");
+    daemon = await startDaemon({ dir });
+    const tar = join(dir, "busybox.tar");
+    writeFileSync(tar, await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+    const docker = new Docker({ socketPath: daemon.socket });
+    const stream = await docker.loadImage(tar);
+    await new Response(stream as unknown as ReadableStream).text();
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    cleanup(dir);
+  });
+
+  test("dockerode: run with output, detached run, logs, exec, list, inspect, stop, remove", async () => {
+    const docker = new Docker({ socketPath: daemon.socket });
+    // docker.run: create, attach (dockerode takes the 200 path, not the upgrade), start, wait.
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (d) => (text += d.toString()));
+    const [result, container] = await docker.run("busybox", ["sh", "-c", "echo from dockerode; exit 2"], out);
+    expect(result.StatusCode).toBe(2);
+    for (let i = 0; i < 50 && !text; i++) await Bun.sleep(10); // the attach stream may end after the wait answers
+    expect(text).toBe("from dockerode\r\n"); // dockerode's run asks for a TTY by default
+    await container.remove();
+
+    const c = await docker.createContainer({ Image: "busybox", Cmd: ["sh", "-c", "echo started; sleep 30"], name: "node-sdk", Labels: { sdk: "dockerode" } });
+    await c.start();
+    await Bun.sleep(300);
+    const logs = (await c.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    // Multiplexed: an 8-byte header, then the line.
+    expect(logs[0]).toBe(1);
+    expect(logs.subarray(8).toString()).toBe("started\n");
+    const list = await docker.listContainers({ filters: { label: ["sdk=dockerode"] } });
+    expect(list.map((x) => x.Names[0])).toEqual(["/node-sdk"]);
+    const info = await c.inspect();
+    expect(info.State.Running).toBe(true);
+    const exec = await c.exec({ Cmd: ["sh", "-c", "echo in exec; exit 5"], AttachStdout: true, AttachStderr: true });
+    const es = await exec.start({ hijack: true, stdin: false });
+    let execOut = "";
+    const demux = new PassThrough();
+    demux.on("data", (d) => (execOut += d.toString()));
+    docker.modem.demuxStream(es, demux, demux);
+    await new Promise((r) => es.on("end", r));
+    expect(execOut).toBe("in exec\n");
+    expect((await exec.inspect()).ExitCode).toBe(5);
+    await c.stop({ t: 0 });
+    expect((await c.inspect()).State.Status).toBe("exited");
+    await c.remove();
+    const vol = await docker.createVolume({ Name: "sdkvol" });
+    expect((vol as unknown as { name: string }).name).toBe("sdkvol");
+    await docker.getVolume("sdkvol").remove();
+  });
+
+  test.skipIf(!HAVE_PY_DOCKER)("docker-py: run, detached run, logs, exec_run, list, stop, remove, volumes", async () => {
+    const script = `
+import docker, sys
+c = docker.DockerClient(base_url="unix://${daemon.socket}")
+assert c.ping()
+out = c.containers.run("busybox", ["sh", "-c", "echo from docker-py"], remove=True)
+assert out == b"from docker-py\\n", out
+d = c.containers.run("busybox", ["sh", "-c", "echo ready; sleep 30"], detach=True, name="py-sdk", labels={"sdk": "py"})
+import time; time.sleep(0.3)
+assert d.logs() == b"ready\\n", d.logs()
+r = d.exec_run(["sh", "-c", "echo in exec; exit 4"])
+assert r.exit_code == 4 and r.output == b"in exec\\n", r
+assert [x.name for x in c.containers.list(filters={"label": "sdk=py"})] == ["py-sdk"]
+d.reload(); assert d.status == "running", d.status
+d.stop(timeout=0); d.reload(); assert d.status == "exited", d.status
+d.remove()
+v = c.volumes.create("pyvol"); assert v.name == "pyvol"; v.remove()
+try:
+    c.containers.get("py-sdk"); sys.exit("still there")
+except docker.errors.NotFound:
+    pass
+print("ok")
+`;
+    const r = await run([PY, "-c", script]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("ok\n");
+    expect(r.code).toBe(0);
+  });
+});
