@@ -1,6 +1,7 @@
 /**
- * `npm start`: build the executable, start the daemon on built-in defaults, show `bunker version`
- * and `bunker info`, then keep the daemon in the foreground until Ctrl-C.
+ * `npm start`: build the executable, start the daemon on built-in defaults, show `bunker version`,
+ * run a container from the built-in hello-world image (as root: containers need it), show
+ * `bunker info`, then keep the daemon in the foreground until Ctrl-C.
  * As root the defaults are /var/lib/bunker and /run/bunker; otherwise per-user directories.
  */
 import { homedir } from "node:os";
@@ -26,7 +27,8 @@ for (let i = 0; ; i++) {
   }
   await Bun.sleep(10);
 }
-for (const cmd of [["version"], ["info"]]) Bun.spawnSync(["dist/bunker", "-H", host, ...cmd], { stdout: "inherit", stderr: "inherit" });
+const steps = [["version"], ...(root ? [["run", "--rm", "hello-world"]] : []), ["info"]];
+for (const cmd of steps) Bun.spawnSync(["dist/bunker", "-H", host, ...cmd], { stdout: "inherit", stderr: "inherit" });
 console.log(`\nBunker is running (pid ${daemon.pid}) on ${host}. Try: DOCKER_HOST=${host} docker info`);
 console.log("Press Ctrl-C to stop it.");
 process.on("SIGINT", () => daemon.kill("SIGTERM"));

@@ -76,11 +76,130 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-s, --storage-driver <name>", "Storage driver to use (default: the one holding data, else overlay, btrfs, vfs)")
     .action((o) => (result = import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
 
-  cli.option("-v, --version", "Print version information and quit");
+  // ---- containers (commands/containers.ts) ----
+  const C = () => import("./commands/containers.ts");
+  const runFlags = (cmd: ReturnType<typeof cli.command>) =>
+    cmd
+      .option("-d, --detach", "Run container in background and print container ID")
+      .option("-i, --interactive", "Keep STDIN open even if not attached")
+      .option("-t, --tty", "Allocate a pseudo-TTY")
+      .option("--rm", "Automatically remove the container and its associated anonymous volumes when it exits")
+      .option("--name <name>", "Assign a name to the container")
+      .option("-e, --env <kv>", "Set environment variables", { type: [String] })
+      .option("--env-file <file>", "Read in a file of environment variables", { type: [String] })
+      .option("-v, --volume <spec>", "Bind mount a volume", { type: [String] })
+      .option("--mount <spec>", "Attach a filesystem mount to the container", { type: [String] })
+      .option("--tmpfs <spec>", "Mount a tmpfs directory", { type: [String] })
+      .option("-w, --workdir <dir>", "Working directory inside the container")
+      .option("-u, --user <user>", "Username or UID (format: <name|uid>[:<group|gid>])")
+      .option("--entrypoint <cmd>", "Overwrite the default ENTRYPOINT of the image")
+      .option("--restart <policy>", "Restart policy to apply when a container exits")
+      .option("-m, --memory <bytes>", "Memory limit")
+      .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+      .option("--cpus <n>", "Number of CPUs")
+      .option("-c, --cpu-shares <n>", "CPU shares (relative weight)")
+      .option("--cpuset-cpus <list>", "CPUs in which to allow execution (0-3, 0,1)")
+      .option("--pids-limit <n>", "Tune container pids limit (set -1 for unlimited)")
+      .option("--ulimit <spec>", "Ulimit options", { type: [String] })
+      .option("--cap-add <cap>", "Add Linux capabilities", { type: [String] })
+      .option("--cap-drop <cap>", "Drop Linux capabilities", { type: [String] })
+      .option("--privileged", "Give extended privileges to this container")
+      .option("--security-opt <opt>", "Security Options", { type: [String] })
+      .option("--read-only", "Mount the container's root filesystem as read only")
+      .option("--hostname <name>", "Container host name")
+      .option("--add-host <host:ip>", "Add a custom host-to-IP mapping", { type: [String] })
+      .option("--dns <ip>", "Set custom DNS servers", { type: [String] })
+      .option("--group-add <group>", "Add additional groups to join", { type: [String] })
+      .option("-l, --label <kv>", "Set meta data on a container", { type: [String] })
+      .option("--network <net>", "Connect a container to a network")
+      .option("--log-driver <driver>", "Logging driver for the container")
+      .option("--log-opt <kv>", "Log driver options", { type: [String] })
+      .option("--stop-signal <sig>", "Signal to stop the container")
+      .option("--stop-timeout <s>", "Timeout (in seconds) to stop a container")
+      .option("--expose <port>", "Expose a port or a range of ports", { type: [String] })
+      .option("--init", "Run an init inside the container that forwards signals and reaps processes")
+      .option("--pull <policy>", "Pull image before running (\"always\", \"missing\", \"never\")");
+  runFlags(cli.command("run <image> [...command]", "Create and run a new container from an image")).action(
+    (image: string, command: string[], o) => (result = C().then((m) => m.runCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))),
+  );
+  runFlags(cli.command("create <image> [...command]", "Create a new container")).action(
+    (image: string, command: string[], o) => (result = C().then((m) => m.createCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))),
+  );
+  cli
+    .command("start [...containers]", "Start one or more stopped containers")
+    .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
+    .option("-i, --interactive", "Attach container's STDIN")
+    .action((names: string[], o) => (result = C().then((m) => m.startCommand(ctxOf(o), o, names))));
+  cli
+    .command("stop [...containers]", "Stop one or more running containers")
+    .option("-t, --time <s>", "Seconds to wait before killing the container")
+    .option("-s, --signal <sig>", "Signal to send to the container")
+    .action((names: string[], o) => (result = C().then((m) => m.stopCommand(ctxOf(o), o, names))));
+  cli
+    .command("restart [...containers]", "Restart one or more containers")
+    .option("-t, --time <s>", "Seconds to wait before killing the container")
+    .action((names: string[], o) => (result = C().then((m) => m.restartCommand(ctxOf(o), o, names))));
+  cli
+    .command("kill [...containers]", "Kill one or more running containers")
+    .option("-s, --signal <sig>", "Signal to send to the container")
+    .action((names: string[], o) => (result = C().then((m) => m.killCommand(ctxOf(o), o, names))));
+  cli
+    .command("rm [...containers]", "Remove one or more containers")
+    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
+    .option("-v, --volumes", "Remove anonymous volumes associated with the container")
+    .action((names: string[], o) => (result = C().then((m) => m.rmCommand(ctxOf(o), o, names))));
+  cli.command("pause [...containers]", "Pause all processes within one or more containers").action((names: string[], o) => (result = C().then((m) => m.pauseCommand(ctxOf(o), names, true))));
+  cli.command("unpause [...containers]", "Unpause all processes within one or more containers").action((names: string[], o) => (result = C().then((m) => m.pauseCommand(ctxOf(o), names, false))));
+  cli.command("wait [...containers]", "Block until one or more containers stop, then print their exit codes").action((names: string[], o) => (result = C().then((m) => m.waitCommand(ctxOf(o), names))));
+  cli.command("rename <container> <name>", "Rename a container").action((from: string, to: string, o) => (result = C().then((m) => m.renameCommand(ctxOf(o), from, to))));
+  cli.command("top <container>", "Display the running processes of a container").action((name: string, o) => (result = C().then((m) => m.topCommand(ctxOf(o), name))));
+  cli
+    .command("ps", "List containers")
+    .option("-a, --all", "Show all containers (default shows just running)")
+    .option("-q, --quiet", "Only display container IDs")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", { type: [String] })
+    .option("--format <format>", "Format output using a custom template")
+    .option("-n, --last <n>", "Show n last created containers")
+    .option("--no-trunc", "Don't truncate output")
+    .action((o) => (result = C().then((m) => m.psCommand(ctxOf(o), o))));
+  cli
+    .command("logs <container>", "Fetch the logs of a container")
+    .option("-f, --follow", "Follow log output")
+    .option("-n, --tail <n>", "Number of lines to show from the end of the logs")
+    .option("-t, --timestamps", "Show timestamps")
+    .option("--since <time>", "Show logs since timestamp or relative")
+    .option("--until <time>", "Show logs before a timestamp or relative")
+    .action((name: string, o) => (result = C().then((m) => m.logsCommand(ctxOf(o), o, name))));
+  cli
+    .command("exec <container> [...command]", "Execute a command in a running container")
+    .option("-d, --detach", "Detached mode: run command in the background")
+    .option("-i, --interactive", "Keep STDIN open even if not attached")
+    .option("-t, --tty", "Allocate a pseudo-TTY")
+    .option("-e, --env <kv>", "Set environment variables", { type: [String] })
+    .option("-u, --user <user>", "Username or UID")
+    .option("-w, --workdir <dir>", "Working directory inside the container")
+    .option("--privileged", "Give extended privileges to the command")
+    .action((name: string, command: string[], o) => (result = C().then((m) => m.execCommand(ctxOf(o), o, name, [...command, ...(o["--"] ?? [])]))));
+  cli
+    .command("inspect [...objects]", "Return low-level information on containers and volumes")
+    .option("-f, --format <format>", "Format output using a custom template")
+    .action((names: string[], o) => (result = C().then((m) => m.inspectCommand(ctxOf(o), o, names))));
+  cli
+    .command("volume <command> [...names]", "Manage volumes: create, ls, rm, inspect, prune")
+    .option("-q, --quiet", "Only display volume names")
+    .option("-f, --force", "Force the removal")
+    .option("-d, --driver <name>", "Specify volume driver name")
+    .option("--label <kv>", "Set metadata for a volume", { type: [String] })
+    .action((sub: string, names: string[], o) => (result = C().then((m) => m.volumeCommand(ctxOf(o), o, sub, names))));
+
+  // -v/--version is handled before parsing (below): as a cac option it would take run's -v (volume).
   cli.help();
 
-  const args = applyAliases(argv);
-  if (args.includes("-v") || args.includes("--version")) {
+  const args = stopAtOperand(applyAliases(argv));
+  const firstWord = args.find((a) => !a.startsWith("-"));
+  const beforeCommand = firstWord === undefined ? args : args.slice(0, args.indexOf(firstWord));
+  // `-v` is run's --volume after a command, so only before one; `--version` anywhere.
+  if (beforeCommand.includes("-v") || args.includes("--version")) {
     process.stdout.write(`Bunker version ${VERSION}, build ${GIT_COMMIT}\n`);
     return 0;
   }
@@ -109,6 +228,32 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     else process.stderr.write(`${messageOf(err)}\n`);
     return 1;
   }
+}
+
+/** Flags of run/create/exec that take a value (so the operand after them is not the image). */
+const VALUE_FLAGS = new Set([
+  "-H", "--host", "--name", "-e", "--env", "--env-file", "-v", "--volume", "--mount", "--tmpfs", "-w", "--workdir", "-u", "--user", "--entrypoint",
+  "--restart", "-m", "--memory", "--memory-swap", "--cpus", "-c", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--ulimit", "--cap-add", "--cap-drop",
+  "--security-opt", "--hostname", "--add-host", "--dns", "--group-add", "-l", "--label", "--network", "--log-driver", "--log-opt", "--stop-signal",
+  "--stop-timeout", "--expose", "--pull",
+]);
+
+/**
+ * docker stops reading its own flags at the image (run, create) or the container (exec): what
+ * follows is the command, `-c` and all. Insert `--` there so the option parser leaves it alone.
+ */
+export function stopAtOperand(argv: string[]): string[] {
+  const at = argv.findIndex((a) => a === "run" || a === "create" || a === "exec");
+  if (at < 0 || argv.includes("--")) return argv;
+  for (let i = at + 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("-")) {
+      if (VALUE_FLAGS.has(a)) i++;
+      continue;
+    }
+    return [...argv.slice(0, i + 1), "--", ...argv.slice(i + 1)];
+  }
+  return argv;
 }
 
 /** True when `word` is the value of a preceding global flag (`-H unix:///x version`). */

@@ -1,0 +1,382 @@
+/**
+ * `bunker run/create/start/stop/restart/kill/rm/ps/logs/exec/inspect/wait/pause/unpause/rename/
+ * top` and `bunker volume …`: docker's commands and flags, docker's output (tables through the
+ * same tabwriter rules, `--format`), `-it` with the terminal in raw mode and its size sent to the
+ * daemon.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { DaemonError } from "../../core/client/engine-client.ts";
+import { demux, hijack } from "../../core/client/hijack.ts";
+import { humanDuration } from "../../core/api/routes/containers.ts";
+import { invalidArgument } from "../../core/errors.ts";
+import type { CliContext } from "../context.ts";
+import { renderFormat, tabwrite } from "../output.ts";
+
+type Opts = Record<string, unknown>;
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+/** "512m", "1g", "100" → bytes (docker's RAMInBytes). */
+export function ramInBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw invalidArgument(`invalid size: '${s}'`);
+  return Math.floor(Number(m[1]) * { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "b"]!);
+}
+
+/** The create body from `run`/`create` flags (docker's cli/command/container/opts.go, the common part). */
+export function createBody(o: Opts, image: string, cmd: string[]): Record<string, unknown> {
+  const env = [...list(o.envFile).flatMap((f) => readFileSync(f, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))), ...list(o.env)].map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  const labels = Object.fromEntries(list(o.label).map((l) => (l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, ""])));
+  const binds: string[] = [];
+  const volumes: Record<string, object> = {};
+  for (const v of list(o.volume)) {
+    if (v.includes(":")) {
+      const [src, ...rest] = v.split(":");
+      binds.push([src!.startsWith(".") ? resolve(src!) : src!, ...rest].join(":"));
+    } else volumes[v] = {};
+  }
+  const mounts = list(o.mount).map((m) => {
+    const kv = Object.fromEntries(m.split(",").map((p) => (p.includes("=") ? [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)] : [p, "true"])));
+    const type = kv.type ?? "volume";
+    const target = kv.target ?? kv.destination ?? kv.dst;
+    if (!target) throw invalidArgument(`invalid argument "${m}" for "--mount" flag: target is required`);
+    return {
+      Type: type,
+      Target: target,
+      ...((kv.source ?? kv.src) ? { Source: kv.source ?? kv.src } : {}),
+      ReadOnly: kv.readonly === "true" || kv.ro === "true" || kv.readonly === "1",
+      ...(type === "bind" && kv["bind-propagation"] ? { BindOptions: { Propagation: kv["bind-propagation"] } } : {}),
+      ...(type === "tmpfs" ? { TmpfsOptions: { ...(kv["tmpfs-size"] ? { SizeBytes: ramInBytes(kv["tmpfs-size"]) } : {}), ...(kv["tmpfs-mode"] ? { Mode: Number.parseInt(kv["tmpfs-mode"], 8) } : {}) } } : {}),
+      ...(type === "volume" && kv["volume-nocopy"] ? { VolumeOptions: { NoCopy: true } } : {}),
+    };
+  });
+  const restart = o.restart ? String(o.restart) : "no";
+  const [rname, rcount] = restart.split(":");
+  const tty = !!o.tty;
+  const interactive = !!o.interactive;
+  const detach = !!o.detach;
+  const ulimits = list(o.ulimit).map((u) => {
+    const [name, vals] = u.split("=");
+    const [soft, hard = soft] = (vals ?? "").split(":");
+    return { Name: name, Soft: Number(soft), Hard: Number(hard) };
+  });
+  return {
+    Image: image,
+    ...(cmd.length ? { Cmd: cmd } : {}),
+    ...(o.entrypoint !== undefined ? { Entrypoint: [String(o.entrypoint)] } : {}),
+    Env: env,
+    ...(o.workdir ? { WorkingDir: String(o.workdir) } : {}),
+    ...(o.user !== undefined ? { User: String(o.user) } : {}),
+    ...(o.hostname ? { Hostname: String(o.hostname) } : {}),
+    Labels: labels,
+    Tty: tty,
+    OpenStdin: interactive,
+    StdinOnce: interactive && !detach,
+    AttachStdin: interactive && !detach,
+    AttachStdout: !detach,
+    AttachStderr: !detach,
+    Volumes: volumes,
+    ...(o.stopSignal ? { StopSignal: String(o.stopSignal) } : {}),
+    ...(o.stopTimeout !== undefined ? { StopTimeout: Number(o.stopTimeout) } : {}),
+    ...(o.expose ? { ExposedPorts: Object.fromEntries(list(o.expose).map((p) => [p.includes("/") ? p : `${p}/tcp`, {}])) } : {}),
+    HostConfig: {
+      Binds: binds,
+      Mounts: mounts,
+      NetworkMode: o.network ? String(o.network) : "default",
+      RestartPolicy: { Name: rname === "no" ? "" : rname, MaximumRetryCount: rcount ? Number(rcount) : 0 },
+      AutoRemove: !!o.rm,
+      CapAdd: list(o.capAdd),
+      CapDrop: list(o.capDrop),
+      Privileged: !!o.privileged,
+      ReadonlyRootfs: !!o.readOnly,
+      SecurityOpt: list(o.securityOpt),
+      Tmpfs: Object.fromEntries(list(o.tmpfs).map((t) => (t.includes(":") ? [t.slice(0, t.indexOf(":")), t.slice(t.indexOf(":") + 1)] : [t, ""]))),
+      ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
+      ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
+      ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
+      ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
+      ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
+      ...(o.pidsLimit ? { PidsLimit: Number(o.pidsLimit) } : {}),
+      Ulimits: ulimits,
+      ExtraHosts: list(o.addHost),
+      Dns: list(o.dns),
+      GroupAdd: list(o.groupAdd),
+      ...(o.init ? { Init: true } : {}),
+      ...(o.logDriver || o.logOpt ? { LogConfig: { Type: o.logDriver ? String(o.logDriver) : "", Config: Object.fromEntries(list(o.logOpt).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])) } } : {}),
+      ...(tty && process.stdout.isTTY ? { ConsoleSize: [process.stdout.rows, process.stdout.columns] } : {}),
+    },
+  };
+}
+
+async function createContainer(ctx: CliContext, o: Opts, image: string, cmd: string[]): Promise<string> {
+  const client = ctx.client();
+  const body = createBody(o, image, cmd);
+  const name = o.name ? String(o.name) : undefined;
+  const r = await client.json<{ Id: string; Warnings: string[] }>("POST", "/containers/create", { query: { name }, body });
+  for (const w of r.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
+  return r.Id;
+}
+
+/** Stream a hijacked connection to stdout/stderr; stdin from ours when `stdin`. Resolves at its end. */
+async function pump(ctx: CliContext, path: string, opts: { tty: boolean; stdin: boolean; body?: unknown }, onOpen?: () => Promise<void>): Promise<void> {
+  const client = ctx.client();
+  const h = await hijack(client.endpoint, "POST", `/v${client.apiVersion}${path}`, opts.body);
+  const raw = opts.tty && opts.stdin && process.stdin.isTTY;
+  if (raw) process.stdin.setRawMode(true);
+  if (opts.stdin) {
+    process.stdin.on("data", (d: Buffer) => h.write(d));
+    process.stdin.on("end", () => h.closeWrite());
+  }
+  const split = demux((s, payload) => (s === 2 ? process.stderr.write(payload) : process.stdout.write(payload)));
+  try {
+    await onOpen?.();
+    for await (const chunk of h.output) {
+      if (opts.tty) process.stdout.write(chunk);
+      else split(chunk);
+    }
+  } finally {
+    if (raw) process.stdin.setRawMode(false);
+    if (opts.stdin) process.stdin.pause();
+  }
+}
+
+/** `bunker run`. */
+export async function runCommand(ctx: CliContext, o: Opts, image: string, cmd: string[]): Promise<number> {
+  const client = ctx.client();
+  if (o.tty && !o.detach && o.interactive && !process.stdin.isTTY) {
+    ctx.err("the input device is not a TTY\n");
+    return 1;
+  }
+  const id = await createContainer(ctx, o, image, cmd);
+  if (o.detach) {
+    await client.request("POST", `/containers/${id}/start`);
+    ctx.out(`${id}\n`);
+    return 0;
+  }
+  // As docker: wait first (headers at once), attach, then start.
+  const waitRes = client.json<{ StatusCode: number }>("POST", `/containers/${id}/wait`, { query: { condition: o.rm ? "removed" : "next-exit" } });
+  const resize = async () => {
+    if (o.tty && process.stdout.isTTY) await client.request("POST", `/containers/${id}/resize`, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(() => {});
+  };
+  if (o.tty) process.on("SIGWINCH", () => void resize());
+  try {
+    await pump(ctx, `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, { tty: !!o.tty, stdin: !!o.interactive }, async () => {
+      try {
+        await client.request("POST", `/containers/${id}/start`);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new DaemonError(/executable file not found|no such file or directory/.test(msg) ? 127 : /permission denied/.test(msg) ? 126 : 125, msg);
+      }
+      await resize();
+    });
+  } catch (err) {
+    if (err instanceof DaemonError) {
+      ctx.err(`${ctx.flags.host ? "" : ""}bunker: Error response from daemon: ${err.message}\n`);
+      return err.status >= 125 && err.status <= 127 ? err.status : 125;
+    }
+    throw err;
+  }
+  return (await waitRes).StatusCode;
+}
+
+/** `bunker create`. */
+export async function createCommand(ctx: CliContext, o: Opts, image: string, cmd: string[]): Promise<number> {
+  ctx.out(`${await createContainer(ctx, o, image, cmd)}\n`);
+  return 0;
+}
+
+/** Run `fn` on each named container, printing the name as docker does; failures go to stderr. */
+async function each(ctx: CliContext, names: string[], fn: (n: string) => Promise<void>, echo = true): Promise<number> {
+  let code = 0;
+  for (const n of names) {
+    try {
+      await fn(n);
+      if (echo) ctx.out(`${n}\n`);
+    } catch (err) {
+      ctx.err(`Error response from daemon: ${err instanceof Error ? err.message : String(err)}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+export async function startCommand(ctx: CliContext, o: Opts, names: string[]): Promise<number> {
+  const client = ctx.client();
+  if (o.attach && names.length === 1) {
+    const info = await client.json<{ Id: string; Config: { Tty: boolean } }>("GET", `/containers/${names[0]}/json`);
+    const waitRes = client.json<{ StatusCode: number }>("POST", `/containers/${info.Id}/wait`, { query: { condition: "next-exit" } });
+    await pump(ctx, `/containers/${info.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, { tty: info.Config.Tty, stdin: !!o.interactive }, async () => {
+      await client.request("POST", `/containers/${info.Id}/start`);
+    });
+    return (await waitRes).StatusCode;
+  }
+  return each(ctx, names, async (n) => void (await client.request("POST", `/containers/${n}/start`)));
+}
+
+export const stopCommand = (ctx: CliContext, o: Opts, names: string[]) =>
+  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/stop`, { query: { t: o.time as number | undefined, signal: o.signal as string | undefined } })));
+export const restartCommand = (ctx: CliContext, o: Opts, names: string[]) =>
+  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/restart`, { query: { t: o.time as number | undefined } })));
+export const killCommand = (ctx: CliContext, o: Opts, names: string[]) =>
+  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/kill`, { query: { signal: (o.signal as string | undefined) ?? "KILL" } })));
+export const rmCommand = (ctx: CliContext, o: Opts, names: string[]) =>
+  each(ctx, names, async (n) => void (await ctx.client().request("DELETE", `/containers/${n}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } })));
+export const pauseCommand = (ctx: CliContext, names: string[], pause: boolean) =>
+  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/${pause ? "pause" : "unpause"}`)));
+
+export async function waitCommand(ctx: CliContext, names: string[]): Promise<number> {
+  return each(ctx, names, async (n) => ctx.out(`${(await ctx.client().json<{ StatusCode: number }>("POST", `/containers/${n}/wait`)).StatusCode}\n`), false);
+}
+
+export async function renameCommand(ctx: CliContext, from: string, to: string): Promise<number> {
+  await ctx.client().request("POST", `/containers/${from}/rename`, { query: { name: to } });
+  return 0;
+}
+
+interface Summary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  Status: string;
+  State: string;
+  Ports: unknown[];
+  Labels: Record<string, string>;
+}
+
+/** "About a minute ago" style, from docker's units.HumanDuration. */
+function ago(createdSec: number): string {
+  return `${humanDuration(Date.now() - createdSec * 1000)} ago`;
+}
+
+export async function psCommand(ctx: CliContext, o: Opts): Promise<number> {
+  const filters: Record<string, string[]> = {};
+  for (const f of list(o.filter)) {
+    const at = f.indexOf("=");
+    (filters[f.slice(0, at)] ??= []).push(f.slice(at + 1));
+  }
+  const rows = await ctx.client().json<Summary[]>("GET", "/containers/json", { query: { all: o.all || o.quiet && o.all ? 1 : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined, limit: o.last as number | undefined } });
+  const trunc = o.trunc !== false; // cac reads --no-trunc as trunc: false
+  if (o.quiet) {
+    for (const r of rows) ctx.out(`${trunc ? r.Id.slice(0, 12) : r.Id}\n`);
+    return 0;
+  }
+  const view = (r: Summary) => ({
+    ID: trunc ? r.Id.slice(0, 12) : r.Id,
+    Image: r.Image,
+    Command: JSON.stringify(trunc && r.Command.length > 20 ? `${r.Command.slice(0, 19)}…` : r.Command),
+    CreatedAt: new Date(r.Created * 1000).toISOString(),
+    RunningFor: ago(r.Created),
+    Ports: "",
+    State: r.State,
+    Status: r.Status,
+    Names: r.Names.map((n) => n.slice(1)).join(","),
+    Labels: Object.entries(r.Labels).map(([k, v]) => `${k}=${v}`).join(","),
+  });
+  if (o.format) {
+    for (const r of rows) ctx.out(`${renderFormat(String(o.format), view(r))}\n`);
+    return 0;
+  }
+  const lines = ["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES", ...rows.map((r) => { const v = view(r); return `${v.ID}\t${v.Image}\t${v.Command}\t${v.RunningFor}\t${v.Status}\t${v.Ports}\t${v.Names}`; })];
+  ctx.out(`${tabwrite(lines.join("\n"), 10, 3)}\n`); // docker: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+  return 0;
+}
+
+export async function logsCommand(ctx: CliContext, o: Opts, name: string): Promise<number> {
+  const client = ctx.client();
+  const info = await client.json<{ Config: { Tty: boolean } }>("GET", `/containers/${name}/json`);
+  const res = await client.request("GET", `/containers/${name}/logs`, {
+    query: { stdout: 1, stderr: 1, follow: o.follow ? 1 : undefined, tail: o.tail as string | undefined, timestamps: o.timestamps ? 1 : undefined, since: o.since as string | undefined, until: o.until as string | undefined },
+  });
+  const split = demux((s, p) => (s === 2 ? process.stderr.write(p) : process.stdout.write(p)));
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    if (info.Config.Tty) process.stdout.write(chunk);
+    else split(chunk);
+  }
+  return 0;
+}
+
+export async function execCommand(ctx: CliContext, o: Opts, name: string, cmd: string[]): Promise<number> {
+  const client = ctx.client();
+  if (!cmd.length) throw invalidArgument("exec requires at least 2 arguments");
+  const tty = !!o.tty;
+  const { Id } = await client.json<{ Id: string }>("POST", `/containers/${name}/exec`, {
+    body: {
+      Cmd: cmd,
+      Tty: tty,
+      AttachStdin: !!o.interactive && !o.detach,
+      AttachStdout: !o.detach,
+      AttachStderr: !o.detach,
+      Env: list(o.env),
+      ...(o.user ? { User: String(o.user) } : {}),
+      ...(o.workdir ? { WorkingDir: String(o.workdir) } : {}),
+      Privileged: !!o.privileged,
+      ...(tty && process.stdout.isTTY ? { ConsoleSize: [process.stdout.rows, process.stdout.columns] } : {}),
+    },
+  });
+  if (o.detach) {
+    await client.request("POST", `/exec/${Id}/start`, { body: { Detach: true, Tty: tty } });
+    return 0;
+  }
+  await pump(ctx, `/exec/${Id}/start`, { tty, stdin: !!o.interactive, body: { Detach: false, Tty: tty } });
+  const info = await client.json<{ ExitCode: number | null }>("GET", `/exec/${Id}/json`);
+  return info.ExitCode ?? 0;
+}
+
+export async function inspectCommand(ctx: CliContext, o: Opts, names: string[]): Promise<number> {
+  const client = ctx.client();
+  const out: unknown[] = [];
+  let code = 0;
+  for (const n of names) {
+    try {
+      out.push(await client.json("GET", `/containers/${n}/json`));
+    } catch (err) {
+      try {
+        out.push(await client.json("GET", `/volumes/${n}`));
+      } catch {
+        ctx.err(`Error: No such object: ${n}\n`);
+        code = 1;
+        void err;
+      }
+    }
+  }
+  if (o.format) for (const v of out) ctx.out(`${renderFormat(String(o.format), v)}\n`);
+  else ctx.out(`${JSON.stringify(out, null, 4)}\n`);
+  return code;
+}
+
+export async function topCommand(ctx: CliContext, name: string): Promise<number> {
+  const t = await ctx.client().json<{ Titles: string[]; Processes: string[][] }>("GET", `/containers/${name}/top`);
+  ctx.out(`${tabwrite([t.Titles.join("\t"), ...t.Processes.map((p) => p.join("\t"))].join("\n"), 0, 3)}\n`);
+  return 0;
+}
+
+/** `bunker volume create|ls|rm|inspect|prune`. */
+export async function volumeCommand(ctx: CliContext, o: Opts, sub: string, args: string[]): Promise<number> {
+  const client = ctx.client();
+  if (sub === "create") {
+    const v = await client.json<{ Name: string }>("POST", "/volumes/create", { body: { Name: args[0] ?? "", Driver: o.driver ?? "local", Labels: Object.fromEntries(list(o.label).map((l) => l.split("="))) } });
+    ctx.out(`${v.Name}\n`);
+    return 0;
+  }
+  if (sub === "ls") {
+    const { Volumes } = await client.json<{ Volumes: { Name: string; Driver: string }[] }>("GET", "/volumes");
+    if (o.quiet) for (const v of Volumes) ctx.out(`${v.Name}\n`);
+    else ctx.out(`${tabwrite(["DRIVER\tVOLUME NAME", ...Volumes.map((v) => `${v.Driver}\t${v.Name}`)].join("\n"), 10, 3)}\n`);
+    return 0;
+  }
+  if (sub === "rm") return each(ctx, args, async (n) => void (await client.request("DELETE", `/volumes/${n}`, { query: { force: o.force ? 1 : undefined } })));
+  if (sub === "inspect") {
+    const out = [];
+    for (const n of args) out.push(await client.json("GET", `/volumes/${n}`));
+    ctx.out(`${JSON.stringify(out, null, 4)}\n`);
+    return 0;
+  }
+  if (sub === "prune") {
+    const r = await client.json<{ VolumesDeleted: string[] }>("POST", "/volumes/prune");
+    ctx.out(`Deleted Volumes:\n${(r.VolumesDeleted ?? []).map((v) => `${v}\n`).join("")}\nTotal reclaimed space: 0B\n`);
+    return 0;
+  }
+  throw invalidArgument(`unknown volume command: ${sub}`);
+}

@@ -1,0 +1,77 @@
+/**
+ * The `bunker` CLI's container commands against a Bunker daemon, side by side with the real
+ * docker CLI on the same daemon: same output for `ps`, and run/exec/logs/stop/rm/volume working
+ * as docker's do (flags after the image belong to the command; `-i` piped; `-it` under a pty).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+const ROOT = process.getuid?.() === 0;
+
+describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+  let env: Record<string, string>;
+  const bunker = (...args: string[]) => run([BUNKER, ...args], env);
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-cli-ctr-");
+    daemon = await startDaemon({ dir });
+    env = { DOCKER_HOST: daemon.host };
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+    await fetch("http://localhost/images/load", { unix: daemon.socket, method: "POST", body: Bun.file(join(dir, "busybox.tar")) } as RequestInit).then((r) => r.text());
+  });
+  afterAll(async () => {
+    await daemon.stop();
+    cleanup(dir);
+  });
+
+  test("run: output, exit code, --rm, flags after the image are the command's, -e/-w/-v", async () => {
+    const r = await bunker("run", "--rm", "-e", "A=1", "-w", "/tmp", "-v", `${dir}:/h:ro`, "busybox", "sh", "-c", "echo $A $(pwd); ls /h/busybox.tar; echo err >&2; exit 3");
+    expect([r.stdout, r.stderr, r.code]).toEqual(["1 /tmp\n/h/busybox.tar\n", "err\n", 3]);
+    const piped = await run([BUNKER, "run", "-i", "--rm", "busybox", "cat"], env, "piped\n");
+    expect(piped.stdout).toBe("piped\n");
+    expect((await bunker("run", "--rm", "busybox", "/no/such")).code).toBe(127);
+    expect((await bunker("run", "--rm", "hello-world")).stdout).toContain("Hello from Bunker!");
+  });
+
+  test("run -d, ps (same table as docker's), logs, exec, inspect, stop, rm", async () => {
+    const id = (await bunker("run", "-d", "--name", "clibox", "busybox", "sh", "-c", "echo started; sleep 30")).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    await Bun.sleep(300);
+    if (DOCKER) {
+      const mine = (await bunker("ps", "-a")).stdout.split("\n");
+      const theirs = (await run([DOCKER, "ps", "-a"], env)).stdout.split("\n");
+      expect(mine[0]).toBe(theirs[0]); // the header, column for column
+      expect(mine[1]!.slice(0, 40)).toBe(theirs[1]!.slice(0, 40));
+    }
+    expect((await bunker("ps", "-q")).stdout).toBe(`${id.slice(0, 12)}\n`);
+    expect((await bunker("ps", "--format", "{{.Names}}:{{.State}}")).stdout).toBe("clibox:running\n");
+    expect((await bunker("logs", "clibox")).stdout).toBe("started\n");
+    const ex = await bunker("exec", "clibox", "sh", "-c", "echo in exec; exit 4");
+    expect([ex.stdout, ex.code]).toEqual(["in exec\n", 4]);
+    expect((await bunker("inspect", "-f", "{{.State.Running}} {{.Name}}", "clibox")).stdout).toBe("true /clibox\n");
+    expect((await bunker("stop", "-t", "0", "clibox")).stdout).toBe("clibox\n");
+    expect((await bunker("rm", "clibox")).stdout).toBe("clibox\n");
+    expect((await bunker("rm", "clibox")).stderr).toContain("No such container: clibox");
+  });
+
+  test("-it under a pseudo-terminal", async () => {
+    const script = Bun.which("script");
+    if (!script) return;
+    const p = Bun.spawn([script, "-qec", `${BUNKER} run -it --rm busybox sh -c 'tty; exit 6'`, "/dev/null"], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe" });
+    expect(await new Response(p.stdout).text()).toContain("/dev/pts/0");
+    expect(await p.exited).toBe(6);
+  });
+
+  test("volume create, ls, inspect, rm", async () => {
+    expect((await bunker("volume", "create", "clivol")).stdout).toBe("clivol\n");
+    expect((await bunker("volume", "ls", "-q")).stdout).toContain("clivol\n");
+    expect(JSON.parse((await bunker("volume", "inspect", "clivol")).stdout)[0].Name).toBe("clivol");
+    expect((await bunker("volume", "rm", "clivol")).stdout).toBe("clivol\n");
+  });
+});
