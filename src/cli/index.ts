@@ -8,6 +8,7 @@ import { DaemonError } from "../core/client/engine-client.ts";
 import { EngineError, messageOf } from "../core/errors.ts";
 import type { AnyRegistration } from "../core/plugin/types.ts";
 import { GIT_COMMIT, VERSION } from "../core/version.ts";
+import { endOptionsAfterOperand } from "./argv.ts";
 import { createCliContext, type GlobalFlags } from "./context.ts";
 
 /** docker's two-word commands that map onto one of ours. */
@@ -238,22 +239,9 @@ const VALUE_FLAGS = new Set([
   "--stop-timeout", "--expose", "--pull",
 ]);
 
-/**
- * docker stops reading its own flags at the image (run, create) or the container (exec): what
- * follows is the command, `-c` and all. Insert `--` there so the option parser leaves it alone.
- */
+/** docker stops reading its own flags at the image (run, create) or the container (exec). */
 export function stopAtOperand(argv: string[]): string[] {
-  const at = argv.findIndex((a) => a === "run" || a === "create" || a === "exec");
-  if (at < 0 || argv.includes("--")) return argv;
-  for (let i = at + 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith("-")) {
-      if (VALUE_FLAGS.has(a)) i++;
-      continue;
-    }
-    return [...argv.slice(0, i + 1), "--", ...argv.slice(i + 1)];
-  }
-  return argv;
+  return endOptionsAfterOperand(argv, ["run", "create", "exec"], VALUE_FLAGS);
 }
 
 /** True when `word` is the value of a preceding global flag (`-H unix:///x version`). */

@@ -13,6 +13,7 @@ import { join, resolve } from "node:path";
 import { EngineError, messageOf } from "../core/errors.ts";
 import { linuxSys } from "../core/sys/sys.ts";
 import { VERSION } from "../core/version.ts";
+import { endOptionsAfterOperand } from "./argv.ts";
 import type { CreateOptions } from "../plugins/runtime-linux/runtime.ts";
 
 /** Global flags shared by every runtime command. */
@@ -70,22 +71,9 @@ function forwardSignals(pid: number): () => void {
 /** Flags (of exec and the globals) that take a value. */
 const VALUE_FLAGS = new Set(["--root", "--log", "--log-format", "-p", "--process", "--cwd", "-e", "--env", "-u", "--user", "--additional-gids", "--pid-file", "--console-socket", "--cap"]);
 
-/**
- * runc takes everything after `exec <id>` as the command, options included (`exec c1 sh -c x`);
- * insert `--` after the id so the option parser leaves it alone.
- */
+/** runc takes everything after `exec <id>` as the command, options included (`exec c1 sh -c x`). */
 export function splitExecCommand(argv: string[]): string[] {
-  const at = argv.indexOf("exec");
-  if (at < 0 || argv.includes("--")) return argv;
-  for (let i = at + 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith("-")) {
-      if (VALUE_FLAGS.has(a)) i++;
-      continue;
-    }
-    return [...argv.slice(0, i + 1), "--", ...argv.slice(i + 1)];
-  }
-  return argv;
+  return endOptionsAfterOperand(argv, ["exec"], VALUE_FLAGS);
 }
 
 /** Run the runtime CLI with `argv` (after `runtime`); resolves with the exit code. */

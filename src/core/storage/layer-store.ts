@@ -143,27 +143,11 @@ export class LayerStore {
       yield* this.driver.diffTar(key);
       return;
     }
-    const parent = this.driver.stat(key).parent;
-    const viewKey = `diff-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-    let lower: TempMount | undefined;
+    const m = await this.mountWithParent(key);
     try {
-      if (parent) {
-        await this.driver.view(viewKey, parent);
-        lower = await this.mountTemp(viewKey);
-      } else {
-        // A base layer is compared with an empty tree.
-        const empty = mkdtempSync(join(tmpdir(), "bunker-empty-"));
-        lower = { path: empty, release: () => rmdirSync(empty) };
-      }
-      const upper = await this.mountTemp(key);
-      try {
-        yield* writeTar(changesToEntries(this.sys, upper.path, changesBetween(this.sys, upper.path, lower.path)));
-      } finally {
-        upper.release();
-      }
+      yield* writeTar(changesToEntries(this.sys, m.upper, changesBetween(this.sys, m.upper, m.lower)));
     } finally {
-      lower?.release();
-      if (parent) await this.driver.remove(viewKey);
+      await m.release();
     }
   }
 
@@ -180,8 +164,21 @@ export class LayerStore {
 
   /** The changes of active snapshot `key` against its parent (`docker diff`): paths and kinds. */
   async changes(key: string): Promise<Change[]> {
+    const m = await this.mountWithParent(key);
+    try {
+      return changesBetween(this.sys, m.upper, m.lower);
+    } finally {
+      await m.release();
+    }
+  }
+
+  /**
+   * Snapshot `key` and a read-only view of its parent (an empty directory for a base layer),
+   * each on a temporary mount, for comparing them.
+   */
+  private async mountWithParent(key: string): Promise<{ upper: string; lower: string; release(): Promise<void> }> {
     const parent = this.driver.stat(key).parent;
-    const viewKey = `changes-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const viewKey = `diff-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     let lower: TempMount | undefined;
     try {
       if (parent) {
@@ -192,14 +189,20 @@ export class LayerStore {
         lower = { path: empty, release: () => rmdirSync(empty) };
       }
       const upper = await this.mountTemp(key);
-      try {
-        return changesBetween(this.sys, upper.path, lower.path);
-      } finally {
-        upper.release();
-      }
-    } finally {
+      const low = lower;
+      return {
+        upper: upper.path,
+        lower: low.path,
+        release: async () => {
+          upper.release();
+          low.release();
+          if (parent) await this.driver.remove(viewKey);
+        },
+      };
+    } catch (err) {
       lower?.release();
-      if (parent) await this.driver.remove(viewKey);
+      if (parent) await this.driver.remove(viewKey).catch(() => {});
+      throw err;
     }
   }
 
