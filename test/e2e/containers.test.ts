@@ -258,6 +258,21 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect(ev.stdout.split("\n").filter(Boolean)).toEqual(["create", "start", "die", "destroy"]);
   });
 
+  test("health checks: healthy and unhealthy with Docker's rules, shown in inspect and ps, filterable", async () => {
+    await docker("run", "-d", "--name", "hgood", "--health-cmd", "test -e /bin/sh", "--health-interval", "100ms", "busybox", "sleep", "30");
+    await docker("run", "-d", "--name", "hbad", "--health-cmd", "exit 3", "--health-interval", "100ms", "--health-retries", "2", "busybox", "sleep", "30");
+    const status = async (n: string) => (await docker("inspect", "-f", "{{.State.Health.Status}}", n)).stdout.trim();
+    for (let i = 0; i < 40 && ((await status("hgood")) !== "healthy" || (await status("hbad")) !== "unhealthy"); i++) await Bun.sleep(100);
+    expect(await status("hgood")).toBe("healthy");
+    expect(await status("hbad")).toBe("unhealthy");
+    const log = JSON.parse((await docker("inspect", "-f", "{{json .State.Health}}", "hbad")).stdout);
+    expect(log.FailingStreak).toBeGreaterThanOrEqual(2);
+    expect(log.Log.at(-1).ExitCode).toBe(3);
+    expect((await docker("ps", "--format", "{{.Names}} {{.Status}}", "--filter", "name=hgood")).stdout).toMatch(/^hgood Up .* \(healthy\)\n$/);
+    expect((await docker("ps", "-q", "--filter", "health=unhealthy")).stdout.trim().length).toBe(12);
+    expect((await docker("rm", "-f", "hgood", "hbad")).code).toBe(0);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

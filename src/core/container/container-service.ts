@@ -24,6 +24,7 @@ import { copyUp } from "./copy-up.ts";
 import { mergeEnv } from "./env.ts";
 import { containerMounts, specMount } from "./mounts.ts";
 import { ExecService } from "./exec-service.ts";
+import { HealthMonitor, healthCommand } from "./health.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
 
@@ -36,6 +37,7 @@ interface Live {
   exited: Promise<number>;
   /** Resolves once the exit has been handled (state saved, layer unmounted, events sent). */
   handled?: Promise<void>;
+  health?: HealthMonitor;
 }
 
 /** Services the manager uses. */
@@ -142,6 +144,7 @@ export class ContainerService {
       ExposedPorts: { ...((ic.ExposedPorts as Record<string, Record<string, unknown>>) ?? {}), ...(body.ExposedPorts ?? {}) },
       Volumes: { ...((ic.Volumes as Record<string, Record<string, unknown>>) ?? {}), ...(body.Volumes ?? {}) },
       StopSignal: body.StopSignal || ic.StopSignal || undefined,
+      Healthcheck: body.Healthcheck ?? ic.Healthcheck ?? undefined,
       Image: body.Image,
     };
     delete (config as Record<string, unknown>).HostConfig;
@@ -262,6 +265,7 @@ export class ContainerService {
       this.store.save(c);
       this.publish(c, "start");
       live.handled = live.exited.then((code) => this.onExit(c.Id, code));
+      this.startHealth(c, live);
     } catch (err) {
       for (const s of this.pendingAttach.get(c.Id) ?? []) s.end();
       this.pendingAttach.delete(c.Id);
@@ -325,8 +329,27 @@ export class ContainerService {
 
   // ---- exit, wait ----------------------------------------------------------------------------
 
+  /** Run the container's health check while it runs (State.Health, health_status events). */
+  private startHealth(c: ContainerRecord, live: Live): void {
+    if (!healthCommand(c)) return;
+    const m = new HealthMonitor(c, (cmd, timeout) => this.execs.probe(c.Id, cmd, timeout), (h, changed) => {
+      let cur: ContainerRecord;
+      try {
+        cur = this.store.get(c.Id);
+      } catch {
+        return;
+      }
+      cur.State = { ...cur.State, Health: structuredClone(h) };
+      this.store.save(cur);
+      if (changed) this.publish(cur, `health_status: ${h.Status}`);
+    });
+    live.health = m;
+    m.start();
+  }
+
   private async onExit(id: string, code: number): Promise<void> {
     const l = this.live.get(id);
+    l?.health?.stop();
     l?.pump.finish();
     if (l?.input !== undefined) {
       try {
@@ -828,6 +851,7 @@ export class ContainerService {
         const live: Live = { pump, ...(input !== undefined ? { input } : {}), exited: this.deps.runtime.watchExit(c.Id) };
         this.live.set(c.Id, live);
         live.handled = live.exited.then((code) => this.onExit(c.Id, code));
+        this.startHealth(c, live);
         this.deps.log.info("container restored", { container: c.Id.slice(0, 12) });
       } else {
         let code = 255;

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { conflict, EngineError, invalidArgument, notFound } from "../errors.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
+import type { HealthState } from "./health.ts";
 import type { MountPoint } from "./mounts.ts";
 
 /** Docker's State object. */
@@ -23,6 +24,7 @@ export interface ContainerStateRecord {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  Health?: HealthState;
 }
 
 /** What is kept per container. */

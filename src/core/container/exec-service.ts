@@ -216,6 +216,32 @@ export class ExecService {
     };
   }
 
+  /**
+   * Run `cmd` in the container and collect its output (a health check): killed after
+   * `timeoutMs`, which counts as a failure (exit code -1), as dockerd reports it.
+   */
+  async probe(containerId: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const id = this.create(containerId, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+    let output = "";
+    const dec = new TextDecoder();
+    const run = await this.start(id, { detach: false, sink: { data: (_s, chunk) => void (output.length < 8192 && (output += dec.decode(chunk))) } });
+    const e = this.get(id);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const r = await Promise.race([run.done, timedOut]);
+    clearTimeout(timer);
+    this.execs.delete(id);
+    if (r === "timeout") {
+      try {
+        process.kill(e.pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      return { exitCode: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
+    }
+    return { exitCode: r, output };
+  }
+
   /** `POST /exec/{id}/resize`. */
   resize(id: string, h: number, w: number): void {
     const e = this.get(id);

@@ -30,7 +30,8 @@ function frame(stream: number, payload: Uint8Array): Uint8Array {
 /** "Up 3 minutes", "Exited (0) 2 seconds ago", "Created" as docker ps shows. */
 export function statusText(c: ContainerRecord, nowMs = Date.now()): string {
   const ago = (iso: string) => humanDuration(nowMs - Date.parse(iso));
-  if (c.State.Running) return `Up ${ago(c.State.StartedAt)}${c.State.Paused ? " (Paused)" : ""}`;
+  const health = c.State.Health ? ` (${c.State.Health.Status === "starting" ? "health: starting" : c.State.Health.Status})` : "";
+  if (c.State.Running) return `Up ${ago(c.State.StartedAt)}${c.State.Paused ? " (Paused)" : health}`;
   if (c.State.Status === "created") return "Created";
   if (c.State.Status === "dead") return "Dead";
   return `Exited (${c.State.ExitCode}) ${ago(c.State.FinishedAt)} ago`;
@@ -75,7 +76,7 @@ export function inspectOf(c: ContainerRecord, driver: string): Record<string, un
     Created: c.Created,
     Path: c.Path,
     Args: c.Args,
-    State: { ...c.State, Health: undefined },
+    State: c.State,
     Image: c.Image,
     ResolvConfPath: c.ResolvConfPath,
     HostnamePath: c.HostnamePath,
@@ -101,7 +102,7 @@ export function inspectOf(c: ContainerRecord, driver: string): Record<string, un
 const summaries = new WeakMap<ContainerRecord, { key: string; created: number; value: Record<string, unknown> }>();
 
 function cachedSummary(c: ContainerRecord): { created: number; value: Record<string, unknown> } {
-  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}`;
+  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}\0${c.State.Health?.Status}`;
   const hit = summaries.get(c);
   if (hit && hit.key === key) return hit;
   const entry = { key, created: Date.parse(c.Created), value: buildSummary(c) };
@@ -155,7 +156,8 @@ function matches(c: ContainerRecord, f: Filters, all: ContainerRecord[]): boolea
     ok("ancestor", (v) => c.ImageName === v || c.Image === v || c.Image.startsWith(`sha256:${v}`) || c.ImageName === `${v}:latest`) &&
     ok("before", (v) => Date.parse(c.Created) < created(v)) &&
     ok("since", (v) => Date.parse(c.Created) > created(v)) &&
-    ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v)
+    ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v) &&
+    ok("health", (v) => (c.State.Health?.Status ?? "none") === v)
   );
 }
 
