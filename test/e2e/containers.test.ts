@@ -273,6 +273,24 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "-f", "hgood", "hbad")).code).toBe(0);
   });
 
+  test("--init: PID 1 is a minimal init that forwards signals (stop is quick) and reaps orphans", async () => {
+    await docker("run", "-d", "--init", "--name", "withinit", "busybox", "sleep", "30");
+    await Bun.sleep(200);
+    const ps = await docker("exec", "withinit", "ps", "-o", "pid,comm");
+    expect(ps.stdout).toMatch(/\n\s*\d+ sleep\n/); // the program is not PID 1…
+    expect(ps.stdout).not.toMatch(/\n\s*1 sleep\n/);
+    const t0 = performance.now();
+    expect((await docker("stop", "-t", "10", "withinit")).code).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(5000); // …so SIGTERM reaches it (PID 1 would ignore it)
+    expect((await docker("inspect", "-f", "{{.State.ExitCode}}", "withinit")).stdout).toBe("143\n");
+    // Orphans are reaped: a background child whose parent exited leaves no zombie.
+    const z = await docker("run", "--rm", "--init", "busybox", "sh", "-c", "sh -c 'sleep 0.2 &'; sleep 0.6; ps -o stat,comm | grep -c '^Z' || true");
+    expect(z.stdout.trim()).toBe("0");
+    const code = await docker("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7");
+    expect(code.code).toBe(7);
+    expect((await docker("rm", "withinit")).code).toBe(0);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

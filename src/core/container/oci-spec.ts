@@ -175,6 +175,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       ...(c.Tty && h.ConsoleSize?.length === 2 && h.ConsoleSize[0]! > 0 ? { consoleSize: { height: h.ConsoleSize[0], width: h.ConsoleSize[1] } } : {}),
     },
     root: { path: input.rootfs, readonly: !!h.ReadonlyRootfs },
+    // --init: the runtime makes PID 1 a minimal init (reaps, forwards signals) from its own code.
+    ...(h.Init ? { annotations: { "io.bunker.init": "true" } } : {}),
     hostname,
     ...(c.Domainname ? { domainname: c.Domainname } : {}),
     mounts,

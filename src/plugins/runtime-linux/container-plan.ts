@@ -134,6 +134,9 @@ export interface MonitorOutput {
 /** fd numbers in a monitor after it has put its own fds in place (3…6); the runtime fetches them with pidfd_getfd. */
 export const MONITOR_FD = { output: 3, stderr: 4, spool: 5, stdinHold: 6 } as const;
 
+/** Spec annotation asking for a minimal init as PID 1 (what `docker run --init` means). */
+export const INIT_ANNOTATION = "io.bunker.init";
+
 /** Kernel device number encoding for mknod (new_encode_dev). */
 function encodeDev(major: number, minor: number): number {
   return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
@@ -301,6 +304,8 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   p.call("close_range", [3, 0xffffffff, CLOSE_RANGE_CLOEXEC, 0], "mark every fd above stdio close-on-exec", { ok: [E.ENOSYS] });
   const argv = p.pointerArray(proc.args.map((a) => p.str(a)));
   const envp = p.pointerArray(env.map((e) => p.str(e)));
+  // `docker run --init`: PID 1 is a minimal init made by the stub itself (no binary in the image).
+  if (!input.exec && spec.annotations?.[INIT_ANNOTATION] === "true") p.init("init: fork the program");
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
   return { plan: p, cloneFlags };
 }

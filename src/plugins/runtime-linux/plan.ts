@@ -10,7 +10,7 @@ import { addressOf } from "../../core/sys/cc.ts";
 import { type Arch, type SyscallName, syscallNumbers } from "./syscalls.ts";
 
 /** Operation kinds (OP_* in the C source). */
-export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11, Trim: 12, Load32: 13, Relay: 14 } as const;
+export const OpKind = { Syscall: 1, FdPath: 2, FsType: 3, CwdCheck: 4, Fork: 5, JumpIfZero: 6, Set: 7, Fail: 8, Clone: 9, Wait: 10, Store32: 11, Trim: 12, Load32: 13, Relay: 14, Init: 15 } as const;
 
 /** Custom failure codes the stub reports instead of an errno. */
 export const StubError = { End: -1, FsType: -2, Cwd: -3, NotFound: -4 } as const;
@@ -200,6 +200,19 @@ export class PlanBuilder {
     const v = new DataView(numbers.buffer);
     [n.ppoll, n.read, n.write, n.clock_gettime, n.close, streamA, streamB].forEach((x, i) => v.setBigInt64(i * 8, BigInt(x), true));
     this.ops.push({ kind: OpKind.Relay, nr: 0, args: [this.bytes(numbers), a, b, pidfd, out], store: undefined, ok: [], what });
+    return this;
+  }
+
+  /**
+   * Become a minimal init: fork; the child goes on with the next op, this process forwards
+   * signals to it, reaps everything and exits as the child does (init_loop in the stub).
+   */
+  init(what: string): this {
+    const n = this.nr;
+    const numbers = new Uint8Array(56);
+    const v = new DataView(numbers.buffer);
+    [n.rt_sigprocmask, n.clone, n.rt_sigtimedwait, n.wait4, n.kill, n.exit_group, n.close_range].forEach((x, i) => v.setBigInt64(i * 8, BigInt(x), true));
+    this.ops.push({ kind: OpKind.Init, nr: 0, args: [this.bytes(numbers)], store: undefined, ok: [], what });
     return this;
   }
 

@@ -29,6 +29,7 @@ export const STUB_SOURCE = String.raw`
 #define OP_TRIM 12
 #define OP_LOAD32 13
 #define OP_RELAY 14
+#define OP_INIT 15
 
 #define ERR_FSTYPE (-2)
 #define ERR_CWD (-3)
@@ -250,6 +251,43 @@ static void relay(struct plan *p, long *r, long fa, long fb, long pidfd, long ou
   }
 }
 
+/*
+ * A minimal init as the container's PID 1 (--init): with every signal blocked it forks; the child
+ * unblocks them and goes on with the plan (to exec the program); this process closes every fd
+ * above stdio (the status pipe must see end of file at the child's exec), then forwards each
+ * signal it receives to the child and reaps every process that ends, until the child itself
+ * ends: then it exits as the child did. n: {rt_sigprocmask, clone, rt_sigtimedwait, wait4,
+ * kill, exit_group, close_range}. Returns in the child only.
+ */
+static void init_loop(struct plan *p, long *n) {
+  unsigned long all = ~0UL, old = 0;
+  long info[16];
+  long pid, sig, w;
+  int status;
+  sc(n[0], 0L /* SIG_BLOCK */, (long)&all, (long)&old, 8L, 0L, 0L);
+  pid = sc(n[1], 17L /* SIGCHLD */, 0L, 0L, 0L, 0L, 0L);
+  if (pid == 0) {
+    sc(n[0], 2L /* SIG_SETMASK */, (long)&old, 0L, 8L, 0L, 0L);
+    return;
+  }
+  if (pid < 0) for (;;) sc(n[5], 127L, 0L, 0L, 0L, 0L, 0L);
+  sc(n[6], 3L, 0xffffffffL, 0L, 0L, 0L, 0L);
+  for (;;) {
+    sig = sc(n[2], (long)&all, (long)info, 0L, 8L, 0L, 0L);
+    if (sig < 0) continue;
+    if (sig != 17) { sc(n[4], pid, sig, 0L, 0L, 0L, 0L); continue; }
+    for (;;) {
+      status = 0;
+      w = sc(n[3], -1L, (long)&status, 1L /* WNOHANG */, 0L, 0L, 0L);
+      if (w <= 0) break;
+      if (w == pid) {
+        if ((status & 0x7f) == 0) for (;;) sc(n[5], (long)((status >> 8) & 0xff), 0L, 0L, 0L, 0L, 0L);
+        for (;;) sc(n[5], 128L + (status & 0x7f), 0L, 0L, 0L, 0L, 0L);
+      }
+    }
+  }
+}
+
 static void fail(struct plan *p, long i, long e) {
   int msg[2];
   msg[0] = (int)i;
@@ -350,6 +388,9 @@ static void run(struct plan *p) {
         ops = (struct op *)(base + np->ops_off);
         o = &ops[i];
       }
+    } else if (o->kind == OP_INIT) {
+      /* a0: the init's system call numbers (see init_loop); only the forked child gets past it. */
+      init_loop(p, (long *)a[0]);
     } else if (o->kind == OP_LOAD32) {
       /* a0: an address in the plan; r = the int there. */
       r = *(int *)a[0];

@@ -24,6 +24,7 @@ const TABLE = {
   exit_group: [231, 94],
   wait4: [61, 260],
   kill: [62, 129],
+  rt_sigtimedwait: [128, 137],
   fcntl: [72, 25],
   chdir: [80, 49],
   fchdir: [81, 50],
