@@ -291,6 +291,42 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "withinit")).code).toBe(0);
   });
 
+  test("update changes a running container's limits in its cgroup; logs rotate at max-size; attach and detach keys", async () => {
+    const id = (await docker("run", "-d", "--name", "upd", "-m", "64m", "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; sleep 30")).stdout.trim();
+    expect((await docker("update", "-m", "256m", "--memory-swap", "512m", "--pids-limit", "99", "upd")).code).toBe(0);
+    const cg = (ctrl: string, file: string) => require("node:fs").readFileSync(`/sys/fs/cgroup/${ctrl}/bunker/${id}/${file}`, "utf8").trim();
+    if (require("node:fs").existsSync(`/sys/fs/cgroup/memory/bunker/${id}`)) {
+      expect(cg("memory", "memory.limit_in_bytes")).toBe(String(256 * 1024 * 1024));
+      expect(cg("pids", "pids.max")).toBe("99");
+    }
+    expect((await docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "upd")).stdout).toBe(`${256 * 1024 * 1024} 99\n`);
+    await Bun.sleep(300);
+    const logs = (await docker("logs", "upd")).stdout.split("\n").filter(Boolean);
+    expect(logs.length).toBeLessThan(200); // rotated: only the last files are kept
+    expect(logs.at(-1)).toBe("line-199-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    const files = require("node:fs").readdirSync(join(daemon.dataRoot, "containers", id)).filter((f: string) => f.includes("-json.log"));
+    expect(files.sort()).toEqual([`${id}-json.log`, `${id}-json.log.1`]);
+    expect((await docker("rm", "-f", "upd")).code).toBe(0);
+    // docker attach to a running terminal container, leaving with the detach keys (ctrl-p ctrl-q):
+    // it keeps running (Docker offers detaching only with -i -t).
+    await docker("run", "-dit", "--name", "att", "busybox", "sh");
+    const script = Bun.which("script");
+    if (script) {
+      const a = Bun.spawn([script, "-qec", `${DOCKER} attach att`, "/dev/null"], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe" });
+      await Bun.sleep(500);
+      a.stdin.write("echo attached-$((40+2))\r");
+      a.stdin.flush();
+      await Bun.sleep(300);
+      a.stdin.write(new Uint8Array([16, 17]));
+      a.stdin.flush();
+      const out = await new Response(a.stdout).text();
+      expect(out).toContain("attached-42");
+      expect(out).toContain("read escape sequence");
+      expect((await docker("inspect", "-f", "{{.State.Running}}", "att")).stdout).toBe("true\n");
+    }
+    expect((await docker("rm", "-f", "att")).code).toBe(0);
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

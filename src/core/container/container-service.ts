@@ -15,7 +15,7 @@ import { mountAll, unmount } from "../storage/mount.ts";
 import type { Sys } from "../sys/sys.ts";
 import { parseOrThrow } from "../validate.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
-import { type CreateBody, CreateBodySchema } from "./create-config.ts";
+import { type CreateBody, CreateBodySchema, HostConfigSchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
 import { buildSpec } from "./oci-spec.ts";
 import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
@@ -789,6 +789,30 @@ export class ContainerService {
       name: c.Name,
       id: c.Id,
     };
+  }
+
+  /** `POST /containers/{id}/update`: new limits (applied at once when running) and restart policy. */
+  update(ref: string, raw: unknown): { Warnings: string[] } {
+    const c = this.store.get(ref);
+    const body = parseOrThrow(HostConfigSchema, raw ?? {}, "update config");
+    const keys = ["Memory", "MemorySwap", "MemoryReservation", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight"] as const;
+    const next = { ...c.HostConfig };
+    for (const k of keys) if (body[k] !== undefined && body[k] !== null) (next as Record<string, unknown>)[k] = body[k];
+    if (body.RestartPolicy?.Name !== undefined && body.RestartPolicy.Name !== null) {
+      if (c.HostConfig.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== "no") throw invalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container");
+      next.RestartPolicy = body.RestartPolicy;
+    }
+    if (next.Memory && next.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
+    if (c.State.Running) {
+      const spec = buildSpec({ id: c.Id, config: c.Config, hostConfig: next, args: [c.Path, ...c.Args], env: [], user: { uid: 0, gid: 0, additionalGids: [] }, rootfs: "/", etcFiles: { hosts: "", hostname: "", resolvConf: "" }, mounts: [] });
+      const resources = { ...((spec.linux as { resources: Record<string, unknown> }).resources) };
+      delete resources.devices; // device rules are not changed by update
+      this.deps.runtime.update(c.Id, resources);
+    }
+    c.HostConfig = next;
+    this.store.save(c);
+    this.publish(c, "update");
+    return { Warnings: [] };
   }
 
   /** Counts for `GET /info`. */

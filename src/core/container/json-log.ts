@@ -101,11 +101,33 @@ export class JsonLogWriter {
 
   write(entries: LogEntry[]): void {
     if (!entries.length) return;
-    const text = entries.map(encodeEntry).join("");
-    const bytes = new TextEncoder().encode(text);
-    if (this.opts.maxSize && this.size > 0 && this.size + bytes.length > this.opts.maxSize) this.rotate();
-    writeSync(this.fd, bytes);
-    this.size += bytes.length;
+    const enc = new TextEncoder();
+    // Lines are batched into one write, cut wherever the file reaches max-size (Docker rotates per line).
+    let batch: Uint8Array[] = [];
+    let batchLen = 0;
+    const flush = () => {
+      if (!batchLen) return;
+      const out = new Uint8Array(batchLen);
+      let off = 0;
+      for (const b of batch) {
+        out.set(b, off);
+        off += b.length;
+      }
+      writeSync(this.fd, out);
+      this.size += batchLen;
+      batch = [];
+      batchLen = 0;
+    };
+    for (const e of entries) {
+      const line = enc.encode(encodeEntry(e));
+      if (this.opts.maxSize && this.size + batchLen > 0 && this.size + batchLen + line.length > this.opts.maxSize) {
+        flush();
+        this.rotate();
+      }
+      batch.push(line);
+      batchLen += line.length;
+    }
+    flush();
   }
 
   private rotate(): void {

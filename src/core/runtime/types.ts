@@ -42,6 +42,8 @@ export interface ContainerRuntime {
   oomKills(id: string): number;
   /** Resource usage from the container's cgroup (CPU in ns, memory in bytes). */
   stats(id: string): { cpuNs: number; userNs: number; systemNs: number; memUsage: number; memMax: number; memLimit: number; memStats: Record<string, number>; pids: number; pidsLimit: number; blkio: { major: number; minor: number; op: string; value: number }[] };
+  /** Change a running container's limits (runtime-spec `linux.resources`). */
+  update(id: string, resources: Record<string, unknown>): void;
   /** Host pids in the container's cgroup. */
   pids(id: string): number[];
   /** A copy of the monitor's pty master ("output") or held stdin ("stdinHold"). */

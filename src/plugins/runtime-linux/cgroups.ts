@@ -39,6 +39,14 @@ export function cgroupMode(mountinfo = readFileSync("/proc/self/mountinfo", "utf
   return { kind: "v1", controllers, ...(unified ? { unified } : {}) };
 }
 
+function readOr(file: string, fallback: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return fallback;
+  }
+}
+
 function write(file: string, value: string, what: string): void {
   try {
     writeFileSync(file, value);
@@ -176,9 +184,12 @@ export class Cgroup {
         }
         if (m.disableOOMKiller) throw invalidArgument("linux.resources.memory.disableOOMKiller: not available with cgroup v2");
       } else {
+        // memory.limit must stay at or below memsw.limit: when raising both, memsw goes first.
+        const raising = m.limit !== undefined && m.swap !== undefined && m.swap >= 0 && m.limit > Number(readOr(join(d, "memory.memsw.limit_in_bytes"), "0"));
+        if (raising) write(join(d, "memory.memsw.limit_in_bytes"), String(m.swap), "linux.resources.memory.swap");
         if (m.limit !== undefined) write(join(d, "memory.limit_in_bytes"), String(m.limit), "linux.resources.memory.limit");
         if (m.reservation !== undefined) write(join(d, "memory.soft_limit_in_bytes"), String(m.reservation), "linux.resources.memory.reservation");
-        if (m.swap !== undefined) write(join(d, "memory.memsw.limit_in_bytes"), String(m.swap), "linux.resources.memory.swap");
+        if (m.swap !== undefined && !raising) write(join(d, "memory.memsw.limit_in_bytes"), String(m.swap), "linux.resources.memory.swap");
         if (m.swappiness !== undefined && m.swappiness >= 0) write(join(d, "memory.swappiness"), String(m.swappiness), "linux.resources.memory.swappiness");
         if (m.disableOOMKiller) write(join(d, "memory.oom_control"), "1", "linux.resources.memory.disableOOMKiller");
       }

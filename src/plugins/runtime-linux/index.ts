@@ -39,6 +39,7 @@ export function linuxContainerRuntime(rt: LinuxRuntime): ContainerRuntime {
     oomKills: (id) => rt.oomKills(id),
     pids: (id) => rt.ps(id),
     stats: (id) => rt.stats(id),
+    update: (id, resources) => rt.update(id, resources as Parameters<LinuxRuntime["update"]>[1]),
     monitorFd: (id, which) => rt.monitorFd(id, which),
     exec: (id, process: RuntimeProcess, opts) => rt.exec(id, process as unknown as ProcessSpec, { ...(opts.stdio ? { stdio: opts.stdio } : {}), receiveTerminal: true }),
     waitExit: (pid) => rt.waitExit(pid),

@@ -9,6 +9,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
+import { parseOrThrow } from "../../core/validate.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode, type CgroupStats } from "./cgroups.ts";
@@ -16,7 +17,7 @@ import { containerPlan, MONITOR_FD, type MonitorOutput } from "./container-plan.
 import { runHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
-import { type NamespaceType, parseSpec, type ProcessSpec, type Spec } from "./spec.ts";
+import { type NamespaceType, parseSpec, type ProcessSpec, type Resources, ResourcesSchema, type Spec } from "./spec.ts";
 
 /** runc's status names. */
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
@@ -415,6 +416,14 @@ export class LinuxRuntime {
   /** Pids of the container's processes (host view). */
   ps(id: string): number[] {
     return this.cgroupOf(this.load(id)).pids();
+  }
+
+  /** Change a running container's resource limits (its cgroup's files). */
+  update(id: string, resources: Resources): void {
+    const s = this.load(id);
+    if (this.statusOf(s) === "stopped") throw new EngineError("failed-precondition", `container ${id} is not running`);
+    const r = parseOrThrow(ResourcesSchema, resources, "linux.resources");
+    this.cgroupOf(s).apply(r, undefined, this.sys);
   }
 
   /** The container's cgroup usage. */

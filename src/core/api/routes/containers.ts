@@ -272,6 +272,14 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
     },
     {
       method: "POST",
+      path: "/containers/{id}/update",
+      handler: async (ctx) => {
+        const { svc, c } = await get(ctx);
+        ctx.res.json(200, svc.update(c.Id, await ctx.req.json()));
+      },
+    },
+    {
+      method: "POST",
       path: "/containers/{id}/rename",
       handler: async (ctx) => {
         const name = ctx.req.query.get("name");
@@ -395,7 +403,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         };
         const handle = svc.attach(c.Id, { stdin: truthy(q.get("stdin")) }, sub);
         stream = ctx.res.hijack(contentType(ctx, tty));
-        const detachKeys = parseDetachKeys(q.get("detachKeys") ?? "ctrl-p,ctrl-q");
+        const detachKeys = parseDetachKeys(q.get("detachKeys") || "ctrl-p,ctrl-q"); // empty means the default, as dockerd
         let matched = 0;
         stream.onData((chunk) => {
           if (detachKeys.length) {
@@ -410,7 +418,15 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           }
           handle.input(chunk);
         });
-        stream.onEnd(() => handle.endInput());
+        // The client's end of input: with StdinOnce the container's stdin ends too; otherwise this
+        // attach ends (dockerd closes its output then; it is how the CLI's detach keys work).
+        stream.onEnd(() => {
+          if (c.Config.StdinOnce || !truthy(q.get("stdin"))) handle.endInput();
+          else {
+            handle.detach();
+            stream!.close();
+          }
+        });
         stream.onClose(() => handle.detach());
       },
     },
