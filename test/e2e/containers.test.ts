@@ -327,6 +327,36 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "-f", "att")).code).toBe(0);
   });
 
+  test("a volume plugin (Docker's VolumeDriver protocol, out of process) creates, mounts, unmounts and removes a volume", async () => {
+    const pluginDir = join(daemon.dir, "plugins");
+    require("node:fs").mkdirSync(pluginDir, { recursive: true });
+    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/volume-plugin.ts"), join(pluginDir, "testvd.sock"), join(dir, "testvd-data")], { stdout: "pipe", stderr: "inherit" });
+    const lines: string[] = [];
+    void (async () => {
+      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
+    })();
+    try {
+      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
+      // The daemon finds plugins in its docker-plugin-dirs (a restart with the config key).
+      await daemon.stop();
+      writeFileSync(join(daemon.dir, "daemon.json"), JSON.stringify({ "docker-plugin-dirs": [pluginDir] }));
+      daemon = await startDaemon({ dir: daemon.dir, configFile: join(daemon.dir, "daemon.json") });
+      env = { DOCKER_HOST: daemon.host };
+      expect((await docker("volume", "create", "-d", "testvd", "pv1")).stdout).toBe("pv1\n");
+      expect((await docker("volume", "inspect", "-f", "{{.Driver}}", "pv1")).stdout).toBe("testvd\n");
+      expect((await docker("run", "--rm", "-v", "pv1:/data", "busybox", "sh", "-c", "echo via-plugin > /data/f")).code).toBe(0);
+      expect(require("node:fs").readFileSync(join(dir, "testvd-data", "pv1", "f"), "utf8")).toBe("via-plugin\n");
+      expect((await docker("volume", "rm", "pv1")).code).toBe(0);
+      expect(require("node:fs").existsSync(join(dir, "testvd-data", "pv1"))).toBe(false);
+      const calls = lines.map((l) => l.split(" ")[0]);
+      for (const m of ["Plugin.Activate", "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount", "VolumeDriver.Remove"]) expect(calls).toContain(m);
+      const missing = await docker("volume", "create", "-d", "nosuchdriver", "pv2");
+      expect(missing.stderr).toContain('plugin "nosuchdriver" not found');
+    } finally {
+      plugin.kill();
+    }
+  });
+
   test("bad input gets Docker's status and message", async () => {
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");

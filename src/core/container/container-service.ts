@@ -176,8 +176,10 @@ export class ContainerService {
     // Volumes: named ones are created when missing, anonymous ones get a fresh name.
     for (const m of mounts) {
       if (m.Type !== "volume") continue;
-      const vol = this.deps.volumes.create({ ...(m.Name ? { Name: m.Name } : {}), Driver: m.Driver ?? "local" }, { anonymous: !!m.Anonymous });
+      const driver = m.Driver && m.Driver !== "local" ? m.Driver : h.VolumeDriver || "local";
+      const vol = await this.deps.volumes.create({ ...(m.Name ? { Name: m.Name } : {}), Driver: driver }, { anonymous: !!m.Anonymous });
       m.Name = vol.Name;
+      m.Driver = vol.Driver;
       m.Source = vol.Mountpoint;
     }
     rec.MountPoints = mounts;
@@ -299,9 +301,8 @@ export class ContainerService {
   private async volumeMounts(c: ContainerRecord, rootfs: string): Promise<Record<string, unknown>[]> {
     for (const m of c.MountPoints ?? []) {
       if (m.Type !== "volume") continue;
-      const vol = this.deps.volumes.get(m.Name!);
-      m.Source = vol.Mountpoint;
-      if (m.CopyUp && readdirSync(vol.Mountpoint).length === 0) await copyUp(this.deps.sys, rootfs, m.Destination, vol.Mountpoint);
+      m.Source = await this.deps.volumes.mount(m.Name!, c.Id);
+      if (m.CopyUp && readdirSync(m.Source).length === 0) await copyUp(this.deps.sys, rootfs, m.Destination, m.Source);
       m.CopyUp = false;
     }
     return (c.MountPoints ?? []).map(specMount);
@@ -380,6 +381,10 @@ export class ContainerService {
       unmount(this.deps.sys, this.rootfsOf(c));
     } catch {
       /* not mounted */
+    }
+    for (const m of c.MountPoints ?? []) {
+      if (m.Type !== "volume") continue;
+      await this.deps.volumes.unmount(m.Name!, c.Id).catch((err) => this.deps.log.warn("volume unmount failed", { volume: m.Name, error: messageOf(err) }));
     }
     c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: now() };
     this.store.save(c);
@@ -600,7 +605,7 @@ export class ContainerService {
     for (const m of c.MountPoints ?? []) {
       if (m.Type !== "volume" || !m.Anonymous || !(opts.volumes || c.HostConfig.AutoRemove)) continue;
       try {
-        this.deps.volumes.remove(m.Name!);
+        await this.deps.volumes.remove(m.Name!);
       } catch (err) {
         this.deps.log.warn("volume not removed", { volume: m.Name, error: messageOf(err) });
       }

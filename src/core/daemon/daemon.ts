@@ -190,7 +190,13 @@ export class Daemon {
 
   /** The volume store, created on first use. */
   volumeService(): Promise<VolumeService> {
-    this.volumesLoading ??= import("../volume/volume-service.ts").then(({ VolumeService }) => new VolumeService(join(this.config.dataRoot, "volumes"), this.events));
+    this.volumesLoading ??= import("../volume/volume-service.ts").then(
+      ({ VolumeService }) =>
+        new VolumeService(join(this.config.dataRoot, "volumes"), this.events, {
+          ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}),
+          retryFor: this.config.dockerPluginTimeout * 1000,
+        }),
+    );
     return this.volumesLoading;
   }
 

@@ -2,7 +2,9 @@
  * Volumes with the `local` driver: a directory `<data-root>/volumes/<name>/_data` and its record
  * `<name>/volume.json` (written atomically). Named volumes are created on demand by a container
  * that names them; anonymous ones (an image's VOLUME, `-v /path`) get a random 64-hex name and go
- * with `rm -v`. A volume in use by a container cannot be removed.
+ * with `rm -v`. A volume in use by a container cannot be removed. Any other driver name is a
+ * Docker VolumeDriver plugin (JSON over HTTP on a Unix socket, docker-api.md §5.4): it creates,
+ * mounts (answering with the path to bind), unmounts and removes the volume.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +13,7 @@ import { writeFileAtomic } from "../atomic-file.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
 import { parseOrThrow } from "../validate.ts";
+import { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin } from "../plugin/docker-plugin.ts";
 
 /** A volume as the API shows it. */
 export interface Volume {
@@ -39,11 +42,54 @@ export class VolumeService {
   /** Tells whether a container uses the volume (by name); set by the container manager. */
   inUse: (name: string) => string[] = () => [];
 
+  private readonly plugins = new Map<string, Promise<DockerPluginClient>>();
+
   constructor(
     private readonly root: string,
     private readonly events: EventBus,
+    private readonly pluginOpts: { dirs?: string[]; retryFor?: number } = {},
   ) {
     mkdirSync(root, { recursive: true, mode: 0o701 });
+  }
+
+  /** The VolumeDriver plugin `name` (discovered like dockerd: sockets, .spec, .json), activated once. */
+  private plugin(name: string): Promise<DockerPluginClient> {
+    let p = this.plugins.get(name);
+    if (!p) {
+      p = (async () => {
+        const address = findDockerPlugin(name, this.pluginOpts.dirs ?? DOCKER_PLUGIN_DIRS);
+        if (!address) throw notFound(`error looking up volume plugin ${name}: plugin "${name}" not found`);
+        const client = new DockerPluginClient(address, { retryFor: this.pluginOpts.retryFor ?? 30_000 });
+        await client.activate("VolumeDriver");
+        return client;
+      })();
+      p.catch(() => this.plugins.delete(name));
+      this.plugins.set(name, p);
+    }
+    return p;
+  }
+
+  /**
+   * The directory to mount for container `containerId` (a plugin's volume is mounted by the
+   * plugin: VolumeDriver.Mount, answered with its path).
+   */
+  async mount(name: string, containerId: string): Promise<string> {
+    const vol = this.get(name);
+    if (vol.Driver === "local") return vol.Mountpoint;
+    const r = await (await this.plugin(vol.Driver)).call("VolumeDriver.Mount", { Name: name, ID: containerId }, v.looseObject({ Mountpoint: v.string() }));
+    return r.Mountpoint;
+  }
+
+  /** The container is done with the volume (VolumeDriver.Unmount for a plugin's). */
+  async unmount(name: string, containerId: string): Promise<void> {
+    let vol: Volume;
+    try {
+      vol = this.get(name);
+    } catch {
+      return;
+    }
+    if (vol.Driver === "local") return;
+    await (await this.plugin(vol.Driver)).call("VolumeDriver.Unmount", { Name: name, ID: containerId }, v.looseObject({}));
   }
 
   private file(name: string): string {
@@ -63,13 +109,21 @@ export class VolumeService {
   }
 
   /** `POST /volumes/create` (an existing volume of the same name is returned as is). */
-  create(raw: unknown, opts: { anonymous?: boolean } = {}): Volume {
+  async create(raw: unknown, opts: { anonymous?: boolean } = {}): Promise<Volume> {
     const body = parseOrThrow(VolumeCreateSchema, raw ?? {}, "volume config");
     const name = body.Name || randomHex(32);
     if (!NAME.test(name)) throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
     const driver = body.Driver || "local";
-    if (driver !== "local") throw notFound(`create ${name}: error looking up volume plugin ${driver}: plugin "${driver}" not found`);
     if (existsSync(this.file(name))) return this.get(name);
+    if (driver !== "local") {
+      // A plugin's volume: the plugin creates it; the record here names the driver.
+      await (await this.plugin(driver)).call("VolumeDriver.Create", { Name: name, Opts: body.DriverOpts ?? {} }, v.looseObject({}));
+      mkdirSync(join(this.root, name), { mode: 0o700 });
+      const vol: Volume = { Name: name, Driver: driver, Mountpoint: "", CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"), Labels: body.Labels ?? {}, Scope: "local", Options: body.DriverOpts ?? {}, ...(opts.anonymous ? { Anonymous: true } : {}) };
+      writeFileAtomic(this.file(name), JSON.stringify(vol), 0o600);
+      this.events.publish({ Type: "volume", Action: "create", Actor: { ID: name, Attributes: { driver } } });
+      return vol;
+    }
     const opts2 = body.DriverOpts ?? {};
     for (const k of Object.keys(opts2)) if (!["type", "device", "o", "size"].includes(k)) throw invalidArgument(`create ${name}: invalid option: "${k}"`);
     if (opts2.type || opts2.device) throw invalidArgument(`create ${name}: local volumes with mount options (type, device, o) are not supported yet`);
@@ -91,23 +145,25 @@ export class VolumeService {
   }
 
   /** `DELETE /volumes/{name}`. */
-  remove(name: string, force = false): void {
+  async remove(name: string, force = false): Promise<void> {
     if (!existsSync(this.file(name))) {
       if (force) return;
       throw notFound(`get ${name}: no such volume`);
     }
     const users = this.inUse(name);
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
+    const vol = this.get(name);
+    if (vol.Driver !== "local") await (await this.plugin(vol.Driver)).call("VolumeDriver.Remove", { Name: name }, v.looseObject({}));
     rmSync(join(this.root, name), { recursive: true, force: true });
     this.events.publish({ Type: "volume", Action: "destroy", Actor: { ID: name, Attributes: { driver: "local" } } });
   }
 
   /** `POST /volumes/prune`: unused anonymous volumes (all unused with `all`). */
-  prune(all: boolean): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+  async prune(all: boolean): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     for (const vol of this.list()) {
       if ((!all && !vol.Anonymous) || this.inUse(vol.Name).length) continue;
-      this.remove(vol.Name);
+      await this.remove(vol.Name);
       deleted.push(vol.Name);
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: 0 };

@@ -41,14 +41,14 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
     {
       method: "POST",
       path: "/volumes/create",
-      handler: async ({ req, res }) => res.json(201, volumeView((await volumes()).create(await req.json()))),
+      handler: async ({ req, res }) => res.json(201, volumeView(await (await volumes()).create(await req.json()))),
     },
     {
       method: "POST",
       path: "/volumes/prune",
       handler: async ({ req, res }) => {
         const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
-        res.json(200, (await volumes()).prune(f.get("all").some(truthy)));
+        res.json(200, await (await volumes()).prune(f.get("all").some(truthy)));
       },
     },
     {
@@ -60,7 +60,7 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
       method: "DELETE",
       path: "/volumes/{name}",
       handler: async ({ req, params, res }) => {
-        (await volumes()).remove(params.name!, truthy(req.query.get("force")));
+        await (await volumes()).remove(params.name!, truthy(req.query.get("force")));
         res.send(204);
       },
     },
