@@ -186,6 +186,38 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-f, --format <format>", "Format output using a custom template")
     .action((names: string[], o) => (result = C().then((m) => m.inspectCommand(ctxOf(o), o, names))));
   cli
+    .command("attach <container>", "Attach local standard input, output, and error streams to a running container")
+    .option("--no-stdin", "Do not attach STDIN")
+    .option("--detach-keys <keys>", "Override the key sequence for detaching a container")
+    .action((name: string, o) => (result = C().then((m) => m.attachCommand(ctxOf(o), o, name))));
+  cli.command("cp <src> <dst>", "Copy files/folders between a container and the local filesystem").action((src: string, dst: string, o) => (result = C().then((m) => m.cpCommand(ctxOf(o), src, dst))));
+  cli
+    .command("commit <container> [repository]", "Create a new image from a container's changes")
+    .option("-a, --author <author>", "Author")
+    .option("-c, --change <change>", "Apply Dockerfile instruction to the created image", { type: [String] })
+    .option("-m, --message <message>", "Commit message")
+    .option("--no-pause", "Do not pause the container during commit")
+    .action((name: string, ref: string | undefined, o) => (result = C().then((m) => m.commitCommand(ctxOf(o), o, name, ref))));
+  cli.command("diff <container>", "Inspect changes to files or directories on a container's filesystem").action((name: string, o) => (result = C().then((m) => m.diffCommand(ctxOf(o), name))));
+  cli
+    .command("export <container>", "Export a container's filesystem as a tar archive")
+    .option("-o, --output <file>", "Write to a file, instead of STDOUT")
+    .action((name: string, o) => (result = C().then((m) => m.exportCommand(ctxOf(o), o, name))));
+  cli
+    .command("update [...containers]", "Update configuration of one or more containers")
+    .option("-m, --memory <bytes>", "Memory limit")
+    .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap")
+    .option("--cpus <n>", "Number of CPUs")
+    .option("-c, --cpu-shares <n>", "CPU shares (relative weight)")
+    .option("--cpuset-cpus <list>", "CPUs in which to allow execution")
+    .option("--pids-limit <n>", "Tune container pids limit")
+    .option("--restart <policy>", "Restart policy to apply when a container exits")
+    .action((names: string[], o) => (result = C().then((m) => m.updateCommand(ctxOf(o), o, names))));
+  cli
+    .command("stats [...containers]", "Display a snapshot of containers' resource usage (--no-stream)")
+    .option("--no-stream", "Disable streaming stats and only pull the first result (the only mode of this client)")
+    .action((names: string[], o) => (result = C().then((m) => m.statsCommand(ctxOf(o), names))));
+  cli
     .command("volume <command> [...names]", "Manage volumes: create, ls, rm, inspect, prune")
     .option("-q, --quiet", "Only display volume names")
     .option("-f, --force", "Force the removal")

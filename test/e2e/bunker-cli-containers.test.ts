@@ -68,6 +68,26 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
     expect(await p.exited).toBe(6);
   });
 
+  test("cp both ways, diff, commit, export, update, stats", async () => {
+    writeFileSync(join(dir, "in.txt"), "from host\n");
+    await bunker("run", "-d", "--name", "ops", "busybox", "sleep", "30");
+    expect((await bunker("cp", join(dir, "in.txt"), "ops:/tmp/")).code).toBe(0);
+    expect((await bunker("exec", "ops", "cat", "/tmp/in.txt")).stdout).toBe("from host\n");
+    expect((await bunker("cp", "ops:/etc/passwd", join(dir, "pw"))).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(dir, "pw"), "utf8")).toContain("root:x:0:0");
+    expect((await bunker("diff", "ops")).stdout.split("\n")).toContain("A /tmp/in.txt");
+    expect((await bunker("commit", "-c", 'CMD ["cat", "/tmp/in.txt"]', "ops", "cliimg:1")).stdout).toMatch(/^sha256:/);
+    expect((await bunker("run", "--rm", "cliimg:1")).stdout).toBe("from host\n");
+    expect((await bunker("export", "-o", join(dir, "ops.tar"), "ops")).code).toBe(0);
+    expect(require("node:fs").statSync(join(dir, "ops.tar")).size).toBeGreaterThan(100_000);
+    expect((await bunker("update", "--pids-limit", "77", "ops")).stdout).toBe("ops\n");
+    expect((await bunker("inspect", "-f", "{{.HostConfig.PidsLimit}}", "ops")).stdout).toBe("77\n");
+    const st = await bunker("stats", "--no-stream", "ops");
+    expect(st.stdout.split("\n")[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+    expect(st.stdout).toMatch(/ops\s+\d+\.\d\d%/);
+    expect((await bunker("rm", "-f", "ops")).code).toBe(0);
+  });
+
   test("volume create, ls, inspect, rm", async () => {
     expect((await bunker("volume", "create", "clivol")).stdout).toBe("clivol\n");
     expect((await bunker("volume", "ls", "-q")).stdout).toContain("clivol\n");

@@ -380,3 +380,147 @@ export async function volumeCommand(ctx: CliContext, o: Opts, sub: string, args:
   }
   throw invalidArgument(`unknown volume command: ${sub}`);
 }
+
+/** `bunker attach`: the container's streams; detach keys (ctrl-p ctrl-q) with -it containers. */
+export async function attachCommand(ctx: CliContext, o: Opts, name: string): Promise<number> {
+  const client = ctx.client();
+  const info = await client.json<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>("GET", `/containers/${name}/json`);
+  const stdin = info.Config.OpenStdin && o.stdin !== false;
+  const waitRes = client.json<{ StatusCode: number }>("POST", `/containers/${info.Id}/wait`, { query: { condition: "next-exit" } });
+  await pump(ctx, `/containers/${info.Id}/attach?stream=1&stdin=${stdin ? 1 : 0}&stdout=1&stderr=1${o.detachKeys ? `&detachKeys=${encodeURIComponent(String(o.detachKeys))}` : ""}`, { tty: info.Config.Tty, stdin });
+  const done = await Promise.race([waitRes, Bun.sleep(100).then(() => undefined)]);
+  return done ? done.StatusCode : 0; // detached: the container goes on
+}
+
+/** `bunker cp SRC DST`: one side is `container:path`; a tar through the archive API. */
+export async function cpCommand(ctx: CliContext, src: string, dst: string): Promise<number> {
+  const client = ctx.client();
+  const remote = (s: string) => {
+    const m = /^([^/:][^:]*):(.*)$/.exec(s);
+    return m ? { container: m[1]!, path: m[2] || "/" } : undefined;
+  };
+  const from = remote(src);
+  const to = remote(dst);
+  if (!!from === !!to) throw invalidArgument("copying between containers or between host paths is not supported: one side must be CONTAINER:PATH");
+  const { readTar, writeTar } = await import("../../core/layer/tar-stream.ts");
+  const { applyLayer } = await import("../../core/layer/apply.ts");
+  const { linuxSys } = await import("../../core/sys/sys.ts");
+  const { existsSync: exists, mkdirSync, statSync } = await import("node:fs");
+  const { basename, dirname } = await import("node:path");
+  if (from) {
+    const res = await client.request("GET", `/containers/${from.container}/archive`, { query: { path: from.path } });
+    // The archive's top entry is the source's base name: extract into the destination's parent
+    // under the requested name (docker cp's rules for a new or an existing directory).
+    const target = exists(dst) && statSync(dst).isDirectory() ? dst : dirname(resolve(dst));
+    const rename = exists(dst) && statSync(dst).isDirectory() ? undefined : basename(dst);
+    mkdirSync(target, { recursive: true });
+    async function* renamed(): AsyncGenerator<Uint8Array> {
+      const entries = readTar(res.body as unknown as AsyncIterable<Uint8Array>);
+      async function* mapped() {
+        for await (const e of entries) {
+          const name = rename ? e.header.name.replace(/^[^/]+/, rename) : e.header.name;
+          yield { header: { ...e.header, name }, ...(e.header.type === "file" ? { body: await collect(e.body) } : {}) };
+        }
+      }
+      yield* writeTar(mapped());
+    }
+    await applyLayer(linuxSys(), target, renamed(), { whiteouts: "literal", sync: false, chown: false });
+    return 0;
+  }
+  const { archiveDirectory, entryFor } = await import("../../core/layer/archive-dir.ts");
+  const st = (await import("node:fs")).lstatSync(src);
+  const base = basename(resolve(src));
+  async function* entries() {
+    const top = entryFor(linuxSys(), src, base, st, new Map());
+    if (top) yield top;
+    if (st.isDirectory()) for await (const e of archiveDirectory(linuxSys(), src)) yield { ...e, header: { ...e.header, name: `${base}/${e.header.name}` } };
+  }
+  const body = new ReadableStream({
+    async start(controller) {
+      for await (const chunk of writeTar(entries())) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+  const url = new URL(`${client.endpoint.base}/v${client.apiVersion}/containers/${to!.container}/archive`);
+  url.searchParams.set("path", to!.path);
+  const res = await fetch(url, { method: "PUT", body, headers: { "Content-Type": "application/x-tar" }, ...client.endpoint.fetchInit, duplex: "half" } as RequestInit);
+  if (res.status >= 400) throw new DaemonError(res.status, ((await res.json().catch(() => ({}))) as { message?: string }).message ?? res.statusText);
+  return 0;
+}
+
+async function collect(body: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of body ?? []) {
+    parts.push(c);
+    n += c.length;
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** `bunker commit CONTAINER [REPO[:TAG]]`. */
+export async function commitCommand(ctx: CliContext, o: Opts, name: string, ref?: string): Promise<number> {
+  const [repo, tag] = ref ? (ref.lastIndexOf(":") > ref.lastIndexOf("/") ? [ref.slice(0, ref.lastIndexOf(":")), ref.slice(ref.lastIndexOf(":") + 1)] : [ref, undefined]) : [undefined, undefined];
+  const r = await ctx.client().json<{ Id: string }>("POST", "/commit", { query: { container: name, repo, tag, comment: o.message as string | undefined, author: o.author as string | undefined, pause: o.pause === false ? 0 : 1, changes: list(o.change).join("\n") || undefined } });
+  ctx.out(`${r.Id}\n`);
+  return 0;
+}
+
+/** `bunker diff`. */
+export async function diffCommand(ctx: CliContext, name: string): Promise<number> {
+  const changes = (await ctx.client().json<{ Path: string; Kind: number }[] | null>("GET", `/containers/${name}/changes`)) ?? [];
+  for (const c of changes) ctx.out(`${"CAD"[c.Kind]} ${c.Path}\n`);
+  return 0;
+}
+
+/** `bunker export CONTAINER [-o FILE]`. */
+export async function exportCommand(ctx: CliContext, o: Opts, name: string): Promise<number> {
+  const res = await ctx.client().request("GET", `/containers/${name}/export`);
+  if (o.output) await Bun.write(String(o.output), res);
+  else for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) process.stdout.write(chunk);
+  return 0;
+}
+
+/** `bunker update` (limits and restart policy). */
+export async function updateCommand(ctx: CliContext, o: Opts, names: string[]): Promise<number> {
+  const restart = o.restart ? String(o.restart).split(":") : undefined;
+  const body = {
+    ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
+    ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
+    ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
+    ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
+    ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
+    ...(o.pidsLimit ? { PidsLimit: Number(o.pidsLimit) } : {}),
+    ...(restart ? { RestartPolicy: { Name: restart[0], MaximumRetryCount: Number(restart[1] ?? 0) } } : {}),
+  };
+  return each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/update`, { body })));
+}
+
+/** `bunker stats --no-stream`: one table of CPU, memory and pids, docker's columns. */
+export async function statsCommand(ctx: CliContext, names: string[]): Promise<number> {
+  const client = ctx.client();
+  const ids = names.length ? names : (await client.json<Summary[]>("GET", "/containers/json")).map((c) => c.Id);
+  const rows = ["CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"];
+  const { bytesSize } = await import("../output.ts");
+  for (const id of ids) {
+    const s = await client.json<{ id: string; name: string; cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number; online_cpus: number }; precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number }; memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> }; pids_stats: { current?: number }; blkio_stats: { io_service_bytes_recursive: { op: string; value: number }[] | null } }>("GET", `/containers/${id}/stats`, { query: { stream: 0 } });
+    const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+    const sysDelta = s.cpu_stats.system_cpu_usage - (s.precpu_stats.system_cpu_usage ?? 0);
+    const cpu = sysDelta > 0 ? (cpuDelta / sysDelta) * (s.cpu_stats.online_cpus || 1) * 100 : 0;
+    const cache = s.memory_stats.stats?.total_inactive_file ?? s.memory_stats.stats?.inactive_file ?? 0;
+    const used = Math.max(0, (s.memory_stats.usage ?? 0) - cache);
+    const limit = s.memory_stats.limit ?? 0;
+    const blk = s.blkio_stats.io_service_bytes_recursive ?? [];
+    const rd = blk.filter((b) => b.op.toLowerCase() === "read").reduce((a, b) => a + b.value, 0);
+    const wr = blk.filter((b) => b.op.toLowerCase() === "write").reduce((a, b) => a + b.value, 0);
+    rows.push(`${s.id.slice(0, 12)}\t${s.name.slice(1)}\t${cpu.toFixed(2)}%\t${bytesSize(used)} / ${bytesSize(limit)}\t${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%\t0B / 0B\t${bytesSize(rd)} / ${bytesSize(wr)}\t${s.pids_stats.current ?? 0}`);
+  }
+  ctx.out(`${tabwrite(rows.join("\n"), 10, 3)}\n`);
+  return 0;
+}
