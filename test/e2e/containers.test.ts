@@ -255,7 +255,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect(prune.stdout).toContain("Deleted Containers:");
     expect((await docker("ps", "-aq")).stdout).toBe("");
     const ev = await docker("events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000) + 1), "--filter", "container=short", "--format", "{{.Action}}");
-    expect(ev.stdout.split("\n").filter(Boolean)).toEqual(["create", "start", "die", "destroy"]);
+    expect(ev.stdout.split("\n").filter(Boolean)).toEqual(["create", "attach", "start", "die", "destroy"]); // docker run attaches before it starts
   });
 
   test("health checks: healthy and unhealthy with Docker's rules, shown in inspect and ps, filterable", async () => {
@@ -399,9 +399,18 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
 
   test("live restore: the daemon is SIGKILLed while a container runs; it keeps running and logging; a restarted daemon re-attaches and records the exit", async () => {
     const id = (await docker("run", "-d", "--name", "survivor", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.3; done; exit 5")).stdout.trim();
+    const goner = (await docker("run", "-d", "--name", "goner", "busybox", "sleep", "60")).stdout.trim();
+    const phoenix = (await docker("run", "-d", "--name", "phoenix2", "--restart", "always", "busybox", "sleep", "60")).stdout.trim();
     await Bun.sleep(400);
     daemon.proc.kill("SIGKILL");
     await daemon.proc.exited;
+    // While the daemon is away: one container dies with its monitor (nothing recorded: 255, as
+    // Docker reports a container found dead); one exits normally and its policy says restart.
+    const runtimeState = (cid: string) => JSON.parse(require("node:fs").readFileSync(join(daemon.execRoot, "runtime.v1.linux", cid, "state.json"), "utf8"));
+    const g = runtimeState(goner);
+    process.kill(g.monitorPid, "SIGKILL");
+    process.kill(g.pid, "SIGKILL");
+    process.kill(runtimeState(phoenix).pid, "SIGKILL");
     const pid = JSON.parse(await Bun.file(join(daemon.dataRoot, "containers", id, "config.v2.json")).text()).State.Pid;
     expect(existsSync(`/proc/${pid}`)).toBe(true); // still running without the daemon
     await Bun.sleep(1200);
@@ -412,6 +421,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const logs = await docker("logs", "survivor");
     expect(logs.stdout).toBe([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `line ${i}\n`).join(""));
     expect((await docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "survivor")).stdout).toBe("exited 5\n");
-    expect((await docker("rm", "survivor")).code).toBe(0);
+    expect((await docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "goner")).stdout).toBe("exited 255\n");
+    for (let i = 0; i < 30 && (await docker("inspect", "-f", "{{.State.Running}}", "phoenix2")).stdout !== "true\n"; i++) await Bun.sleep(100);
+    expect((await docker("inspect", "-f", "{{.State.Running}} {{.RestartCount}}", "phoenix2")).stdout).toBe("true 1\n");
+    expect((await docker("rm", "-f", "survivor", "goner", "phoenix2")).code).toBe(0);
   });
 });

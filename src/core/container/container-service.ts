@@ -630,6 +630,7 @@ export class ContainerService {
     const c = this.store.get(ref);
     if (!c.State.Running && c.State.Status !== "created") throw conflict("You cannot attach to a stopped container, start it first");
     if (c.State.Paused) throw conflict("You cannot attach to a paused container, unpause it first");
+    this.publish(c, "attach");
     const live = this.live.get(c.Id);
     let unsubscribe: () => void;
     if (live) unsubscribe = live.pump.subscribe(out);
@@ -697,6 +698,7 @@ export class ContainerService {
     new DataView(ws.buffer).setUint16(0, height, true);
     new DataView(ws.buffer).setUint16(2, width, true);
     this.deps.sys.ioctl(l.input, 0x5414 /* TIOCSWINSZ */, ws, "the container's terminal");
+    this.publish(c, "resize", { height: String(height), width: String(width) });
   }
 
   /** Close the container's stdin (StdinOnce, after the attached client's half-close). */
@@ -716,8 +718,9 @@ export class ContainerService {
    * Run `fn` on the container's root filesystem: the mounted one of a running container (paused
    * meanwhile, as dockerd does for `cp`, so nothing in it races the copy), else a temporary mount.
    */
-  async withRoot<T>(ref: string, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  async withRoot<T>(ref: string, fn: (rootfs: string) => Promise<T>, event?: { action: string; path: string }): Promise<T> {
     const c = this.store.get(ref);
+    if (event) this.publish(c, event.action, { path: event.path });
     const images = await this.deps.images();
     if (!c.State.Running) return images.layers.withMount(c.RwLayer, fn);
     const pause = !c.State.Paused;

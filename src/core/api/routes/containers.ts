@@ -459,7 +459,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { statPath } = await import("../../container/archive.ts"); // loaded by the first cp
-        const st = await svc.withRoot(c.Id, async (root) => statPath(sys(), root, path));
+        const st = await svc.withRoot(c.Id, async (root) => statPath(sys(), root, path), { action: "archive-path", path });
         ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
         ctx.res.send(200);
       },
@@ -478,7 +478,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           const out = ctx.res.stream(200, "application/x-tar");
           for await (const chunk of archivePath(sys(), root, path)) await out.write(chunk);
           out.end();
-        });
+        }, { action: "archive-path", path });
       },
     },
     {
@@ -490,7 +490,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         if (!path) throw invalidArgument("path is required");
         if (c.HostConfig.ReadonlyRootfs) throw new EngineError("permission-denied", "container rootfs is marked read-only");
         const { extractTo } = await import("../../container/archive.ts");
-        await svc.withRoot(c.Id, (root) => extractTo(sys(), root, path, ctx.req.stream()));
+        await svc.withRoot(c.Id, (root) => extractTo(sys(), root, path, ctx.req.stream()), { action: "extract-to-dir", path });
         ctx.res.send(200);
       },
     },
