@@ -1,8 +1,9 @@
 /**
  * Every config.json the runtime generates validates against the runtime-spec JSON schemas
  * (test/fixtures/runtime-spec-schema, from ../shared/data): the default spec (`runtime spec`),
- * the rootless one, and specs with the default seccomp profile and resources as the engine
- * writes them. A broken spec is caught, so the check can fail.
+ * the rootless one, specs with the default seccomp profile and resources, and the specs the
+ * engine writes for containers (core/container/oci-spec.ts). A broken spec is caught, so the
+ * check can fail.
  */
 import { describe, expect, test } from "bun:test";
 import Ajv from "ajv-draft-04";
@@ -11,6 +12,8 @@ import { join } from "node:path";
 import { defaultSpec } from "../../src/plugins/runtime-linux/default-spec.ts";
 import { defaultSeccompProfile } from "../../src/core/container/seccomp-default.ts";
 import { parseSpec, type Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import { buildSpec } from "../../src/core/container/oci-spec.ts";
+import { specMount } from "../../src/core/container/mounts.ts";
 
 const DIR = join(import.meta.dir, "../fixtures/runtime-spec-schema");
 
@@ -45,6 +48,27 @@ describe("generated config.json against the runtime-spec schemas", () => {
     expect(check(s)).toBe("valid");
     // And it round-trips through the runtime's own parser.
     expect(parseSpec(JSON.stringify(s)).linux?.seccomp?.syscalls?.length).toBeGreaterThan(0);
+  });
+
+  test("the engine's specs for containers (docker run's defaults, privileged, mounts, limits, --init, time offsets)", () => {
+    const base = {
+      id: "0123456789ab".padEnd(64, "0"),
+      args: ["sh", "-c", "true"],
+      env: ["PATH=/usr/bin:/bin", "HOSTNAME=box"],
+      user: { uid: 1000, gid: 1000, additionalGids: [10] },
+      rootfs: "/var/lib/bunker/containers/x/rootfs",
+      etcFiles: { hosts: "/tmp/hosts", hostname: "/tmp/hostname", resolvConf: "/tmp/resolv.conf" },
+      mounts: [specMount({ Type: "bind", Source: "/srv", Destination: "/data", Mode: "ro", RW: false, Propagation: "rslave" }), specMount({ Type: "tmpfs", Source: "", Destination: "/t", Mode: "", RW: true, Propagation: "", TmpfsOptions: ["size=1m"] })],
+    };
+    const plain = buildSpec({ ...base, config: { Tty: true, WorkingDir: "/tmp" }, hostConfig: { Memory: 64 << 20, NanoCpus: 5e8, PidsLimit: 50, Ulimits: [{ Name: "nofile", Soft: 1024, Hard: 2048 }], Init: true, ConsoleSize: [24, 80], CapAdd: ["NET_ADMIN"], CapDrop: ["MKNOD"], Sysctls: { "net.ipv4.ip_forward": "1" } } });
+    expect(check(plain as Spec)).toBe("valid");
+    expect(parseSpec(JSON.stringify(plain)).process?.capabilities?.bounding).toContain("CAP_NET_ADMIN");
+    const privileged = buildSpec({ ...base, config: {}, hostConfig: { Privileged: true, ReadonlyRootfs: true, NetworkMode: "host" } });
+    expect(check(privileged as Spec)).toBe("valid");
+    const timed = defaultSpec();
+    timed.linux!.namespaces!.push({ type: "time" });
+    timed.linux!.timeOffsets = { boottime: { secs: 10, nanosecs: 0 } };
+    expect(check(timed)).toBe("valid");
   });
 
   test("a broken spec is reported", () => {
