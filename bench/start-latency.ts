@@ -98,11 +98,51 @@ export async function startLatencySuite(): Promise<string> {
       const sm = summary(s);
       md += `| ${n} | ${ms(sm.median)} | ${ms(s[Math.floor(s.length * 0.9)]!)} | ${ms(sm.min)} | ${ms(parallel.get(n)!)} | ${n.startsWith("bunker") ? "" : (ours / sm.median).toFixed(2)} | ${n.startsWith("bunker") ? "" : (inproc / sm.median).toFixed(2)} |\n`;
     }
+    md += await monitorMemory(work, bundle, lib);
     md += `\nAll three create a cgroup per container (Bunker under /bunker/<id>). "in-process" is the same runtime called as a library from a warm process, as the engine calls it: create, start, wait, delete. The \`bunker runtime run\` command pays Bun's process start, module loading and the C stub's compile on every call.${moved ? ` Setup: ${moved}.` : ""}\n\n`;
     return md;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Resident memory of what holds one running container (`sleep`): Bunker's monitor, against
+ * conmon (podman's monitor, with runc) when installed. containerd-shim is measured with dockerd in
+ * bench/run-latency.ts.
+ */
+async function monitorMemory(work: string, bundleDir: string, lib: { create(id: string, o: object): Promise<{ pid: number }>; kill(id: string, s: string): void; delete(id: string, force?: boolean): Promise<void>; watchExit(id: string): Promise<number> }): Promise<string> {
+  const { readFileSync, writeFileSync: wf, mkdirSync: mk } = await import("node:fs");
+  const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  const sleepBundle = join(work, "sleep-bundle");
+  mk(sleepBundle, { recursive: true });
+  const spec = JSON.parse(readFileSync(join(bundleDir, "config.json"), "utf8"));
+  spec.process.args = ["sleep", "30"];
+  wf(join(sleepBundle, "config.json"), JSON.stringify(spec));
+  const rows: string[] = [];
+  await lib.create("mem-1", { bundle: sleepBundle, monitor: true, io: { spool: join(work, "mem.spool"), stdin: "null" } });
+  await (lib as unknown as { start(id: string): Promise<void> }).start("mem-1");
+  await Bun.sleep(500);
+  const monitorPid = JSON.parse(readFileSync(join(work, "lib-state", "mem-1", "state.json"), "utf8")).monitorPid as number;
+  rows.push(`| bunker monitor (output capture on) | ${rss(monitorPid)} kB |`);
+  lib.kill("mem-1", "SIGKILL");
+  await lib.watchExit("mem-1");
+  await lib.delete("mem-1", true);
+  const conmon = Bun.which("conmon");
+  if (conmon) {
+    const d = join(work, "conmon");
+    mk(join(d, "exit"), { recursive: true });
+    mk(join(d, "sock"), { recursive: true });
+    Bun.spawnSync([conmon, "--cid", "cm1", "--cuuid", "cm1", "-n", "cm1", "--runtime", Bun.which("runc")!, "--bundle", sleepBundle, "--exit-dir", join(d, "exit"), "--log-path", join(d, "cm1.log"), "--container-pidfile", join(d, "cm1.pid"), "--conmon-pidfile", join(d, "conmon.pid"), "--runtime-arg", `--root=${join(d, "runc")}`, "--socket-dir-path", join(d, "sock")]);
+    Bun.spawnSync(["runc", "--root", join(d, "runc"), "start", "cm1"]);
+    await Bun.sleep(500);
+    const cp = Number(readFileSync(join(d, "conmon.pid"), "utf8"));
+    rows.push(`| conmon ${Bun.spawnSync([conmon, "--version"]).stdout.toString().split("\n")[0]?.replace("conmon version ", "")} (with runc) | ${rss(cp)} kB |`);
+    Bun.spawnSync(["runc", "--root", join(d, "runc"), "kill", "cm1", "KILL"]);
+    await Bun.sleep(300);
+    Bun.spawnSync(["runc", "--root", join(d, "runc"), "delete", "-f", "cm1"]);
+  }
+  return `\n| what holds one running container | RSS |\n|---|---|\n${rows.join("\n")}\n| containerd-shim-runc-v2 | see "docker run latency" |\n`;
 }
 
 if (import.meta.main) console.log(await startLatencySuite());
