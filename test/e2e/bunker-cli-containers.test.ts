@@ -26,6 +26,9 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
     await fetch("http://localhost/images/load", { unix: daemon.socket, method: "POST", body: Bun.file(join(dir, "busybox.tar")) } as RequestInit).then((r) => r.text());
   });
   afterAll(async () => {
+    // Containers outlive a stopped daemon (live restore): remove what a failed test left running.
+    const left = (await fetch("http://localhost/containers/json?all=1", { unix: daemon.socket } as RequestInit).then((r) => r.json())) as { Id: string }[];
+    for (const c of left) await fetch(`http://localhost/containers/${c.Id}?force=1&v=1`, { unix: daemon.socket, method: "DELETE" } as RequestInit);
     await daemon.stop();
     cleanup(dir);
   });

@@ -29,6 +29,9 @@ describe.skipIf(!ROOT || !BUSYBOX)("SDK clients against Bunker", () => {
     await new Response(stream as unknown as ReadableStream).text();
   });
   afterAll(async () => {
+    // Containers outlive a stopped daemon (live restore): remove what a failed test left running.
+    const left = (await fetch("http://localhost/containers/json?all=1", { unix: daemon.socket } as RequestInit).then((r) => r.json())) as { Id: string }[];
+    for (const c of left) await fetch(`http://localhost/containers/${c.Id}?force=1&v=1`, { unix: daemon.socket, method: "DELETE" } as RequestInit);
     await daemon.stop();
     cleanup(dir);
   });
