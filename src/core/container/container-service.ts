@@ -219,7 +219,16 @@ export class ContainerService {
     return true;
   }
 
-  private async startContainer(c: ContainerRecord): Promise<void> {
+  /** Starts in progress, by container ID. */
+  private readonly starting = new Map<string, Promise<void>>();
+
+  private startContainer(c: ContainerRecord): Promise<void> {
+    const p = this.doStart(c).finally(() => this.starting.delete(c.Id));
+    this.starting.set(c.Id, p.catch(() => {}));
+    return p;
+  }
+
+  private async doStart(c: ContainerRecord): Promise<void> {
     const images = await this.deps.images();
     const dir = this.store.dir(c.Id);
     const rootfs = this.rootfsOf(c);
@@ -363,6 +372,8 @@ export class ContainerService {
     try {
       c = this.store.get(id);
     } catch {
+      // Removed while it was (re)starting: its runtime state and cgroup still go.
+      await this.deps.runtime.delete(id, true).catch(() => {});
       this.live.delete(id);
       return;
     }
@@ -577,7 +588,10 @@ export class ContainerService {
 
   /** `DELETE /containers/{id}` (`volumes`: its anonymous volumes go too, `rm -v`). */
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-    const c = this.store.get(ref);
+    let c = this.store.get(ref);
+    // A start in progress (a restart policy's) finishes first, so nothing runs without a record.
+    await this.starting.get(c.Id);
+    c = this.store.get(ref);
     if (c.State.Restarting && !opts.force) throw conflict(`cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`);
     this.cancelRestart(c);
     if (c.State.Running) {

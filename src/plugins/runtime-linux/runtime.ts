@@ -458,7 +458,16 @@ export class LinuxRuntime {
     }
     const deadline = Date.now() + 10_000;
     while ((processStartTime(s.pid) === s.startTime || cg.pids().length > 0) && Date.now() < deadline) await Bun.sleep(5);
-    cg.destroy();
+    // A cgroup is busy until the kernel has released its last exiting task: retry for a moment.
+    for (let i = 0; ; i++) {
+      try {
+        cg.destroy();
+        break;
+      } catch (err) {
+        if (i >= 50) throw err;
+        await Bun.sleep(20);
+      }
+    }
     rmSync(this.dir(id), { recursive: true, force: true });
     try {
       await runHooks("poststop", s.spec.hooks?.poststop, { ociVersion: s.spec.ociVersion, id, status: "stopped", pid: 0, bundle: s.bundle, ...(s.spec.annotations ? { annotations: s.spec.annotations } : {}) });
