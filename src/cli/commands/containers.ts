@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DaemonError } from "../../core/client/engine-client.ts";
+import { concatBytes } from "../../core/bytes.ts";
 import { demux, hijack } from "../../core/client/hijack.ts";
 import { humanDuration } from "../../core/api/routes/containers.ts";
 import { invalidArgument } from "../../core/errors.ts";
@@ -21,6 +22,18 @@ export function ramInBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
   if (!m) throw invalidArgument(`invalid size: '${s}'`);
   return Math.floor(Number(m[1]) * { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "b"]!);
+}
+
+/** `--memory`, `--memory-swap`, `--cpus`, `--cpu-shares`, `--cpuset-cpus`, `--pids-limit` as HostConfig fields (run, create, update). */
+function resourceFlags(o: Opts): Record<string, unknown> {
+  return {
+    ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
+    ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
+    ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
+    ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
+    ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
+    ...(o.pidsLimit ? { PidsLimit: Number(o.pidsLimit) } : {}),
+  };
 }
 
 /** The create body from `run`/`create` flags (docker's cli/command/container/opts.go, the common part). */
@@ -91,12 +104,7 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
       ReadonlyRootfs: !!o.readOnly,
       SecurityOpt: list(o.securityOpt),
       Tmpfs: Object.fromEntries(list(o.tmpfs).map((t) => (t.includes(":") ? [t.slice(0, t.indexOf(":")), t.slice(t.indexOf(":") + 1)] : [t, ""]))),
-      ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
-      ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
-      ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
-      ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
-      ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
-      ...(o.pidsLimit ? { PidsLimit: Number(o.pidsLimit) } : {}),
+      ...resourceFlags(o),
       Ulimits: ulimits,
       ExtraHosts: list(o.addHost),
       Dns: list(o.dns),
@@ -450,18 +458,8 @@ export async function cpCommand(ctx: CliContext, src: string, dst: string): Prom
 
 async function collect(body: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of body ?? []) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  for await (const c of body ?? []) parts.push(c);
+  return parts.length ? concatBytes(parts) : new Uint8Array(0);
 }
 
 /** `bunker commit CONTAINER [REPO[:TAG]]`. */
@@ -491,12 +489,7 @@ export async function exportCommand(ctx: CliContext, o: Opts, name: string): Pro
 export async function updateCommand(ctx: CliContext, o: Opts, names: string[]): Promise<number> {
   const restart = o.restart ? String(o.restart).split(":") : undefined;
   const body = {
-    ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
-    ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
-    ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
-    ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
-    ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
-    ...(o.pidsLimit ? { PidsLimit: Number(o.pidsLimit) } : {}),
+    ...resourceFlags(o),
     ...(restart ? { RestartPolicy: { Name: restart[0], MaximumRetryCount: Number(restart[1] ?? 0) } } : {}),
   };
   return each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/update`, { body })));
