@@ -405,7 +405,6 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
   });
 
   test("bad input: a field named, an unknown namespace, a missing rootfs, a missing program; nothing left behind", async () => {
-    const before = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).length;
     const bad = async (spec: unknown, want: string) => {
       const id = `bad${++n}`;
       const b = join(dir, id);
@@ -427,7 +426,17 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(last).toMatchObject({ level: "error" });
     expect(last.msg).toContain("RLIMIT_NOFILE");
     await Bun.sleep(50);
-    const after = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).length;
-    expect(after).toBeLessThanOrEqual(before + 2); // no container process survived (allowing for unrelated churn)
+    // No container process survived, and no cgroup of the failed containers is left.
+    const inBadCgroup = readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return /\/bunker\/bad\d+$/m.test(readFileSync(`/proc/${p}/cgroup`, "utf8"));
+        } catch {
+          return false;
+        }
+      });
+    expect(inBadCgroup).toEqual([]);
+    for (let i = n - 4; i <= n; i++) expect(existsSync(`/sys/fs/cgroup/pids/bunker/bad${i}`) || existsSync(`/sys/fs/cgroup/unified/bunker/bad${i}`)).toBe(false);
   });
 });
