@@ -137,6 +137,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
       expect(await new Response(tty.stdout).text()).toContain("/dev/pts/");
       expect(await tty.exited).toBe(2);
     }
+    expect(JSON.parse((await docker("inspect", "-f", "{{json .ExecIDs}}", "execbox")).stdout).length).toBeGreaterThanOrEqual(4);
+    const sized = (await docker("ps", "-s", "--format", "{{.Size}}", "--filter", "name=execbox")).stdout;
+    expect(sized).toMatch(/^\d+(\.\d+)?[kMG]?B \(virtual \d/);
     expect((await docker("exec", "-d", "execbox", "sh", "-c", "echo detached > /tmp/d")).code).toBe(0);
     await Bun.sleep(200);
     expect((await docker("exec", "execbox", "cat", "/tmp/d")).stdout).toBe("detached\n");

@@ -402,6 +402,7 @@ export class ContainerService {
     this.live.delete(id);
     if (oom) this.publish(c, "oom");
     this.publish(c, "die", { exitCode: String(code) });
+    this.execs.forget(id);
     for (const w of this.exitWaiters.get(id) ?? []) w(code);
     this.exitWaiters.delete(id);
     if (c.HostConfig.AutoRemove) {
@@ -835,6 +836,25 @@ export class ContainerService {
     this.store.save(c);
     this.publish(c, "update");
     return { Warnings: [] };
+  }
+
+  /** The writable layer's size and the whole root's (image plus writable layer), in bytes. */
+  async sizes(ref: string): Promise<{ SizeRw: number; SizeRootFs: number }> {
+    const c = this.store.get(ref);
+    const images = await this.deps.images();
+    let rw = 0;
+    try {
+      rw = (await images.layers.driver.usage(c.RwLayer)).size;
+    } catch {
+      /* gone */
+    }
+    let image = 0;
+    try {
+      image = (images.inspect(c.Image) as { Size?: number }).Size ?? 0;
+    } catch {
+      /* image removed */
+    }
+    return { SizeRw: rw, SizeRootFs: image + rw };
   }
 
   /** Counts for `GET /info`. */

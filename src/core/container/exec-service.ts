@@ -74,6 +74,16 @@ export class ExecService {
     return id;
   }
 
+  /** Forget a container's finished exec instances (it stopped or went away), as dockerd does. */
+  forget(containerId: string): void {
+    for (const [id, e] of this.execs) if (e.containerId === containerId && !e.running) this.execs.delete(id);
+  }
+
+  /** IDs of the container's exec instances (inspect's ExecIDs). */
+  idsOf(containerId: string): string[] {
+    return [...this.execs.values()].filter((e) => e.containerId === containerId).map((e) => e.id);
+  }
+
   get(id: string): ExecInstance {
     const e = this.execs.get(id);
     if (!e) throw notFound(`No such exec instance: ${id}`);

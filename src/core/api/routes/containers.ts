@@ -70,7 +70,7 @@ function mountsView(c: ContainerRecord): Record<string, unknown>[] {
 }
 
 /** `docker inspect`'s object. */
-export function inspectOf(c: ContainerRecord, driver: string): Record<string, unknown> {
+export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]): Record<string, unknown> {
   return {
     Id: c.Id,
     Created: c.Created,
@@ -89,7 +89,7 @@ export function inspectOf(c: ContainerRecord, driver: string): Record<string, un
     MountLabel: "",
     ProcessLabel: "",
     AppArmorProfile: "",
-    ExecIDs: null,
+    ExecIDs: execIds?.length ? execIds : null,
     HostConfig: c.HostConfig,
     GraphDriver: { Name: driver, Data: null },
     Mounts: mountsView(c),
@@ -206,15 +206,21 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         list.sort((a, b) => cachedSummary(b).created - cachedSummary(a).created);
         const limit = Number(req.query.get("limit") ?? -1);
         if (limit > 0) list = list.slice(0, limit);
-        res.json(200, list.map(summaryOf));
+        if (!truthy(req.query.get("size"))) return res.json(200, list.map(summaryOf));
+        // `ps -s`: the writable layer's size (SizeRw) and, as Docker, the image's plus that (SizeRootFs).
+        const out = [];
+        for (const c of list) out.push({ ...summaryOf(c), ...(await svc.sizes(c.Id)) });
+        res.json(200, out);
       },
     },
     {
       method: "GET",
       path: "/containers/{id}/json",
       handler: async (ctx) => {
-        const { c } = await get(ctx);
-        ctx.res.json(200, inspectOf(c, c.Driver));
+        const { svc, c } = await get(ctx);
+        const body = inspectOf(c, c.Driver, svc.execs.idsOf(c.Id));
+        if (truthy(ctx.req.query.get("size"))) Object.assign(body, await svc.sizes(c.Id));
+        ctx.res.json(200, body);
       },
     },
     {
