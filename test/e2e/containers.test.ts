@@ -303,8 +303,12 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
       expect(cg("pids", "pids.max")).toBe("99");
     }
     expect((await docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "upd")).stdout).toBe(`${256 * 1024 * 1024} 99\n`);
-    await Bun.sleep(300);
-    const logs = (await docker("logs", "upd")).stdout.split("\n").filter(Boolean);
+    let logs: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      logs = (await docker("logs", "upd")).stdout.split("\n").filter(Boolean);
+      if (logs.at(-1)?.startsWith("line-199")) break;
+      await Bun.sleep(100);
+    }
     expect(logs.length).toBeLessThan(200); // rotated: only the last files are kept
     expect(logs.at(-1)).toBe("line-199-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     const files = require("node:fs").readdirSync(join(daemon.dataRoot, "containers", id)).filter((f: string) => f.includes("-json.log"));
