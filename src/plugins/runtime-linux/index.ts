@@ -17,8 +17,13 @@ const Config = v.object({
   "cgroup-parent": v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "must be a relative cgroup path")), "bunker"),
 });
 
-/** The engine's view of a LinuxRuntime. */
-export function linuxContainerRuntime(rt: LinuxRuntime): ContainerRuntime {
+/**
+ * The engine's view of a LinuxRuntime, made on first use: an idle daemon with no containers does
+ * not carry the runtime's modules (the plan builder, seccomp tables: several MB resident).
+ */
+export function linuxContainerRuntime(make: () => LinuxRuntime): ContainerRuntime {
+  let instance: LinuxRuntime | undefined;
+  const rt = new Proxy({} as LinuxRuntime, { get: (_t, key) => Reflect.get((instance ??= make()), key, instance) });
   return {
     name: "linux",
     async create(id, opts) {
@@ -55,7 +60,9 @@ export const linuxRuntimePlugin = definePlugin({
     if (process.platform !== "linux") throw new NotSupportedError("needs Linux");
     if (process.getuid?.() !== 0) throw new NotSupportedError("needs root (rootless containers are not supported yet)");
     // Live processes' state: under the exec root (tmpfs), not the data root.
-    const { LinuxRuntime } = await import("./runtime.ts");
-    return linuxContainerRuntime(new LinuxRuntime(ctx.sys, join(ctx.execRoot, "runtime.v1.linux"), ctx.config["cgroup-parent"]));
+    return linuxContainerRuntime(() => {
+      const { LinuxRuntime } = require("./runtime.ts") as typeof import("./runtime.ts");
+      return new LinuxRuntime(ctx.sys, join(ctx.execRoot, "runtime.v1.linux"), ctx.config["cgroup-parent"]);
+    });
   },
 });
