@@ -23,32 +23,32 @@ const Config = v.object({
  */
 export function linuxContainerRuntime(make: () => LinuxRuntime): ContainerRuntime {
   let instance: LinuxRuntime | undefined;
-  const rt = new Proxy({} as LinuxRuntime, { get: (_t, key) => Reflect.get((instance ??= make()), key, instance) });
+  const rt = () => (instance ??= make());
   return {
     name: "linux",
     async create(id, opts) {
-      const c = await rt.create(id, { bundle: opts.bundle, monitor: true, io: opts.io });
+      const c = await rt().create(id, { bundle: opts.bundle, monitor: true, io: opts.io });
       return { pid: c.pid, ...(c.stdin !== undefined ? { stdin: c.stdin } : {}) };
     },
-    start: (id) => rt.start(id),
+    start: (id) => rt().start(id),
     state(id) {
-      const s = rt.state(id);
+      const s = rt().state(id);
       return { id: s.id, status: s.status === "creating" ? "created" : s.status, pid: s.pid };
     },
-    list: () => rt.list().map((s) => s.id),
-    kill: (id, signal, all) => rt.kill(id, signal, all),
-    pause: (id) => rt.pause(id),
-    resume: (id) => rt.resume(id),
-    delete: (id, force) => rt.delete(id, force),
-    exitCode: (id) => rt.exitCode(id),
-    oomKills: (id) => rt.oomKills(id),
-    pids: (id) => rt.ps(id),
-    stats: (id) => rt.stats(id),
-    update: (id, resources) => rt.update(id, resources as Parameters<LinuxRuntime["update"]>[1]),
-    monitorFd: (id, which) => rt.monitorFd(id, which),
-    exec: (id, process: RuntimeProcess, opts) => rt.exec(id, process as unknown as ProcessSpec, { ...(opts.stdio ? { stdio: opts.stdio } : {}), receiveTerminal: true }),
-    waitExit: (pid) => rt.waitExit(pid),
-    watchExit: (id) => rt.watchExit(id),
+    list: () => rt().list().map((s) => s.id),
+    kill: (id, signal, all) => rt().kill(id, signal, all),
+    pause: (id) => rt().pause(id),
+    resume: (id) => rt().resume(id),
+    delete: (id, force) => rt().delete(id, force),
+    exitCode: (id) => rt().exitCode(id),
+    oomKills: (id) => rt().oomKills(id),
+    pids: (id) => rt().ps(id),
+    stats: (id) => rt().stats(id),
+    update: (id, resources) => rt().update(id, resources as Parameters<LinuxRuntime["update"]>[1]),
+    monitorFd: (id, which) => rt().monitorFd(id, which),
+    exec: (id, process: RuntimeProcess, opts) => rt().exec(id, process as unknown as ProcessSpec, { ...(opts.stdio ? { stdio: opts.stdio } : {}), receiveTerminal: true }),
+    waitExit: (pid) => rt().waitExit(pid),
+    watchExit: (id) => rt().watchExit(id),
   };
 }
 
