@@ -179,7 +179,7 @@ export async function runCommand(ctx: CliContext, o: Opts, image: string, cmd: s
     });
   } catch (err) {
     if (err instanceof DaemonError) {
-      ctx.err(`${ctx.flags.host ? "" : ""}bunker: Error response from daemon: ${err.message}\n`);
+      ctx.err(`bunker: Error response from daemon: ${err.message}\n`);
       return err.status >= 125 && err.status <= 127 ? err.status : 125;
     }
     throw err;
