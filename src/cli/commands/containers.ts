@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DaemonError } from "../../core/client/engine-client.ts";
-import { concatBytes } from "../../core/bytes.ts";
+import { concatBytes, parseByteSize } from "../../core/bytes.ts";
 import { demux, hijack } from "../../core/client/hijack.ts";
 import { humanDuration } from "../../core/api/routes/containers.ts";
 import { invalidArgument } from "../../core/errors.ts";
@@ -17,18 +17,11 @@ import { renderFormat, tabwrite } from "../output.ts";
 type Opts = Record<string, unknown>;
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
-/** "512m", "1g", "100" → bytes (docker's RAMInBytes). */
-export function ramInBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
-  if (!m) throw invalidArgument(`invalid size: '${s}'`);
-  return Math.floor(Number(m[1]) * { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "b"]!);
-}
-
 /** `--memory`, `--memory-swap`, `--cpus`, `--cpu-shares`, `--cpuset-cpus`, `--pids-limit` as HostConfig fields (run, create, update). */
 function resourceFlags(o: Opts): Record<string, unknown> {
   return {
-    ...(o.memory ? { Memory: ramInBytes(String(o.memory)) } : {}),
-    ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : ramInBytes(String(o.memorySwap)) } : {}),
+    ...(o.memory ? { Memory: parseByteSize(String(o.memory)) } : {}),
+    ...(o.memorySwap ? { MemorySwap: String(o.memorySwap) === "-1" ? -1 : parseByteSize(String(o.memorySwap)) } : {}),
     ...(o.cpus ? { NanoCpus: Math.round(Number(o.cpus) * 1e9) } : {}),
     ...(o.cpuShares ? { CpuShares: Number(o.cpuShares) } : {}),
     ...(o.cpusetCpus ? { CpusetCpus: String(o.cpusetCpus) } : {}),
@@ -59,7 +52,7 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
       ...((kv.source ?? kv.src) ? { Source: kv.source ?? kv.src } : {}),
       ReadOnly: kv.readonly === "true" || kv.ro === "true" || kv.readonly === "1",
       ...(type === "bind" && kv["bind-propagation"] ? { BindOptions: { Propagation: kv["bind-propagation"] } } : {}),
-      ...(type === "tmpfs" ? { TmpfsOptions: { ...(kv["tmpfs-size"] ? { SizeBytes: ramInBytes(kv["tmpfs-size"]) } : {}), ...(kv["tmpfs-mode"] ? { Mode: Number.parseInt(kv["tmpfs-mode"], 8) } : {}) } } : {}),
+      ...(type === "tmpfs" ? { TmpfsOptions: { ...(kv["tmpfs-size"] ? { SizeBytes: parseByteSize(kv["tmpfs-size"]) } : {}), ...(kv["tmpfs-mode"] ? { Mode: Number.parseInt(kv["tmpfs-mode"], 8) } : {}) } } : {}),
       ...(type === "volume" && kv["volume-nocopy"] ? { VolumeOptions: { NoCopy: true } } : {}),
     };
   });

@@ -4,14 +4,16 @@
  * kill, wait, remove, pause, rename, and the re-attachment of running containers when the daemon
  * starts again. State changes are saved atomically and published as events.
  */
-import { closeSync, existsSync, write as fsWrite, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseByteSize, randomHex } from "../bytes.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Logger } from "../log.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import { mountAll, unmount } from "../storage/mount.ts";
+import { signalByName } from "../signals.ts";
 import type { Sys } from "../sys/sys.ts";
 import { parseOrThrow } from "../validate.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
@@ -23,10 +25,11 @@ import type { VolumeService } from "../volume/volume-service.ts";
 import { copyUp } from "./copy-up.ts";
 import { mergeEnv } from "./env.ts";
 import { containerMounts, specMount } from "./mounts.ts";
-import { ExecService } from "./exec-service.ts";
+import { ExecService, resizePty } from "./exec-service.ts";
 import { HealthMonitor, healthCommand } from "./health.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
+import { WriteQueue } from "./write-queue.ts";
 
 /** What a running container has in the daemon's memory. */
 interface Live {
@@ -52,21 +55,9 @@ export interface ContainerDeps {
 }
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const SIGNALS: Record<string, number> = {
-  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15,
-  STKFLT: 16, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27, WINCH: 28, IO: 29, PWR: 30, SYS: 31,
-};
-
 /** "SIGTERM", "TERM", "15" → 15; Docker's message otherwise. */
 export function parseSignal(s: string): number {
-  const t = s.trim().toUpperCase();
-  if (/^\d+$/.test(t)) {
-    const n = Number(t);
-    if (n < 1 || n > 64) throw invalidArgument(`Invalid signal: ${s}`);
-    return n;
-  }
-  const name = t.startsWith("SIG") ? t.slice(3) : t;
-  const n = SIGNALS[name];
+  const n = signalByName(s);
   if (n === undefined) throw invalidArgument(`Invalid signal: ${s}`);
   return n;
 }
@@ -265,8 +256,7 @@ export class ContainerService {
       const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
       const created = await this.deps.runtime.create(c.Id, { bundle, io: { spool, stdin } });
       const input = c.Config.Tty ? this.deps.runtime.monitorFd(c.Id, "output") : created.stdin;
-      const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
-      const pump = new OutputPump(spool, offsetFile, log);
+      const pump = this.pumpFor(c);
       pump.start();
       const live: Live = { pump, ...(input !== undefined ? { input } : {}), exited: this.deps.runtime.watchExit(c.Id) };
       this.live.set(c.Id, live);
@@ -335,6 +325,13 @@ export class ContainerService {
     if (c.HostConfig.DnsSearch?.length) resolv += `search ${c.HostConfig.DnsSearch.join(" ")}\n`;
     if (c.HostConfig.DnsOptions?.length) resolv += `options ${c.HostConfig.DnsOptions.join(" ")}\n`;
     writeFileSync(c.ResolvConfPath, resolv);
+  }
+
+  /** The container's output pump (spool → json-file log, unless logging is off), not started. */
+  private pumpFor(c: ContainerRecord): OutputPump {
+    const dir = this.store.dir(c.Id);
+    const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
+    return new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
   }
 
   // ---- exit, wait ----------------------------------------------------------------------------
@@ -543,7 +540,6 @@ export class ContainerService {
     } catch {
       /* exited meanwhile */
     }
-    const exited = l?.exited ?? Promise.resolve(0);
     const timer = t < 0 ? undefined : setTimeout(() => {
       try {
         this.deps.runtime.kill(c.Id, 9, true);
@@ -551,10 +547,8 @@ export class ContainerService {
         /* gone */
       }
     }, t * 1000);
-    await exited;
+    await l?.handled; // the exit, recorded (state saved, layer unmounted)
     if (timer) clearTimeout(timer);
-    // onExit runs from the same promise; let it record the state first.
-    await l?.handled;
     this.publish(c, "stop");
     return true;
   }
@@ -655,7 +649,7 @@ export class ContainerService {
       this.pendingAttach.set(c.Id, set);
       unsubscribe = () => set.delete(out);
     }
-    let chain = Promise.resolve();
+    const queue = new WriteQueue();
     const write = (chunk: Uint8Array) => {
       const l = this.live.get(c.Id);
       if (l?.input === undefined) {
@@ -664,8 +658,7 @@ export class ContainerService {
         this.pendingInput.set(c.Id, p);
         return;
       }
-      const fd = l.input;
-      chain = chain.then(() => new Promise<void>((resolve) => fsWrite(fd, chunk, () => resolve())));
+      queue.write(l.input, chunk);
     };
     return {
       input: (chunk) => {
@@ -679,7 +672,7 @@ export class ContainerService {
           this.pendingInput.set(c.Id, p);
           return;
         }
-        void chain.then(() => this.closeStdin(c.Id));
+        queue.then(() => this.closeStdin(c.Id));
       },
       detach: () => unsubscribe(),
     };
@@ -692,10 +685,9 @@ export class ContainerService {
     const p = this.pendingInput.get(id);
     this.pendingInput.delete(id);
     if (!p || live.input === undefined) return;
-    const fd = live.input;
-    let chain = Promise.resolve();
-    for (const chunk of p.chunks) chain = chain.then(() => new Promise<void>((resolve) => fsWrite(fd, chunk, () => resolve())));
-    if (p.end) void chain.then(() => this.closeStdin(id));
+    const queue = new WriteQueue();
+    for (const chunk of p.chunks) queue.write(live.input, chunk);
+    if (p.end) queue.then(() => this.closeStdin(id));
   }
 
   /** The running container's output pump and input fd (for attach). */
@@ -709,10 +701,7 @@ export class ContainerService {
     if (!c.State.Running) throw conflict(`cannot resize container: container ${c.Id} is not running`);
     const l = this.live.get(c.Id);
     if (!c.Config.Tty || l?.input === undefined) return;
-    const ws = new Uint8Array(8);
-    new DataView(ws.buffer).setUint16(0, height, true);
-    new DataView(ws.buffer).setUint16(2, width, true);
-    this.deps.sys.ioctl(l.input, 0x5414 /* TIOCSWINSZ */, ws, "the container's terminal");
+    resizePty(this.deps.sys, l.input, height, width, "the container's terminal");
     this.publish(c, "resize", { height: String(height), width: String(width) });
   }
 
@@ -791,9 +780,10 @@ export class ContainerService {
   statsSample(ref: string): Record<string, unknown> {
     const c = this.store.get(ref);
     const now = new Date().toISOString().replace("Z", "000000Z");
-    const cpuLine = readFileSync("/proc/stat", "utf8").split("\n")[0]!.split(/\s+/).slice(1).map(Number);
+    const procStat = readFileSync("/proc/stat", "utf8").split("\n");
+    const cpuLine = procStat[0]!.split(/\s+/).slice(1).map(Number);
     const systemNs = cpuLine.slice(0, 8).reduce((a, b) => a + b, 0) * 1e7; // USER_HZ = 100
-    const online = readFileSync("/proc/stat", "utf8").split("\n").filter((l) => /^cpu\d+ /.test(l)).length;
+    const online = procStat.filter((l) => /^cpu\d+ /.test(l)).length;
     if (!c.State.Running) {
       return { read: "0001-01-01T00:00:00Z", preread: "0001-01-01T00:00:00Z", pids_stats: {}, blkio_stats: {}, num_procs: 0, storage_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } }, memory_stats: {}, name: c.Name, id: c.Id };
     }
@@ -903,9 +893,7 @@ export class ContainerService {
         status = "missing";
       }
       if (status === "running" || status === "paused") {
-        const dir = this.store.dir(c.Id);
-        const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
-        const pump = new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
+        const pump = this.pumpFor(c);
         pump.start();
         let input: number | undefined;
         try {
@@ -927,12 +915,7 @@ export class ContainerService {
           /* no state at all */
         }
         // Its output up to the exit still goes to the log.
-        const dir = this.store.dir(c.Id);
-        if (existsSync(join(dir, "output.spool"))) {
-          const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
-          const pump = new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
-          this.live.set(c.Id, { pump, exited: Promise.resolve(code) });
-        }
+        if (existsSync(join(this.store.dir(c.Id), "output.spool"))) this.live.set(c.Id, { pump: this.pumpFor(c), exited: Promise.resolve(code) });
         await this.onExit(c.Id, code);
       }
     }
@@ -956,17 +939,9 @@ export class ContainerService {
 function logOptions(c: ContainerRecord): { maxSize?: number; maxFile?: number } {
   const o = c.HostConfig.LogConfig?.Config ?? {};
   const out: { maxSize?: number; maxFile?: number } = {};
-  if (o["max-size"]) out.maxSize = parseSize(o["max-size"]);
+  if (o["max-size"]) out.maxSize = parseByteSize(o["max-size"]);
   if (o["max-file"]) out.maxFile = Number(o["max-file"]);
   return out;
-}
-
-/** "10m", "1k", "100" → bytes. */
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(s.trim());
-  if (!m) throw invalidArgument(`invalid size: '${s}'`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
-  return Math.floor(Number(m[1]) * mult);
 }
 
 /** True when something is mounted on `path`. */
@@ -996,9 +971,4 @@ function classifyStartError(err: unknown, program: string): Error {
   if (/^exec:? .*EACCES/m.test(msg)) return new EngineError("invalid-argument", `${prefix}: exec: "${program}": permission denied: unknown`);
   if (err instanceof EngineError) return err;
   return new EngineError("internal", `${prefix}: ${msg}: unknown`);
-}
-
-function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }

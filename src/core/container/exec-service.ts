@@ -5,7 +5,8 @@
  * otherwise; its stdio are pipes (or a pty) held by the daemon. The exit code is recorded before
  * the attached stream closes, since the CLI asks for it right after.
  */
-import { closeSync, write as fsWrite, readFileSync } from "node:fs";
+import { randomHex } from "../bytes.ts";
+import { closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ReadStream } from "node:tty";
 import * as v from "valibot";
@@ -18,6 +19,7 @@ import type { ContainerStore } from "./container-store.ts";
 import { ALL_CAPS } from "./oci-spec.ts";
 import { mergeEnv } from "./env.ts";
 import { resolveUser } from "./user.ts";
+import { WriteQueue } from "./write-queue.ts";
 
 const ExecConfigSchema = v.looseObject({
   User: v.nullish(v.string()),
@@ -208,19 +210,17 @@ export class ExecService {
       this.deps.events.publish({ Type: "container", Action: "exec_die", Actor: { ID: c.Id, Attributes: { name: c.Name.slice(1), image: c.ImageName, execID: id, exitCode: String(code) } } });
       return code;
     })();
-    let chain = Promise.resolve();
+    const queue = new WriteQueue();
     return {
       done,
       input: (chunk) => {
-        const fd = e.input;
-        if (fd === undefined) return;
-        chain = chain.then(() => new Promise<void>((r) => fsWrite(fd, chunk, () => r())));
+        if (e.input !== undefined) queue.write(e.input, chunk);
       },
       endInput: () => {
         if (cfg.Tty || e.input === undefined) return;
         const fd = e.input;
         delete e.input;
-        void chain.then(() => closeSync(fd));
+        queue.then(() => closeSync(fd));
       },
       resize: (h, w) => this.resize(id, h, w),
     };
@@ -263,13 +263,10 @@ export class ExecService {
   }
 }
 
-function resizePty(sys: Sys, fd: number, h: number, w: number): void {
+/** Set a terminal's size (TIOCSWINSZ on its master): containers' and execs' ptys. */
+export function resizePty(sys: Sys, fd: number, h: number, w: number, what = "the exec's terminal"): void {
   const ws = new Uint8Array(8);
   new DataView(ws.buffer).setUint16(0, h, true);
   new DataView(ws.buffer).setUint16(2, w, true);
-  sys.ioctl(fd, 0x5414 /* TIOCSWINSZ */, ws, "the exec's terminal");
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((x) => x.toString(16).padStart(2, "0")).join("");
+  sys.ioctl(fd, 0x5414 /* TIOCSWINSZ */, ws, what);
 }

@@ -6,6 +6,7 @@
  * Docker VolumeDriver plugin (JSON over HTTP on a Unix socket, docker-api.md §5.4): it creates,
  * mounts (answering with the path to bind), unmounts and removes the volume.
  */
+import { randomHex } from "../bytes.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -168,8 +169,4 @@ export class VolumeService {
     }
     return { VolumesDeleted: deleted, SpaceReclaimed: 0 };
   }
-}
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -9,6 +9,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
+import { signalByName } from "../../core/signals.ts";
 import { parseOrThrow } from "../../core/validate.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
@@ -582,17 +583,10 @@ function writeIdMaps(pid: number, spec: Spec): void {
   }
 }
 
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11,
-  SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21,
-  SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28, SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
-};
-
 /** `KILL`, `SIGKILL`, `9` → 9; unknown names are an error. */
 export function signalNumber(sig: string | number): number {
   if (typeof sig === "number") return sig;
-  if (/^\d+$/.test(sig)) return Number(sig);
-  const n = SIGNALS[sig.toUpperCase().startsWith("SIG") ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`];
+  const n = signalByName(sig);
   if (n === undefined) throw invalidArgument(`unknown signal ${JSON.stringify(sig)}`);
   return n;
 }

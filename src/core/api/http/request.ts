@@ -65,6 +65,9 @@ function latin1(buf: Uint8Array): string {
   return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString("latin1");
 }
 
+/** A boolean query parameter as dockerd reads it: present, not empty, not "0", not "false". */
+export const truthy = (v: string | null): boolean => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
+
 /** Query parameters, read-only, with URLSearchParams' decoding rules. */
 export class Query {
   private readonly map = new Map<string, string[]>();

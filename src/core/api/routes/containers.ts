@@ -2,6 +2,7 @@
  * Container routes (Engine API 1.51, docker-api.md §1.3–1.6): create, list, inspect, start,
  * stop, restart, kill, wait, remove, attach (hijacked), logs, resize, pause, rename, top.
  */
+import { truthy } from "../http/request.ts";
 import type { ContainerService } from "../../container/container-service.ts";
 import type { Sys } from "../../sys/sys.ts";
 import type { ContainerRecord } from "../../container/container-store.ts";
@@ -13,7 +14,6 @@ import { compareApiVersions } from "../../version.ts";
 import { Filters } from "../filters.ts";
 import type { Route, RouteContext } from "../router.ts";
 
-const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
 
 /** Filter keys `GET /containers/json` accepts. */
 const CONTAINER_FILTER_KEYS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"] as const;

@@ -1,12 +1,12 @@
 /**
  * Image routes: list, inspect, history, tag, remove, load, save (Engine API 1.51, §1.3).
  */
+import { truthy } from "../http/request.ts";
 import { EngineError, invalidArgument } from "../../errors.ts";
 import type { ImageService } from "../../image/image-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
 
-const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
 
 /** Filter keys `GET /images/json` accepts. */
 const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", "until"] as const;

@@ -1,11 +1,11 @@
 /**
  * Volume routes (Engine API 1.51): list (with filters), create, inspect, remove, prune.
  */
+import { truthy } from "../http/request.ts";
 import type { Volume, VolumeService } from "../../volume/volume-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
 
-const truthy = (v: string | null) => v !== null && v !== "" && v !== "0" && v.toLowerCase() !== "false";
 const VOLUME_FILTER_KEYS = ["dangling", "driver", "label", "name", "all"] as const;
 
 /** A volume as the API shows it (without the engine's own fields). */
