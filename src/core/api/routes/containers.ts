@@ -179,7 +179,6 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
     const svc = await service();
     return { svc, c: svc.store.get(ctx.params.id!) };
   };
-  const muxed = (ctx: RouteContext, tty: boolean) => !tty;
   const contentType = (ctx: RouteContext, tty: boolean) =>
     !tty && compareApiVersions(ctx.apiVersion, "1.42") >= 0 ? "application/vnd.docker.multiplexed-stream" : "application/vnd.docker.raw-stream";
 
@@ -398,7 +397,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const sub: OutputSubscriber = {
           data(rec: SpoolRecord) {
             if (!want[rec.stream] || !stream) return;
-            const bytes = muxed(ctx, tty) ? frame(rec.stream, rec.data) : rec.data;
+            const bytes = tty ? rec.data : frame(rec.stream, rec.data);
             const s = stream;
             queue = queue.then(() => s.write(bytes));
           },
