@@ -35,6 +35,7 @@ export const invalidArgument = (msg: string, cause?: unknown) =>
   new EngineError("invalid-argument", msg, { cause });
 export const conflict = (msg: string, cause?: unknown) => new EngineError("conflict", msg, { cause });
 export const unavailable = (msg: string, cause?: unknown) => new EngineError("unavailable", msg, { cause });
+export const resourceExhausted = (msg: string, cause?: unknown) => new EngineError("resource-exhausted", msg, { cause });
 
 /**
  * A failed system call. Carries the syscall name, the errno (number and symbolic name) and the path

@@ -29,6 +29,7 @@ import { ExecService, resizePty } from "./exec-service.ts";
 import { HealthMonitor, healthCommand } from "./health.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
+import type { NetworkService } from "../network/network-service.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 /** What a running container has in the daemon's memory. */
@@ -52,6 +53,24 @@ export interface ContainerDeps {
   runtime: ContainerRuntime;
   events: EventBus;
   log: Logger;
+  networks: NetworkService;
+}
+
+/**
+ * The host's name servers for a container on a bridge: loopback ones cannot be reached from the
+ * container's namespace and are dropped (Docker does the same and falls back to public servers).
+ */
+function hostNameservers(): string {
+  let text = "";
+  try {
+    text = readFileSync("/etc/resolv.conf", "utf8");
+  } catch {
+    /* none */
+  }
+  const lines = text.split("\n").filter((l) => /^\s*(nameserver|search|options)\s/.test(l));
+  const kept = lines.filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));
+  if (!kept.some((l) => /^\s*nameserver/.test(l))) kept.unshift("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+  return kept.join("\n") + "\n";
 }
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -68,6 +87,27 @@ const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
 export class ContainerService {
   private readonly live = new Map<string, Live>();
   private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
+
+  /** The networks containers join. */
+  get networks(): NetworkService {
+    return this.deps.networks;
+  }
+
+  /** Connect a container to a network (a running one joins at once; its /etc/hosts gains the address). */
+  async connectNetwork(ref: string, network: string, cfg: { IPAMConfig?: { IPv4Address?: string | null | undefined } | null; Aliases?: string[] | null; Links?: string[] | null }): Promise<void> {
+    const c = this.store.get(ref);
+    const ipv4 = cfg.IPAMConfig?.IPv4Address;
+    await this.deps.networks.connect(c, network, { ...(ipv4 ? { IPAMConfig: { IPv4Address: ipv4 } } : {}), Aliases: cfg.Aliases ?? null, Links: cfg.Links ?? null });
+    if (c.State.Running) this.writeEtcFiles(c);
+    this.store.save(c);
+  }
+
+  /** Disconnect a container from a network. */
+  async disconnectNetwork(ref: string, network: string): Promise<void> {
+    const c = this.store.get(ref);
+    await this.deps.networks.disconnect(c, network);
+    this.store.save(c);
+  }
 
   /** The exec instances of this daemon's containers. */
   readonly execs: ExecService;
@@ -138,6 +178,8 @@ export class ContainerService {
       Healthcheck: body.Healthcheck ?? ic.Healthcheck ?? undefined,
       Image: body.Image,
     };
+    const netMode = this.networkModeOf(h.NetworkMode);
+    const networking = this.deps.networks.initialNetworking(netMode, body.NetworkingConfig?.EndpointsConfig ?? {});
     delete (config as Record<string, unknown>).HostConfig;
     delete (config as Record<string, unknown>).NetworkingConfig;
     const rec: ContainerRecord = {
@@ -149,7 +191,7 @@ export class ContainerService {
       Image: img.id,
       ImageName: body.Image,
       Config: config,
-      HostConfig: { ...h, NetworkMode: h.NetworkMode || "none", LogConfig: { Type: h.LogConfig?.Type || "json-file", Config: h.LogConfig?.Config ?? {} } },
+      HostConfig: { ...h, NetworkMode: netMode, LogConfig: { Type: h.LogConfig?.Type || "json-file", Config: h.LogConfig?.Config ?? {} } },
       State: createdState(),
       RestartCount: 0,
       Driver: layers.driver.name,
@@ -158,6 +200,7 @@ export class ContainerService {
       HostnamePath: join(dir, "hostname"),
       HostsPath: join(dir, "hosts"),
       RwLayer: rwKey,
+      NetworkSettings: networking,
     };
     if (!["json-file", "none", "local"].includes(rec.HostConfig.LogConfig!.Type!)) {
       await layers.driver.remove(rwKey);
@@ -177,6 +220,16 @@ export class ContainerService {
     this.store.save(rec);
     this.publish(rec, "create");
     return { Id: id, Warnings: [] };
+  }
+
+  /** The network mode a request asks for: Docker's "default" is the bridge network when there is one. */
+  private networkModeOf(mode: string | null | undefined): string {
+    if (!mode || mode === "default") return this.deps.networks.find("bridge") ? "bridge" : "none";
+    if (mode.startsWith("container:")) {
+      const other = this.store.get(mode.slice("container:".length));
+      return `container:${other.Id}`;
+    }
+    return mode;
   }
 
   private uniqueName(): string {
@@ -226,6 +279,8 @@ export class ContainerService {
     mkdirSync(rootfs, { recursive: true });
     if (!isMounted(rootfs)) mountAll(this.deps.sys, await images.layers.driver.mounts(c.RwLayer), rootfs);
     try {
+      const netnsPath = this.joinedNetns(c);
+      this.deps.networks.allocate(c);
       this.writeEtcFiles(c);
       const user = resolveUser(this.deps.sys, rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
       if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });
@@ -240,6 +295,7 @@ export class ContainerService {
         rootfs,
         etcFiles: { hosts: c.HostsPath, hostname: c.HostnamePath, resolvConf: c.ResolvConfPath },
         mounts: await this.volumeMounts(c, rootfs),
+        ...(netnsPath ? { netnsPath } : {}),
       });
       const bundle = join(dir, "bundle");
       mkdirSync(bundle, { recursive: true });
@@ -255,6 +311,7 @@ export class ContainerService {
       }
       const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
       const created = await this.deps.runtime.create(c.Id, { bundle, io: { spool, stdin } });
+      await this.deps.networks.attach(c, created.pid);
       const input = c.Config.Tty ? this.deps.runtime.monitorFd(c.Id, "output") : created.stdin;
       const pump = this.pumpFor(c);
       pump.start();
@@ -287,6 +344,7 @@ export class ContainerService {
       } catch {
         /* not mounted */
       }
+      await this.deps.networks.detach(c).catch(() => {});
       c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, ExitCode: 128, Error: messageOf(err) };
       this.store.save(c);
       throw classifyStartError(err, c.Path);
@@ -307,9 +365,26 @@ export class ContainerService {
     return (c.MountPoints ?? []).map(specMount);
   }
 
-  /** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf (network "none" or "host"). */
+  /** For `--network container:<id>`: the other container's namespace (it must run). */
+  private joinedNetns(c: ContainerRecord): string | undefined {
+    const mode = c.HostConfig.NetworkMode ?? "";
+    if (!mode.startsWith("container:")) return undefined;
+    const other = this.store.get(mode.slice("container:".length));
+    if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join network namespace of a non running container: ${other.Id}`);
+    return `/proc/${other.State.Pid}/ns/net`;
+  }
+
+  /** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf. */
   private writeEtcFiles(c: ContainerRecord): void {
     writeFileSync(c.HostnamePath, `${c.Config.Hostname}\n`);
+    const mode = c.HostConfig.NetworkMode ?? "";
+    if (mode.startsWith("container:")) {
+      // Sharing a network namespace shares its names too (as Docker does).
+      const other = this.store.get(mode.slice("container:".length));
+      writeFileSync(c.HostsPath, readFileSync(other.HostsPath));
+      writeFileSync(c.ResolvConfPath, readFileSync(other.ResolvConfPath));
+      return;
+    }
     const extra = (c.HostConfig.ExtraHosts ?? []).map((e) => {
       const [host, ip] = [e.slice(0, e.indexOf(":")), e.slice(e.indexOf(":") + 1)];
       if (!host || !ip) throw invalidArgument(`invalid IP address in add-host: "${ip ?? ""}"`);
@@ -317,11 +392,14 @@ export class ContainerService {
     });
     writeFileSync(
       c.HostsPath,
-      ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::\tip6-localnet", "ff00::\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ...extra, ""].join("\n"),
+      ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::\tip6-localnet", "ff00::\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ...this.deps.networks.hostsEntries(c), ...extra, ""].join("\n"),
     );
     let resolv = "";
-    if (c.HostConfig.Dns?.length) resolv = c.HostConfig.Dns.map((d) => `nameserver ${d}`).join("\n") + "\n";
+    const embedded = this.deps.networks.dnsServerFor(c);
+    if (embedded) resolv = `nameserver ${embedded}\n`; // the network's DNS server answers names, forwards the rest
+    else if (c.HostConfig.Dns?.length) resolv = c.HostConfig.Dns.map((d) => `nameserver ${d}`).join("\n") + "\n";
     else if (c.HostConfig.NetworkMode === "host" && existsSync("/etc/resolv.conf")) resolv = readFileSync("/etc/resolv.conf", "utf8");
+    else if (c.HostConfig.NetworkMode !== "none") resolv = hostNameservers();
     if (c.HostConfig.DnsSearch?.length) resolv += `search ${c.HostConfig.DnsSearch.join(" ")}\n`;
     if (c.HostConfig.DnsOptions?.length) resolv += `options ${c.HostConfig.DnsOptions.join(" ")}\n`;
     writeFileSync(c.ResolvConfPath, resolv);
@@ -394,6 +472,7 @@ export class ContainerService {
       if (m.Type !== "volume") continue;
       await this.deps.volumes.unmount(m.Name!, c.Id).catch((err) => this.deps.log.warn("volume unmount failed", { volume: m.Name, error: messageOf(err) }));
     }
+    await this.deps.networks.detach(c);
     c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: now() };
     this.store.save(c);
     this.live.delete(id);

@@ -10,6 +10,7 @@ import { conflict, EngineError, invalidArgument, notFound } from "../errors.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
 import type { HealthState } from "./health.ts";
 import type { MountPoint } from "./mounts.ts";
+import type { ContainerNetworking } from "../network/network-service.ts";
 
 /** Docker's State object. */
 export interface ContainerStateRecord {
@@ -52,6 +53,8 @@ export interface ContainerRecord {
   RwLayer: string;
   /** Its mounts (binds, volumes, tmpfs). */
   MountPoints?: MountPoint[];
+  /** Its networks and published ports (see core/network). */
+  NetworkSettings?: ContainerNetworking;
   /** True once the user stopped it (for `unless-stopped`). */
   ManuallyStopped?: boolean;
 }

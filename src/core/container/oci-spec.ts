@@ -58,6 +58,8 @@ export interface SpecInput {
   env: string[];
   user: { uid: number; gid: number; additionalGids: number[] };
   rootfs: string;
+  /** A network namespace to join (`--network container:<id>`). */
+  netnsPath?: string;
   /** Files bound into the container: /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   /** Extra mounts (volumes, binds, tmpfs), already resolved to runtime-spec mounts. */
@@ -116,7 +118,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   if (h.Memory && h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
   const namespaces: Record<string, unknown>[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   const netMode = h.NetworkMode || "default";
-  if (netMode !== "host") namespaces.push({ type: "network" });
+  if (input.netnsPath) namespaces.push({ type: "network", path: input.netnsPath });
+  else if (netMode !== "host") namespaces.push({ type: "network" });
   if ((h.CgroupnsMode ?? "private") !== "host") namespaces.push({ type: "cgroup" });
   if (h.PidMode === "host") namespaces.splice(0, 1);
   const hostname = c.Hostname || input.id.slice(0, 12);

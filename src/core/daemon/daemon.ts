@@ -15,6 +15,7 @@ import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
 import type { ContainerService } from "../container/container-service.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
+import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import { volumeRoutes } from "../api/routes/volumes.ts";
 import { systemRoutes } from "../api/routes/system.ts";
@@ -50,6 +51,7 @@ export class Daemon {
   engineId = "";
   private imagesLoading: Promise<ImageService> | undefined;
   private imagesLoaded: ImageService | undefined;
+  private plugins: PluginSet | undefined;
   /** The selected storage driver (undefined only when no storage plugin is registered). */
   storage: StorageDriver | undefined;
   system: SystemService | undefined;
@@ -104,6 +106,7 @@ export class Daemon {
     });
     this.undo.push(() => plugins.closeAll());
     await plugins.initAll();
+    this.plugins = plugins;
     this.wireEventSinks(plugins);
 
     this.storage = await this.chooseStorage(plugins);
@@ -122,6 +125,7 @@ export class Daemon {
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
         router.add(...containerRoutes(containers, () => this.deps.sys));
+        router.add(...networkRoutes(containers));
         this.system.contribute(() => this.containersLoaded?.counts() ?? {});
         // Containers that ran when the daemon stopped are re-attached now, not on first use.
         if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {
@@ -207,9 +211,20 @@ export class Daemon {
   containerService(storage: StorageDriver, runtime: ContainerRuntime): Promise<ContainerService> {
     this.containersLoading ??= (async () => {
       const [{ ContainerService }, { ContainerStore }] = await Promise.all([import("../container/container-service.ts"), import("../container/container-store.ts")]);
+      const { NetworkService } = await import("../network/network-service.ts");
+      const store = new ContainerStore(join(this.config.dataRoot, "containers"));
+      const networks = new NetworkService(join(this.config.dataRoot, "network"), {
+        sys: this.deps.sys,
+        log: this.deps.log,
+        events: this.events,
+        drivers: this.plugins?.instances("network.v1") ?? new Map(),
+        containers: () => store.all(),
+      });
+      await networks.init();
       const svc = new ContainerService({
         sys: this.deps.sys,
-        store: new ContainerStore(join(this.config.dataRoot, "containers")),
+        networks,
+        store,
         images: () => this.imageService(storage),
         volumes: await this.volumeService(),
         runtime,

@@ -6,6 +6,7 @@
 import type * as v from "valibot";
 import type { EventMessage } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
+import type { NetworkDriver } from "../network/types.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import type { StorageDriver } from "../storage/driver.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -24,13 +25,14 @@ export interface PluginInstances {
   "events.v1": EventSink;
   "storage.v1": StorageDriver;
   "runtime.v1": ContainerRuntime;
+  "network.v1": NetworkDriver;
 }
 
 /** A plugin type such as `events.v1`. */
 export type PluginType = keyof PluginInstances;
 
 /** Every plugin type this build knows, for validating third-party registrations. */
-export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1", "storage.v1", "runtime.v1"];
+export const PLUGIN_TYPES: readonly PluginType[] = ["events.v1", "storage.v1", "runtime.v1", "network.v1"];
 
 /** A plugin's config section: defaults plus a parser (a valibot schema behind it). */
 export interface PluginConfig<C> {

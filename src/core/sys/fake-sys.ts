@@ -61,6 +61,13 @@ export function createFakeSys(): FakeSys {
     recvFd: (sock) => call("recvFd", [sock], undefined, undefined),
     bpf: (cmd, attr, what) => call("bpf", [cmd, attr], what, nextFd++),
     pidfdOpen: (pid) => call("pidfdOpen", [pid], String(pid), nextFd++),
+    socket: (domain, type, protocol) => call("socket", [domain, type, protocol], undefined, nextFd++),
+    socketInNetns: (nsfd, domain, type, protocol) => call("socketInNetns", [nsfd, domain, type, protocol], undefined, nextFd++),
+    bind: (fd, addr, what) => call("bind", [fd, addr], what, undefined),
+    getsockname: (fd) => call("getsockname", [fd], undefined, new Uint8Array(16)),
+    setsockopt: (fd, level, name, value) => call("setsockopt", [fd, level, name, value], undefined, undefined),
+    send: (fd, data, what) => call("send", [fd, data], what, data.length),
+    recv: (fd, buf, flags, what) => call("recv", [fd, buf, flags], what, 0),
     pidfdGetfd: (pidfd, targetFd) => call("pidfdGetfd", [pidfd, targetFd], String(targetFd), nextFd++),
   };
 }

@@ -69,6 +69,24 @@ const SYS_pidfd_open = 434; // same on x86-64 and arm64
 const SYS_pidfd_getfd = 438;
 const SYS_bpf = process.arch === "arm64" ? 280 : 321;
 const SYS_recvmsg = process.arch === "arm64" ? 212 : 47;
+const A64 = process.arch === "arm64";
+const SYS_socket = A64 ? 198 : 41;
+const SYS_bind = A64 ? 200 : 49;
+const SYS_getsockname = A64 ? 204 : 51;
+const SYS_sendto = A64 ? 206 : 44;
+const SYS_recvfrom = A64 ? 207 : 45;
+const SYS_setsockopt = A64 ? 208 : 54;
+const SYS_setns = A64 ? 268 : 308;
+const SYS_openat = A64 ? 56 : 257; // openat(2)
+/** setns(2) type for network namespaces. */
+export const CLONE_NEWNET = 0x40000000;
+/** Socket families and types. */
+export const AF_INET = 2;
+export const AF_NETLINK = 16;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = O_CLOEXEC;
 /** wait4 option: return at once if no child has changed state. */
 export const WNOHANG = 1;
 
@@ -112,6 +130,25 @@ export interface Sys {
   recvFd(sock: number): number | undefined;
   /** bpf(2) with `attr` (a union bpf_attr); returns what the command returns (a new fd for loads). */
   bpf(cmd: number, attr: Uint8Array, what: string): number;
+  /** socket(2); returns the fd. */
+  socket(domain: number, type: number, protocol: number): number;
+  /**
+   * socket(2) created inside the network namespace behind `netnsFd`: the calling thread enters
+   * it with setns(2), creates the socket and returns to its own namespace within this one
+   * synchronous call (a network namespace switch is per thread and allowed in a threaded
+   * process; the socket stays in the namespace it was made in).
+   */
+  socketInNetns(netnsFd: number, domain: number, type: number, protocol: number): number;
+  /** bind(2) to a raw sockaddr. */
+  bind(fd: number, addr: Uint8Array, what?: string): void;
+  /** getsockname(2): the raw sockaddr. */
+  getsockname(fd: number): Uint8Array;
+  /** setsockopt(2). */
+  setsockopt(fd: number, level: number, name: number, value: Uint8Array): void;
+  /** send(2) a whole datagram; returns the bytes sent. */
+  send(fd: number, data: Uint8Array, what?: string): number;
+  /** recv(2) into `buf`; returns the bytes received. */
+  recv(fd: number, buf: Uint8Array, flags: number, what?: string): number;
 }
 
 const cstr = (s: string) => Buffer.from(s + "\0");
@@ -235,6 +272,41 @@ export function createLinuxSys(): Sys {
     },
     bpf(cmd, attr, what) {
       return check("bpf", what, () => c().syscall(SYS_bpf, cmd, ptr(attr), attr.length, 0, 0, 0));
+    },
+    socket(domain, type, protocol) {
+      return check("socket", undefined, () => c().syscall(SYS_socket, domain, type, protocol, 0, 0, 0));
+    },
+    socketInNetns(netnsFd, domain, type, protocol) {
+      const self = check("open", "/proc/thread-self/ns/net", () => c().syscall(SYS_openat, AT_FDCWD, ptr(cstr("/proc/thread-self/ns/net")), O_RDONLY | O_CLOEXEC, 0, 0, 0));
+      try {
+        check("setns", "network namespace", () => c().syscall(SYS_setns, netnsFd, CLONE_NEWNET, 0, 0, 0, 0));
+        try {
+          return check("socket", "network namespace", () => c().syscall(SYS_socket, domain, type, protocol, 0, 0, 0));
+        } finally {
+          // Back to the thread's own namespace; failing here would leave the thread elsewhere.
+          if (Number(c().syscall(SYS_setns, self, CLONE_NEWNET, 0, 0, 0, 0)) !== 0) throw new SyscallError("setns", errno(), "/proc/thread-self/ns/net", "cannot return to the daemon's network namespace");
+        }
+      } finally {
+        c().close(self);
+      }
+    },
+    bind(fd, addr, what) {
+      check("bind", what, () => c().syscall(SYS_bind, fd, ptr(addr), addr.length, 0, 0, 0));
+    },
+    getsockname(fd) {
+      const buf = new Uint8Array(128);
+      const len = new Uint32Array([128]);
+      check("getsockname", undefined, () => c().syscall(SYS_getsockname, fd, ptr(buf), ptr(len), 0, 0, 0));
+      return buf.slice(0, len[0]);
+    },
+    setsockopt(fd, level, name, value) {
+      check("setsockopt", String(name), () => c().syscall(SYS_setsockopt, fd, level, name, ptr(value), value.length, 0));
+    },
+    send(fd, data, what) {
+      return check("sendto", what, () => c().syscall(SYS_sendto, fd, ptr(data), data.length, 0, 0, 0));
+    },
+    recv(fd, buf, flags, what) {
+      return check("recvfrom", what, () => c().syscall(SYS_recvfrom, fd, ptr(buf), buf.length, flags, 0, 0));
     },
     wait4(pid, options) {
       const status = new Int32Array(1);

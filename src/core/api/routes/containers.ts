@@ -94,15 +94,54 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
     GraphDriver: { Name: driver, Data: null },
     Mounts: mountsView(c),
     Config: c.Config,
-    NetworkSettings: { Bridge: "", SandboxID: "", SandboxKey: "", Ports: {}, Networks: { [c.HostConfig.NetworkMode ?? "none"]: { NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "" } } },
+    NetworkSettings: networkSettingsView(c),
   };
+}
+
+/** `NetworkSettings` of inspect: per-network settings, ports, and the legacy top-level fields of the default bridge. */
+export function networkSettingsView(c: ContainerRecord): Record<string, unknown> {
+  const ns = c.NetworkSettings;
+  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, ...s }]) => [k, s]));
+  const def = ns?.Networks["bridge"];
+  return {
+    Bridge: "",
+    SandboxID: c.State.Running && ns?.SandboxKey ? c.Id : "",
+    SandboxKey: c.State.Running ? (ns?.SandboxKey ?? "") : "",
+    Ports: c.State.Running ? (ns?.Ports ?? {}) : {},
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: def?.EndpointID ?? "",
+    Gateway: def?.Gateway ?? "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: def?.IPAddress ?? "",
+    IPPrefixLen: def?.IPPrefixLen ?? 0,
+    IPv6Gateway: "",
+    MacAddress: def?.MacAddress ?? "",
+    Networks: networks,
+  };
+}
+
+/** `Ports` of `docker ps`: published bindings, and exposed ports without one. */
+function portsSummary(c: ContainerRecord): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
+  if (!c.State.Running) return [];
+  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+  for (const [key, list] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+    const [port, type = "tcp"] = key.split("/");
+    if (!list) out.push({ PrivatePort: Number(port), Type: type });
+    else for (const b of list) out.push({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type });
+  }
+  return out;
 }
 
 /** Summaries by record, rebuilt when the record changes (its JSON on disk is rewritten then). */
 const summaries = new WeakMap<ContainerRecord, { key: string; created: number; value: Record<string, unknown> }>();
 
 function cachedSummary(c: ContainerRecord): { created: number; value: Record<string, unknown> } {
-  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}\0${c.State.Health?.Status}`;
+  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}\0${c.State.Health?.Status}\0${Object.entries(c.NetworkSettings?.Networks ?? {}).map(([k, n]) => k + n.IPAddress).join()}`;
   const hit = summaries.get(c);
   if (hit && hit.key === key) return hit;
   const entry = { key, created: Date.parse(c.Created), value: buildSummary(c) };
@@ -123,12 +162,12 @@ function buildSummary(c: ContainerRecord): Record<string, unknown> {
     ImageID: c.Image,
     Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: portsSummary(c),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),
-    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? "none" },
-    NetworkSettings: { Networks: {} },
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode || "none" },
+    NetworkSettings: { Networks: (networkSettingsView(c) as { Networks: Record<string, unknown> }).Networks },
     Mounts: mountsView(c),
   };
 }

@@ -1,0 +1,563 @@
+/**
+ * Networks and container endpoints: the predefined `bridge`, `host` and `none` networks,
+ * user-defined ones (`network create/rm/ls/inspect/prune`), IP allocation through the built-in
+ * IPAM, and a container's network life: `allocate` (addresses, before the container's /etc
+ * files are written), `attach` (loopback up, each endpoint joined through its driver, once the
+ * container's namespace exists and before its process runs), `detach` (at exit). Network
+ * records persist in `<data-root>/network/networks.json`; address usage is derived from the
+ * container records at start, so it cannot drift from what containers hold.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../atomic-file.ts";
+import { randomHex } from "../bytes.ts";
+import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
+import type { EventBus } from "../daemon/events.ts";
+import type { Logger } from "../log.ts";
+import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
+import { allocate, chooseSubnet, completePool, hostRoutes, type IpamPoolConfig, type PoolState, release } from "./ipam.ts";
+import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
+import { Rtnl } from "./rtnl.ts";
+import type { Endpoint, NetworkDriver, NetworkRecord, PortBinding } from "./types.ts";
+
+/** A container's settings on one network, as `docker inspect` shows them. */
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string } | null;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  GwPriority: number;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+  /** Host-side interface (not shown by Docker; kept so `leave` works after a restart). */
+  HostIf?: string;
+}
+
+/** The network part of a container record. */
+export interface ContainerNetworking {
+  Networks: Record<string, EndpointSettings>;
+  /** "80/tcp" → bindings (null: exposed, not published), as Docker shows them. */
+  Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+  SandboxKey: string;
+}
+
+/** What the service needs to know about a container. */
+export interface NetContainer {
+  Id: string;
+  Name: string;
+  Config: { Hostname?: string | null; ExposedPorts?: Record<string, unknown> | null };
+  HostConfig: { NetworkMode?: string | null; PortBindings?: Record<string, { HostIp?: string | null; HostPort?: string | null }[] | null | undefined> | null; PublishAllPorts?: boolean | null; Links?: string[] | null };
+  State: { Running: boolean; Pid: number };
+  NetworkSettings?: ContainerNetworking;
+}
+
+/** Services the network service relies on. */
+export interface NetworkDeps {
+  sys: Sys;
+  log: Logger;
+  events: EventBus;
+  /** Built-in drivers by name (network.v1 plugins). */
+  drivers: Map<string, NetworkDriver>;
+  /** A remote (Docker plugin protocol) driver by name, or undefined. */
+  remoteDriver?: (name: string) => Promise<NetworkDriver | undefined>;
+  /** Every container record. */
+  containers: () => NetContainer[];
+  /** Name of the default bridge's interface. */
+  defaultBridge?: string;
+}
+
+const PREDEFINED = new Set(["bridge", "host", "none"]);
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** The network request body of `POST /networks/create`, validated by the route. */
+export interface NetworkCreateRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: IpamPoolConfig[]; Options?: Record<string, string> };
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+  CheckDuplicate?: boolean;
+}
+
+/** The networks. */
+export class NetworkService {
+  private readonly networks = new Map<string, NetworkRecord>();
+  private readonly pools = new Map<string, PoolState>();
+  private readonly file: string;
+
+  constructor(
+    root: string,
+    private readonly deps: NetworkDeps,
+  ) {
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    this.file = join(root, "networks.json");
+  }
+
+  /** Load the records, add the predefined networks, set up every network's host side, take back running containers' endpoints. */
+  async init(): Promise<void> {
+    if (existsSync(this.file)) for (const n of JSON.parse(readFileSync(this.file, "utf8")) as NetworkRecord[]) this.networks.set(n.Id, n);
+    const hasName = (name: string) => [...this.networks.values()].some((n) => n.Name === name);
+    let changed = false;
+    if (!hasName("none")) (this.add(this.record({ Name: "none", Driver: "null" })), (changed = true));
+    if (!hasName("host")) (this.add(this.record({ Name: "host", Driver: "host" })), (changed = true));
+    if (!hasName("bridge") && this.deps.drivers.has("bridge")) {
+      const br = this.deps.defaultBridge ?? "bunker0";
+      const existing = routeOf(br);
+      const subnet = existing ?? this.freeSubnet([br]);
+      const rec = this.record({ Name: "bridge", Driver: "bridge", Options: { "com.docker.network.bridge.name": br, "com.docker.network.bridge.default_bridge": "true" } }, [completePool({ Subnet: subnet })]);
+      this.add(rec);
+      changed = true;
+    }
+    if (changed) this.save();
+    for (const n of this.networks.values()) {
+      const d = this.deps.drivers.get(n.Driver);
+      if (!d) continue;
+      try {
+        await d.createNetwork(n);
+      } catch (err) {
+        this.deps.log.warn("network setup failed", { network: n.Name, error: messageOf(err) });
+      }
+    }
+    // Address usage and endpoints of containers that kept running while the daemon was down.
+    for (const c of this.deps.containers()) {
+      for (const [name, s] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+        const n = this.networks.get(s.NetworkID) ?? this.find(name);
+        if (!n || !s.IPAddress) continue;
+        if (!c.State.Running) {
+          s.IPAddress = "";
+          continue;
+        }
+        this.poolOf(n).used[s.IPAddress] = s.EndpointID;
+        const d = this.deps.drivers.get(n.Driver);
+        await d?.restoreEndpoint?.(n, this.endpointOf(c, n, s), s.HostIf).catch((err) => this.deps.log.warn("endpoint restore failed", { container: c.Id, error: messageOf(err) }));
+      }
+    }
+    for (const d of this.deps.drivers.values()) (d as { restored?: () => void }).restored?.();
+  }
+
+  private record(req: Partial<NetworkCreateRequest> & { Name: string }, pools: IpamPoolConfig[] = []): NetworkRecord {
+    return {
+      Name: req.Name,
+      Id: randomHex(32),
+      Created: new Date().toISOString(),
+      Scope: "local",
+      Driver: req.Driver || "bridge",
+      EnableIPv4: true,
+      EnableIPv6: !!req.EnableIPv6,
+      IPAM: { Driver: req.IPAM?.Driver || "default", Options: req.IPAM?.Options ?? null, Config: pools },
+      Internal: !!req.Internal,
+      Attachable: !!req.Attachable,
+      Ingress: false,
+      ConfigFrom: { Network: "" },
+      ConfigOnly: false,
+      Options: req.Options ?? {},
+      Labels: req.Labels ?? {},
+    };
+  }
+
+  private add(n: NetworkRecord): void {
+    this.networks.set(n.Id, n);
+  }
+
+  private save(): void {
+    writeFileAtomic(this.file, JSON.stringify([...this.networks.values()], null, 1), 0o600);
+  }
+
+  private poolOf(n: NetworkRecord): PoolState {
+    let p = this.pools.get(n.Id);
+    if (!p) this.pools.set(n.Id, (p = { used: {} }));
+    return p;
+  }
+
+  /** A subnet from the default pools that no network and no host route (except on `ours`) uses. */
+  private freeSubnet(ours: string[]): string {
+    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+    const routes = hostRoutesByIface().filter((r) => !ours.includes(r.iface) && !this.isOurBridge(r.iface));
+    const c = chooseSubnet([...taken, ...routes.map((r) => r.cidr)]);
+    return `${formatIPv4(c.base)}/${c.prefix}`;
+  }
+
+  private isOurBridge(iface: string): boolean {
+    return [...this.networks.values()].some((n) => (n.Options["com.docker.network.bridge.name"] || `br-${n.Id.slice(0, 12)}`) === iface);
+  }
+
+  /** A network by full ID, name, or unique ID prefix (Docker's order). */
+  find(ref: string): NetworkRecord | undefined {
+    const all = [...this.networks.values()];
+    const byId = this.networks.get(ref) ?? all.find((n) => n.Name === ref);
+    if (byId) return byId;
+    const prefixed = all.filter((n) => n.Id.startsWith(ref));
+    if (prefixed.length > 1) throw new EngineError("invalid-argument", `network ${ref} is ambiguous (${prefixed.length} matches found based on ID prefix)`);
+    return prefixed[0];
+  }
+
+  /** Like `find`, or Docker's not-found error. */
+  get(ref: string): NetworkRecord {
+    const n = this.find(ref);
+    if (!n) throw notFound(`network ${ref} not found`);
+    return n;
+  }
+
+  /** Every network. */
+  list(): NetworkRecord[] {
+    return [...this.networks.values()];
+  }
+
+  /** The containers on `n`, as `network inspect` shows them. */
+  containersOn(n: NetworkRecord): Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> {
+    const out: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }> = {};
+    for (const c of this.deps.containers()) {
+      if (!c.State.Running) continue;
+      for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
+        if (s.NetworkID === n.Id && s.EndpointID) out[c.Id] = { Name: c.Name.replace(/^\//, ""), EndpointID: s.EndpointID, MacAddress: s.MacAddress, IPv4Address: s.IPAddress ? `${s.IPAddress}/${s.IPPrefixLen}` : "", IPv6Address: "" };
+      }
+    }
+    return out;
+  }
+
+  private async driverFor(name: string): Promise<NetworkDriver> {
+    const d = this.deps.drivers.get(name) ?? (await this.deps.remoteDriver?.(name));
+    if (!d) throw notFound(`plugin "${name}" not found`);
+    return d;
+  }
+
+  /** `POST /networks/create`. */
+  async create(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
+    if (!req.Name || !NAME.test(req.Name)) throw invalidArgument(`invalid network name "${req.Name ?? ""}": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
+    if ([...this.networks.values()].some((n) => n.Name === req.Name)) throw conflict(`network with name ${req.Name} already exists`);
+    const driverName = req.Driver || "bridge";
+    if (driverName === "host" || driverName === "null") throw new EngineError("permission-denied", `only one instance of "${driverName}" network is allowed`);
+    if (req.IPAM?.Driver && req.IPAM.Driver !== "default") throw notFound(`plugin "${req.IPAM.Driver}" not found`);
+    const driver = await this.driverFor(driverName);
+    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => ({ net: n, cidr: parseCidr(c.Subnet) })));
+    let pools: IpamPoolConfig[];
+    if (req.IPAM?.Config?.length) {
+      pools = req.IPAM.Config.filter((p) => p.Subnet && !p.Subnet.includes(":")).map(completePool);
+      for (const p of pools) {
+        const c = parseCidr(p.Subnet);
+        if (taken.some((t) => overlaps(t.cidr, c))) throw new EngineError("permission-denied", `invalid pool request: Pool overlaps with other one on this address space`);
+      }
+    } else pools = [completePool({ Subnet: this.freeSubnet([]) })];
+    const rec = this.record({ ...req, Driver: driverName }, pools);
+    await driver.createNetwork(rec);
+    this.add(rec);
+    try {
+      this.save();
+    } catch (err) {
+      this.networks.delete(rec.Id);
+      await driver.deleteNetwork(rec).catch(() => {});
+      throw err;
+    }
+    this.publish(rec, "create");
+    return { Id: rec.Id, Warning: "" };
+  }
+
+  /** `DELETE /networks/{id}`. */
+  async remove(ref: string): Promise<void> {
+    const n = this.get(ref);
+    if (PREDEFINED.has(n.Name)) throw new EngineError("permission-denied", `${n.Name} is a pre-defined network and cannot be removed`);
+    if (Object.keys(this.containersOn(n)).length) throw new EngineError("permission-denied", `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    const d = await this.driverFor(n.Driver).catch(() => undefined);
+    await d?.deleteNetwork(n);
+    this.networks.delete(n.Id);
+    this.pools.delete(n.Id);
+    this.save();
+    this.publish(n, "destroy");
+  }
+
+  /** `POST /networks/prune`: user networks with no containers attached (running or not). */
+  async prune(keep: (n: NetworkRecord) => boolean = () => false): Promise<string[]> {
+    const removed: string[] = [];
+    const users = new Set(this.deps.containers().flatMap((c) => Object.values(c.NetworkSettings?.Networks ?? {}).map((s) => s.NetworkID)));
+    for (const n of [...this.networks.values()]) {
+      if (PREDEFINED.has(n.Name) || users.has(n.Id) || keep(n)) continue;
+      await this.remove(n.Id);
+      removed.push(n.Name);
+    }
+    return removed;
+  }
+
+  private publish(n: NetworkRecord, action: string, extra: Record<string, string> = {}): void {
+    this.deps.events.publish({ Type: "network", Action: action, Actor: { ID: n.Id, Attributes: { name: n.Name, type: n.Driver, ...extra } } });
+  }
+
+  // ---- containers ------------------------------------------------------------------------------
+
+  /**
+   * The initial networking of a container being created: its NetworkMode network (default
+   * `bridge`) plus the other networks of `EndpointsConfig`, checked to exist.
+   */
+  initialNetworking(mode: string, endpoints: Record<string, { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } | null | undefined>): ContainerNetworking {
+    const nets: Record<string, EndpointSettings> = {};
+    if (mode.startsWith("container:")) return { Networks: nets, Ports: {}, SandboxKey: "" };
+    // The CLI names the mode's network "default" when the user gave none.
+    const wanted = [mode, ...Object.keys(endpoints).filter((k) => k !== mode && k !== "default")];
+    for (const ref of wanted) {
+      const n = this.get(ref);
+      const cfg = endpoints[ref] ?? endpoints[n.Name] ?? (ref === mode ? endpoints["default"] : undefined) ?? {};
+      if (cfg.IPAMConfig?.IPv4Address && (PREDEFINED.has(n.Name) || !n.IPAM.Config.length)) throw invalidArgument("user specified IP address is supported on user defined networks only");
+      if (cfg.IPAMConfig?.IPv4Address) parseIPv4(cfg.IPAMConfig.IPv4Address);
+      if (cfg.Aliases?.length && n.Name === "bridge") throw invalidArgument("network-scoped aliases are only supported for user-defined networks");
+      nets[n.Name] = emptySettings(n.Id, cfg);
+    }
+    if ((mode === "host" || mode === "none") && wanted.length > 1) throw invalidArgument(`container cannot be disconnected from host network or connected to host network`);
+    return { Networks: nets, Ports: {}, SandboxKey: "" };
+  }
+
+  /** The ports a container publishes, from PortBindings (and ExposedPorts with -P). */
+  private portsOf(c: NetContainer): PortBinding[] {
+    const out: PortBinding[] = [];
+    const bindings = { ...(c.HostConfig.PortBindings ?? {}) };
+    if (c.HostConfig.PublishAllPorts) for (const k of Object.keys(c.Config.ExposedPorts ?? {})) if (!bindings[k]?.length) bindings[k] = [{ HostIp: "", HostPort: "" }];
+    for (const [key, list] of Object.entries(bindings)) {
+      const [port, proto = "tcp"] = key.split("/");
+      if (proto !== "tcp" && proto !== "udp") throw invalidArgument(`invalid proto: ${proto}`);
+      for (const b of list ?? []) {
+        const hostPort = b.HostPort ? Number(b.HostPort.split("-")[0]) : 0;
+        out.push({ proto, containerPort: Number(port), hostIp: b.HostIp || "0.0.0.0", hostPort });
+      }
+    }
+    return out;
+  }
+
+  private endpointOf(c: NetContainer, n: NetworkRecord, s: EndpointSettings, ports: PortBinding[] = this.recordedPorts(c)): Endpoint {
+    return { id: s.EndpointID, containerId: c.Id, ip: s.IPAddress, prefix: s.IPPrefixLen, gateway: s.Gateway, mac: s.MacAddress, ports };
+  }
+
+  private recordedPorts(c: NetContainer): PortBinding[] {
+    const out: PortBinding[] = [];
+    for (const [key, list] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+      const [port, proto = "tcp"] = key.split("/");
+      for (const b of list ?? []) out.push({ proto: proto as "tcp" | "udp", containerPort: Number(port), hostIp: b.HostIp, hostPort: Number(b.HostPort) });
+    }
+    return out;
+  }
+
+  /** Allocate addresses for each network of a starting container (filled into its settings). */
+  allocate(c: NetContainer): void {
+    for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
+      const n = this.networks.get(s.NetworkID);
+      if (!n) throw notFound(`network ${s.NetworkID} not found`);
+      const pool = n.IPAM.Config[0];
+      if (!pool || n.Driver === "host" || n.Driver === "null") continue;
+      s.EndpointID = randomHex(32);
+      try {
+        s.IPAddress = allocate(pool, this.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
+      } catch (err) {
+        this.release(c);
+        throw err;
+      }
+      s.IPPrefixLen = parseCidr(pool.Subnet).prefix;
+      s.Gateway = pool.Gateway ?? "";
+      s.MacAddress = macOf(s.IPAddress);
+      s.DNSNames = n.Name === "bridge" ? null : [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), ...(s.Aliases ?? [])];
+    }
+  }
+
+  /** Give back a container's addresses (each exactly once) and clear its endpoint fields. */
+  release(c: NetContainer): void {
+    for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
+      const n = this.networks.get(s.NetworkID);
+      if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
+      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, DNSNames: null });
+    }
+    if (c.NetworkSettings) {
+      c.NetworkSettings.SandboxKey = "";
+      for (const k of Object.keys(c.NetworkSettings.Ports)) c.NetworkSettings.Ports[k] = null;
+    }
+  }
+
+  /** `/proc/<pid>/ns/net` of a container whose init runs as `pid`. */
+  static netnsPath(pid: number): string {
+    return `/proc/${pid}/ns/net`;
+  }
+
+  /**
+   * Connect a created container (its init waiting before exec as `pid`): loopback up, then each
+   * endpoint joined. On failure every joined endpoint is left again and the error thrown.
+   */
+  async attach(c: NetContainer, pid: number): Promise<void> {
+    const mode = c.HostConfig.NetworkMode || "bridge";
+    if (mode === "host" || mode.startsWith("container:")) return;
+    const sys = this.deps.sys;
+    const nsPath = NetworkService.netnsPath(pid);
+    const nsfd = sys.openat2(-100, nsPath, O_RDONLY | O_CLOEXEC, 0, 0);
+    const joined: [NetworkRecord, EndpointSettings, NetworkDriver][] = [];
+    try {
+      const inner = Rtnl.open(sys, nsfd);
+      try {
+        inner.setUp(1, "lo");
+      } finally {
+        inner.close();
+      }
+      let ports = this.portsOf(c);
+      let index = 0;
+      c.NetworkSettings!.Ports = exposedView(c);
+      for (const [, s] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+        const n = this.networks.get(s.NetworkID)!;
+        if (!s.IPAddress) continue;
+        const d = await this.driverFor(n.Driver);
+        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, ifname: `eth${index++}` });
+        joined.push([n, s, d]);
+        if (res.hostIf) s.HostIf = res.hostIf;
+        if (ports.length) {
+          c.NetworkSettings!.Ports = portsView(c, res.ports);
+          ports = []; // published once, on the first network
+        }
+      }
+      c.NetworkSettings!.SandboxKey = nsPath;
+      for (const [n] of joined) this.publish(n, "connect", { container: c.Id });
+    } catch (err) {
+      for (const [n, s, d] of joined.reverse()) await d.leave(n, this.endpointOf(c, n, s), s.HostIf).catch(() => {});
+      throw err;
+    } finally {
+      sys.close(nsfd);
+    }
+  }
+
+  /** Disconnect a container that stopped (or failed to start) and release its addresses. */
+  async detach(c: NetContainer): Promise<void> {
+    for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
+      const n = this.networks.get(s.NetworkID);
+      if (!n || !s.EndpointID) continue;
+      const d = await this.driverFor(n.Driver).catch(() => undefined);
+      await d?.leave(n, this.endpointOf(c, n, s), s.HostIf).catch((err) => this.deps.log.warn("endpoint leave failed", { container: c.Id, network: n.Name, error: messageOf(err) }));
+      if (s.HostIf !== undefined || c.State.Running) this.publish(n, "disconnect", { container: c.Id });
+    }
+    this.release(c);
+  }
+
+  /** `POST /networks/{id}/connect`: add a network; a running container joins it at once. */
+  async connect(c: NetContainer, ref: string, cfg: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): Promise<void> {
+    const n = this.get(ref);
+    const nets = (c.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" }).Networks;
+    const mode = c.HostConfig.NetworkMode ?? "";
+    if (mode === "host" || mode === "none" || mode.startsWith("container:") || n.Driver === "host" || n.Driver === "null") throw invalidArgument(`container cannot be disconnected from host network or connected to host network`);
+    if (nets[n.Name]) throw new EngineError("permission-denied", `endpoint with name ${c.Name.replace(/^\//, "")} already exists in network ${n.Name}`);
+    const s = (nets[n.Name] = emptySettings(n.Id, cfg));
+    if (!c.State.Running) return;
+    const one = { ...c, NetworkSettings: { ...c.NetworkSettings, Networks: { [n.Name]: s } } };
+    try {
+      this.allocate(one);
+      const nsfd = this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0);
+      try {
+        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, ifname: `eth${Object.keys(nets).length - 1}` });
+        if (res.hostIf) s.HostIf = res.hostIf;
+      } finally {
+        this.deps.sys.close(nsfd);
+      }
+    } catch (err) {
+      this.release(one);
+      delete nets[n.Name];
+      throw err;
+    }
+    this.publish(n, "connect", { container: c.Id });
+  }
+
+  /** `POST /networks/{id}/disconnect`. */
+  async disconnect(c: NetContainer, ref: string): Promise<void> {
+    const n = this.get(ref);
+    const nets = c.NetworkSettings?.Networks ?? {};
+    const s = nets[n.Name];
+    if (!s) throw new EngineError("permission-denied", `container ${c.Id} is not connected to network ${n.Name}`);
+    if (s.EndpointID) {
+      const d = await this.driverFor(n.Driver).catch(() => undefined);
+      await d?.leave(n, this.endpointOf(c, n, s, []), s.HostIf);
+      this.release({ ...c, NetworkSettings: { Networks: { [n.Name]: s }, Ports: {}, SandboxKey: "" } });
+      this.publish(n, "disconnect", { container: c.Id });
+    }
+    delete nets[n.Name];
+  }
+
+  /** Lines for the container's /etc/hosts: its own address(es) with its hostname. */
+  hostsEntries(c: NetContainer): string[] {
+    const host = c.Config.Hostname || c.Id.slice(0, 12);
+    return Object.values(c.NetworkSettings?.Networks ?? {}).filter((s) => s.IPAddress).map((s) => `${s.IPAddress}\t${host}`);
+  }
+
+  /** The embedded DNS address for a container: the gateway of its first user-defined network. */
+  dnsServerFor(c: NetContainer): string | undefined {
+    for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
+      const n = this.networks.get(s.NetworkID);
+      if (n && !PREDEFINED.has(n.Name) && this.deps.drivers.has(n.Driver) && s.Gateway) return s.Gateway;
+    }
+    return undefined;
+  }
+}
+
+/** Fresh per-network settings for a container. */
+export function emptySettings(networkId: string, cfg: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): EndpointSettings {
+  return {
+    IPAMConfig: cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : null,
+    Links: cfg.Links?.length ? cfg.Links : null,
+    Aliases: cfg.Aliases?.length ? cfg.Aliases : null,
+    MacAddress: "",
+    DriverOpts: null,
+    GwPriority: 0,
+    NetworkID: networkId,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    IPv6Gateway: "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+/** A locally administered MAC derived from the IPv4 address (Docker's 02:42 scheme). */
+export function macOf(ip: string): string {
+  const n = parseIPv4(ip);
+  return ["02", "42", ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+function portsView(c: NetContainer, bound: PortBinding[]): ContainerNetworking["Ports"] {
+  const out: ContainerNetworking["Ports"] = exposedView(c);
+  for (const b of bound) (out[`${b.containerPort}/${b.proto}`] ??= []).push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
+  for (const [k, v] of Object.entries(out)) if (Array.isArray(v) && v.length === 0) out[k] = null;
+  return out;
+}
+
+function exposedView(c: NetContainer): ContainerNetworking["Ports"] {
+  const out: ContainerNetworking["Ports"] = {};
+  for (const k of Object.keys(c.Config.ExposedPorts ?? {})) out[k.includes("/") ? k : `${k}/tcp`] = null;
+  return out;
+}
+
+/** Routes by interface from /proc/net/route. */
+function hostRoutesByIface(): { iface: string; cidr: ReturnType<typeof parseCidr> }[] {
+  let text = "";
+  try {
+    text = readFileSync("/proc/net/route", "utf8");
+  } catch {
+    return [];
+  }
+  const lines = text.split("\n");
+  const cidrs = hostRoutes(text);
+  const out: { iface: string; cidr: ReturnType<typeof parseCidr> }[] = [];
+  let i = 0;
+  for (const line of lines.slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8 || parseInt(f[7]!, 16) === 0) continue;
+    out.push({ iface: f[0]!, cidr: cidrs[i++]! });
+  }
+  return out;
+}
+
+/** The subnet routed on `iface`, if any (an existing default bridge keeps its subnet). */
+function routeOf(iface: string): string | undefined {
+  const r = hostRoutesByIface().find((x) => x.iface === iface);
+  return r ? `${formatIPv4(r.cidr.base)}/${r.cidr.prefix}` : undefined;
+}

@@ -1,0 +1,199 @@
+/**
+ * nf_tables through netlink (no `nft` or `iptables` process): a table described as chains and
+ * rules made of expressions, installed in one atomic batch that first drops the previous copy
+ * of the table. The whole table is regenerated from the engine's state on every change, so a
+ * daemon that crashed and restarts converges by installing it again, and a failed update leaves
+ * the previous rules in place (the kernel applies a batch entirely or not at all).
+ */
+import type { Sys } from "../sys/sys.ts";
+import { type Attr, be, encodeMessage, le, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST } from "./netlink.ts";
+import { ipBytes } from "./rtnl.ts";
+
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFNL_MSG_BATCH_BEGIN = 16;
+const NFNL_MSG_BATCH_END = 17;
+const NFT_MSG_NEWTABLE = 0;
+const NFT_MSG_DELTABLE = 2;
+const NFT_MSG_NEWCHAIN = 3;
+const NFT_MSG_NEWRULE = 6;
+const NFPROTO_IPV4 = 2;
+const msgType = (m: number) => (NFNL_SUBSYS_NFTABLES << 8) | m;
+
+/** Netfilter hooks. */
+export const HOOK = { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 } as const;
+
+/** A chain: base chains have a hook, a type and a priority. */
+export interface Chain {
+  name: string;
+  hook?: keyof typeof HOOK;
+  type?: "nat" | "filter";
+  priority?: number;
+}
+
+/** One expression: its kernel name and attributes. */
+export interface Expr {
+  name: string;
+  attrs: Attr[];
+}
+
+/** A rule in a chain; `comment` is kept as user data (shown by `nft list`). */
+export interface Rule {
+  chain: string;
+  exprs: Expr[];
+  comment?: string;
+}
+
+/** A whole table. */
+export interface Ruleset {
+  table: string;
+  chains: Chain[];
+  rules: Rule[];
+}
+
+// Registers: the verdict register and two 16-byte data registers.
+const REG_VERDICT = 0;
+const REG_1 = 1;
+const REG_2 = 2;
+const NFT_CMP_EQ = 0;
+const NFT_CMP_NEQ = 1;
+const NF_DROP = 0;
+const NF_ACCEPT = 1;
+const NFT_JUMP = -3;
+const IPS_DST_NAT = 0x20;
+
+const data = (type: number, bytes: Uint8Array) => nla.nest(type, nla.bytes(1 /* NFTA_DATA_VALUE */, bytes));
+const cmp = (op: number, bytes: Uint8Array, reg = REG_1): Expr => ({ name: "cmp", attrs: [nla.be32(1, reg), nla.be32(2, op), data(3, bytes)] });
+const meta = (key: number, reg = REG_1): Expr => ({ name: "meta", attrs: [nla.be32(1, reg), nla.be32(2, key)] });
+const payload = (base: number, offset: number, len: number, reg = REG_1): Expr => ({ name: "payload", attrs: [nla.be32(1, reg), nla.be32(2, base), nla.be32(3, offset), nla.be32(4, len)] });
+const bitwiseAnd = (len: number, mask: Uint8Array): Expr => ({ name: "bitwise", attrs: [nla.be32(1, REG_1), nla.be32(2, REG_1), nla.be32(3, len), data(4, mask), data(5, new Uint8Array(len))] });
+const ifname = (name: string) => {
+  const b = new Uint8Array(16);
+  b.set(new TextEncoder().encode(name));
+  return b;
+};
+const prefixBytes = (cidr: string) => {
+  const [ip, p] = cidr.split("/");
+  const prefix = Number(p);
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  return { net: ipBytes(ip!), mask: be(4, mask) };
+};
+
+/** Expression builders, named after the `nft` syntax they stand for. */
+export const match = {
+  /** `iifname NAME` / `iifname != NAME`. */
+  iifname: (name: string, eq = true): Expr[] => [meta(6), cmp(eq ? NFT_CMP_EQ : NFT_CMP_NEQ, ifname(name))],
+  /** `oifname NAME` / `oifname != NAME`. */
+  oifname: (name: string, eq = true): Expr[] => [meta(7), cmp(eq ? NFT_CMP_EQ : NFT_CMP_NEQ, ifname(name))],
+  /** `ip saddr CIDR`. */
+  saddr: (cidr: string): Expr[] => {
+    const { net, mask } = prefixBytes(cidr);
+    return [payload(1, 12, 4), bitwiseAnd(4, mask), cmp(NFT_CMP_EQ, net)];
+  },
+  /** `ip daddr IP`. */
+  daddr: (ip: string): Expr[] => [payload(1, 16, 4), cmp(NFT_CMP_EQ, ipBytes(ip))],
+  /** `meta l4proto tcp|udp th dport PORT`. */
+  dport: (proto: "tcp" | "udp", port: number): Expr[] => [meta(16), cmp(NFT_CMP_EQ, Uint8Array.of(proto === "tcp" ? 6 : 17)), payload(2, 2, 2), cmp(NFT_CMP_EQ, be(2, port))],
+  /** `fib daddr type local`. */
+  daddrLocal: (): Expr[] => [{ name: "fib", attrs: [nla.be32(1, REG_1), nla.be32(2, 3 /* ADDRTYPE */), nla.be32(3, 2 /* F_DADDR */)] }, cmp(NFT_CMP_EQ, le(4, 2 /* RTN_LOCAL */))],
+  /** `ct status dnat`. */
+  ctDnat: (): Expr[] => [{ name: "ct", attrs: [nla.be32(1, REG_1), nla.be32(2, 2 /* NFT_CT_STATUS */)] }, bitwiseAnd(4, le(4, IPS_DST_NAT)), cmp(NFT_CMP_NEQ, new Uint8Array(4))],
+};
+
+const verdict = (code: number, chain?: string): Expr => ({
+  name: "immediate",
+  attrs: [nla.be32(1, REG_VERDICT), nla.nest(2, nla.nest(2 /* NFTA_DATA_VERDICT */, nla.be32(1, code), ...(chain ? [nla.str(2, chain)] : [])))],
+});
+
+/** Statements. */
+export const action = {
+  accept: (): Expr => verdict(NF_ACCEPT),
+  drop: (): Expr => verdict(NF_DROP),
+  jump: (chain: string): Expr => verdict(NFT_JUMP, chain),
+  masquerade: (): Expr => ({ name: "masq", attrs: [] }),
+  /** `dnat to IP:PORT`. */
+  dnat: (ip: string, port: number): Expr[] => [
+    { name: "immediate", attrs: [nla.be32(1, REG_1), data(2, ipBytes(ip))] },
+    { name: "immediate", attrs: [nla.be32(1, REG_2), data(2, be(2, port))] },
+    { name: "nat", attrs: [nla.be32(1, 1 /* DNAT */), nla.be32(2, NFPROTO_IPV4), nla.be32(3, REG_1), nla.be32(5, REG_2)] },
+  ],
+};
+
+function nfgen(family: number, resId = 0): Uint8Array {
+  const b = new Uint8Array(4);
+  b[0] = family;
+  b.set(be(2, resId), 2);
+  return b;
+}
+
+function exprAttr(e: Expr): Attr {
+  const attrs: Attr[] = [nla.str(1, e.name)];
+  if (e.attrs.length) attrs.push(nla.nest(2, ...e.attrs));
+  return nla.nest(1 /* NFTA_LIST_ELEM */, ...attrs);
+}
+
+/** The batch that replaces table `rs.table` (family ip) with `rs`, or removes it when `rs.chains` is empty and `remove` is set. */
+export function encodeRuleset(rs: Ruleset, seq0: number, remove = false): { data: Uint8Array; lastSeq: number } {
+  const msgs: Uint8Array[] = [];
+  let seq = seq0;
+  const add = (type: number, flags: number, attrs: Attr[]) => msgs.push(encodeMessage(msgType(type), NLM_F_REQUEST | NLM_F_ACK | flags, ++seq, nfgen(NFPROTO_IPV4), attrs));
+  msgs.push(encodeMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
+  const table = nla.str(1, rs.table);
+  add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]); // so that the delete below never fails
+  add(NFT_MSG_DELTABLE, 0, [table]);
+  if (!remove) {
+    add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]);
+    for (const c of rs.chains) {
+      const attrs: Attr[] = [nla.str(1, rs.table), nla.str(3, c.name)];
+      if (c.hook) {
+        attrs.push(nla.nest(4, nla.be32(1, HOOK[c.hook]), nla.be32(2, c.priority ?? 0)));
+        attrs.push(nla.str(7, c.type ?? "filter"));
+        attrs.push(nla.be32(5, NF_ACCEPT));
+      }
+      add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, attrs);
+    }
+    for (const r of rs.rules) {
+      const attrs: Attr[] = [nla.str(1, rs.table), nla.str(2, r.chain), nla.nest(4, ...r.exprs.map(exprAttr))];
+      if (r.comment) attrs.push(nla.bytes(7, userdataComment(r.comment)));
+      add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, attrs);
+    }
+  }
+  const lastSeq = seq;
+  msgs.push(encodeMessage(NFNL_MSG_BATCH_END, NLM_F_REQUEST, ++seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
+  const total = msgs.reduce((s, m) => s + m.length, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const m of msgs) {
+    out.set(m, off);
+    off += m.length;
+  }
+  return { data: out, lastSeq };
+}
+
+/** nftables' user-data TLV for a rule comment (type 0, length, NUL-terminated text). */
+function userdataComment(text: string): Uint8Array {
+  const t = new TextEncoder().encode(text.slice(0, 127) + "\0");
+  return Uint8Array.of(0, t.length, ...t);
+}
+
+/** Install `rs` atomically (replacing any previous copy of the table). */
+export function applyRuleset(sys: Sys, rs: Ruleset): void {
+  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
+  try {
+    const seq = sock.nextSeq();
+    const { data, lastSeq } = encodeRuleset(rs, seq);
+    sock.request(data, lastSeq, `nftables table ip ${rs.table}`, "nf_tables");
+  } finally {
+    sock.close();
+  }
+}
+
+/** Remove table `name` (no error when it is absent). */
+export function removeTable(sys: Sys, name: string): void {
+  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
+  try {
+    const { data, lastSeq } = encodeRuleset({ table: name, chains: [], rules: [] }, sock.nextSeq(), true);
+    sock.request(data, lastSeq, `nftables table ip ${name}`, "nf_tables");
+  } finally {
+    sock.close();
+  }
+}

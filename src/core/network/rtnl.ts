@@ -1,0 +1,174 @@
+/**
+ * rtnetlink operations the network drivers need, as netlink messages (no `ip` process):
+ * bridges, veth pairs created with their peer already in the container's namespace under its
+ * final name, addresses, routes, link state and deletion.
+ */
+import { ENOENT } from "../sys/sys.ts";
+import type { Sys } from "../sys/sys.ts";
+import { SyscallError } from "../errors.ts";
+import { type Attr, decodeAttrs, encodeMessage, NETLINK_ROUTE, NetlinkSocket, nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST } from "./netlink.ts";
+import { parseIPv4 } from "./ipv4.ts";
+
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
+const RTM_NEWADDR = 20;
+const RTM_NEWROUTE = 24;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const IFLA_NET_NS_FD = 28;
+const VETH_INFO_PEER = 1;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFA_BROADCAST = 4;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const IFF_UP = 1;
+const AF_UNSPEC = 0;
+const AF_INET = 2;
+const ENODEV = 19;
+
+/** struct ifinfomsg. */
+function ifinfomsg(index = 0, up = false): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint8(0, AF_UNSPEC);
+  v.setInt32(4, index, true);
+  v.setUint32(8, up ? IFF_UP : 0, true);
+  v.setUint32(12, up ? IFF_UP : 0, true);
+  return b;
+}
+
+/** A MAC address string as bytes. */
+export function macBytes(mac: string): Uint8Array {
+  return Uint8Array.from(mac.split(":").map((h) => parseInt(h, 16)));
+}
+
+/** Link, address and route operations on one namespace (the daemon's, or a container's). */
+export class Rtnl {
+  private constructor(private readonly sock: NetlinkSocket) {}
+
+  /** A handle on the daemon's namespace, or on the one behind `netnsFd`. */
+  static open(sys: Sys, netnsFd?: number): Rtnl {
+    return new Rtnl(NetlinkSocket.open(sys, NETLINK_ROUTE, netnsFd));
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  private req(type: number, flags: number, header: Uint8Array, attrs: Attr[], what: string, op: string) {
+    const seq = this.sock.nextSeq();
+    return this.sock.request(encodeMessage(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, header, attrs), seq, what, op);
+  }
+
+  /** The interface index of `name`, or undefined when there is none. */
+  linkIndex(name: string): number | undefined {
+    try {
+      const [m] = this.req(RTM_GETLINK, 0, ifinfomsg(), [nla.str(IFLA_IFNAME, name)], name, "RTM_GETLINK");
+      return m ? new DataView(m.payload.buffer, m.payload.byteOffset).getInt32(4, true) : undefined;
+    } catch (err) {
+      if (err instanceof SyscallError && (err.errno === ENODEV || err.errno === ENOENT)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The MAC address of `name`. */
+  linkMac(name: string): string | undefined {
+    try {
+      const [m] = this.req(RTM_GETLINK, 0, ifinfomsg(), [nla.str(IFLA_IFNAME, name)], name, "RTM_GETLINK");
+      const mac = m && decodeAttrs(m.payload.subarray(16)).get(IFLA_ADDRESS);
+      return mac ? [...mac].map((b) => b.toString(16).padStart(2, "0")).join(":") : undefined;
+    } catch (err) {
+      if (err instanceof SyscallError && err.errno === ENODEV) return undefined;
+      throw err;
+    }
+  }
+
+  /** Create a bridge, up (EEXIST when it exists). */
+  addBridge(name: string, mtu?: number): void {
+    const attrs = [nla.str(IFLA_IFNAME, name), nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, "bridge"))];
+    if (mtu) attrs.push(nla.u32(IFLA_MTU, mtu));
+    this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, true), attrs, name, "RTM_NEWLINK");
+  }
+
+  /**
+   * A veth pair: `hostName` here, enslaved to `master` and up; its peer created directly in the
+   * namespace behind `peerNetnsFd` as `peerName` with `peerMac` (no move or rename afterwards).
+   */
+  addVeth(o: { hostName: string; master: number; peerName: string; peerNetnsFd: number; peerMac: string; mtu?: number }): void {
+    const peer = new Uint8Array(16 + 0);
+    const peerAttrs: Attr[] = [nla.str(IFLA_IFNAME, o.peerName), nla.u32(IFLA_NET_NS_FD, o.peerNetnsFd), nla.bytes(IFLA_ADDRESS, macBytes(o.peerMac))];
+    if (o.mtu) peerAttrs.push(nla.u32(IFLA_MTU, o.mtu));
+    const attrs: Attr[] = [
+      nla.str(IFLA_IFNAME, o.hostName),
+      nla.u32(IFLA_MASTER, o.master),
+      nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, "veth"), nla.nest(IFLA_INFO_DATA, { type: VETH_INFO_PEER, data: concatPeer(peer, peerAttrs) })),
+    ];
+    if (o.mtu) attrs.push(nla.u32(IFLA_MTU, o.mtu));
+    this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, true), attrs, o.hostName, "RTM_NEWLINK");
+  }
+
+  /** Bring a link up. */
+  setUp(index: number, what: string): void {
+    this.req(RTM_NEWLINK, 0, ifinfomsg(index, true), [], what, "RTM_NEWLINK");
+  }
+
+  /** Delete a link; false when it was not there. */
+  deleteLink(name: string): boolean {
+    try {
+      this.req(RTM_DELLINK, 0, ifinfomsg(), [nla.str(IFLA_IFNAME, name)], name, "RTM_DELLINK");
+      return true;
+    } catch (err) {
+      if (err instanceof SyscallError && (err.errno === ENODEV || err.errno === ENOENT)) return false;
+      throw err;
+    }
+  }
+
+  /** Add an IPv4 address `ip/prefix` to link `index` (EEXIST tolerated when `exist` is set). */
+  addAddress(index: number, ip: string, prefix: number, what: string): void {
+    const b = new Uint8Array(8);
+    const v = new DataView(b.buffer);
+    v.setUint8(0, AF_INET);
+    v.setUint8(1, prefix);
+    v.setUint32(4, index, true);
+    const addr = ipBytes(ip);
+    const bcast = ipBytes(broadcastOf(ip, prefix));
+    this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr), nla.bytes(IFA_BROADCAST, bcast)], what, "RTM_NEWADDR");
+  }
+
+  /** A default route via `gateway` out of link `index`. */
+  addDefaultRoute(index: number, gateway: string, what: string): void {
+    const b = new Uint8Array(12);
+    b[0] = AF_INET;
+    b[4] = 254; // RT_TABLE_MAIN
+    b[5] = 3; // RTPROT_BOOT
+    b[6] = 0; // RT_SCOPE_UNIVERSE
+    b[7] = 1; // RTN_UNICAST
+    this.req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(RTA_GATEWAY, ipBytes(gateway)), nla.u32(RTA_OIF, index)], what, "RTM_NEWROUTE");
+  }
+}
+
+function concatPeer(header: Uint8Array, attrs: Attr[]): Uint8Array {
+  // The peer is an ifinfomsg followed by attributes: encode as a message and strip its header.
+  const m = encodeMessage(0, 0, 0, header, attrs);
+  return m.subarray(16);
+}
+
+/** Dotted quad to 4 bytes. */
+export function ipBytes(ip: string): Uint8Array {
+  const n = parseIPv4(ip);
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+}
+
+function broadcastOf(ip: string, prefix: number): string {
+  const n = parseIPv4(ip);
+  const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+  const b = (n | ~mask) >>> 0;
+  return [b >>> 24, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join(".");
+}

@@ -1,0 +1,283 @@
+/**
+ * The bridge network driver: a Linux bridge per network holding the gateway address, a veth
+ * pair per endpoint whose container end is created directly in the container's namespace as
+ * `eth0` (no move, no rename), and one nf_tables table for the whole driver (masquerade for
+ * outbound traffic, DNAT for published ports, hairpin and loopback masquerade, isolation between
+ * networks, no way out of `--internal` ones), regenerated and installed atomically on every
+ * change. Each join runs as named steps; a failing step undoes the ones before it.
+ */
+import { writeFileSync } from "node:fs";
+import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log.ts";
+import { parseCidr } from "../../core/network/ipv4.ts";
+import { action, applyRuleset, match, type Rule, type Ruleset } from "../../core/network/nftables.ts";
+import { Rtnl } from "../../core/network/rtnl.ts";
+import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, PortBinding, Sandbox } from "../../core/network/types.ts";
+import { randomHex } from "../../core/bytes.ts";
+import type { Sys } from "../../core/sys/sys.ts";
+import { reservePort } from "./port-reservations.ts";
+
+const EEXIST = 17;
+/** Docker's option naming a network's bridge interface. */
+export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";
+
+interface NetState {
+  net: NetworkRecord;
+  bridge: string;
+  subnet: string;
+  internal: boolean;
+}
+
+interface EndpointState {
+  netId: string;
+  ep: Endpoint;
+  hostIf?: string;
+  /** Sockets holding the published host ports. */
+  portFds: number[];
+}
+
+/** The driver's options. */
+export interface BridgeOptions {
+  /** nf_tables table name (family ip). */
+  table: string;
+  log: Logger;
+}
+
+/** A step of a setup sequence with its undo. */
+interface Step {
+  name: string;
+  undo: () => void;
+}
+
+/** Run `steps` in order; when one throws, undo those done (newest first) and rethrow with the step's name. */
+function runSteps(what: string, steps: { name: string; run: () => (() => void) | void }[]): void {
+  const done: Step[] = [];
+  for (const s of steps) {
+    try {
+      const undo = s.run();
+      done.push({ name: s.name, undo: undo ?? (() => {}) });
+    } catch (err) {
+      for (const d of done.reverse()) {
+        try {
+          d.undo();
+        } catch {
+          /* best effort: the error that matters is the step's */
+        }
+      }
+      if (err instanceof EngineError && !(err instanceof SyscallError)) throw err;
+      throw new EngineError(err instanceof EngineError ? err.code : "internal", `${what}: ${s.name}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+}
+
+/** The bridge driver. */
+export class BridgeDriver implements NetworkDriver {
+  readonly name = "bridge";
+  private readonly networks = new Map<string, NetState>();
+  private readonly endpoints = new Map<string, EndpointState>();
+  /** Set while the engine restores state after a start: rules are installed once at the end. */
+  private restoring = true;
+
+  constructor(
+    private readonly sys: Sys,
+    private readonly opts: BridgeOptions,
+  ) {}
+
+  /** The bridge interface of `net`. */
+  static bridgeOf(net: NetworkRecord): string {
+    return net.Options[BRIDGE_NAME_OPTION] || `br-${net.Id.slice(0, 12)}`;
+  }
+
+  async createNetwork(net: NetworkRecord): Promise<void> {
+    const pool = net.IPAM.Config[0];
+    if (!pool?.Subnet || !pool.Gateway) throw new EngineError("invalid-argument", `network ${net.Name}: the bridge driver needs an IPv4 subnet`);
+    const bridge = BridgeDriver.bridgeOf(net);
+    const prefix = parseCidr(pool.Subnet).prefix;
+    const rt = Rtnl.open(this.sys);
+    try {
+      runSteps(`network ${net.Name}`, [
+        {
+          name: `create bridge ${bridge}`,
+          run: () => {
+            if (rt.linkIndex(bridge) !== undefined) return;
+            rt.addBridge(bridge);
+            return () => rt.deleteLink(bridge);
+          },
+        },
+        {
+          name: `address ${pool.Gateway}/${prefix} on ${bridge}`,
+          run: () => {
+            const idx = rt.linkIndex(bridge)!;
+            try {
+              rt.addAddress(idx, pool.Gateway!, prefix, bridge);
+            } catch (err) {
+              if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
+            }
+            rt.setUp(idx, bridge);
+          },
+        },
+        {
+          name: "forwarding and loopback routing",
+          run: () => {
+            writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+            // Published ports bound to 127.0.0.1 are DNATed out of the bridge: let such packets be routed.
+            writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "1");
+          },
+        },
+        {
+          name: "rules",
+          run: () => {
+            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, internal: net.Internal });
+            this.sync();
+            return () => this.networks.delete(net.Id);
+          },
+        },
+      ]);
+    } finally {
+      rt.close();
+    }
+  }
+
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    const rt = Rtnl.open(this.sys);
+    try {
+      rt.deleteLink(BridgeDriver.bridgeOf(net));
+    } finally {
+      rt.close();
+    }
+    this.networks.delete(net.Id);
+    this.sync();
+  }
+
+  async join(net: NetworkRecord, ep: Endpoint, sb: Sandbox): Promise<JoinResult> {
+    const state = this.networks.get(net.Id);
+    if (!state) throw new EngineError("not-found", `network ${net.Name} is not set up by the bridge driver`);
+    const hostIf = `veth${randomHex(4).slice(0, 7)}`;
+    const portFds: number[] = [];
+    const ports: PortBinding[] = [];
+    const rt = Rtnl.open(this.sys);
+    let inner: Rtnl | undefined;
+    try {
+      runSteps(`endpoint ${ep.id.slice(0, 12)} on ${net.Name}`, [
+        {
+          name: "reserve host ports",
+          run: () => {
+            try {
+              for (const p of ep.ports) {
+                const r = reservePort(this.sys, p);
+                portFds.push(r.fd);
+                ports.push(r.binding);
+              }
+            } catch (err) {
+              for (const fd of portFds) this.sys.close(fd);
+              throw err;
+            }
+            return () => portFds.forEach((fd) => this.sys.close(fd));
+          },
+        },
+        {
+          name: `create veth ${hostIf}`,
+          run: () => {
+            rt.addVeth({ hostName: hostIf, master: rt.linkIndex(state.bridge)!, peerName: sb.ifname, peerNetnsFd: sb.netnsFd, peerMac: ep.mac });
+            return () => rt.deleteLink(hostIf);
+          },
+        },
+        {
+          name: `configure ${sb.ifname} in the container`,
+          run: () => {
+            inner = Rtnl.open(this.sys, sb.netnsFd);
+            const idx = inner.linkIndex(sb.ifname)!;
+            inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
+            inner.setUp(idx, sb.ifname);
+            if (!state.internal) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
+          },
+        },
+        {
+          name: "rules",
+          run: () => {
+            this.endpoints.set(ep.id, { netId: net.Id, ep: { ...ep, ports }, hostIf, portFds });
+            this.sync();
+          },
+        },
+      ]);
+    } finally {
+      inner?.close();
+      rt.close();
+    }
+    return { hostIf, ports };
+  }
+
+  async leave(_net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void> {
+    const st = this.endpoints.get(ep.id);
+    this.endpoints.delete(ep.id);
+    for (const fd of st?.portFds ?? []) this.sys.close(fd);
+    if (st) this.sync();
+    const name = st?.hostIf ?? hostIf;
+    if (!name) return;
+    const rt = Rtnl.open(this.sys);
+    try {
+      rt.deleteLink(name); // usually gone with the container's namespace already
+    } finally {
+      rt.close();
+    }
+  }
+
+  async restoreEndpoint(net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void> {
+    const portFds: number[] = [];
+    for (const p of ep.ports) {
+      try {
+        portFds.push(reservePort(this.sys, p).fd);
+      } catch (err) {
+        this.opts.log.warn("cannot hold a published port again", { endpoint: ep.id, port: `${p.hostIp}:${p.hostPort}`, error: messageOf(err) });
+      }
+    }
+    this.endpoints.set(ep.id, { netId: net.Id, ep, ...(hostIf ? { hostIf } : {}), portFds });
+  }
+
+  /** End of the engine's restore: install the rules once for everything restored. */
+  restored(): void {
+    this.restoring = false;
+    this.sync();
+  }
+
+  /** The driver's table from its current state. */
+  ruleset(): Ruleset {
+    const rules: Rule[] = [
+      { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
+      { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
+    ];
+    const nets = [...this.networks.values()];
+    for (const n of nets) {
+      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(n.subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
+      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.net.Name}` });
+      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(n.subnet), action.masquerade()], comment: `hairpin ${n.net.Name}` });
+      if (n.internal) {
+        rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
+        rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
+      }
+      for (const o of nets) if (o !== n) rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(o.bridge), action.drop()], comment: `isolate ${n.net.Name} from ${o.net.Name}` });
+    }
+    for (const e of this.endpoints.values()) {
+      for (const p of e.ep.ports) {
+        const dst = p.hostIp && p.hostIp !== "0.0.0.0" ? match.daddr(p.hostIp) : [];
+        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(e.ep.ip, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
+      }
+    }
+    return {
+      table: this.opts.table,
+      chains: [
+        { name: "prerouting", hook: "prerouting", type: "nat", priority: -100 },
+        { name: "output", hook: "output", type: "nat", priority: -100 },
+        { name: "postrouting", hook: "postrouting", type: "nat", priority: 100 },
+        { name: "forward", hook: "forward", type: "filter", priority: 0 },
+        { name: "ports" },
+      ],
+      rules,
+    };
+  }
+
+  private sync(): void {
+    if (this.restoring) return;
+    applyRuleset(this.sys, this.ruleset());
+  }
+}

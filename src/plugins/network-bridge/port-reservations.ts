@@ -1,0 +1,43 @@
+/**
+ * Host ports held for published container ports: a socket bound (not listening) to the host
+ * address and port, so no other program can take the port while the kernel's DNAT rule sends its
+ * traffic to the container. Port 0 asks the kernel for an ephemeral port, as `-P` does.
+ */
+import { EngineError, SyscallError } from "../../core/errors.ts";
+import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, type Sys } from "../../core/sys/sys.ts";
+import { ipBytes } from "../../core/network/rtnl.ts";
+import type { PortBinding } from "../../core/network/types.ts";
+
+const EADDRINUSE = 98;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+
+/** struct sockaddr_in. */
+function sockaddrIn(ip: string, port: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, AF_INET, true);
+  v.setUint16(2, port);
+  b.set(ipBytes(ip), 4);
+  return b;
+}
+
+/** Bind a socket for `p` and return it with the port actually bound. */
+export function reservePort(sys: Sys, p: PortBinding): { fd: number; binding: PortBinding } {
+  const fd = sys.socket(AF_INET, (p.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  try {
+    if (p.proto === "tcp") sys.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, Uint8Array.of(1, 0, 0, 0));
+    const ip = p.hostIp || "0.0.0.0";
+    try {
+      sys.bind(fd, sockaddrIn(ip, p.hostPort), `${ip}:${p.hostPort}`);
+    } catch (err) {
+      if (err instanceof SyscallError && err.errno === EADDRINUSE) throw new EngineError("conflict", `Bind for ${ip}:${p.hostPort} failed: port is already allocated`);
+      throw err;
+    }
+    const port = new DataView(sys.getsockname(fd).buffer).getUint16(2);
+    return { fd, binding: { ...p, hostIp: ip, hostPort: port } };
+  } catch (err) {
+    sys.close(fd);
+    throw err;
+  }
+}
