@@ -398,6 +398,7 @@ export class ContainerService {
     const embedded = this.deps.networks.dnsServerFor(c);
     if (embedded) resolv = `nameserver ${embedded}\n`; // the network's DNS server answers names, forwards the rest
     else if (c.HostConfig.Dns?.length) resolv = c.HostConfig.Dns.map((d) => `nameserver ${d}`).join("\n") + "\n";
+    else if (this.deps.networks.daemonDns?.length && c.HostConfig.NetworkMode !== "none") resolv = this.deps.networks.daemonDns.map((d) => `nameserver ${d}`).join("\n") + "\n";
     else if (c.HostConfig.NetworkMode === "host" && existsSync("/etc/resolv.conf")) resolv = readFileSync("/etc/resolv.conf", "utf8");
     else if (c.HostConfig.NetworkMode !== "none") resolv = hostNameservers();
     if (c.HostConfig.DnsSearch?.length) resolv += `search ${c.HostConfig.DnsSearch.join(" ")}\n`;

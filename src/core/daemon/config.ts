@@ -34,6 +34,10 @@ export const DaemonFileSchema = v.strictObject({
   "storage-driver": v.optional(v.string()),
   /** Where Docker-protocol plugins (GraphDriver, …) are discovered; default moby's directories. */
   "docker-plugin-dirs": v.optional(v.array(v.string())),
+  /** DNS servers for containers, and where the embedded DNS servers forward (dockerd's `dns`). */
+  dns: v.optional(v.array(v.pipe(v.string(), v.ipv4("must be an IPv4 address")))),
+  /** Interface name of the default bridge network (dockerd's `bridge`; "none": no default bridge). */
+  bridge: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be an interface name"))),
   /** Seconds to wait for a Docker-protocol plugin to appear and answer (moby: 30). */
   "docker-plugin-timeout": v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600))),
 });
@@ -67,6 +71,8 @@ export interface DaemonConfig {
   storageDriver?: string;
   dockerPluginDirs?: string[];
   dockerPluginTimeout: number;
+  dns?: string[];
+  bridge?: string;
 }
 
 /** Flags as the CLI parsed them: the same keys as daemon.json, plus `config-file`. */
@@ -131,6 +137,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c["plugins-dir"] ? { pluginsDir: c["plugins-dir"] } : {}),
     ...(c["storage-driver"] ? { storageDriver: c["storage-driver"] } : {}),
     ...(c["docker-plugin-dirs"] ? { dockerPluginDirs: c["docker-plugin-dirs"] } : {}),
+    ...(c.dns ? { dns: c.dns } : {}),
+    ...(c.bridge ? { bridge: c.bridge } : {}),
   };
   checkTls(cfg);
   return cfg;

@@ -219,8 +219,11 @@ export class Daemon {
         events: this.events,
         drivers: this.plugins?.instances("network.v1") ?? new Map(),
         containers: () => store.all(),
+        defaultBridge: this.config.bridge === "none" ? null : (this.config.bridge ?? "bunker0"),
+        ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
       });
       await networks.init();
+      this.undo.push(() => networks.close());
       const svc = new ContainerService({
         sys: this.deps.sys,
         networks,

@@ -15,6 +15,7 @@ import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../
 import type { EventBus } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
 import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
+import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
 import { allocate, chooseSubnet, completePool, hostRoutes, type IpamPoolConfig, type PoolState, release } from "./ipam.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
 import { Rtnl } from "./rtnl.ts";
@@ -70,8 +71,12 @@ export interface NetworkDeps {
   remoteDriver?: (name: string) => Promise<NetworkDriver | undefined>;
   /** Every container record. */
   containers: () => NetContainer[];
-  /** Name of the default bridge's interface. */
-  defaultBridge?: string;
+  /** Name of the default bridge's interface (default bunker0); null: no default bridge network. */
+  defaultBridge?: string | null;
+  /** Where the embedded DNS servers forward what they do not know (default: the host's resolv.conf). */
+  dnsUpstream?: string[];
+  /** Port of the embedded DNS servers (53; tests may move it). */
+  dnsPort?: number;
 }
 
 const PREDEFINED = new Set(["bridge", "host", "none"]);
@@ -94,6 +99,7 @@ export interface NetworkCreateRequest {
 export class NetworkService {
   private readonly networks = new Map<string, NetworkRecord>();
   private readonly pools = new Map<string, PoolState>();
+  private readonly dns = new Map<string, DnsServer>();
   private readonly file: string;
 
   constructor(
@@ -111,7 +117,7 @@ export class NetworkService {
     let changed = false;
     if (!hasName("none")) (this.add(this.record({ Name: "none", Driver: "null" })), (changed = true));
     if (!hasName("host")) (this.add(this.record({ Name: "host", Driver: "host" })), (changed = true));
-    if (!hasName("bridge") && this.deps.drivers.has("bridge")) {
+    if (!hasName("bridge") && this.deps.drivers.has("bridge") && this.deps.defaultBridge !== null) {
       const br = this.deps.defaultBridge ?? "bunker0";
       const existing = routeOf(br);
       const subnet = existing ?? this.freeSubnet([br]);
@@ -125,6 +131,7 @@ export class NetworkService {
       if (!d) continue;
       try {
         await d.createNetwork(n);
+        await this.startDns(n);
       } catch (err) {
         this.deps.log.warn("network setup failed", { network: n.Name, error: messageOf(err) });
       }
@@ -144,6 +151,55 @@ export class NetworkService {
       }
     }
     for (const d of this.deps.drivers.values()) (d as { restored?: () => void }).restored?.();
+  }
+
+  /** The daemon's `dns` setting: containers without `--dns` use it. */
+  get daemonDns(): string[] | undefined {
+    return this.deps.dnsUpstream;
+  }
+
+  /** Stop the DNS servers (daemon shutdown). */
+  close(): void {
+    for (const d of this.dns.values()) d.close();
+    this.dns.clear();
+  }
+
+  /** The embedded DNS server of a user-defined network whose gateway is on this host. */
+  private async startDns(n: NetworkRecord): Promise<void> {
+    const gw = n.IPAM.Config[0]?.Gateway;
+    if (PREDEFINED.has(n.Name) || !gw || !this.deps.drivers.has(n.Driver) || this.dns.has(n.Id)) return;
+    const server = await startDnsServer({
+      address: gw,
+      ...(this.deps.dnsPort ? { port: this.deps.dnsPort } : {}),
+      resolve: (name, from) => this.resolveName(n, name, from),
+      upstream: () => this.deps.dnsUpstream ?? hostUpstream(),
+      log: this.deps.log,
+    });
+    this.dns.set(n.Id, server);
+  }
+
+  /**
+   * A name as seen from the container at `from` on `n`: its links' aliases first, then container
+   * names, short and full IDs and network aliases of running containers on `n` (also with the
+   * network's name as a domain, `web.mynet`).
+   */
+  resolveName(n: NetworkRecord, rawName: string, from: string): string | undefined {
+    const name = rawName.endsWith(`.${n.Name.toLowerCase()}`) ? rawName.slice(0, -(n.Name.length + 1)) : rawName;
+    const on = this.deps.containers().filter((c) => c.State.Running && c.NetworkSettings?.Networks[n.Name]?.IPAddress);
+    const ipOf = (c: NetContainer) => c.NetworkSettings!.Networks[n.Name]!.IPAddress;
+    const asker = on.find((c) => ipOf(c) === from);
+    for (const link of [...(asker?.HostConfig.Links ?? []), ...(asker?.NetworkSettings?.Networks[n.Name]?.Links ?? [])]) {
+      const [target, alias] = splitLink(link);
+      if (alias.toLowerCase() !== name) continue;
+      const t = on.find((c) => c.Name.replace(/^\//, "") === target || c.Id.startsWith(target));
+      if (t) return ipOf(t);
+    }
+    for (const c of on) {
+      const s = c.NetworkSettings!.Networks[n.Name]!;
+      const names = [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), c.Id, ...(s.Aliases ?? [])].map((x) => x.toLowerCase());
+      if (names.includes(name)) return s.IPAddress;
+    }
+    return undefined;
   }
 
   private record(req: Partial<NetworkCreateRequest> & { Name: string }, pools: IpamPoolConfig[] = []): NetworkRecord {
@@ -253,9 +309,12 @@ export class NetworkService {
     await driver.createNetwork(rec);
     this.add(rec);
     try {
+      await this.startDns(rec);
       this.save();
     } catch (err) {
       this.networks.delete(rec.Id);
+      this.dns.get(rec.Id)?.close();
+      this.dns.delete(rec.Id);
       await driver.deleteNetwork(rec).catch(() => {});
       throw err;
     }
@@ -269,6 +328,8 @@ export class NetworkService {
     if (PREDEFINED.has(n.Name)) throw new EngineError("permission-denied", `${n.Name} is a pre-defined network and cannot be removed`);
     if (Object.keys(this.containersOn(n)).length) throw new EngineError("permission-denied", `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
     const d = await this.driverFor(n.Driver).catch(() => undefined);
+    this.dns.get(n.Id)?.close();
+    this.dns.delete(n.Id);
     await d?.deleteNetwork(n);
     this.networks.delete(n.Id);
     this.pools.delete(n.Id);
@@ -392,6 +453,7 @@ export class NetworkService {
     if (mode === "host" || mode.startsWith("container:")) return;
     const sys = this.deps.sys;
     const nsPath = NetworkService.netnsPath(pid);
+    const t0 = performance.now();
     const nsfd = sys.openat2(-100, nsPath, O_RDONLY | O_CLOEXEC, 0, 0);
     const joined: [NetworkRecord, EndpointSettings, NetworkDriver][] = [];
     try {
@@ -418,6 +480,7 @@ export class NetworkService {
       }
       c.NetworkSettings!.SandboxKey = nsPath;
       for (const [n] of joined) this.publish(n, "connect", { container: c.Id });
+      this.deps.log.debug("network attach", { container: c.Id.slice(0, 12), ms: (performance.now() - t0).toFixed(2) });
     } catch (err) {
       for (const [n, s, d] of joined.reverse()) await d.leave(n, this.endpointOf(c, n, s), s.HostIf).catch(() => {});
       throw err;
@@ -428,14 +491,16 @@ export class NetworkService {
 
   /** Disconnect a container that stopped (or failed to start) and release its addresses. */
   async detach(c: NetContainer): Promise<void> {
+    const t0 = performance.now();
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
       const n = this.networks.get(s.NetworkID);
       if (!n || !s.EndpointID) continue;
       const d = await this.driverFor(n.Driver).catch(() => undefined);
-      await d?.leave(n, this.endpointOf(c, n, s), s.HostIf).catch((err) => this.deps.log.warn("endpoint leave failed", { container: c.Id, network: n.Name, error: messageOf(err) }));
+      await d?.leave(n, this.endpointOf(c, n, s), s.HostIf, { sandboxGone: true }).catch((err) => this.deps.log.warn("endpoint leave failed", { container: c.Id, network: n.Name, error: messageOf(err) }));
       if (s.HostIf !== undefined || c.State.Running) this.publish(n, "disconnect", { container: c.Id });
     }
     this.release(c);
+    this.deps.log.debug("network detach", { container: c.Id.slice(0, 12), ms: (performance.now() - t0).toFixed(2) });
   }
 
   /** `POST /networks/{id}/connect`: add a network; a running container joins it at once. */
@@ -480,10 +545,23 @@ export class NetworkService {
     delete nets[n.Name];
   }
 
-  /** Lines for the container's /etc/hosts: its own address(es) with its hostname. */
+  /**
+   * Lines for the container's /etc/hosts: its own address(es) with its hostname, and the
+   * `--link` targets it shares a network with (`<ip>\t<alias> <name>`, as Docker writes them).
+   */
   hostsEntries(c: NetContainer): string[] {
     const host = c.Config.Hostname || c.Id.slice(0, 12);
-    return Object.values(c.NetworkSettings?.Networks ?? {}).filter((s) => s.IPAddress).map((s) => `${s.IPAddress}\t${host}`);
+    const own = Object.values(c.NetworkSettings?.Networks ?? {}).filter((s) => s.IPAddress).map((s) => `${s.IPAddress}\t${host}`);
+    const links: string[] = [];
+    for (const link of c.HostConfig.Links ?? []) {
+      const [target, alias] = splitLink(link);
+      const t = this.deps.containers().find((x) => x.State.Running && (x.Name.replace(/^\//, "") === target || x.Id.startsWith(target)));
+      const shared = t && Object.keys(c.NetworkSettings?.Networks ?? {}).find((k) => t.NetworkSettings?.Networks[k]?.IPAddress);
+      if (!t || !shared) throw invalidArgument(`could not get container for ${target}`);
+      const tname = t.Name.replace(/^\//, "");
+      links.push(`${t.NetworkSettings!.Networks[shared]!.IPAddress}\t${alias === tname ? tname : `${alias} ${tname}`} ${t.Id.slice(0, 12)}`);
+    }
+    return [...own, ...links];
   }
 
   /** The embedded DNS address for a container: the gateway of its first user-defined network. */
@@ -494,6 +572,14 @@ export class NetworkService {
     }
     return undefined;
   }
+}
+
+/** `name:alias` (also Docker's stored form `/name:/self/alias`) → [name, alias]. */
+function splitLink(link: string): [string, string] {
+  const [a = "", b] = link.split(":");
+  const target = a.replace(/^\//, "");
+  const alias = b ? b.slice(b.lastIndexOf("/") + 1) : target;
+  return [target, alias];
 }
 
 /** Fresh per-network settings for a container. */

@@ -69,8 +69,11 @@ export interface NetworkDriver {
   deleteNetwork(net: NetworkRecord): Promise<void>;
   /** Put the endpoint into the sandbox, configured (address, route, up) and connected. */
   join(net: NetworkRecord, ep: Endpoint, sandbox: Sandbox): Promise<JoinResult>;
-  /** Undo `join` (tolerates a sandbox that is already gone). */
-  leave(net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void>;
+  /**
+   * Undo `join` (tolerates a sandbox that is already gone). `sandboxGone`: the container exited,
+   * so interfaces inside its namespace go with it and need not be removed on the caller's time.
+   */
+  leave(net: NetworkRecord, ep: Endpoint, hostIf?: string, opts?: { sandboxGone?: boolean }): Promise<void>;
   /** After a daemon restart: an endpoint of a running container, to take back (ports, rules). */
   restoreEndpoint?(net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void>;
 }

@@ -50,11 +50,13 @@ interface Step {
 }
 
 /** Run `steps` in order; when one throws, undo those done (newest first) and rethrow with the step's name. */
-function runSteps(what: string, steps: { name: string; run: () => (() => void) | void }[]): void {
+function runSteps(what: string, steps: { name: string; run: () => (() => void) | void }[], log?: Logger): void {
   const done: Step[] = [];
   for (const s of steps) {
     try {
+      const t0 = performance.now();
       const undo = s.run();
+      log?.debug("network step", { what, step: s.name, ms: (performance.now() - t0).toFixed(2) });
       done.push({ name: s.name, undo: undo ?? (() => {}) });
     } catch (err) {
       for (const d of done.reverse()) {
@@ -199,7 +201,7 @@ export class BridgeDriver implements NetworkDriver {
             this.sync();
           },
         },
-      ]);
+      ], this.opts.log);
     } finally {
       inner?.close();
       rt.close();
@@ -207,18 +209,33 @@ export class BridgeDriver implements NetworkDriver {
     return { hostIf, ports };
   }
 
-  async leave(_net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void> {
+  async leave(_net: NetworkRecord, ep: Endpoint, hostIf?: string, opts: { sandboxGone?: boolean } = {}): Promise<void> {
     const st = this.endpoints.get(ep.id);
     this.endpoints.delete(ep.id);
     for (const fd of st?.portFds ?? []) this.sys.close(fd);
     if (st) this.sync();
     const name = st?.hostIf ?? hostIf;
     if (!name) return;
-    const rt = Rtnl.open(this.sys);
+    const remove = () => {
+      const rt = Rtnl.open(this.sys);
+      try {
+        rt.deleteLink(name);
+      } finally {
+        rt.close();
+      }
+    };
+    // A pair dies with the namespace of its container end: after an exit the kernel removes it
+    // (deleting it here waits for an RCU grace period, 5-10 ms); a check later catches a
+    // namespace that something else still holds.
+    if (opts.sandboxGone) setTimeout(() => this.tryRemove(remove, name), 2000).unref();
+    else remove();
+  }
+
+  private tryRemove(remove: () => void, name: string): void {
     try {
-      rt.deleteLink(name); // usually gone with the container's namespace already
-    } finally {
-      rt.close();
+      remove();
+    } catch (err) {
+      this.opts.log.warn("cannot remove a veth", { interface: name, error: messageOf(err) });
     }
   }
 
@@ -276,8 +293,13 @@ export class BridgeDriver implements NetworkDriver {
     };
   }
 
+  /** What was installed last (the first install after a start replaces the whole table). */
+  private installed: Ruleset | undefined;
+
   private sync(): void {
     if (this.restoring) return;
-    applyRuleset(this.sys, this.ruleset());
+    const next = this.ruleset();
+    applyRuleset(this.sys, next, this.installed);
+    this.installed = next;
   }
 }
