@@ -179,25 +179,31 @@ export class NetworkService {
   }
 
   /**
-   * A name as seen from the container at `from` on `n`: its links' aliases first, then container
-   * names, short and full IDs and network aliases of running containers on `n` (also with the
+   * A name as seen from the container at `from` on `n` (Docker's embedded DNS answers per
+   * container): its links' aliases first, then container names, short and full IDs and network
+   * aliases of running containers on any user-defined network the asker is on (also with the
    * network's name as a domain, `web.mynet`).
    */
-  resolveName(n: NetworkRecord, rawName: string, from: string): string | undefined {
-    const name = rawName.endsWith(`.${n.Name.toLowerCase()}`) ? rawName.slice(0, -(n.Name.length + 1)) : rawName;
-    const on = this.deps.containers().filter((c) => c.State.Running && c.NetworkSettings?.Networks[n.Name]?.IPAddress);
-    const ipOf = (c: NetContainer) => c.NetworkSettings!.Networks[n.Name]!.IPAddress;
-    const asker = on.find((c) => ipOf(c) === from);
-    for (const link of [...(asker?.HostConfig.Links ?? []), ...(asker?.NetworkSettings?.Networks[n.Name]?.Links ?? [])]) {
+  resolveName(n: NetworkRecord, name: string, from: string): string | undefined {
+    const running = this.deps.containers().filter((c) => c.State.Running);
+    const ipOn = (c: NetContainer, net: string) => c.NetworkSettings?.Networks[net]?.IPAddress || undefined;
+    const asker = running.find((c) => ipOn(c, n.Name) === from);
+    const nets = asker ? Object.keys(asker.NetworkSettings?.Networks ?? {}).filter((k) => !PREDEFINED.has(k)) : [n.Name];
+    for (const link of [...(asker?.HostConfig.Links ?? []), ...nets.flatMap((k) => asker?.NetworkSettings?.Networks[k]?.Links ?? [])]) {
       const [target, alias] = splitLink(link);
       if (alias.toLowerCase() !== name) continue;
-      const t = on.find((c) => c.Name.replace(/^\//, "") === target || c.Id.startsWith(target));
-      if (t) return ipOf(t);
+      const t = running.find((c) => c.Name.replace(/^\//, "") === target || c.Id.startsWith(target));
+      const ip = t && nets.map((k) => ipOn(t, k)).find(Boolean);
+      if (ip) return ip;
     }
-    for (const c of on) {
-      const s = c.NetworkSettings!.Networks[n.Name]!;
-      const names = [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), c.Id, ...(s.Aliases ?? [])].map((x) => x.toLowerCase());
-      if (names.includes(name)) return s.IPAddress;
+    for (const net of nets) {
+      const bare = name.endsWith(`.${net.toLowerCase()}`) ? name.slice(0, -(net.length + 1)) : name;
+      for (const c of running) {
+        const s = c.NetworkSettings?.Networks[net];
+        if (!s?.IPAddress) continue;
+        const names = [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), c.Id, ...(s.Aliases ?? [])].map((x) => x.toLowerCase());
+        if (names.includes(bare)) return s.IPAddress;
+      }
     }
     return undefined;
   }
@@ -470,7 +476,7 @@ export class NetworkService {
         const n = this.networks.get(s.NetworkID)!;
         if (!s.IPAddress) continue;
         const d = await this.driverFor(n.Driver);
-        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, ifname: `eth${index++}` });
+        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, ifname: `eth${index}`, defaultRoute: index++ === 0 });
         joined.push([n, s, d]);
         if (res.hostIf) s.HostIf = res.hostIf;
         if (ports.length) {
@@ -517,7 +523,7 @@ export class NetworkService {
       this.allocate(one);
       const nsfd = this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0);
       try {
-        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, ifname: `eth${Object.keys(nets).length - 1}` });
+        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, ifname: `eth${Object.keys(nets).length - 1}`, defaultRoute: false });
         if (res.hostIf) s.HostIf = res.hostIf;
       } finally {
         this.deps.sys.close(nsfd);

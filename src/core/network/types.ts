@@ -51,6 +51,8 @@ export interface Endpoint {
 export interface Sandbox {
   netnsFd: number;
   ifname: string;
+  /** Whether this endpoint's gateway becomes the container's default route (the first network's does). */
+  defaultRoute: boolean;
 }
 
 /** What a driver returns from `join`: the host-side state to remember, and the bound ports. */

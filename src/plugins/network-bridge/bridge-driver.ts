@@ -191,7 +191,7 @@ export class BridgeDriver implements NetworkDriver {
             const idx = inner.linkIndex(sb.ifname)!;
             inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
             inner.setUp(idx, sb.ifname);
-            if (!state.internal) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
+            if (!state.internal && sb.defaultRoute) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
           },
         },
         {

@@ -9,8 +9,6 @@ import { ipBytes } from "../../core/network/rtnl.ts";
 import type { PortBinding } from "../../core/network/types.ts";
 
 const EADDRINUSE = 98;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
 
 /** struct sockaddr_in. */
 function sockaddrIn(ip: string, port: number): Uint8Array {
@@ -26,7 +24,7 @@ function sockaddrIn(ip: string, port: number): Uint8Array {
 export function reservePort(sys: Sys, p: PortBinding): { fd: number; binding: PortBinding } {
   const fd = sys.socket(AF_INET, (p.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   try {
-    if (p.proto === "tcp") sys.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, Uint8Array.of(1, 0, 0, 0));
+    // No SO_REUSEADDR: with it on both sides, another non-listening bind of the port would succeed.
     const ip = p.hostIp || "0.0.0.0";
     try {
       sys.bind(fd, sockaddrIn(ip, p.hostPort), `${ip}:${p.hostPort}`);

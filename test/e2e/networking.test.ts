@@ -1,0 +1,209 @@
+/**
+ * Networking through the real docker CLI against Bunker: user-defined networks with names
+ * resolved by the embedded DNS (and other queries forwarded to an upstream the test runs on
+ * loopback), isolation between networks, published ports reachable from the host's loopback and
+ * from another container through the host port, the cleanup after a stop, a daemon killed with
+ * -9 while ports are published, the other network modes, and bad input. Traffic goes only to
+ * loopback and to the containers this file creates.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { answer, parseQuestion } from "../../src/core/network/dns-server.ts";
+import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+const ROOT = process.getuid?.() === 0;
+const NFT = Bun.which("nft");
+const UPSTREAM = "127.0.0.153";
+
+/** A busybox httpd serving `text` on port 80. */
+const httpd = (text: string) => ["sh", "-c", `mkdir -p /www && echo ${text} > /www/index.html && exec busybox httpd -f -p 80 -h /www`];
+/** A shell line fetching http://host:port/ with nc (busybox-static's wget needs NSS). */
+const fetchIn = (host: string, port = 80, wait = 3) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w ${wait} ${host} ${port}`;
+
+describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+  let env: Record<string, string>;
+  let upstream: { close(): void } | undefined;
+  const docker = (...args: string[]) => run([DOCKER!, ...args], env);
+  const ipOf = async (name: string, net: string) => (await docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name)).stdout.trim();
+  const bridgePorts = (br: string) => (existsSync(`/sys/class/net/${br}/brif`) ? readdirSync(`/sys/class/net/${br}/brif`) : []);
+  const portsChain = () => (NFT ? Bun.spawnSync([NFT, "list", "chain", "ip", "bunker", "ports"]).stdout.toString() : "");
+  const httpGet = async (url: string) => {
+    try {
+      return await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text();
+    } catch {
+      return undefined;
+    }
+  };
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-net-");
+    // An upstream DNS server on loopback: the embedded DNS forwards what it does not know here.
+    upstream = await Bun.udpSocket({
+      hostname: UPSTREAM,
+      port: 53,
+      socket: {
+        data(s, buf, port, addr) {
+          const q = parseQuestion(buf);
+          if (q) s.send(answer(buf, q.end, q.name === "upstream.test" && q.qtype === 1 ? "10.9.8.7" : undefined, q.name === "upstream.test" ? 0 : 3), port, addr);
+        },
+      },
+    });
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ dns: [UPSTREAM] }));
+    daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
+    env = { DOCKER_HOST: daemon.host };
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+    expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+  });
+  afterAll(async () => {
+    const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
+    if (ids.length) await docker("rm", "-f", ...ids);
+    await docker("network", "prune", "-f");
+    await daemon.stop();
+    upstream?.close();
+    cleanup(dir);
+  });
+
+  test("the default bridge: an address from the pool, a default route, loopback up, /etc/hosts with the address", async () => {
+    const r = await docker("run", "--rm", "busybox", "sh", "-c", "busybox ip -4 -o addr; busybox ip route; cat /etc/hosts");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("1: lo    inet 127.0.0.1/8");
+    const m = /eth0\s+inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const gw = (await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim();
+    expect(r.stdout).toContain(`default via ${gw} dev eth0`);
+    expect(r.stdout).toMatch(new RegExp(`${m![1]!.replace(/\./g, "\\.")}\\t[0-9a-f]{12}`));
+    const none = await docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net");
+    expect(none.stdout.split(/\s+/).filter(Boolean)).toEqual(["lo"]);
+    const host = await docker("run", "--rm", "--network", "host", "busybox", "sh", "-c", "ls /sys/class/net");
+    expect(host.stdout).toContain("bunker0");
+  });
+
+  test("two containers on one user network reach each other by name; another network cannot reach them", async () => {
+    expect((await docker("network", "create", "appnet")).code).toBe(0);
+    expect((await docker("network", "create", "othernet")).code).toBe(0);
+    expect((await docker("run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "www", "busybox", ...httpd("hello-from-web"))).code).toBe(0);
+    const byName = await docker("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", `${fetchIn("web")}; ${fetchIn("www")}; busybox nslookup upstream.test`);
+    expect(byName.stdout.match(/hello-from-web/g)?.length).toBe(2);
+    expect(byName.stdout).toContain("10.9.8.7"); // forwarded to the upstream on loopback
+    const webIp = await ipOf("web", "appnet");
+    const other = await docker("run", "--rm", "--network", "othernet", "busybox", "sh", "-c", `${fetchIn(webIp, 80, 2)}; echo rc=$?`);
+    expect(other.stdout).not.toContain("hello-from-web");
+    const unknownName = await docker("run", "--rm", "--network", "othernet", "busybox", "sh", "-c", "busybox nslookup web; echo rc=$?");
+    expect(unknownName.stdout).not.toContain(webIp);
+    // network inspect lists the container; connect puts a running container on a second network.
+    const inspect = JSON.parse((await docker("network", "inspect", "appnet")).stdout)[0];
+    expect(Object.values(inspect.Containers as Record<string, { Name: string }>).map((c) => c.Name)).toContain("web");
+    expect((await docker("run", "-d", "--name", "client", "--network", "othernet", "busybox", "sleep", "60")).code).toBe(0);
+    expect((await docker("network", "connect", "appnet", "client")).code).toBe(0);
+    const connected = await docker("exec", "client", "sh", "-c", `${fetchIn("web")}; busybox ip -o -4 addr | grep -c eth`);
+    expect(connected.stdout).toContain("hello-from-web");
+    expect(connected.stdout.trim().endsWith("2")).toBe(true);
+    expect((await docker("network", "disconnect", "appnet", "client")).code).toBe(0);
+    expect((await docker("exec", "client", "sh", "-c", "busybox ip -o -4 addr | grep -c eth")).stdout.trim()).toBe("1");
+    const busy = await docker("network", "rm", "appnet");
+    expect(busy.stderr).toContain("has active endpoints");
+    expect((await docker("rm", "-f", "web", "client")).code).toBe(0);
+    expect((await docker("network", "rm", "appnet", "othernet")).code).toBe(0);
+  });
+
+  test("-p 127.0.0.1:18080:80 serves the host's loopback; -p 18081:80 serves another container through the host port; a stop removes port, veth and rules", async () => {
+    const id = (await docker("run", "-d", "--name", "pub", "-p", "127.0.0.1:18080:80", "-p", "18081:80", "busybox", ...httpd("published"))).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    let body: string | undefined;
+    for (let i = 0; i < 30 && !body; i++) body = (await httpGet("http://127.0.0.1:18080/")) ?? (await Bun.sleep(100), undefined);
+    expect(body).toBe("published\n");
+    const port = await docker("port", "pub");
+    expect(port.stdout).toContain("80/tcp -> 127.0.0.1:18080");
+    expect(port.stdout).toContain("80/tcp -> 0.0.0.0:18081");
+    expect((await docker("ps", "--format", "{{.Ports}}", "-f", "name=pub")).stdout).toContain("127.0.0.1:18080->80/tcp");
+    const gw = (await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim();
+    const viaHost = await docker("run", "--rm", "busybox", "sh", "-c", fetchIn(gw, 18081));
+    expect(viaHost.stdout).toContain("published");
+    // The host port is held: another program cannot bind it.
+    expect(() => Bun.listen({ hostname: "127.0.0.1", port: 18080, socket: { data() {} } }).stop()).toThrow();
+    if (NFT) expect(portsChain()).toContain("dport 18080");
+    const veth = bridgePorts("bunker0").length;
+    expect(veth).toBeGreaterThan(0);
+    expect((await docker("stop", "-t", "1", "pub")).code).toBe(0);
+    expect(await httpGet("http://127.0.0.1:18080/")).toBeUndefined();
+    if (NFT) expect(portsChain()).not.toContain("dport 18080");
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 18080, socket: { data() {} } });
+    l.stop(true);
+    for (let i = 0; i < 50 && bridgePorts("bunker0").length >= veth; i++) await Bun.sleep(100);
+    expect(bridgePorts("bunker0").length).toBe(veth - 1);
+    expect((await docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "pub")).stdout.trim()).toBe("{}");
+    expect((await docker("rm", "pub")).code).toBe(0);
+  });
+
+  test("kill -9 of the daemon with published ports: the container keeps serving; a restarted daemon holds the port, keeps the rules and cleans up at stop", async () => {
+    expect((await docker("run", "-d", "--name", "survivor", "-p", "127.0.0.1:18082:80", "busybox", ...httpd("still-here"))).code).toBe(0);
+    let body: string | undefined;
+    for (let i = 0; i < 30 && !body; i++) body = (await httpGet("http://127.0.0.1:18082/")) ?? (await Bun.sleep(100), undefined);
+    expect(body).toBe("still-here\n");
+    const ip = await ipOf("survivor", "bridge");
+    daemon.proc.kill("SIGKILL");
+    await daemon.proc.exited;
+    expect(await httpGet("http://127.0.0.1:18082/")).toBe("still-here\n");
+    daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
+    env = { DOCKER_HOST: daemon.host };
+    expect(await httpGet("http://127.0.0.1:18082/")).toBe("still-here\n");
+    expect(() => Bun.listen({ hostname: "127.0.0.1", port: 18082, socket: { data() {} } }).stop()).toThrow();
+    // Its address stays its own: a new container gets another one.
+    const other = await docker("run", "--rm", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0");
+    expect(other.stdout).not.toContain(`${ip}/`);
+    expect((await docker("rm", "-f", "survivor")).code).toBe(0);
+    expect(await httpGet("http://127.0.0.1:18082/")).toBeUndefined();
+    if (NFT) expect(portsChain()).not.toContain("18082");
+  });
+
+  test("IPAM options: --subnet, --gateway, --ip-range, --aux-address and --ip; --internal has no way out; container: shares a namespace", async () => {
+    expect((await docker("network", "create", "--subnet", "10.231.0.0/24", "--gateway", "10.231.0.254", "--ip-range", "10.231.0.128/25", "--aux-address", "r=10.231.0.129", "ipamnet")).code).toBe(0);
+    const auto = await docker("run", "--rm", "--network", "ipamnet", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0; busybox ip route");
+    expect(auto.stdout).toContain("inet 10.231.0.128/24"); // first of the range (.129 is reserved by --aux-address)
+    expect(auto.stdout).toContain("default via 10.231.0.254");
+    expect((await docker("run", "-d", "--name", "fixed", "--network", "ipamnet", "--ip", "10.231.0.10", "busybox", "sleep", "60")).code).toBe(0);
+    expect(await ipOf("fixed", "ipamnet")).toBe("10.231.0.10");
+    const taken = await docker("run", "--rm", "--network", "ipamnet", "--ip", "10.231.0.10", "busybox", "true");
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toContain("Address already in use");
+    const shared = await docker("run", "--rm", "--network", "container:fixed", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0");
+    expect(shared.stdout).toContain("10.231.0.10/24");
+    expect((await docker("rm", "-f", "fixed")).code).toBe(0);
+    expect((await docker("network", "create", "--internal", "closed")).code).toBe(0);
+    const internal = await docker("run", "--rm", "--network", "closed", "busybox", "sh", "-c", "busybox ip route");
+    expect(internal.stdout).not.toContain("default");
+    if (NFT) expect(Bun.spawnSync([NFT, "list", "chain", "ip", "bunker", "forward"]).stdout.toString()).toContain("internal closed");
+    expect((await docker("network", "rm", "ipamnet", "closed")).code).toBe(0);
+  });
+
+  test("bad input gets Docker's messages and leaves nothing behind", async () => {
+    expect((await docker("network", "create", "--subnet", "10.232.0.0/16", "n1")).code).toBe(0);
+    const overlap = await docker("network", "create", "--subnet", "10.232.1.0/24", "n2");
+    expect(overlap.stderr).toContain("Pool overlaps with other one on this address space");
+    const dup = await docker("network", "create", "n1");
+    expect(dup.stderr).toContain("network with name n1 already exists");
+    const unknown = await docker("run", "--rm", "--pull", "never", "--network", "nosuchnet", "busybox", "true");
+    expect(unknown.stderr).toContain("network nosuchnet not found");
+    const badPort = await docker("run", "--rm", "-p", "80:99999", "busybox", "true");
+    expect(badPort.code).not.toBe(0);
+    expect((await docker("run", "-d", "--name", "holder", "-p", "127.0.0.1:18083:80", "busybox", "sleep", "60")).code).toBe(0);
+    const vethsBefore = bridgePorts("bunker0").length;
+    const inUse = await docker("run", "-d", "--name", "second", "-p", "127.0.0.1:18083:80", "busybox", "sleep", "60");
+    expect(inUse.stderr).toContain("port is already allocated");
+    expect(bridgePorts("bunker0").length).toBe(vethsBefore);
+    expect((await docker("inspect", "-f", "{{.State.Running}}", "second")).stdout.trim()).toBe("false");
+    const preRm = await docker("network", "rm", "bridge");
+    expect(preRm.stderr).toContain("bridge is a pre-defined network and cannot be removed");
+    const api = await fetch("http://localhost/v1.51/networks/create", { unix: daemon.socket, method: "POST", body: JSON.stringify({ Name: 5 }), headers: { "content-type": "application/json" } } as RequestInit);
+    expect(api.status).toBe(400);
+    expect(((await api.json()) as { message: string }).message).toContain("Name");
+    expect((await docker("rm", "-f", "holder", "second")).code).toBe(0);
+    expect((await docker("network", "rm", "n1")).code).toBe(0);
+    expect(existsSync(`/sys/class/net/br-`)).toBe(false);
+  });
+});
