@@ -7,7 +7,7 @@
  * loopback and to the containers this file creates.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { answer, parseQuestion } from "../../src/core/network/dns-server.ts";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
@@ -53,7 +53,8 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
         },
       },
     });
-    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ dns: [UPSTREAM] }));
+    mkdirSync(join(dir, "plugins"));
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ dns: [UPSTREAM], "docker-plugin-dirs": [join(dir, "plugins")] }));
     daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
     env = { DOCKER_HOST: daemon.host };
     writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
@@ -179,6 +180,32 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     expect(internal.stdout).not.toContain("default");
     if (NFT) expect(Bun.spawnSync([NFT, "list", "chain", "ip", "bunker", "forward"]).stdout.toString()).toContain("internal closed");
     expect((await docker("network", "rm", "ipamnet", "closed")).code).toBe(0);
+  });
+
+  test("a remote NetworkDriver plugin is discovered and used by network create -d; the engine moves its interface into the container", async () => {
+    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/network-plugin.ts"), join(dir, "plugins", "testnet.sock"), "bktestpl0"], { stdout: "pipe", stderr: "inherit" });
+    const lines: string[] = [];
+    void (async () => {
+      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
+    })();
+    try {
+      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
+      expect((await docker("network", "create", "-d", "testnet", "--subnet", "10.233.0.0/24", "plnet")).code).toBe(0);
+      expect((await docker("network", "inspect", "-f", "{{.Driver}}", "plnet")).stdout.trim()).toBe("testnet");
+      const r = await docker("run", "--rm", "--network", "plnet", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0; busybox ip route; ping -c 1 -W 2 10.233.0.1 >/dev/null && echo gateway-reachable");
+      expect(r.stdout).toContain("inet 10.233.0.2/24");
+      expect(r.stdout).toContain("default via 10.233.0.1");
+      expect(r.stdout).toContain("gateway-reachable");
+      expect((await docker("network", "rm", "plnet")).code).toBe(0);
+      const calls = lines.map((l) => l.split(" ")[0]);
+      for (const m of ["Plugin.Activate", "NetworkDriver.CreateNetwork", "NetworkDriver.CreateEndpoint", "NetworkDriver.Join", "NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint", "NetworkDriver.DeleteNetwork"]) expect(calls).toContain(m);
+      const join_ = JSON.parse(lines.find((l) => l.startsWith("NetworkDriver.Join "))!.slice("NetworkDriver.Join ".length));
+      expect(join_.SandboxKey).toMatch(/^\/proc\/\d+\/ns\/net$/);
+      const missing = await docker("network", "create", "-d", "nosuchdriver", "x1");
+      expect(missing.stderr).toContain('plugin "nosuchdriver" not found');
+    } finally {
+      plugin.kill();
+    }
   });
 
   test("bad input gets Docker's messages and leaves nothing behind", async () => {

@@ -211,7 +211,7 @@ export class Daemon {
   containerService(storage: StorageDriver, runtime: ContainerRuntime): Promise<ContainerService> {
     this.containersLoading ??= (async () => {
       const [{ ContainerService }, { ContainerStore }] = await Promise.all([import("../container/container-service.ts"), import("../container/container-store.ts")]);
-      const { NetworkService } = await import("../network/network-service.ts");
+      const [{ NetworkService }, { remoteNetworkDrivers }] = await Promise.all([import("../network/network-service.ts"), import("../network/remote-driver.ts")]);
       const store = new ContainerStore(join(this.config.dataRoot, "containers"));
       const networks = new NetworkService(join(this.config.dataRoot, "network"), {
         sys: this.deps.sys,
@@ -219,6 +219,10 @@ export class Daemon {
         events: this.events,
         drivers: this.plugins?.instances("network.v1") ?? new Map(),
         containers: () => store.all(),
+        remoteDriver: remoteNetworkDrivers(this.deps.sys, this.deps.log, {
+          ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}),
+          retryFor: this.config.dockerPluginTimeout * 1000,
+        }),
         defaultBridge: this.config.bridge === "none" ? null : (this.config.bridge ?? "bunker0"),
         ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
       });

@@ -476,7 +476,7 @@ export class NetworkService {
         const n = this.networks.get(s.NetworkID)!;
         if (!s.IPAddress) continue;
         const d = await this.driverFor(n.Driver);
-        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, ifname: `eth${index}`, defaultRoute: index++ === 0 });
+        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, key: nsPath, ifname: `eth${index}`, defaultRoute: index++ === 0 });
         joined.push([n, s, d]);
         if (res.hostIf) s.HostIf = res.hostIf;
         if (ports.length) {
@@ -523,7 +523,7 @@ export class NetworkService {
       this.allocate(one);
       const nsfd = this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0);
       try {
-        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, ifname: `eth${Object.keys(nets).length - 1}`, defaultRoute: false });
+        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, key: NetworkService.netnsPath(c.State.Pid), ifname: `eth${Object.keys(nets).length - 1}`, defaultRoute: false });
         if (res.hostIf) s.HostIf = res.hostIf;
       } finally {
         this.deps.sys.close(nsfd);

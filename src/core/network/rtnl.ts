@@ -114,6 +114,13 @@ export class Rtnl {
     this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, true), attrs, o.hostName, "RTM_NEWLINK");
   }
 
+  /** Move link `name` into the namespace behind `netnsFd`, renamed `newName` there (one message). */
+  moveLink(name: string, netnsFd: number, newName: string): void {
+    const index = this.linkIndex(name);
+    if (index === undefined) throw new SyscallError("RTM_NEWLINK", ENODEV, name, "no such interface");
+    this.req(RTM_NEWLINK, 0, ifinfomsg(index), [nla.u32(IFLA_NET_NS_FD, netnsFd), nla.str(IFLA_IFNAME, newName)], name, "RTM_NEWLINK");
+  }
+
   /** Bring a link up. */
   setUp(index: number, what: string): void {
     this.req(RTM_NEWLINK, 0, ifinfomsg(index, true), [], what, "RTM_NEWLINK");

@@ -50,6 +50,8 @@ export interface Endpoint {
 /** Where an endpoint goes: the container's network namespace and the interface name there. */
 export interface Sandbox {
   netnsFd: number;
+  /** A path naming the namespace (`/proc/<pid>/ns/net`), Docker's SandboxKey for remote drivers. */
+  key: string;
   ifname: string;
   /** Whether this endpoint's gateway becomes the container's default route (the first network's does). */
   defaultRoute: boolean;

@@ -1,0 +1,115 @@
+/**
+ * A network driver behind Docker's remote NetworkDriver protocol (docker-api.md §5.3), so an
+ * existing Docker network plugin works unchanged: networks and endpoints are created through
+ * the plugin, `Join` names a host interface that the engine then moves into the container's
+ * namespace (renamed `<DstPrefix><n>`) and configures with the endpoint's address and the
+ * plugin's gateway. Methods the plugin does not implement (HTTP 404) are skipped, as libnetwork does.
+ */
+import * as v from "valibot";
+import { EngineError, messageOf } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { DockerPluginClient } from "../plugin/docker-plugin.ts";
+import type { Sys } from "../sys/sys.ts";
+import { Rtnl } from "./rtnl.ts";
+import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, Sandbox } from "./types.ts";
+
+const Empty = v.looseObject({});
+const CreateEndpointReply = v.looseObject({ Interface: v.nullish(v.looseObject({ MacAddress: v.nullish(v.string()) })) });
+const JoinReply = v.looseObject({
+  InterfaceName: v.looseObject({ SrcName: v.string(), DstPrefix: v.string() }),
+  Gateway: v.nullish(v.string()),
+  DisableGatewayService: v.nullish(v.boolean()),
+});
+
+/** The NetworkDriver proxy for one activated plugin. */
+export class RemoteNetworkDriver implements NetworkDriver {
+  constructor(
+    readonly name: string,
+    private readonly client: DockerPluginClient,
+    private readonly sys: Sys,
+    private readonly log: Logger,
+  ) {}
+
+  /** A call whose 404 means "not implemented" (skipped) rather than failure. */
+  private async optional(method: string, body: unknown): Promise<void> {
+    const res = await this.client.request(method, body);
+    if (res.status === 404) return;
+    const text = await res.text();
+    const err = text ? (JSON.parse(text) as { Err?: string }).Err : undefined;
+    if (err || !res.ok) throw new EngineError("internal", `plugin ${this.name}: ${method}: ${err || `HTTP ${res.status}`}`);
+  }
+
+  async createNetwork(net: NetworkRecord): Promise<void> {
+    const ipv4 = net.IPAM.Config.map((p) => ({
+      AddressSpace: "LocalDefault",
+      Pool: p.Subnet,
+      Gateway: p.Gateway ? `${p.Gateway}/${p.Subnet.split("/")[1]}` : "",
+      AuxAddresses: Object.fromEntries(Object.entries(p.AuxiliaryAddresses ?? {}).map(([k, ip]) => [k, `${ip}/${p.Subnet.split("/")[1]}`])),
+    }));
+    await this.client.call("NetworkDriver.CreateNetwork", { NetworkID: net.Id, Options: { "com.docker.network.generic": net.Options, "com.docker.network.enable_ipv6": false }, IPv4Data: ipv4, IPv6Data: [] }, Empty);
+  }
+
+  async deleteNetwork(net: NetworkRecord): Promise<void> {
+    await this.client.call("NetworkDriver.DeleteNetwork", { NetworkID: net.Id }, Empty);
+  }
+
+  async join(net: NetworkRecord, ep: Endpoint, sb: Sandbox): Promise<JoinResult> {
+    const ids = { NetworkID: net.Id, EndpointID: ep.id };
+    await this.client.call("NetworkDriver.CreateEndpoint", { ...ids, Options: {}, Interface: { Address: `${ep.ip}/${ep.prefix}`, AddressIPv6: "", MacAddress: ep.mac } }, CreateEndpointReply);
+    try {
+      const j = await this.client.call("NetworkDriver.Join", { ...ids, SandboxKey: sb.key, Options: {} }, JoinReply);
+      const host = Rtnl.open(this.sys);
+      try {
+        host.moveLink(j.InterfaceName.SrcName, sb.netnsFd, sb.ifname);
+      } finally {
+        host.close();
+      }
+      const inner = Rtnl.open(this.sys, sb.netnsFd);
+      try {
+        const idx = inner.linkIndex(sb.ifname)!;
+        inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
+        inner.setUp(idx, sb.ifname);
+        const gw = j.Gateway || ep.gateway;
+        if (sb.defaultRoute && gw) inner.addDefaultRoute(idx, gw, sb.ifname);
+      } finally {
+        inner.close();
+      }
+      await this.optional("NetworkDriver.ProgramExternalConnectivity", { ...ids, Options: {} });
+      return { ports: [] };
+    } catch (err) {
+      await this.leave(net, ep).catch(() => {});
+      throw err;
+    }
+  }
+
+  async leave(net: NetworkRecord, ep: Endpoint): Promise<void> {
+    const ids = { NetworkID: net.Id, EndpointID: ep.id };
+    for (const m of ["NetworkDriver.RevokeExternalConnectivity", "NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"]) {
+      await this.optional(m, ids).catch((err) => this.log.warn("network plugin call failed", { plugin: this.name, method: m, error: messageOf(err) }));
+    }
+  }
+}
+
+/**
+ * Finds Docker network plugins by name (moby's discovery: sockets, .spec and .json files in the
+ * plugin directories), activated once each; undefined when there is no such plugin.
+ */
+export function remoteNetworkDrivers(sys: Sys, log: Logger, opts: { dirs?: string[]; retryFor?: number } = {}): (name: string) => Promise<NetworkDriver | undefined> {
+  const cache = new Map<string, Promise<NetworkDriver | undefined>>();
+  return (name) => {
+    let p = cache.get(name);
+    if (!p) {
+      p = (async () => {
+        const { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin } = await import("../plugin/docker-plugin.ts");
+        const address = findDockerPlugin(name, opts.dirs ?? DOCKER_PLUGIN_DIRS);
+        if (!address) return undefined;
+        const client = new DockerPluginClient(address, { retryFor: opts.retryFor ?? 30_000 });
+        await client.activate("NetworkDriver");
+        return new RemoteNetworkDriver(name, client, sys, log);
+      })();
+      p.then((d) => d ?? cache.delete(name), () => cache.delete(name));
+      cache.set(name, p);
+    }
+    return p;
+  };
+}
