@@ -4,10 +4,22 @@
  * arguments, `-c` and all; the option parser must not see those. `--` is inserted there.
  */
 
-/** Insert `--` after the first operand following any of `commands`, skipping flags in `valueFlags` with their values. */
+/**
+ * Insert `--` after the first operand following the command when the command (the first operand
+ * of the line) is one of `commands`, skipping flags in `valueFlags` with their values.
+ */
 export function endOptionsAfterOperand(argv: string[], commands: readonly string[], valueFlags: ReadonlySet<string>): string[] {
-  const at = argv.findIndex((a) => commands.includes(a));
-  if (at < 0 || argv.includes("--")) return argv;
+  let at = -1;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("-")) {
+      if (valueFlags.has(a)) i++;
+      continue;
+    }
+    at = i;
+    break;
+  }
+  if (at < 0 || !commands.includes(argv[at]!) || argv.includes("--")) return argv;
   for (let i = at + 1; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith("-")) {

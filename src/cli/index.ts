@@ -113,6 +113,11 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
       .option("--group-add <group>", "Add additional groups to join", { type: [String] })
       .option("-l, --label <kv>", "Set meta data on a container", { type: [String] })
       .option("--network <net>", "Connect a container to a network")
+      .option("--network-alias <alias>", "Add network-scoped alias for the container", { type: [String] })
+      .option("--ip <ip>", "IPv4 address (e.g., 172.30.100.104)")
+      .option("-p, --publish <spec>", "Publish a container's port(s) to the host", { type: [String] })
+      .option("-P, --publish-all", "Publish all exposed ports to random ports")
+      .option("--link <name:alias>", "Add link to another container", { type: [String] })
       .option("--log-driver <driver>", "Logging driver for the container")
       .option("--log-opt <kv>", "Log driver options", { type: [String] })
       .option("--stop-signal <sig>", "Signal to stop the container")
@@ -225,6 +230,24 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--label <kv>", "Set metadata for a volume", { type: [String] })
     .action((sub: string, names: string[], o) => (result = C().then((m) => m.volumeCommand(ctxOf(o), o, sub, names))));
 
+  cli.command("port <container> [port]", "List port mappings or a specific mapping for the container").action((name: string, port: string | undefined, o) => (result = C().then((m) => m.portCommand(ctxOf(o), name, port))));
+  cli
+    .command("network <command> [...args]", "Manage networks: create, ls, inspect, rm, connect, disconnect, prune")
+    .option("-d, --driver <name>", "Driver to manage the network")
+    .option("--subnet <cidr>", "Subnet in CIDR format", { type: [String] })
+    .option("--gateway <ip>", "IPv4 gateway for the subnet", { type: [String] })
+    .option("--ip-range <cidr>", "Allocate container IPs from a sub-range", { type: [String] })
+    .option("--aux-address <name=ip>", "Auxiliary IPv4 addresses used by the network driver", { type: [String] })
+    .option("--internal", "Restrict external access to the network")
+    .option("--attachable", "Enable manual container attachment")
+    .option("-o, --opt <kv>", "Set driver specific options", { type: [String] })
+    .option("--label <kv>", "Set metadata on a network", { type: [String] })
+    .option("--ip <ip>", "IPv4 address (connect)")
+    .option("--alias <alias>", "Add network-scoped alias for the container (connect)", { type: [String] })
+    .option("-q, --quiet", "Only display network IDs")
+    .option("-f, --force", "Do not prompt / force the disconnection")
+    .option("--format <format>", "Format output using a custom template")
+    .action((sub: string, args: string[], o) => (result = import("./commands/networks.ts").then((m) => m.networkCommand(ctxOf(o), o, sub, args))));
   // -v/--version is handled before parsing (below): as a cac option it would take run's -v (volume).
   cli.help();
 
@@ -268,7 +291,7 @@ const VALUE_FLAGS = new Set([
   "-H", "--host", "--name", "-e", "--env", "--env-file", "-v", "--volume", "--mount", "--tmpfs", "-w", "--workdir", "-u", "--user", "--entrypoint",
   "--restart", "-m", "--memory", "--memory-swap", "--cpus", "-c", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--ulimit", "--cap-add", "--cap-drop",
   "--security-opt", "--hostname", "--add-host", "--dns", "--group-add", "-l", "--label", "--network", "--log-driver", "--log-opt", "--stop-signal",
-  "--stop-timeout", "--expose", "--pull",
+  "--stop-timeout", "--expose", "--pull", "-p", "--publish", "--ip", "--network-alias", "--link",
 ]);
 
 /** docker stops reading its own flags at the image (run, create) or the container (exec). */

@@ -97,4 +97,24 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
     expect(JSON.parse((await bunker("volume", "inspect", "clivol")).stdout)[0].Name).toBe("clivol");
     expect((await bunker("volume", "rm", "clivol")).stdout).toBe("clivol\n");
   });
+
+  test("network create, ls (same table as docker's), run --network/-p, port, ps PORTS, connect, disconnect, rm", async () => {
+    const id = (await bunker("network", "create", "--subnet", "10.234.0.0/24", "clinet")).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    if (DOCKER) expect((await bunker("network", "ls")).stdout).toBe((await run([DOCKER, "network", "ls"], env)).stdout);
+    expect((await bunker("run", "-d", "--name", "cliweb", "--network", "clinet", "--ip", "10.234.0.50", "-p", "127.0.0.1:18090:80", "busybox", "sleep", "30")).code).toBe(0);
+    expect((await bunker("port", "cliweb")).stdout).toBe("80/tcp -> 127.0.0.1:18090\n");
+    expect((await bunker("port", "cliweb", "80")).stdout).toBe("127.0.0.1:18090\n");
+    expect((await bunker("ps", "--format", "{{.Ports}}")).stdout).toContain("127.0.0.1:18090->80/tcp");
+    if (DOCKER) expect((await bunker("port", "cliweb")).stdout).toBe((await run([DOCKER, "port", "cliweb"], env)).stdout);
+    const attached = JSON.parse((await bunker("network", "inspect", "clinet")).stdout)[0].Containers as Record<string, { Name: string; IPv4Address: string }>;
+    expect(Object.values(attached)).toEqual([expect.objectContaining({ Name: "cliweb", IPv4Address: "10.234.0.50/24" })]);
+    expect((await bunker("network", "connect", "bridge", "cliweb")).code).toBe(0);
+    expect((await bunker("exec", "cliweb", "sh", "-c", "ls /sys/class/net | grep -c eth")).stdout.trim()).toBe("2");
+    expect((await bunker("network", "disconnect", "bridge", "cliweb")).code).toBe(0);
+    expect((await bunker("rm", "-f", "cliweb")).code).toBe(0);
+    expect((await bunker("network", "rm", "clinet")).stdout).toBe("clinet\n");
+    const bad = await bunker("run", "--rm", "-p", "1:2:3:4", "busybox", "true");
+    expect(bad.stderr).toContain("invalid port specification");
+  });
 });

@@ -11,6 +11,7 @@ import { concatBytes, parseByteSize } from "../../core/bytes.ts";
 import { demux, hijack } from "../../core/client/hijack.ts";
 import { humanDuration } from "../../core/api/routes/containers.ts";
 import { invalidArgument } from "../../core/errors.ts";
+import { type HostBinding, parsePublish } from "../../core/network/port-spec.ts";
 import type { CliContext } from "../context.ts";
 import { renderFormat, tabwrite } from "../output.ts";
 
@@ -56,6 +57,12 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
       ...(type === "volume" && kv["volume-nocopy"] ? { VolumeOptions: { NoCopy: true } } : {}),
     };
   });
+  const published = list(o.publish).flatMap(parsePublish);
+  const portBindings: Record<string, HostBinding[]> = {};
+  for (const p of published) (portBindings[p.key] ??= []).push(p.binding);
+  const network = o.network ? String(o.network) : "default";
+  const aliases = list(o.networkAlias);
+  const endpoint = o.ip || aliases.length ? { ...(o.ip ? { IPAMConfig: { IPv4Address: String(o.ip) } } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } : undefined;
   const restart = o.restart ? String(o.restart) : "no";
   const [rname, rcount] = restart.split(":");
   const tty = !!o.tty;
@@ -84,8 +91,12 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
     Volumes: volumes,
     ...(o.stopSignal ? { StopSignal: String(o.stopSignal) } : {}),
     ...(o.stopTimeout !== undefined ? { StopTimeout: Number(o.stopTimeout) } : {}),
-    ...(o.expose ? { ExposedPorts: Object.fromEntries(list(o.expose).map((p) => [p.includes("/") ? p : `${p}/tcp`, {}])) } : {}),
+    ...(o.expose || o.publish ? { ExposedPorts: Object.fromEntries([...list(o.expose).map((p) => (p.includes("/") ? p : `${p}/tcp`)), ...published.map((p) => p.key)].map((k) => [k, {}])) } : {}),
+    ...(endpoint ? { NetworkingConfig: { EndpointsConfig: { [network]: endpoint } } } : {}),
     HostConfig: {
+      PortBindings: portBindings,
+      PublishAllPorts: !!o.publishAll,
+      Links: list(o.link),
       Binds: binds,
       Mounts: mounts,
       NetworkMode: o.network ? String(o.network) : "default",
@@ -242,13 +253,37 @@ interface Summary {
   Created: number;
   Status: string;
   State: string;
-  Ports: unknown[];
+  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
   Labels: Record<string, string>;
 }
 
 /** "About a minute ago" style, from docker's units.HumanDuration. */
 function ago(createdSec: number): string {
   return `${humanDuration(Date.now() - createdSec * 1000)} ago`;
+}
+
+/** docker ps's PORTS column: `127.0.0.1:8080->80/tcp, 443/tcp`. */
+function portsText(ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[]): string {
+  return ports.map((p) => (p.PublicPort ? `${p.IP}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(", ");
+}
+
+/** `bunker port CONTAINER [PRIVATE_PORT[/PROTO]]`. */
+export async function portCommand(ctx: CliContext, name: string, which?: string): Promise<number> {
+  const info = await ctx.client().json<{ NetworkSettings: { Ports: Record<string, HostBinding[] | null> } }>("GET", `/containers/${name}/json`);
+  const want = which ? (which.includes("/") ? which : `${which}/tcp`) : undefined;
+  let found = false;
+  for (const [key, list] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+    if (want && key !== want) continue;
+    for (const b of list ?? []) {
+      found = true;
+      ctx.out(want ? `${b.HostIp}:${b.HostPort}\n` : `${key} -> ${b.HostIp}:${b.HostPort}\n`);
+    }
+  }
+  if (want && !found) {
+    ctx.err(`Error: No public port '${want}' published for ${name}\n`);
+    return 1;
+  }
+  return 0;
 }
 
 export async function psCommand(ctx: CliContext, o: Opts): Promise<number> {
@@ -269,7 +304,7 @@ export async function psCommand(ctx: CliContext, o: Opts): Promise<number> {
     Command: JSON.stringify(trunc && r.Command.length > 20 ? `${r.Command.slice(0, 19)}…` : r.Command),
     CreatedAt: new Date(r.Created * 1000).toISOString(),
     RunningFor: ago(r.Created),
-    Ports: "",
+    Ports: portsText(r.Ports ?? []),
     State: r.State,
     Status: r.Status,
     Names: r.Names.map((n) => n.slice(1)).join(","),

@@ -180,6 +180,7 @@ export class ContainerService {
     };
     const netMode = this.networkModeOf(h.NetworkMode);
     const networking = this.deps.networks.initialNetworking(netMode, body.NetworkingConfig?.EndpointsConfig ?? {});
+    this.deps.networks.portsOf({ Id: "", Name: "", Config: { ExposedPorts: body.ExposedPorts ?? null }, HostConfig: h, State: { Running: false, Pid: 0 } }); // bad bindings fail here
     delete (config as Record<string, unknown>).HostConfig;
     delete (config as Record<string, unknown>).NetworkingConfig;
     const rec: ContainerRecord = {

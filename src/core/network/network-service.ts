@@ -18,6 +18,7 @@ import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
 import { allocate, chooseSubnet, completePool, hostRoutes, type IpamPoolConfig, type PoolState, release } from "./ipam.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
+import { parsePortKey } from "./port-spec.ts";
 import { Rtnl } from "./rtnl.ts";
 import type { Endpoint, NetworkDriver, NetworkRecord, PortBinding } from "./types.ts";
 
@@ -383,16 +384,17 @@ export class NetworkService {
   }
 
   /** The ports a container publishes, from PortBindings (and ExposedPorts with -P). */
-  private portsOf(c: NetContainer): PortBinding[] {
+  portsOf(c: NetContainer): PortBinding[] {
     const out: PortBinding[] = [];
     const bindings = { ...(c.HostConfig.PortBindings ?? {}) };
     if (c.HostConfig.PublishAllPorts) for (const k of Object.keys(c.Config.ExposedPorts ?? {})) if (!bindings[k]?.length) bindings[k] = [{ HostIp: "", HostPort: "" }];
     for (const [key, list] of Object.entries(bindings)) {
-      const [port, proto = "tcp"] = key.split("/");
-      if (proto !== "tcp" && proto !== "udp") throw invalidArgument(`invalid proto: ${proto}`);
+      const [port, proto] = parsePortKey(key);
       for (const b of list ?? []) {
         const hostPort = b.HostPort ? Number(b.HostPort.split("-")[0]) : 0;
-        out.push({ proto, containerPort: Number(port), hostIp: b.HostIp || "0.0.0.0", hostPort });
+        if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw invalidArgument(`invalid host port: ${b.HostPort}`);
+        if (b.HostIp) parseIPv4(b.HostIp);
+        out.push({ proto, containerPort: port, hostIp: b.HostIp || "0.0.0.0", hostPort });
       }
     }
     return out;

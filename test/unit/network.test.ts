@@ -1,0 +1,122 @@
+/**
+ * Networking pieces that need no root: IPAM (subnet choice, allocation exactly once, reserved
+ * addresses), `-p` parsing, netlink encoding and decoding, the nf_tables batch (only changed
+ * chains rewritten), embedded DNS messages, and the command-line split for `network create`.
+ */
+import { describe, expect, test } from "bun:test";
+import { endOptionsAfterOperand } from "../../src/cli/argv.ts";
+import { answer, nameservers, parseQuestion } from "../../src/core/network/dns-server.ts";
+import { allocate, chooseSubnet, completePool, hostRoutes, release, type PoolState } from "../../src/core/network/ipam.ts";
+import { formatCidr, parseCidr } from "../../src/core/network/ipv4.ts";
+import { decodeAttrs, decodeMessages, encodeMessage, nla } from "../../src/core/network/netlink.ts";
+import { action, encodeRuleset, match, type Ruleset } from "../../src/core/network/nftables.ts";
+import { parsePortKey, parsePublish } from "../../src/core/network/port-spec.ts";
+
+describe("IPAM", () => {
+  test("the first default pool that overlaps nothing taken; host routes parsed from /proc/net/route", () => {
+    expect(formatCidr(chooseSubnet([]))).toBe("172.17.0.0/16");
+    expect(formatCidr(chooseSubnet([parseCidr("172.17.0.0/16"), parseCidr("172.18.5.0/24")]))).toBe("172.19.0.0/16");
+    const all172 = Array.from({ length: 15 }, (_, i) => parseCidr(`172.${17 + i}.0.0/16`));
+    expect(formatCidr(chooseSubnet(all172))).toBe("192.168.0.0/20");
+    const route = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\neth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+    expect(hostRoutes(route).map(formatCidr)).toEqual(["10.0.0.0/16"]);
+  });
+
+  test("addresses are handed out once, in order, skipping gateway, aux addresses, network and broadcast; release works once", () => {
+    const pool = completePool({ Subnet: "10.1.0.0/29", AuxiliaryAddresses: { r: "10.1.0.3" } });
+    expect(pool.Gateway).toBe("10.1.0.1");
+    const st: PoolState = { used: {} };
+    expect(allocate(pool, st, "a")).toBe("10.1.0.2");
+    expect(allocate(pool, st, "b")).toBe("10.1.0.4");
+    expect(() => allocate(pool, st, "c", "10.1.0.4")).toThrow("Address already in use");
+    expect(() => allocate(pool, st, "c", "10.1.0.1")).toThrow("Address already in use");
+    expect(() => allocate(pool, st, "c", "10.9.0.1")).toThrow("outside");
+    expect(allocate(pool, st, "c")).toBe("10.1.0.5");
+    expect(allocate(pool, st, "d")).toBe("10.1.0.6");
+    expect(() => allocate(pool, st, "e")).toThrow("no available IPv4 address");
+    expect(release(st, "10.1.0.4", "x")).toBe(false); // not its owner
+    expect(release(st, "10.1.0.4", "b")).toBe(true);
+    expect(release(st, "10.1.0.4", "b")).toBe(false);
+    expect(allocate(pool, st, "e")).toBe("10.1.0.4");
+  });
+
+  test("a range limits automatic addresses; bad pools are refused", () => {
+    const pool = completePool({ Subnet: "10.2.0.0/24", IPRange: "10.2.0.128/25" });
+    expect(allocate(pool, { used: {} }, "a")).toBe("10.2.0.128");
+    expect(() => completePool({ Subnet: "10.2.0.0/24", Gateway: "10.3.0.1" })).toThrow("no matching subnet for gateway");
+    expect(() => completePool({ Subnet: "10.2.0.0/33" })).toThrow("invalid CIDR");
+    expect(completePool({ Subnet: "10.2.0.77/24" }).Subnet).toBe("10.2.0.0/24");
+  });
+});
+
+describe("-p parsing", () => {
+  test("docker's forms", () => {
+    expect(parsePublish("80")).toEqual([{ key: "80/tcp", binding: { HostIp: "", HostPort: "" } }]);
+    expect(parsePublish("8080:80/udp")).toEqual([{ key: "80/udp", binding: { HostIp: "", HostPort: "8080" } }]);
+    expect(parsePublish("127.0.0.1:18080:80")).toEqual([{ key: "80/tcp", binding: { HostIp: "127.0.0.1", HostPort: "18080" } }]);
+    expect(parsePublish("127.0.0.1::80")[0]!.binding).toEqual({ HostIp: "127.0.0.1", HostPort: "" });
+    expect(parsePublish("8000-8001:80-81").map((p) => `${p.binding.HostPort}->${p.key}`)).toEqual(["8000->80/tcp", "8001->81/tcp"]);
+    for (const bad of ["80:99999", "1:2:3:4", "80/sctp", "x:80", "a.b:1:80", "8000-8002:80-81"]) expect(() => parsePublish(bad)).toThrow();
+    expect(parsePortKey("53/udp")).toEqual([53, "udp"]);
+    expect(() => parsePortKey("0/tcp")).toThrow();
+  });
+});
+
+describe("netlink", () => {
+  test("messages and nested attributes round-trip, aligned to 4 bytes", () => {
+    const m = encodeMessage(16, 5, 42, new Uint8Array(16), [nla.str(3, "eth0"), nla.nest(18, nla.str(1, "veth"), nla.u32(2, 7))]);
+    expect(m.length % 4).toBe(0);
+    const [d] = decodeMessages(m);
+    expect([d!.type, d!.flags, d!.seq]).toEqual([16, 5, 42]);
+    const attrs = decodeAttrs(d!.payload.subarray(16));
+    expect(new TextDecoder().decode(attrs.get(3)!)).toBe("eth0\0");
+    const inner = decodeAttrs(attrs.get(18)!);
+    expect(new TextDecoder().decode(inner.get(1)!)).toBe("veth\0");
+    expect(new DataView(inner.get(2)!.buffer, inner.get(2)!.byteOffset).getUint32(0, true)).toBe(7);
+  });
+
+  test("nf_tables: a first install replaces the table; later ones rewrite only the changed chain, or send nothing", () => {
+    const base: Ruleset = {
+      table: "t",
+      chains: [{ name: "post", hook: "postrouting", type: "nat", priority: 100 }, { name: "ports" }],
+      rules: [{ chain: "post", exprs: [...match.saddr("10.0.0.0/8"), action.masquerade()] }],
+    };
+    const types = (data: Uint8Array) => decodeMessages(data).map((m) => m.type & 0xff);
+    // BATCH_BEGIN(16), NEWTABLE, DELTABLE, NEWTABLE, NEWCHAIN×2, NEWRULE, BATCH_END(17)
+    expect(types(encodeRuleset(base, 1)!.data)).toEqual([16, 0, 2, 0, 3, 3, 6, 17]);
+    const withPort: Ruleset = { ...base, rules: [...base.rules, { chain: "ports", exprs: [...match.dport("tcp", 8080), ...action.dnat("10.0.0.2", 80)] }] };
+    // Only the ports chain: flush (DELRULE 8) and its one rule.
+    expect(types(encodeRuleset(withPort, 1, false, base)!.data)).toEqual([16, 8, 6, 17]);
+    expect(encodeRuleset(withPort, 1, false, structuredClone(withPort))).toBeUndefined();
+  });
+});
+
+describe("embedded DNS messages", () => {
+  const query = (name: string, type = 1) => {
+    const labels = name.split(".").flatMap((l) => [l.length, ...new TextEncoder().encode(l)]);
+    return Uint8Array.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, type, 0, 1]);
+  };
+
+  test("a question is parsed; an answer carries the A record and the query's ID", () => {
+    const q = query("Web.MyNet");
+    const p = parseQuestion(q)!;
+    expect(p).toEqual({ name: "web.mynet", qtype: 1, end: q.length });
+    const a = answer(q, p.end, "172.18.0.2");
+    expect([a[0], a[1]]).toEqual([0x12, 0x34]);
+    expect(a[3]! & 0x0f).toBe(0); // NOERROR
+    expect(new DataView(a.buffer).getUint16(6)).toBe(1); // one answer
+    expect([...a.subarray(-4)]).toEqual([172, 18, 0, 2]);
+    const nx = answer(q, p.end, undefined, 3);
+    expect(nx[3]! & 0x0f).toBe(3);
+    expect(parseQuestion(new Uint8Array(5))).toBeUndefined();
+    expect(nameservers("# x\nnameserver 10.0.0.2\nnameserver ::1\nsearch a\n")).toEqual(["10.0.0.2"]);
+  });
+});
+
+describe("command line", () => {
+  const VALUE = new Set(["--name", "-p", "--subnet"]);
+  test("run stops at the image; network create is not mistaken for create", () => {
+    expect(endOptionsAfterOperand(["run", "-p", "80:80", "busybox", "sh", "-c", "x"], ["run", "create"], VALUE)).toEqual(["run", "-p", "80:80", "busybox", "--", "sh", "-c", "x"]);
+    expect(endOptionsAfterOperand(["network", "create", "--subnet", "10.0.0.0/24", "n"], ["run", "create"], VALUE)).toEqual(["network", "create", "--subnet", "10.0.0.0/24", "n"]);
+  });
+});
