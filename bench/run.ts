@@ -11,11 +11,12 @@ import { join } from "node:path";
 import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
 import { layerExtractSuite } from "./layer-extract.ts";
+import { networkSuite } from "./network.ts";
 import { runLatencySuite } from "./run-latency.ts";
 import { startLatencySuite } from "./start-latency.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 
