@@ -234,6 +234,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
   cli
     .command("network <command> [...args]", "Manage networks: create, ls, inspect, rm, connect, disconnect, prune")
     .option("-d, --driver <name>", "Driver to manage the network")
+    .option("--ipam-driver <name>", "IP Address Management Driver")
     .option("--subnet <cidr>", "Subnet in CIDR format", { type: [String] })
     .option("--gateway <ip>", "IPv4 gateway for the subnet", { type: [String] })
     .option("--ip-range <cidr>", "Allocate container IPs from a sub-range", { type: [String] })

@@ -208,6 +208,27 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     }
   });
 
+  test("a remote IpamDriver plugin gives the network its pool and the containers their addresses", async () => {
+    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/ipam-plugin.ts"), join(dir, "plugins", "testipam.sock"), "10.237.0"], { stdout: "pipe", stderr: "inherit" });
+    const lines: string[] = [];
+    void (async () => {
+      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
+    })();
+    try {
+      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
+      expect((await docker("network", "create", "--ipam-driver", "testipam", "ipnet")).code).toBe(0);
+      expect((await docker("network", "inspect", "-f", "{{.IPAM.Driver}} {{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "ipnet")).stdout.trim()).toBe("testipam 10.237.0.0/24 10.237.0.1");
+      const r = await docker("run", "--rm", "--network", "ipnet", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0");
+      expect(r.stdout).toContain("inet 10.237.0.200/24");
+      expect((await docker("network", "rm", "ipnet")).code).toBe(0);
+      const calls = lines.map((l) => l.split(" ")[0]);
+      for (const m of ["IpamDriver.RequestPool", "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress", "IpamDriver.ReleasePool"]) expect(calls).toContain(m);
+      expect(lines.some((l) => l.startsWith("IpamDriver.ReleaseAddress") && l.includes("10.237.0.200"))).toBe(true);
+    } finally {
+      plugin.kill();
+    }
+  });
+
   test("bad input gets Docker's messages and leaves nothing behind", async () => {
     expect((await docker("network", "create", "--subnet", "10.232.0.0/16", "n1")).code).toBe(0);
     const overlap = await docker("network", "create", "--subnet", "10.232.1.0/24", "n2");

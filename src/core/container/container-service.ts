@@ -281,7 +281,7 @@ export class ContainerService {
     if (!isMounted(rootfs)) mountAll(this.deps.sys, await images.layers.driver.mounts(c.RwLayer), rootfs);
     try {
       const netnsPath = this.joinedNetns(c);
-      this.deps.networks.allocate(c);
+      await this.deps.networks.allocate(c);
       this.writeEtcFiles(c);
       const user = resolveUser(this.deps.sys, rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
       if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });

@@ -211,7 +211,8 @@ export class Daemon {
   containerService(storage: StorageDriver, runtime: ContainerRuntime): Promise<ContainerService> {
     this.containersLoading ??= (async () => {
       const [{ ContainerService }, { ContainerStore }] = await Promise.all([import("../container/container-service.ts"), import("../container/container-store.ts")]);
-      const [{ NetworkService }, { remoteNetworkDrivers }] = await Promise.all([import("../network/network-service.ts"), import("../network/remote-driver.ts")]);
+      const [{ NetworkService }, { remoteNetworkDrivers }, { remoteIpamDrivers }] = await Promise.all([import("../network/network-service.ts"), import("../network/remote-driver.ts"), import("../network/remote-ipam.ts")]);
+      const pluginOpts = { ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}), retryFor: this.config.dockerPluginTimeout * 1000 };
       const store = new ContainerStore(join(this.config.dataRoot, "containers"));
       const networks = new NetworkService(join(this.config.dataRoot, "network"), {
         sys: this.deps.sys,
@@ -219,10 +220,8 @@ export class Daemon {
         events: this.events,
         drivers: this.plugins?.instances("network.v1") ?? new Map(),
         containers: () => store.all(),
-        remoteDriver: remoteNetworkDrivers(this.deps.sys, this.deps.log, {
-          ...(this.config.dockerPluginDirs ? { dirs: this.config.dockerPluginDirs } : {}),
-          retryFor: this.config.dockerPluginTimeout * 1000,
-        }),
+        remoteDriver: remoteNetworkDrivers(this.deps.sys, this.deps.log, pluginOpts),
+        remoteIpam: remoteIpamDrivers(pluginOpts),
         defaultBridge: this.config.bridge === "none" ? null : (this.config.bridge ?? "bunker0"),
         ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
       });

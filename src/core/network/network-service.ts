@@ -19,6 +19,7 @@ import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
 import { allocate, chooseSubnet, completePool, hostRoutes, type IpamPoolConfig, type PoolState, release } from "./ipam.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
 import { parsePortKey } from "./port-spec.ts";
+import { GATEWAY_REQUEST, type RemoteIpam } from "./remote-ipam.ts";
 import { Rtnl } from "./rtnl.ts";
 import type { Endpoint, NetworkDriver, NetworkRecord, PortBinding } from "./types.ts";
 
@@ -74,6 +75,8 @@ export interface NetworkDeps {
   containers: () => NetContainer[];
   /** Name of the default bridge's interface (default bunker0); null: no default bridge network. */
   defaultBridge?: string | null;
+  /** A remote (Docker plugin protocol) IPAM driver by name, or undefined. */
+  remoteIpam?: (name: string) => Promise<RemoteIpam | undefined>;
   /** Where the embedded DNS servers forward what they do not know (default: the host's resolv.conf). */
   dnsUpstream?: string[];
   /** Port of the embedded DNS servers (53; tests may move it). */
@@ -289,6 +292,12 @@ export class NetworkService {
     return out;
   }
 
+  private async ipamFor(name: string): Promise<RemoteIpam> {
+    const d = await this.deps.remoteIpam?.(name);
+    if (!d) throw notFound(`plugin "${name}" not found`);
+    return d;
+  }
+
   private async driverFor(name: string): Promise<NetworkDriver> {
     const d = this.deps.drivers.get(name) ?? (await this.deps.remoteDriver?.(name));
     if (!d) throw notFound(`plugin "${name}" not found`);
@@ -301,11 +310,19 @@ export class NetworkService {
     if ([...this.networks.values()].some((n) => n.Name === req.Name)) throw conflict(`network with name ${req.Name} already exists`);
     const driverName = req.Driver || "bridge";
     if (driverName === "host" || driverName === "null") throw new EngineError("permission-denied", `only one instance of "${driverName}" network is allowed`);
-    if (req.IPAM?.Driver && req.IPAM.Driver !== "default") throw notFound(`plugin "${req.IPAM.Driver}" not found`);
     const driver = await this.driverFor(driverName);
+    const ipamName = req.IPAM?.Driver && req.IPAM.Driver !== "default" ? req.IPAM.Driver : undefined;
     const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => ({ net: n, cidr: parseCidr(c.Subnet) })));
     let pools: IpamPoolConfig[];
-    if (req.IPAM?.Config?.length) {
+    let poolId: string | undefined;
+    if (ipamName) {
+      const ipam = await this.ipamFor(ipamName);
+      const want = req.IPAM?.Config?.[0];
+      const got = await ipam.requestPool(want?.Subnet ?? "", want?.IPRange ?? "", req.IPAM?.Options ?? {});
+      poolId = got.PoolID;
+      const gw = want?.Gateway ? await ipam.requestAddress(got.PoolID, want.Gateway, GATEWAY_REQUEST) : (got.Data?.["com.docker.network.gateway"] ?? (await ipam.requestAddress(got.PoolID, "", GATEWAY_REQUEST)));
+      pools = [{ Subnet: got.Pool, Gateway: gw.split("/")[0]!, ...(want?.IPRange ? { IPRange: want.IPRange } : {}) }];
+    } else if (req.IPAM?.Config?.length) {
       pools = req.IPAM.Config.filter((p) => p.Subnet && !p.Subnet.includes(":")).map(completePool);
       for (const p of pools) {
         const c = parseCidr(p.Subnet);
@@ -313,6 +330,7 @@ export class NetworkService {
       }
     } else pools = [completePool({ Subnet: this.freeSubnet([]) })];
     const rec = this.record({ ...req, Driver: driverName }, pools);
+    if (poolId) rec.PoolID = poolId;
     await driver.createNetwork(rec);
     this.add(rec);
     try {
@@ -338,6 +356,12 @@ export class NetworkService {
     this.dns.get(n.Id)?.close();
     this.dns.delete(n.Id);
     await d?.deleteNetwork(n);
+    if (n.PoolID) {
+      const ipam = await this.ipamFor(n.IPAM.Driver);
+      const gw = n.IPAM.Config[0]?.Gateway;
+      if (gw) await ipam.releaseAddress(n.PoolID, gw).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
+      await ipam.releasePool(n.PoolID).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
+    }
     this.networks.delete(n.Id);
     this.pools.delete(n.Id);
     this.save();
@@ -414,7 +438,7 @@ export class NetworkService {
   }
 
   /** Allocate addresses for each network of a starting container (filled into its settings). */
-  allocate(c: NetContainer): void {
+  async allocate(c: NetContainer): Promise<void> {
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
       const n = this.networks.get(s.NetworkID);
       if (!n) throw notFound(`network ${s.NetworkID} not found`);
@@ -422,9 +446,11 @@ export class NetworkService {
       if (!pool || n.Driver === "host" || n.Driver === "null") continue;
       s.EndpointID = randomHex(32);
       try {
-        s.IPAddress = allocate(pool, this.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
+        if (n.PoolID) s.IPAddress = (await (await this.ipamFor(n.IPAM.Driver)).requestAddress(n.PoolID, s.IPAMConfig?.IPv4Address ?? "")).split("/")[0]!;
+        else s.IPAddress = allocate(pool, this.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
       } catch (err) {
-        this.release(c);
+        s.EndpointID = "";
+        await this.release(c);
         throw err;
       }
       s.IPPrefixLen = parseCidr(pool.Subnet).prefix;
@@ -435,10 +461,13 @@ export class NetworkService {
   }
 
   /** Give back a container's addresses (each exactly once) and clear its endpoint fields. */
-  release(c: NetContainer): void {
+  async release(c: NetContainer): Promise<void> {
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
       const n = this.networks.get(s.NetworkID);
-      if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
+      if (n?.PoolID && s.IPAddress && s.EndpointID) {
+        const ipam = await this.ipamFor(n.IPAM.Driver).catch(() => undefined);
+        await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
+      } else if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
       Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, DNSNames: null });
     }
     if (c.NetworkSettings) {
@@ -507,7 +536,7 @@ export class NetworkService {
       await d?.leave(n, this.endpointOf(c, n, s), s.HostIf, { sandboxGone: true }).catch((err) => this.deps.log.warn("endpoint leave failed", { container: c.Id, network: n.Name, error: messageOf(err) }));
       if (s.HostIf !== undefined || c.State.Running) this.publish(n, "disconnect", { container: c.Id });
     }
-    this.release(c);
+    await this.release(c);
     this.deps.log.debug("network detach", { container: c.Id.slice(0, 12), ms: (performance.now() - t0).toFixed(2) });
   }
 
@@ -522,7 +551,7 @@ export class NetworkService {
     if (!c.State.Running) return;
     const one = { ...c, NetworkSettings: { ...c.NetworkSettings, Networks: { [n.Name]: s } } };
     try {
-      this.allocate(one);
+      await this.allocate(one);
       const nsfd = this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0);
       try {
         const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, key: NetworkService.netnsPath(c.State.Pid), ifname: `eth${Object.keys(nets).length - 1}`, defaultRoute: false });
@@ -531,7 +560,7 @@ export class NetworkService {
         this.deps.sys.close(nsfd);
       }
     } catch (err) {
-      this.release(one);
+      await this.release(one);
       delete nets[n.Name];
       throw err;
     }
@@ -547,7 +576,7 @@ export class NetworkService {
     if (s.EndpointID) {
       const d = await this.driverFor(n.Driver).catch(() => undefined);
       await d?.leave(n, this.endpointOf(c, n, s, []), s.HostIf);
-      this.release({ ...c, NetworkSettings: { Networks: { [n.Name]: s }, Ports: {}, SandboxKey: "" } });
+      await this.release({ ...c, NetworkSettings: { Networks: { [n.Name]: s }, Ports: {}, SandboxKey: "" } });
       this.publish(n, "disconnect", { container: c.Id });
     }
     delete nets[n.Name];

@@ -24,6 +24,8 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** The pool's ID at a remote IPAM driver (Bunker's own field; not shown by inspect). */
+  PoolID?: string;
 }
 
 /** A published port: container port/proto to host ip:port (HostPort "" = ephemeral). */

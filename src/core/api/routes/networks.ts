@@ -35,7 +35,7 @@ const clean = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Ob
 /** The network routes; the container manager (which owns the network service) loads on first use. */
 export function networkRoutes(containers: () => Promise<ContainerService>): Route[] {
   const networks = async (): Promise<NetworkService> => (await containers()).networks;
-  const view = (svc: NetworkService, n: NetworkRecord, withContainers: boolean) => ({ ...n, Containers: withContainers ? svc.containersOn(n) : {} });
+  const view = (svc: NetworkService, { PoolID: _p, ...n }: NetworkRecord, withContainers: boolean) => ({ ...n, Containers: withContainers ? svc.containersOn({ ...n }) : {} });
   return [
     {
       method: "GET",
