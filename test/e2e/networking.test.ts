@@ -147,13 +147,21 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     for (let i = 0; i < 30 && !body; i++) body = (await httpGet("http://127.0.0.1:18082/")) ?? (await Bun.sleep(100), undefined);
     expect(body).toBe("still-here\n");
     const ip = await ipOf("survivor", "bridge");
+    expect((await docker("run", "-d", "--name", "casualty", "-p", "127.0.0.1:18084:80", "busybox", ...httpd("gone-soon"))).code).toBe(0);
+    const casualtyPid = Number((await docker("inspect", "-f", "{{.State.Pid}}", "casualty")).stdout.trim());
     daemon.proc.kill("SIGKILL");
     await daemon.proc.exited;
     expect(await httpGet("http://127.0.0.1:18082/")).toBe("still-here\n");
+    process.kill(casualtyPid, "SIGKILL"); // dies while no daemon runs: its port and rule must still go
+    await Bun.sleep(200);
     daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
     env = { DOCKER_HOST: daemon.host };
     expect(await httpGet("http://127.0.0.1:18082/")).toBe("still-here\n");
     expect(() => Bun.listen({ hostname: "127.0.0.1", port: 18082, socket: { data() {} } }).stop()).toThrow();
+    for (let i = 0; i < 50 && (await docker("inspect", "-f", "{{.State.Running}}", "casualty")).stdout.trim() !== "false"; i++) await Bun.sleep(100);
+    expect((await docker("inspect", "-f", "{{.State.Running}} {{json .NetworkSettings.Ports}}", "casualty")).stdout.trim()).toBe("false {}");
+    if (NFT) expect(portsChain()).not.toContain("18084");
+    Bun.listen({ hostname: "127.0.0.1", port: 18084, socket: { data() {} } }).stop(true); // free again
     // Its address stays its own: a new container gets another one.
     const other = await docker("run", "--rm", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0");
     expect(other.stdout).not.toContain(`${ip}/`);

@@ -172,14 +172,20 @@ export class NetworkService {
   private async startDns(n: NetworkRecord): Promise<void> {
     const gw = n.IPAM.Config[0]?.Gateway;
     if (PREDEFINED.has(n.Name) || !gw || !this.deps.drivers.has(n.Driver) || this.dns.has(n.Id)) return;
-    const server = await startDnsServer({
-      address: gw,
-      ...(this.deps.dnsPort ? { port: this.deps.dnsPort } : {}),
-      resolve: (name, from) => this.resolveName(n, name, from),
-      upstream: () => this.deps.dnsUpstream ?? hostUpstream(),
-      log: this.deps.log,
-    });
-    this.dns.set(n.Id, server);
+    try {
+      const server = await startDnsServer({
+        address: gw,
+        ...(this.deps.dnsPort ? { port: this.deps.dnsPort } : {}),
+        resolve: (name, from) => this.resolveName(n, name, from),
+        upstream: () => this.deps.dnsUpstream ?? hostUpstream(),
+        log: this.deps.log,
+      });
+      this.dns.set(n.Id, server);
+    } catch (err) {
+      // Port 53 on the gateway taken (a host resolver bound to every address): the network works
+      // without names; its containers get the daemon's or the host's name servers instead.
+      this.deps.log.warn("embedded DNS server not started", { network: n.Name, address: `${gw}:53`, error: messageOf(err) });
+    }
   }
 
   /**
@@ -605,7 +611,7 @@ export class NetworkService {
   dnsServerFor(c: NetContainer): string | undefined {
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
       const n = this.networks.get(s.NetworkID);
-      if (n && !PREDEFINED.has(n.Name) && this.deps.drivers.has(n.Driver) && s.Gateway) return s.Gateway;
+      if (n && this.dns.has(n.Id) && s.Gateway) return s.Gateway;
     }
     return undefined;
   }
