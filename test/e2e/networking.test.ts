@@ -190,6 +190,22 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     expect((await docker("network", "rm", "ipamnet", "closed")).code).toBe(0);
   });
 
+  test("the macvlan driver: containers on a parentless macvlan network reach each other, through no bridge of the host", async () => {
+    expect((await docker("network", "create", "-d", "macvlan", "--subnet", "10.238.0.0/24", "mvnet")).code).toBe(0);
+    const before = bridgePorts("bunker0").length;
+    expect((await docker("run", "-d", "--name", "mv1", "--network", "mvnet", "--ip", "10.238.0.20", "busybox", "sleep", "60")).code).toBe(0);
+    const r = await docker("run", "--rm", "--network", "mvnet", "busybox", "sh", "-c", "ping -c 1 -W 2 10.238.0.20 >/dev/null && echo reached");
+    expect(r.stdout).toContain("reached");
+    const parent = `/sys/class/net/dm-${(await docker("network", "inspect", "-f", "{{.Id}}", "mvnet")).stdout.trim().slice(0, 12)}`;
+    expect(existsSync(parent)).toBe(true); // the network's own parent link (no -o parent given)
+    expect(bridgePorts("bunker0").length).toBe(before);
+    const pub = await docker("run", "--rm", "--network", "mvnet", "-p", "18085:80", "busybox", "true");
+    expect(pub.stderr).toContain("does not publish ports");
+    expect((await docker("rm", "-f", "mv1")).code).toBe(0);
+    expect((await docker("network", "rm", "mvnet")).code).toBe(0);
+    expect(existsSync(parent)).toBe(false);
+  });
+
   test("a remote NetworkDriver plugin is discovered and used by network create -d; the engine moves its interface into the container", async () => {
     const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/network-plugin.ts"), join(dir, "plugins", "testnet.sock"), "bktestpl0"], { stdout: "pipe", stderr: "inherit" });
     const lines: string[] = [];

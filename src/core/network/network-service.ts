@@ -171,7 +171,7 @@ export class NetworkService {
   /** The embedded DNS server of a user-defined network whose gateway is on this host. */
   private async startDns(n: NetworkRecord): Promise<void> {
     const gw = n.IPAM.Config[0]?.Gateway;
-    if (PREDEFINED.has(n.Name) || !gw || !this.deps.drivers.has(n.Driver) || this.dns.has(n.Id)) return;
+    if (PREDEFINED.has(n.Name) || !gw || !this.deps.drivers.get(n.Driver)?.gatewayOnHost || this.dns.has(n.Id)) return;
     try {
       const server = await startDnsServer({
         address: gw,

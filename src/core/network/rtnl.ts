@@ -17,6 +17,7 @@ const RTM_NEWROUTE = 24;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
+const IFLA_LINK = 5;
 const IFLA_MASTER = 10;
 const IFLA_LINKINFO = 18;
 const IFLA_INFO_KIND = 1;
@@ -119,6 +120,27 @@ export class Rtnl {
     const index = this.linkIndex(name);
     if (index === undefined) throw new SyscallError("RTM_NEWLINK", ENODEV, name, "no such interface");
     this.req(RTM_NEWLINK, 0, ifinfomsg(index), [nla.u32(IFLA_NET_NS_FD, netnsFd), nla.str(IFLA_IFNAME, newName)], name, "RTM_NEWLINK");
+  }
+
+  /** A link of `kind` with no options (dummy, bridge without extras), up. */
+  addSimple(name: string, kind: string): void {
+    this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, true), [nla.str(IFLA_IFNAME, name), nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, kind))], name, "RTM_NEWLINK");
+  }
+
+  /**
+   * A macvlan (bridge mode) on `parent`, created directly in the namespace behind `netnsFd` as
+   * `name` with `mac`.
+   */
+  addMacvlan(o: { name: string; parent: number; netnsFd: number; mac: string }): void {
+    const MACVLAN_MODE_BRIDGE = 4;
+    const attrs: Attr[] = [
+      nla.str(IFLA_IFNAME, o.name),
+      nla.u32(IFLA_LINK, o.parent),
+      nla.u32(IFLA_NET_NS_FD, o.netnsFd),
+      nla.bytes(IFLA_ADDRESS, macBytes(o.mac)),
+      nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, "macvlan"), nla.nest(IFLA_INFO_DATA, nla.u32(1 /* IFLA_MACVLAN_MODE */, MACVLAN_MODE_BRIDGE))),
+    ];
+    this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, false), attrs, o.name, "RTM_NEWLINK");
   }
 
   /** Bring a link up. */

@@ -70,6 +70,8 @@ export interface JoinResult {
 /** A network driver. */
 export interface NetworkDriver {
   readonly name: string;
+  /** True when the network's gateway address lives on this host (the embedded DNS binds it). */
+  readonly gatewayOnHost?: boolean;
   /** Create the network's host side (idempotent: also called for existing networks at start). */
   createNetwork(net: NetworkRecord): Promise<void>;
   deleteNetwork(net: NetworkRecord): Promise<void>;

@@ -75,6 +75,7 @@ function runSteps(what: string, steps: { name: string; run: () => (() => void) |
 /** The bridge driver. */
 export class BridgeDriver implements NetworkDriver {
   readonly name = "bridge";
+  readonly gatewayOnHost = true;
   private readonly networks = new Map<string, NetState>();
   private readonly endpoints = new Map<string, EndpointState>();
   /** Set while the engine restores state after a start: rules are installed once at the end. */
