@@ -122,6 +122,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     expect(port.stdout).toContain("80/tcp -> 127.0.0.1:18080");
     expect(port.stdout).toContain("80/tcp -> 0.0.0.0:18081");
     expect((await docker("ps", "--format", "{{.Ports}}", "-f", "name=pub")).stdout).toContain("127.0.0.1:18080->80/tcp");
+    const netIo = (await docker("stats", "--no-stream", "--format", "{{.NetIO}}", "pub")).stdout.trim();
+    expect(netIo).toMatch(/^[\d.]+k?B \/ [\d.]+k?B$/);
+    expect(netIo).not.toBe("0B / 0B"); // the request above went through eth0
     const gw = (await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim();
     const viaHost = await docker("run", "--rm", "busybox", "sh", "-c", fetchIn(gw, 18081));
     expect(viaHost.stdout).toContain("published");

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { endOptionsAfterOperand } from "../../src/cli/argv.ts";
+import { parseNetDev } from "../../src/core/network/counters.ts";
 import { answer, nameservers, parseQuestion } from "../../src/core/network/dns-server.ts";
 import { allocate, chooseSubnet, completePool, hostRoutes, release, type PoolState } from "../../src/core/network/ipam.ts";
 import { formatCidr, parseCidr } from "../../src/core/network/ipv4.ts";
@@ -110,6 +111,13 @@ describe("embedded DNS messages", () => {
     expect(nx[3]! & 0x0f).toBe(3);
     expect(parseQuestion(new Uint8Array(5))).toBeUndefined();
     expect(nameservers("# x\nnameserver 10.0.0.2\nnameserver ::1\nsearch a\n")).toEqual(["10.0.0.2"]);
+  });
+});
+
+describe("stats counters", () => {
+  test("/proc/net/dev parsed, loopback left out", () => {
+    const text = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0\n  eth0:    1500      10    1    2    0     0          0         0      700       5    0    3    0     0       0          0\n";
+    expect(parseNetDev(text)).toEqual({ eth0: { rx_bytes: 1500, rx_packets: 10, rx_errors: 1, rx_dropped: 2, tx_bytes: 700, tx_packets: 5, tx_errors: 0, tx_dropped: 3 } });
   });
 });
 

@@ -29,6 +29,7 @@ import { ExecService, resizePty } from "./exec-service.ts";
 import { HealthMonitor, healthCommand } from "./health.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
+import { interfaceCounters } from "../network/counters.ts";
 import type { NetworkService } from "../network/network-service.ts";
 import { WriteQueue } from "./write-queue.ts";
 
@@ -880,6 +881,7 @@ export class ContainerService {
       storage_stats: {},
       cpu_stats: { cpu_usage: { total_usage: st.cpuNs, usage_in_kernelmode: st.systemNs, usage_in_usermode: st.userNs }, system_cpu_usage: systemNs, online_cpus: online, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } },
       memory_stats: { usage: st.memUsage, ...(st.memMax ? { max_usage: st.memMax } : {}), stats: st.memStats, limit: st.memLimit || memTotal },
+      ...(c.HostConfig.NetworkMode !== "host" && c.State.Pid ? { networks: interfaceCounters(c.State.Pid) ?? {} } : {}),
       name: c.Name,
       id: c.Id,
     };
