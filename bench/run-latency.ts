@@ -89,7 +89,25 @@ export async function runLatencySuite(): Promise<string> {
     for (const e of engines) await docker(e, "load", "-i", archive);
     for (const e of engines) for (let i = 0; i < 3; i++) await timeRun(e);
     const samples = new Map(engines.map((e) => [e.name, [] as number[]]));
-    for (let i = 0; i < N; i++) for (const e of engines) samples.get(e.name)!.push(await timeRun(e));
+    // Bunker's own client on the same daemon: `bunker run --rm` (the CLI is one Bun executable too).
+    const own: number[] = [];
+    const bunkerRun = async () => {
+      const t0 = performance.now();
+      const p = Bun.spawn([BUNKER, "-H", engines[0]!.host, "run", "--rm", "--network", "none", "busybox", "true"], { stdout: "ignore", stderr: "ignore" });
+      if ((await p.exited) !== 0) throw new Error("bunker run failed");
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < 3; i++) await bunkerRun();
+    for (let i = 0; i < N; i++) {
+      for (const e of engines) samples.get(e.name)!.push(await timeRun(e));
+      own.push(await bunkerRun());
+    }
+    const floor: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t0 = performance.now();
+      await docker(engines[0]!, "version");
+      floor.push(performance.now() - t0);
+    }
     const parallel = new Map<string, number>();
     for (const e of engines) {
       const t0 = performance.now();
@@ -154,6 +172,8 @@ export async function runLatencySuite(): Promise<string> {
       ...rows,
       "",
       ...engines.map((e) => `- ${e.name}: ${mem.get(e.name)!.detail}`),
+      `- \`bunker run --rm --network none busybox true\` (Bunker's CLI, same daemon): median ${ms(summary(own).median)} ms, min ${ms(summary(own).min)} ms${engines[1] ? `; dockerd with the docker CLI ÷ this: ${(summary(samples.get(engines[1].name)!).median / summary(own).median).toFixed(1)}×` : ""}.`,
+      `- The docker CLI's own floor here: \`docker version\` against Bunker takes ${ms(summary(floor).median)} ms (median), so a 10× ratio against dockerd would leave ${engines[1] ? ms(summary(samples.get(engines[1].name)!).median / 10 - summary(floor).median) : "?"} ms for the whole engine side of a run.`,
       "",
     ].join("\n");
   } finally {

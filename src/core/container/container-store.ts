@@ -71,6 +71,8 @@ const NAME = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** The container records, by ID. */
 export class ContainerStore {
   private readonly byId = new Map<string, ContainerRecord>();
+  /** Bumped on every save and delete: views derived from the records can be cached by it. */
+  revision = 0;
 
   constructor(readonly root: string) {
     mkdirSync(root, { recursive: true, mode: 0o710 });
@@ -123,12 +125,14 @@ export class ContainerStore {
 
   /** Save (create or update) a record. */
   save(c: ContainerRecord): void {
+    this.revision++;
     this.byId.set(c.Id, c);
     writeFileAtomic(join(this.dir(c.Id), "config.v2.json"), JSON.stringify(c), 0o600);
   }
 
   /** Forget a container and remove its directory. */
   delete(id: string): void {
+    this.revision++;
     this.byId.delete(id);
     rmSync(this.dir(id), { recursive: true, force: true });
   }

@@ -149,6 +149,9 @@ function cachedSummary(c: ContainerRecord): { created: number; value: Record<str
   return entry;
 }
 
+/** Recent `GET /containers/json` bodies per store, by query, store revision and second. */
+const listCaches = new WeakMap<object, Map<string, string>>();
+
 /** `docker ps`'s object. */
 export function summaryOf(c: ContainerRecord): Record<string, unknown> {
   return { ...cachedSummary(c).value, Status: statusText(c) };
@@ -238,13 +241,24 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       path: "/containers/json",
       handler: async ({ req, res }) => {
         const svc = await service();
+        // `ps` is polled (watch, compose, monitoring): the same query on unchanged records in the
+        // same second (statuses read "Up N seconds") gets the body made last time.
+        const key = `${req.query.get("all")}|${req.query.get("filters")}|${req.query.get("limit")}|${req.query.get("size")}|${svc.store.revision}|${Math.floor(Date.now() / 1000)}`;
+        const listCache = listCaches.get(svc.store) ?? listCaches.set(svc.store, new Map()).get(svc.store)!;
+        const hit = listCache.get(key);
+        if (hit !== undefined) return res.send(200, hit, "application/json");
         const filters = Filters.parse(req.query.get("filters"), CONTAINER_FILTER_KEYS);
         const all = svc.store.all();
         let list = all.filter((c) => (truthy(req.query.get("all")) || c.State.Running || filters.has("status") || filters.has("exited")) && matches(c, filters, all));
         list.sort((a, b) => cachedSummary(b).created - cachedSummary(a).created);
         const limit = Number(req.query.get("limit") ?? -1);
         if (limit > 0) list = list.slice(0, limit);
-        if (!truthy(req.query.get("size"))) return res.json(200, list.map(summaryOf));
+        if (!truthy(req.query.get("size"))) {
+          const body = JSON.stringify(list.map(summaryOf)) + "\n";
+          if (listCache.size >= 8) listCache.clear();
+          listCache.set(key, body);
+          return res.send(200, body, "application/json");
+        }
         // `ps -s`: the writable layer's size (SizeRw) and, as Docker, the image's plus that (SizeRootFs).
         const out = [];
         for (const c of list) out.push({ ...summaryOf(c), ...(await svc.sizes(c.Id)) });
