@@ -236,6 +236,19 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const missing = await docker("cp", "cpbox:/no/such", join(dir, "x"));
     expect(missing.stderr).toContain("Could not find the file /no/such in container");
     expect((await docker("rm", "-f", "cpbox")).code).toBe(0);
+    // Paths under a volume or a bind mount are read and written in that mount, not in the root below it.
+    await docker("run", "-d", "--name", "cpvol", "-v", "cpdata:/data", "-v", `${src}:/bound:ro`, "busybox", "sh", "-c", "echo in-volume > /data/f; sleep 60");
+    await Bun.sleep(200);
+    expect((await docker("cp", "cpvol:/data/f", join(dir, "vol.out"))).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(dir, "vol.out"), "utf8")).toBe("in-volume\n");
+    expect((await docker("cp", join(src, "a.txt"), "cpvol:/data/")).code).toBe(0);
+    expect((await docker("exec", "cpvol", "cat", "/data/a.txt")).stdout).toBe("a\n");
+    expect((await docker("cp", "cpvol:/bound/sub/b.txt", join(dir, "bound.out"))).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(dir, "bound.out"), "utf8")).toBe("b\n");
+    expect((await docker("cp", "cpvol:/etc/hostname", join(dir, "hostname.out"))).code).toBe(0);
+    expect(require("node:fs").readFileSync(join(dir, "hostname.out"), "utf8")).toMatch(/^[0-9a-f]{12}\n$/);
+    expect((await docker("rm", "-f", "-v", "cpvol")).code).toBe(0);
+    expect((await docker("volume", "rm", "cpdata")).code).toBe(0);
     expect((await docker("rmi", "committed:v1")).code).toBe(0);
   });
 

@@ -76,6 +76,51 @@ describe.skipIf(!ROOT || !BUSYBOX)("SDK clients against Bunker", () => {
     await docker.getVolume("sdkvol").remove();
   });
 
+  test("dockerode: pause, kill, restart, top, stats, archive both ways, commit, events, networks with a published port", async () => {
+    const docker = new Docker({ socketPath: daemon.socket });
+    const since = Math.floor(Date.now() / 1000);
+    const c = await docker.createContainer({ Image: "busybox", Cmd: ["sh", "-c", "mkdir -p /www; echo sdk-web > /www/index.html; exec busybox httpd -f -p 80 -h /www"], name: "node-more", ExposedPorts: { "80/tcp": {} }, HostConfig: { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "18095" }] } } });
+    await c.start();
+    let body = "";
+    for (let i = 0; i < 30 && !body; i++) body = await fetch("http://127.0.0.1:18095/").then((r) => r.text(), async () => (await Bun.sleep(100), ""));
+    expect(body).toBe("sdk-web\n");
+    expect((await c.inspect()).NetworkSettings.Ports["80/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: "18095" }]);
+    await c.pause();
+    expect((await c.inspect()).State.Paused).toBe(true);
+    await c.unpause();
+    const top = await c.top();
+    expect(top.Processes.some((p: string[]) => p.join(" ").includes("httpd"))).toBe(true);
+    const stats = (await c.stats({ stream: false })) as unknown as { memory_stats: { usage: number }; networks: Record<string, { rx_bytes: number }> };
+    expect(stats.memory_stats.usage).toBeGreaterThan(0);
+    expect(stats.networks.eth0!.rx_bytes).toBeGreaterThan(0);
+    // Archive in, then out: a tar with one file.
+    const tar = Bun.spawnSync(["tar", "-c", "-C", dir, "busybox.tar"]).stdout;
+    await c.putArchive(Buffer.from(tar), { path: "/tmp" });
+    const back = await new Response((await c.getArchive({ path: "/tmp/busybox.tar" })) as unknown as ReadableStream).arrayBuffer();
+    expect(back.byteLength).toBeGreaterThan(1024);
+    const img = await c.commit({ repo: "sdk-committed", tag: "v1" });
+    expect((await docker.getImage("sdk-committed:v1").inspect()).Id).toBe(img.Id);
+    await c.restart({ t: 0 });
+    expect((await c.inspect()).RestartCount).toBeGreaterThanOrEqual(0);
+    await c.kill();
+    await c.wait();
+    expect((await c.inspect()).State.Running).toBe(false);
+    // A user network: create, connect, inspect.
+    const net = await docker.createNetwork({ Name: "sdknet" });
+    await c.start();
+    await net.connect({ Container: c.id });
+    const ni = await net.inspect();
+    expect(Object.keys(ni.Containers ?? {})).toEqual([c.id]);
+    await net.disconnect({ Container: c.id });
+    await c.remove({ force: true });
+    await net.remove();
+    await docker.getImage("sdk-committed:v1").remove();
+    const events = (await docker.getEvents({ since, until: Math.floor(Date.now() / 1000) + 1 })) as unknown as NodeJS.ReadableStream;
+    const text = await new Response(events as unknown as ReadableStream).text();
+    const actions = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { Type: string; Action: string }).map((e) => `${e.Type}:${e.Action.split(":")[0]}`);
+    for (const a of ["container:create", "container:start", "container:pause", "container:unpause", "container:kill", "container:die", "container:destroy", "network:create", "network:connect", "network:disconnect", "network:destroy", "image:delete"]) expect(actions).toContain(a);
+  });
+
   test.skipIf(!HAVE_PY_DOCKER)("docker-py: run, detached run, logs, exec_run, list, stop, remove, volumes", async () => {
     const script = `
 import docker, sys
@@ -92,7 +137,20 @@ assert [x.name for x in c.containers.list(filters={"label": "sdk=py"})] == ["py-
 d.reload(); assert d.status == "running", d.status
 d.stop(timeout=0); d.reload(); assert d.status == "exited", d.status
 d.remove()
-v = c.volumes.create("pyvol"); assert v.name == "pyvol"; v.remove()
+v = c.volumes.create("pyvol"); assert v.name == "pyvol"
+w = c.containers.run("busybox", ["sh", "-c", "echo kept > /data/f; sleep 30"], detach=True, volumes={"pyvol": {"bind": "/data", "mode": "rw"}}, ports={"80/tcp": ("127.0.0.1", 18096)})
+time.sleep(0.3)
+w.pause(); w.reload(); assert w.status == "paused", w.status
+w.unpause()
+assert any("sleep" in " ".join(p) for p in w.top()["Processes"])
+st = w.stats(stream=False); assert st["memory_stats"]["usage"] > 0
+bits, stat = w.get_archive("/data/f"); assert stat["name"] == "f"
+w.reload(); assert w.ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "18096"}], w.ports
+n = c.networks.create("pynet"); n.connect(w); n.reload(); assert [x.name for x in n.containers] == ["pyw"] or len(n.containers) == 1
+n.disconnect(w); n.remove()
+img = w.commit("py-committed", "v1"); c.images.remove("py-committed:v1")
+w.kill(); w.wait(); w.remove(v=True)
+v.remove()
 try:
     c.containers.get("py-sdk"); sys.exit("still there")
 except docker.errors.NotFound:

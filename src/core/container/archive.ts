@@ -32,7 +32,7 @@ export interface PathStat {
 function inRoot(sys: Sys, rootfs: string, path: string): { full: string; base: string; fd: number } {
   const clean = posix.normalize(`/${path}`);
   const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
-  if (clean === "/") return { full: `/proc/self/fd/${root}`, base: ".", fd: root };
+  if (clean === "/") return { full: `/proc/self/fd/${root}/.`, base: ".", fd: root }; // "/." : the directory, not the fd's magic link
   try {
     const parent = posix.dirname(clean).replace(/^\/+/, "") || ".";
     const fd = sys.openat2(root, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);

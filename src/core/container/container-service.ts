@@ -4,8 +4,8 @@
  * kill, wait, remove, pause, rename, and the re-attachment of running containers when the daemon
  * starts again. State changes are saved atomically and published as events.
  */
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, posix } from "node:path";
 import { parseByteSize, randomHex } from "../bytes.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
@@ -801,18 +801,33 @@ export class ContainerService {
   }
 
   /**
-   * Run `fn` on the container's root filesystem: the mounted one of a running container (paused
-   * meanwhile, as dockerd does for `cp`, so nothing in it races the copy), else a temporary mount.
+   * Run `fn` on the host directory holding the container's `path` and the path inside it: the
+   * volume or bind mount whose destination contains it (volumes and binds live outside the root
+   * on the host), else the container's root, mounted if it is not running. A running container is
+   * paused meanwhile (CVE-2018-15664); `fn` resolves `path` inside that directory only.
    */
-  async withRoot<T>(ref: string, fn: (rootfs: string) => Promise<T>, event?: { action: string; path: string }): Promise<T> {
+  async withRoot<T>(ref: string, path: string, fn: (root: string, path: string) => Promise<T>, event?: { action: string; path: string }): Promise<T> {
     const c = this.store.get(ref);
     if (event) this.publish(c, event.action, { path: event.path });
+    const clean = posix.normalize(`/${path}`);
+    const mounts = [
+      ...(c.MountPoints ?? []).filter((m) => m.Type !== "tmpfs" && m.Source).map((m) => ({ dest: m.Destination, src: m.Source })),
+      { dest: "/etc/hosts", src: c.HostsPath },
+      { dest: "/etc/hostname", src: c.HostnamePath },
+      { dest: "/etc/resolv.conf", src: c.ResolvConfPath },
+    ].filter((m) => clean === m.dest || clean.startsWith(`${m.dest}/`));
+    const mount = mounts.sort((a, b) => b.dest.length - a.dest.length)[0];
+    if (mount && existsSync(mount.src)) {
+      // A file bind mount is reached through its directory, by its own name.
+      if (!statSync(mount.src).isDirectory()) return fn(dirname(mount.src), `/${basename(mount.src)}`);
+      return fn(mount.src, clean.slice(mount.dest.length) || "/");
+    }
     const images = await this.deps.images();
-    if (!c.State.Running) return images.layers.withMount(c.RwLayer, fn);
+    if (!c.State.Running) return images.layers.withMount(c.RwLayer, (root) => fn(root, clean));
     const pause = !c.State.Paused;
     if (pause) this.deps.runtime.pause(c.Id);
     try {
-      return await fn(this.rootfsOf(c));
+      return await fn(this.rootfsOf(c), clean);
     } finally {
       if (pause) this.deps.runtime.resume(c.Id);
     }

@@ -2,6 +2,7 @@
  * Container routes (Engine API 1.51, docker-api.md §1.3–1.6): create, list, inspect, start,
  * stop, restart, kill, wait, remove, attach (hijacked), logs, resize, pause, rename, top.
  */
+import { posix } from "node:path";
 import { truthy } from "../http/request.ts";
 import type { ContainerService } from "../../container/container-service.ts";
 import type { Sys } from "../../sys/sys.ts";
@@ -517,7 +518,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { statPath } = await import("../../container/archive.ts"); // loaded by the first cp
-        const st = await svc.withRoot(c.Id, async (root) => statPath(sys(), root, path), { action: "archive-path", path });
+        const st = await svc.withRoot(c.Id, path, async (root, inner) => ({ ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" }), { action: "archive-path", path });
         ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
         ctx.res.send(200);
       },
@@ -530,11 +531,11 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { archivePath, statPath } = await import("../../container/archive.ts");
-        await svc.withRoot(c.Id, async (root) => {
-          const st = statPath(sys(), root, path);
+        await svc.withRoot(c.Id, path, async (root, inner) => {
+          const st = { ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" };
           ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
           const out = ctx.res.stream(200, "application/x-tar");
-          for await (const chunk of archivePath(sys(), root, path)) await out.write(chunk);
+          for await (const chunk of archivePath(sys(), root, inner)) await out.write(chunk);
           out.end();
         }, { action: "archive-path", path });
       },
@@ -548,7 +549,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         if (!path) throw invalidArgument("path is required");
         if (c.HostConfig.ReadonlyRootfs) throw new EngineError("permission-denied", "container rootfs is marked read-only");
         const { extractTo } = await import("../../container/archive.ts");
-        await svc.withRoot(c.Id, (root) => extractTo(sys(), root, path, ctx.req.stream()), { action: "extract-to-dir", path });
+        await svc.withRoot(c.Id, path, (root, inner) => extractTo(sys(), root, inner, ctx.req.stream()), { action: "extract-to-dir", path });
         ctx.res.send(200);
       },
     },
