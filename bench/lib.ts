@@ -2,8 +2,9 @@
  * Shared helpers for benchmark suites: spawning daemons, waiting for `/_ping`, reading RSS,
  * summarising samples, and the machine description for RESULTS.md.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
+import { join, resolve } from "node:path";
 
 /** Wait until a Unix socket answers `GET /_ping` with 200; polls every millisecond. */
 export async function waitForPing(socket: string, timeoutMs = 30_000): Promise<void> {
@@ -72,3 +73,26 @@ export function machineLine(): string {
 
 /** Format milliseconds with sensible precision. */
 export const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** The built executable and the docker tools the side-by-side suites use. */
+export const BUNKER_BIN = join(resolve(import.meta.dir, ".."), "dist/bunker");
+export const DOCKER_CLI = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+export const DOCKERD_BIN = Bun.which("dockerd");
+
+/** A work directory under /var/tmp holding a docker-archive of the test busybox image (`busybox.tar`). */
+export async function benchWorkDir(prefix: string): Promise<{ work: string; archive: string }> {
+  const { busyboxLayer, dockerArchive } = await import("../test/helpers/images.ts");
+  const work = resolve("/var/tmp", `${prefix}-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  const archive = join(work, "busybox.tar");
+  writeFileSync(archive, await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+  return { work, archive };
+}
+
+/** Unmount whatever the engines left mounted under `work`, then remove it. */
+export function removeWorkDir(work: string): void {
+  for (const m of readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => !!p?.startsWith(work)).reverse()) {
+    Bun.spawnSync(["umount", "-l", m]);
+  }
+  rmSync(work, { recursive: true, force: true });
+}

@@ -8,15 +8,9 @@
  * a subnet of its own) so the bench leaves the host's firewall alone; its bridge path still
  * creates the namespace, veth pair and addresses.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { busyboxLayer, dockerArchive } from "../test/helpers/images.ts";
-import { ms, summary, waitForPing } from "./lib.ts";
+import { join } from "node:path";
+import { BUNKER_BIN as BUNKER, benchWorkDir, DOCKER_CLI as DOCKER, DOCKERD_BIN as DOCKERD, ms, removeWorkDir, summary, waitForPing } from "./lib.ts";
 
-const REPO = resolve(import.meta.dir, "..");
-const BUNKER = join(REPO, "dist/bunker");
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const DOCKERD = Bun.which("dockerd");
 const N = Number(process.env.BUNKER_BENCH_N ?? 30);
 
 interface Engine {
@@ -51,10 +45,7 @@ function loggedMs(e: Engine, msg: string, from: number): number[] {
 /** The suite: returns the markdown section. */
 export async function networkSuite(): Promise<string> {
   if (!DOCKER) return "## Network setup\n\nSkipped: no docker CLI.\n";
-  const work = resolve("/var/tmp", `bunker-bench-net-${process.pid}`);
-  mkdirSync(work, { recursive: true });
-  const archive = join(work, "busybox.tar");
-  writeFileSync(archive, await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+  const { work, archive } = await benchWorkDir("bunker-bench-net");
   const engines: Engine[] = [];
   try {
     const bdir = join(work, "bunker");
@@ -128,10 +119,7 @@ export async function networkSuite(): Promise<string> {
       await e.proc.exited;
     }
     Bun.spawnSync(["ip", "link", "del", "docker0"], { stderr: "ignore" });
-    for (const m of require("node:fs").readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l: string) => l.split(" ")[4]).filter((p: string | undefined) => p?.startsWith(work)).reverse()) {
-      Bun.spawnSync(["umount", "-l", m]);
-    }
-    rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   }
 }
 

@@ -6,15 +6,9 @@
  * 100 containers present, and memory per idle running container (the engine's side: Bunker's
  * monitor, dockerd's containerd-shim, plus the daemons' growth).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { busyboxLayer, dockerArchive } from "../test/helpers/images.ts";
-import { descendantPids, ms, rssKb, summary, waitForPing } from "./lib.ts";
+import { join } from "node:path";
+import { BUNKER_BIN as BUNKER, benchWorkDir, DOCKER_CLI as DOCKER, DOCKERD_BIN as DOCKERD, descendantPids, ms, removeWorkDir, rssKb, summary, waitForPing } from "./lib.ts";
 
-const REPO = resolve(import.meta.dir, "..");
-const BUNKER = join(REPO, "dist/bunker");
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const DOCKERD = Bun.which("dockerd");
 const N = Number(process.env.BUNKER_BENCH_N ?? 30);
 
 interface Engine {
@@ -64,10 +58,7 @@ function shimRss(dir: string): { shims: number; kb: number } {
 /** The suite: returns the markdown section. */
 export async function runLatencySuite(): Promise<string> {
   if (!DOCKER) return "## docker run latency\n\nSkipped: no docker CLI.\n";
-  const work = resolve("/var/tmp", `bunker-bench-run-${process.pid}`);
-  mkdirSync(work, { recursive: true });
-  const archive = join(work, "busybox.tar");
-  writeFileSync(archive, await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
+  const { work, archive } = await benchWorkDir("bunker-bench-run");
   const engines: Engine[] = [];
   const dataRoots: string[] = [];
   try {
@@ -181,9 +172,6 @@ export async function runLatencySuite(): Promise<string> {
       e.proc.kill("SIGTERM");
       await e.proc.exited;
     }
-    for (const m of require("node:fs").readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l: string) => l.split(" ")[4]).filter((p: string | undefined) => p?.startsWith(work)).reverse()) {
-      Bun.spawnSync(["umount", "-l", m]);
-    }
-    rmSync(work, { recursive: true, force: true });
+    removeWorkDir(work);
   }
 }

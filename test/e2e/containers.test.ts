@@ -238,7 +238,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "-f", "cpbox")).code).toBe(0);
     // Paths under a volume or a bind mount are read and written in that mount, not in the root below it.
     await docker("run", "-d", "--name", "cpvol", "-v", "cpdata:/data", "-v", `${src}:/bound:ro`, "busybox", "sh", "-c", "echo in-volume > /data/f; sleep 60");
-    await Bun.sleep(200);
+    for (let i = 0; i < 50 && (await docker("exec", "cpvol", "cat", "/data/f")).stdout !== "in-volume\n"; i++) await Bun.sleep(50);
     expect((await docker("cp", "cpvol:/data/f", join(dir, "vol.out"))).code).toBe(0);
     expect(require("node:fs").readFileSync(join(dir, "vol.out"), "utf8")).toBe("in-volume\n");
     expect((await docker("cp", join(src, "a.txt"), "cpvol:/data/")).code).toBe(0);

@@ -8,7 +8,7 @@
 import * as v from "valibot";
 import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { DockerPluginClient } from "../plugin/docker-plugin.ts";
+import { type DockerPluginClient, dockerPluginFinder } from "../plugin/docker-plugin.ts";
 import type { Sys } from "../sys/sys.ts";
 import { Rtnl } from "./rtnl.ts";
 import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, Sandbox } from "./types.ts";
@@ -90,26 +90,7 @@ export class RemoteNetworkDriver implements NetworkDriver {
   }
 }
 
-/**
- * Finds Docker network plugins by name (moby's discovery: sockets, .spec and .json files in the
- * plugin directories), activated once each; undefined when there is no such plugin.
- */
+/** Docker network plugins by name (moby's discovery), activated once each; undefined when absent. */
 export function remoteNetworkDrivers(sys: Sys, log: Logger, opts: { dirs?: string[]; retryFor?: number } = {}): (name: string) => Promise<NetworkDriver | undefined> {
-  const cache = new Map<string, Promise<NetworkDriver | undefined>>();
-  return (name) => {
-    let p = cache.get(name);
-    if (!p) {
-      p = (async () => {
-        const { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin } = await import("../plugin/docker-plugin.ts");
-        const address = findDockerPlugin(name, opts.dirs ?? DOCKER_PLUGIN_DIRS);
-        if (!address) return undefined;
-        const client = new DockerPluginClient(address, { retryFor: opts.retryFor ?? 30_000 });
-        await client.activate("NetworkDriver");
-        return new RemoteNetworkDriver(name, client, sys, log);
-      })();
-      p.then((d) => d ?? cache.delete(name), () => cache.delete(name));
-      cache.set(name, p);
-    }
-    return p;
-  };
+  return dockerPluginFinder("NetworkDriver", (name, client) => new RemoteNetworkDriver(name, client, sys, log), opts);
 }

@@ -5,7 +5,7 @@
  */
 import * as v from "valibot";
 import { EngineError } from "../errors.ts";
-import type { DockerPluginClient } from "../plugin/docker-plugin.ts";
+import { type DockerPluginClient, dockerPluginFinder } from "../plugin/docker-plugin.ts";
 
 const PoolReply = v.looseObject({ PoolID: v.string(), Pool: v.string(), Data: v.nullish(v.record(v.string(), v.string())) });
 const AddressReply = v.looseObject({ Address: v.string() });
@@ -54,23 +54,7 @@ export class RemoteIpam {
   }
 }
 
-/** Finds IPAM plugins by name (moby's discovery), activated once each; undefined when absent. */
+/** IPAM plugins by name (moby's discovery), activated once each; undefined when absent. */
 export function remoteIpamDrivers(opts: { dirs?: string[]; retryFor?: number } = {}): (name: string) => Promise<RemoteIpam | undefined> {
-  const cache = new Map<string, Promise<RemoteIpam | undefined>>();
-  return (name) => {
-    let p = cache.get(name);
-    if (!p) {
-      p = (async () => {
-        const { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin } = await import("../plugin/docker-plugin.ts");
-        const address = findDockerPlugin(name, opts.dirs ?? DOCKER_PLUGIN_DIRS);
-        if (!address) return undefined;
-        const client = new DockerPluginClient(address, { retryFor: opts.retryFor ?? 30_000 });
-        await client.activate("IpamDriver");
-        return new RemoteIpam(name, client);
-      })();
-      p.then((d) => d ?? cache.delete(name), () => cache.delete(name));
-      cache.set(name, p);
-    }
-    return p;
-  };
+  return dockerPluginFinder("IpamDriver", (name, client) => new RemoteIpam(name, client), opts);
 }

@@ -157,3 +157,27 @@ export class DockerPluginClient {
     return parsed.output;
   }
 }
+
+/**
+ * A lookup of Docker plugins implementing `subsystem` by name (moby's discovery), each activated
+ * once and wrapped by `make`; undefined when no plugin of that name exists. A failed activation
+ * is not cached, so a plugin that starts later is found on the next lookup.
+ */
+export function dockerPluginFinder<T>(subsystem: string, make: (name: string, client: DockerPluginClient) => T, opts: { dirs?: string[]; retryFor?: number } = {}): (name: string) => Promise<T | undefined> {
+  const cache = new Map<string, Promise<T | undefined>>();
+  return (name) => {
+    let p = cache.get(name);
+    if (!p) {
+      p = (async () => {
+        const address = findDockerPlugin(name, opts.dirs ?? DOCKER_PLUGIN_DIRS);
+        if (!address) return undefined;
+        const client = new DockerPluginClient(address, { retryFor: opts.retryFor ?? 30_000 });
+        await client.activate(subsystem);
+        return make(name, client);
+      })();
+      p.then((d) => d ?? cache.delete(name), () => cache.delete(name));
+      cache.set(name, p);
+    }
+    return p;
+  };
+}

@@ -14,7 +14,7 @@ import { writeFileAtomic } from "../atomic-file.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
 import { parseOrThrow } from "../validate.ts";
-import { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin } from "../plugin/docker-plugin.ts";
+import { type DockerPluginClient, dockerPluginFinder } from "../plugin/docker-plugin.ts";
 
 /** A volume as the API shows it. */
 export interface Volume {
@@ -43,31 +43,22 @@ export class VolumeService {
   /** Tells whether a container uses the volume (by name); set by the container manager. */
   inUse: (name: string) => string[] = () => [];
 
-  private readonly plugins = new Map<string, Promise<DockerPluginClient>>();
+  private readonly findPlugin: (name: string) => Promise<DockerPluginClient | undefined>;
 
   constructor(
     private readonly root: string,
     private readonly events: EventBus,
-    private readonly pluginOpts: { dirs?: string[]; retryFor?: number } = {},
+    pluginOpts: { dirs?: string[]; retryFor?: number } = {},
   ) {
     mkdirSync(root, { recursive: true, mode: 0o701 });
+    this.findPlugin = dockerPluginFinder("VolumeDriver", (_name, client) => client, pluginOpts);
   }
 
   /** The VolumeDriver plugin `name` (discovered like dockerd: sockets, .spec, .json), activated once. */
-  private plugin(name: string): Promise<DockerPluginClient> {
-    let p = this.plugins.get(name);
-    if (!p) {
-      p = (async () => {
-        const address = findDockerPlugin(name, this.pluginOpts.dirs ?? DOCKER_PLUGIN_DIRS);
-        if (!address) throw notFound(`error looking up volume plugin ${name}: plugin "${name}" not found`);
-        const client = new DockerPluginClient(address, { retryFor: this.pluginOpts.retryFor ?? 30_000 });
-        await client.activate("VolumeDriver");
-        return client;
-      })();
-      p.catch(() => this.plugins.delete(name));
-      this.plugins.set(name, p);
-    }
-    return p;
+  private async plugin(name: string): Promise<DockerPluginClient> {
+    const client = await this.findPlugin(name);
+    if (!client) throw notFound(`error looking up volume plugin ${name}: plugin "${name}" not found`);
+    return client;
   }
 
   /**
