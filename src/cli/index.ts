@@ -249,6 +249,16 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-f, --force", "Do not prompt / force the disconnection")
     .option("--format <format>", "Format output using a custom template")
     .action((sub: string, args: string[], o) => (result = import("./commands/networks.ts").then((m) => m.networkCommand(ctxOf(o), o, sub, args))));
+  cli
+    .command("registry <command>", "Run the image registry server (serve) or collect its garbage (gc)")
+    .option("--addr <host:port>", "Address to listen on (default 127.0.0.1:5000)")
+    .option("--root <dir>", "Storage directory (default /var/lib/bunker-registry)")
+    .option("--htpasswd <file>", "Require Basic authentication from this htpasswd file (bcrypt)")
+    .option("--tls-cert <file>", "TLS certificate")
+    .option("--tls-key <file>", "TLS key")
+    .option("--config <file>", "JSON config file (addr, root, htpasswd, tls.cert, tls.key)")
+    .option("--delete-untagged", "gc: delete manifests no tag reaches first")
+    .action((sub: string, o) => (result = import("./commands/registry.ts").then((m) => m.registryCommand(o, sub))));
   // -v/--version is handled before parsing (below): as a cac option it would take run's -v (volume).
   cli.help();
 

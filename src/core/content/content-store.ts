@@ -52,9 +52,10 @@ export interface ContentWriter {
   write(chunk: Uint8Array): Promise<void>;
   /**
    * Verify size, then digest, then move into place. Idempotent for already-present blobs. A size
-   * or digest mismatch drops the ingest and throws failed-precondition.
+   * or digest mismatch drops the ingest and throws failed-precondition. `claim` adds what became
+   * known only at the end (a registry upload's digest arrives with its last request).
    */
-  commit(): Promise<BlobInfo>;
+  commit(claim?: Expected): Promise<BlobInfo>;
   /** Drop the ingest and its data. */
   abort(): Promise<void>;
   /** Close the file but keep the partial data for a later resume. */
@@ -263,10 +264,11 @@ class Writer implements ContentWriter {
     this.digester.update(chunk);
   }
 
-  async commit(): Promise<BlobInfo> {
+  async commit(claim: Expected = {}): Promise<BlobInfo> {
     if (this.done) throw new EngineError("failed-precondition", `ingest ${this.ref} is closed`);
     const size = this.digester.size;
-    const { digest: want, size: wantSize } = this.expected;
+    const want = claim.digest ?? this.expected.digest;
+    const wantSize = claim.size ?? this.expected.size;
     if (wantSize !== undefined && size !== wantSize) {
       await this.abort();
       throw new EngineError("failed-precondition", `${this.ref}: unexpected size ${size}, expected ${wantSize}`);

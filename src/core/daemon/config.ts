@@ -38,6 +38,16 @@ export const DaemonFileSchema = v.strictObject({
   dns: v.optional(v.array(v.pipe(v.string(), v.ipv4("must be an IPv4 address")))),
   /** Interface name of the default bridge network (dockerd's `bridge`; "none": no default bridge). */
   bridge: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be an interface name"))),
+  /** Registries reachable over plain HTTP or unverified TLS (hosts or CIDRs; loopback always is). */
+  "insecure-registries": v.optional(v.array(v.string())),
+  /** Docker Hub mirrors, tried first (`https://mirror.example:5000`). */
+  "registry-mirrors": v.optional(v.array(v.pipe(v.string(), v.url("must be a URL")))),
+  /** Per-registry CA and client certificates: `<dir>/<host:port>/{ca.crt,client.cert,client.key}`. */
+  "registry-certs-dir": v.optional(v.pipe(v.string(), v.startsWith("/", "must be an absolute path"))),
+  /** Seconds without data after which a registry transfer is dropped and resumed (default 30). */
+  "registry-stall-timeout": v.optional(v.pipe(v.number(), v.minValue(0.1), v.maxValue(3600))),
+  /** Serve a registry in the daemon on this `host:port` (storage under the data root). */
+  "registry-addr": v.optional(v.string()),
   /** Seconds to wait for a Docker-protocol plugin to appear and answer (moby: 30). */
   "docker-plugin-timeout": v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3600))),
 });
@@ -73,6 +83,11 @@ export interface DaemonConfig {
   dockerPluginTimeout: number;
   dns?: string[];
   bridge?: string;
+  insecureRegistries: string[];
+  registryMirrors: string[];
+  registryCertsDir: string;
+  registryStallMs: number;
+  registryAddr?: string;
 }
 
 /** Flags as the CLI parsed them: the same keys as daemon.json, plus `config-file`. */
@@ -138,6 +153,11 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c["storage-driver"] ? { storageDriver: c["storage-driver"] } : {}),
     ...(c["docker-plugin-dirs"] ? { dockerPluginDirs: c["docker-plugin-dirs"] } : {}),
     ...(c.dns ? { dns: c.dns } : {}),
+    insecureRegistries: c["insecure-registries"] ?? [],
+    registryMirrors: c["registry-mirrors"] ?? [],
+    registryCertsDir: c["registry-certs-dir"] ?? "/etc/bunker/certs.d",
+    registryStallMs: (c["registry-stall-timeout"] ?? 30) * 1000,
+    ...(c["registry-addr"] ? { registryAddr: c["registry-addr"] } : {}),
     ...(c.bridge ? { bridge: c.bridge } : {}),
   };
   checkTls(cfg);

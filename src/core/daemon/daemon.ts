@@ -157,11 +157,12 @@ export class Daemon {
   /** The image service, created (and its modules loaded) on first use. */
   imageService(storage: StorageDriver): Promise<ImageService> {
     this.imagesLoading ??= (async () => {
-      const [{ ContentStore }, { ImageService }, { ImageStore }, { LayerStore }] = await Promise.all([
+      const [{ ContentStore }, { ImageService }, { ImageStore }, { LayerStore }, { TokenCache }] = await Promise.all([
         import("../content/content-store.ts"),
         import("../image/image-service.ts"),
         import("../image/image-store.ts"),
         import("../storage/layer-store.ts"),
+        import("../registry/auth.ts"),
       ]);
       const content = new ContentStore(join(this.config.dataRoot, "content"));
       content.cleanIngests(24 * 3600 * 1000); // interrupted downloads older than a day
@@ -172,6 +173,15 @@ export class Daemon {
         layers: new LayerStore(this.deps.sys, storage),
         events: this.events,
         tmpRoot: join(this.config.dataRoot, "tmp"),
+        registry: {
+          insecure: this.config.insecureRegistries,
+          mirrors: this.config.registryMirrors,
+          certsDir: this.config.registryCertsDir,
+          tokens: new TokenCache(),
+          stallMs: this.config.registryStallMs,
+          attempts: 5,
+        },
+        log: this.deps.log,
       });
       this.imagesLoaded = service;
       return service;

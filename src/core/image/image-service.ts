@@ -7,7 +7,12 @@ import type { ContentStore } from "../content/content-store.ts";
 import type { EventBus } from "../daemon/events.ts";
 import { Filters } from "../api/filters.ts";
 import { type Digest, Digester } from "../content/digest.ts";
-import { invalidArgument } from "../errors.ts";
+import { EngineError, invalidArgument } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { AuthConfig } from "../registry/auth.ts";
+import type { RegistrySettings } from "../registry/client.ts";
+import type { Progress } from "../registry/pull.ts";
+import { parsePlatform } from "./manifest.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -18,11 +23,55 @@ import { familiarString, formatReference, parseWithDefaultTag } from "./referenc
 
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
 
+/** `https://index.docker.io/v1/`, `http://host:5000/` and the like → the registry's host. */
+export function normalizeRegistryHost(address: string): string {
+  const host = address.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  return host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
+}
+
 /** The image service. */
 export class ImageService {
   constructor(
-    private readonly deps: { sys: Sys; content: ContentStore; images: ImageStore; layers: LayerStore; events: EventBus; tmpRoot: string },
+    private readonly deps: { sys: Sys; content: ContentStore; images: ImageStore; layers: LayerStore; events: EventBus; tmpRoot: string; registry?: RegistrySettings; log?: Logger },
   ) {}
+
+  private distribution() {
+    if (!this.deps.registry || !this.deps.log) throw new EngineError("not-implemented", "registry access is not configured");
+    return { content: this.deps.content, images: this.deps.images, layers: this.deps.layers, settings: this.deps.registry, log: this.deps.log };
+  }
+
+  /** Pull from a registry (`docker pull`), reporting Docker's progress messages. */
+  async pull(name: string, opts: { auth?: AuthConfig; platform?: string; progress: Progress }): Promise<string> {
+    const { pullImage } = await import("../registry/pull.ts");
+    const id = await pullImage(this.distribution(), name, { ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}), progress: opts.progress });
+    this.deps.events.publish({ Type: "image", Action: "pull", Actor: { ID: name, Attributes: { name } } });
+    return id;
+  }
+
+  /** Push to a registry (`docker push`). */
+  async push(name: string, opts: { auth?: AuthConfig; progress: Progress }): Promise<void> {
+    const { pushImage } = await import("../registry/push.ts");
+    await pushImage(this.distribution(), name, opts);
+    this.deps.events.publish({ Type: "image", Action: "push", Actor: { ID: name, Attributes: { name } } });
+  }
+
+  /** Check credentials against a registry (`docker login`). */
+  async login(auth: AuthConfig): Promise<void> {
+    const { RegistryClient } = await import("../registry/client.ts");
+    const host = normalizeRegistryHost(auth.serveraddress || "docker.io");
+    await new RegistryClient(host, "library/bunker-login-check", this.distribution().settings, auth, "pull").ping();
+  }
+
+  /** Search a registry's catalog (`docker search host/term`). */
+  async search(term: string, limit = 25): Promise<{ name: string; description: string; star_count: number; is_official: boolean; is_automated: boolean }[]> {
+    const slash = term.indexOf("/");
+    const first = slash > 0 ? term.slice(0, slash) : "";
+    if (!/[.:]/.test(first) && first !== "localhost") throw new EngineError("invalid-argument", `search needs a registry that offers a catalog: give its host, as in ${"`"}localhost:5000/${term}${"`"}`);
+    const { RegistryClient } = await import("../registry/client.ts");
+    const q = term.slice(slash + 1);
+    const repos = await new RegistryClient(first, "catalog", this.distribution().settings, undefined, "pull").catalog();
+    return repos.filter((r) => r.includes(q)).slice(0, limit).map((r) => ({ name: `${first}/${r}`, description: "", star_count: 0, is_official: false, is_automated: false }));
+  }
 
   private sizeOf(r: ImageRecord): number {
     return r.layers.reduce((a, l) => a + l.size, 0);

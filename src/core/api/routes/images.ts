@@ -2,11 +2,38 @@
  * Image routes: list, inspect, history, tag, remove, load, save (Engine API 1.51, §1.3).
  */
 import { truthy } from "../http/request.ts";
-import { EngineError, invalidArgument } from "../../errors.ts";
+import * as v from "valibot";
+import { invalidArgument, messageOf } from "../../errors.ts";
+import { decodeRegistryAuth } from "../../registry/auth.ts";
+import type { Progress } from "../../registry/pull.ts";
+import { parseOrThrow } from "../../validate.ts";
 import type { ImageService } from "../../image/image-service.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
 
+
+const AuthBody = v.looseObject({ username: v.optional(v.string()), password: v.optional(v.string()), serveraddress: v.optional(v.string()), email: v.optional(v.string()) });
+
+/**
+ * Run `work` with a progress callback writing Docker's NDJSON lines; an error after the stream
+ * started becomes an `errorDetail` line (the status is already 200), as dockerd does.
+ */
+async function streamProgress(res: Parameters<Route["handler"]>[0]["res"], work: (progress: Progress) => Promise<unknown>): Promise<void> {
+  const out = res.stream(200, "application/json");
+  let chain: Promise<void> = Promise.resolve();
+  const progress: Progress = (m) => {
+    const line = JSON.stringify(m) + "\n";
+    chain = chain.then(() => out.write(line));
+  };
+  try {
+    await work(progress);
+  } catch (err) {
+    const message = messageOf(err);
+    progress({ errorDetail: { message }, error: message } as Parameters<Progress>[0]);
+  }
+  await chain;
+  out.end();
+}
 
 /** Filter keys `GET /images/json` accepts. */
 const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", "until"] as const;
@@ -42,9 +69,15 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
         const src = req.query.get("fromSrc");
         const from = req.query.get("fromImage");
         if (src === null && from !== null) {
-          const name = `${from}${req.query.get("tag") ? `:${req.query.get("tag")}` : ""}`;
+          const tag = req.query.get("tag");
+          const name = tag ? `${from}${tag.includes(":") ? "@" : ":"}${tag}` : from;
           const svc = await images();
-          if (!svc.isBuiltin(name)) throw new EngineError("not-implemented", `pulling ${name} from a registry is not implemented yet; use docker load or docker import (hello-world is built in)`);
+          if (!svc.isBuiltin(name)) {
+            const auth = decodeRegistryAuth(req.headers.get("x-registry-auth"));
+            const platform = req.query.get("platform");
+            await streamProgress(res, (progress) => svc.pull(name, { ...(auth ? { auth } : {}), ...(platform ? { platform } : {}), progress }));
+            return;
+          }
           const created = await svc.provideBuiltin(name);
           const id = svc.inspect("hello-world:latest").Id as string;
           const out = res.stream(200, "application/json");
@@ -66,6 +99,36 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
         const out = res.stream(200, "application/json");
         await out.write(JSON.stringify({ status: id }) + "\n");
         out.end();
+      },
+    },
+    {
+      method: "POST",
+      path: "/images/{name:.*}/push",
+      handler: async ({ req, res, params }) => {
+        const tag = req.query.get("tag");
+        const name = tag ? `${params.name!}:${tag}` : params.name!;
+        const svc = await images();
+        const auth = decodeRegistryAuth(req.headers.get("x-registry-auth"));
+        svc.inspect(name); // a missing image is a 404 before any output
+        await streamProgress(res, (progress) => svc.push(name, { ...(auth ? { auth } : {}), progress }));
+      },
+    },
+    {
+      method: "POST",
+      path: "/auth",
+      handler: async ({ req, res }) => {
+        const body = parseOrThrow(AuthBody, (await req.json()) ?? {}, "auth config");
+        await (await images()).login({ username: body.username ?? "", password: body.password ?? "", serveraddress: body.serveraddress ?? "" });
+        res.json(200, { Status: "Login Succeeded", IdentityToken: "" });
+      },
+    },
+    {
+      method: "GET",
+      path: "/images/search",
+      handler: async ({ req, res }) => {
+        const term = req.query.get("term");
+        if (!term) throw invalidArgument("term is required");
+        res.json(200, await (await images()).search(term, Number(req.query.get("limit") ?? 25) || 25));
       },
     },
     {
