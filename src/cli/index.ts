@@ -249,6 +249,23 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-f, --force", "Do not prompt / force the disconnection")
     .option("--format <format>", "Format output using a custom template")
     .action((sub: string, args: string[], o) => (result = import("./commands/networks.ts").then((m) => m.networkCommand(ctxOf(o), o, sub, args))));
+  const D = () => import("./commands/distribution.ts");
+  cli
+    .command("pull <image>", "Download an image from a registry")
+    .option("--platform <platform>", "Set platform if server is multi-platform capable")
+    .action((name: string, o) => (result = D().then((m) => m.pullCommand(ctxOf(o), o, name))));
+  cli.command("push <image>", "Upload an image to a registry").action((name: string, o) => (result = D().then((m) => m.pushCommand(ctxOf(o), name))));
+  cli
+    .command("login [server]", "Authenticate to a registry")
+    .option("-u, --username <name>", "Username")
+    .option("-p, --password <password>", "Password")
+    .option("--password-stdin", "Take the password from stdin")
+    .action((server: string | undefined, o) => (result = D().then((m) => m.loginCommand(ctxOf(o), o, server))));
+  cli.command("logout [server]", "Log out from a registry").action((server: string | undefined, o) => (result = D().then((m) => m.logoutCommand(ctxOf(o), server))));
+  cli
+    .command("search <term>", "Search a registry's catalog (host/term)")
+    .option("--limit <n>", "Max number of search results")
+    .action((term: string, o) => (result = D().then((m) => m.searchCommand(ctxOf(o), o, term))));
   cli
     .command("registry <command>", "Run the image registry server (serve) or collect its garbage (gc)")
     .option("--addr <host:port>", "Address to listen on (default 127.0.0.1:5000)")

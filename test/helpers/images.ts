@@ -56,3 +56,13 @@ export async function dockerArchive(opts: { tags: string[]; layers: Buffer[]; gz
   entries.push(file("manifest.json", new TextEncoder().encode(JSON.stringify([{ Config: cfgName, RepoTags: opts.tags, Layers: layerPaths }]))));
   return tarBytes(entries);
 }
+
+/** A layer tar holding `files` (path → content) under their directories. */
+export async function filesLayer(files: Record<string, Uint8Array>): Promise<Buffer> {
+  const dirs = new Set<string>();
+  for (const p of Object.keys(files)) {
+    const parts = p.split("/").slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(`${parts.slice(0, i).join("/")}/`);
+  }
+  return tarBytes([...[...dirs].sort().map(dir), ...Object.entries(files).map(([p, b]) => file(p, b))]);
+}

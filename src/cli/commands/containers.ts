@@ -124,7 +124,20 @@ async function createContainer(ctx: CliContext, o: Opts, image: string, cmd: str
   const client = ctx.client();
   const body = createBody(o, image, cmd);
   const name = o.name ? String(o.name) : undefined;
-  const r = await client.json<{ Id: string; Warnings: string[] }>("POST", "/containers/create", { query: { name }, body });
+  const policy = o.pull ? String(o.pull) : "missing";
+  const { pullThrough } = await import("./distribution.ts");
+  if (policy === "always") await pullThrough(ctx, image, process.stderr);
+  const create = () => client.json<{ Id: string; Warnings: string[] }>("POST", "/containers/create", { query: { name }, body });
+  let r: { Id: string; Warnings: string[] };
+  try {
+    r = await create();
+  } catch (err) {
+    // As docker: a missing image is pulled once, then the create is tried again.
+    if (!(err instanceof DaemonError && err.status === 404 && policy === "missing" && /No such image/.test(err.message))) throw err;
+    ctx.err(`Unable to find image '${image}' locally\n`);
+    await pullThrough(ctx, image, process.stderr);
+    r = await create();
+  }
   for (const w of r.Warnings ?? []) ctx.err(`WARNING: ${w}\n`);
   return r.Id;
 }

@@ -60,6 +60,7 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   signal?: AbortSignal;
+  headers?: Record<string, string>;
 }
 
 /** A small Engine API client. */
@@ -108,10 +109,12 @@ export class EngineClient {
     const url = new URL(this.endpoint.base + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const init: RequestInit & { unix?: string; tls?: unknown } = { method, ...this.endpoint.fetchInit, ...(opts.signal ? { signal: opts.signal } : {}) };
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.body !== undefined) {
       init.body = JSON.stringify(opts.body);
-      init.headers = { "Content-Type": "application/json" };
+      headers["Content-Type"] = "application/json";
     }
+    if (Object.keys(headers).length) init.headers = headers;
     try {
       return await fetch(url, init);
     } catch (err) {

@@ -133,6 +133,13 @@ export class Daemon {
         }
       }
     }
+    if (config.registryAddr) {
+      // The built-in registry for offline sites: the same server as `bunker registry serve`.
+      const { startRegistryServer } = await import("../registry/server.ts");
+      const registry = await startRegistryServer({ root: join(config.dataRoot, "registry"), addr: config.registryAddr, log: log.with({ component: "registry" }) });
+      this.undo.push(() => registry.stop());
+      log.info("registry listening", { url: registry.url });
+    }
     const handler = createApiHandler(router, log);
     const gid = groupId(config.group);
     const tls = config.tls ? tlsFiles(config) : undefined;

@@ -103,15 +103,18 @@ export class RegistryClient {
     if (this.endpoint) return this.endpoint;
     const errors: string[] = [];
     for (const c of this.candidates()) {
+      let res: Response;
       try {
-        const res = await fetch(`${c.base}/v2/`, { tls: c.tls, signal: AbortSignal.timeout(this.settings.stallMs) } as RequestInit);
+        res = await fetch(`${c.base}/v2/`, { tls: c.tls, signal: AbortSignal.timeout(Math.max(this.settings.stallMs, 5000)) } as RequestInit);
         await res.arrayBuffer();
-        this.endpoint = c;
-        if (res.status === 401) await this.authenticate(res);
-        return c;
       } catch (err) {
         errors.push(`${c.base}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
       }
+      this.endpoint = c;
+      // Only the transport decides the endpoint; a 401 here is answered (or fails) on this one.
+      if (res.status === 401) await this.authenticate(res);
+      return c;
     }
     throw new EngineError("unavailable", `cannot reach registry ${this.domain}: ${errors.join("; ")}`);
   }
