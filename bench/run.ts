@@ -12,11 +12,12 @@ import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
 import { layerExtractSuite } from "./layer-extract.ts";
 import { networkSuite } from "./network.ts";
+import { pullSuite } from "./pull.ts";
 import { runLatencySuite } from "./run-latency.ts";
 import { startLatencySuite } from "./start-latency.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite, pull: pullSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 
