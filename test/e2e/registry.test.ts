@@ -39,7 +39,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
   const docker = (...args: string[]) => run([DOCKER!, ...args], env);
   const bunker = (...args: string[]) => run([BUNKER, ...args], env);
   const bunkerIn = (stdin: string, ...args: string[]) => run([BUNKER, ...args], env, stdin);
-  const config = () => ({ "registry-certs-dir": join(dir, "certs"), "registry-stall-timeout": 1 });
+  const config = () => ({ "registry-certs-dir": join(dir, "certs"), "registry-stall-timeout": 1, "registry-addr": "127.0.0.1:15006" });
   const restartDaemon = async () => {
     daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
     env = { DOCKER_HOST: daemon.host, HOME: join(dir, "home"), BUNKER_CONFIG: join(dir, "bunker-config") };
@@ -182,6 +182,16 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     await dropImage();
     expect((await bunker("pull", `127.0.0.1:${port}/lib/multi:v1`)).code).toBe(0);
     expect(await idOf(`127.0.0.1:${port}/lib/multi:v1`)).toBe(imageId);
+  });
+
+  test("the daemon's built-in registry (registry-addr): push to it, list its tags, pull back", async () => {
+    await docker("tag", imageId, "127.0.0.1:15006/site/multi:v1");
+    expect((await bunker("push", "127.0.0.1:15006/site/multi:v1")).code).toBe(0);
+    expect(await (await fetch("http://127.0.0.1:15006/v2/site/multi/tags/list")).json()).toEqual({ name: "site/multi", tags: ["v1"] });
+    expect(existsSync(join(daemon.dataRoot, "registry", "repositories", "site", "multi"))).toBe(true);
+    await dropImage();
+    expect((await bunker("pull", "127.0.0.1:15006/site/multi:v1")).code).toBe(0);
+    expect(await idOf("127.0.0.1:15006/site/multi:v1")).toBe(imageId);
   });
 
   test.skipIf(!DOCKERD)("Debian's dockerd pulls from and pushes to our registry server", async () => {
