@@ -249,6 +249,21 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-f, --force", "Do not prompt / force the disconnection")
     .option("--format <format>", "Format output using a custom template")
     .action((sub: string, args: string[], o) => (result = import("./commands/networks.ts").then((m) => m.networkCommand(ctxOf(o), o, sub, args))));
+  const I = () => import("./commands/images.ts");
+  cli.command("images", "List images").option("-q, --quiet", "Only show image IDs").action((o) => (result = I().then((m) => m.imagesCommand(ctxOf(o), o))));
+  cli.command("tag <source> <target>", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE").action((a: string, b: string, o) => (result = I().then((m) => m.tagCommand(ctxOf(o), a, b))));
+  cli
+    .command("rmi [...images]", "Remove one or more images")
+    .option("-f, --force", "Force removal of the image")
+    .action((names: string[], o) => (result = I().then((m) => m.rmiCommand(ctxOf(o), o, names))));
+  cli
+    .command("load", "Load an image from a tar archive or STDIN")
+    .option("-i, --input <file>", "Read from tar archive file, instead of STDIN")
+    .action((o) => (result = I().then((m) => m.loadCommand(ctxOf(o), o))));
+  cli
+    .command("save [...images]", "Save one or more images to a tar archive (streamed to STDOUT by default)")
+    .option("-o, --output <file>", "Write to a file, instead of STDOUT")
+    .action((names: string[], o) => (result = I().then((m) => m.saveCommand(ctxOf(o), o, names))));
   const D = () => import("./commands/distribution.ts");
   cli
     .command("pull <image>", "Download an image from a registry")

@@ -117,4 +117,17 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
     const bad = await bunker("run", "--rm", "-p", "1:2:3:4", "busybox", "true");
     expect(bad.stderr).toContain("invalid port specification");
   });
+
+  test("images (same table as docker's), tag, save, rmi, load", async () => {
+    expect((await bunker("tag", "busybox", "local/copy:1")).code).toBe(0);
+    if (DOCKER) expect((await bunker("images")).stdout).toBe((await run([DOCKER, "images"], env)).stdout);
+    expect((await bunker("images", "-q")).stdout).toMatch(/^[0-9a-f]{12}\n/);
+    const out = join(dir, "saved.tar");
+    expect((await bunker("save", "-o", out, "local/copy:1")).code).toBe(0);
+    expect((await bunker("rmi", "local/copy:1")).stdout).toBe("Untagged: local/copy:1\n");
+    expect((await bunker("load", "-i", out)).stdout).toBe("Loaded image: local/copy:1\n");
+    expect((await bunker("rmi", "local/copy:1")).code).toBe(0);
+    const missing = await bunker("rmi", "no/such:image");
+    expect(missing.stderr).toContain("No such image: no/such:image");
+  });
 });
