@@ -39,7 +39,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
   const docker = (...args: string[]) => run([DOCKER!, ...args], env);
   const bunker = (...args: string[]) => run([BUNKER, ...args], env);
   const bunkerIn = (stdin: string, ...args: string[]) => run([BUNKER, ...args], env, stdin);
-  const config = () => ({ "registry-certs-dir": join(dir, "certs"), "registry-stall-timeout": 1, "registry-addr": "127.0.0.1:15006" });
+  const config = () => ({ "registry-certs-dir": join(dir, "certs"), "registry-stall-timeout": 1, "registry-addr": "127.0.0.1:15006", "registry-mirrors": ["http://127.0.0.1:15009"] });
   const restartDaemon = async () => {
     daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
     env = { DOCKER_HOST: daemon.host, HOME: join(dir, "home"), BUNKER_CONFIG: join(dir, "bunker-config") };
@@ -192,6 +192,34 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     await dropImage();
     expect((await bunker("pull", "127.0.0.1:15006/site/multi:v1")).code).toBe(0);
     expect(await idOf("127.0.0.1:15006/site/multi:v1")).toBe(imageId);
+  });
+
+  test.skipIf(!OPENSSL)("a Docker Hub mirror on loopback serves `docker pull <name>`; search reads a registry's catalog; our server over TLS", async () => {
+    const mirror = Bun.spawn([BUNKER, "registry", "serve", "--addr", "127.0.0.1:15009", "--root", join(dir, "mirror")], { stdout: "ignore", stderr: "ignore" });
+    procs.push(mirror);
+    await waitFor("http://127.0.0.1:15009/v2/");
+    await docker("tag", imageId, "127.0.0.1:15009/library/mirrored:v1");
+    expect((await bunker("push", "127.0.0.1:15009/library/mirrored:v1")).code).toBe(0);
+    await dropImage();
+    const viaMirror = await docker("pull", "mirrored:v1"); // docker.io/library/mirrored: answered by the mirror
+    expect(viaMirror.code).toBe(0);
+    expect(await idOf("mirrored:v1")).toBe(imageId);
+    const search = await bunker("search", "127.0.0.1:15009/mirr");
+    expect(search.stdout).toContain("127.0.0.1:15009/library/mirrored");
+    const dsearch = await docker("search", "127.0.0.1:15009/mirr");
+    expect(dsearch.stdout).toContain("127.0.0.1:15009/library/mirrored");
+    // TLS on our own server.
+    const certs = join(dir, "tls-own");
+    mkdirSync(certs, { recursive: true });
+    Bun.spawnSync([OPENSSL!, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(certs, "key.pem"), "-out", join(certs, "cert.pem")], { stderr: "ignore" });
+    const tls = Bun.spawn([BUNKER, "registry", "serve", "--addr", "127.0.0.1:15008", "--root", join(dir, "tlsreg"), "--tls-cert", join(certs, "cert.pem"), "--tls-key", join(certs, "key.pem")], { stdout: "ignore", stderr: "ignore" });
+    procs.push(tls);
+    const ca = await Bun.file(join(certs, "cert.pem")).text();
+    await waitFor("https://127.0.0.1:15008/v2/", { ca });
+    expect((await fetch("https://127.0.0.1:15008/v2/", { tls: { ca } } as RequestInit)).status).toBe(200); // verified against its certificate
+    await docker("tag", imageId, "127.0.0.1:15008/sec/multi:v1");
+    expect((await bunker("push", "127.0.0.1:15008/sec/multi:v1")).code).toBe(0);
+    expect(await (await fetch("https://127.0.0.1:15008/v2/sec/multi/tags/list", { tls: { ca } } as RequestInit)).json()).toEqual({ name: "sec/multi", tags: ["v1"] });
   });
 
   test.skipIf(!DOCKERD)("Debian's dockerd pulls from and pushes to our registry server", async () => {
