@@ -264,6 +264,19 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .command("save [...images]", "Save one or more images to a tar archive (streamed to STDOUT by default)")
     .option("-o, --output <file>", "Write to a file, instead of STDOUT")
     .action((names: string[], o) => (result = I().then((m) => m.saveCommand(ctxOf(o), o, names))));
+  cli
+    .command("build <path>", "Build an image from a Dockerfile (the classic builder)")
+    .option("-t, --tag <name>", "Name and optionally a tag (name:tag); repeatable", { type: [String] })
+    .option("-f, --file <file>", "Name of the Dockerfile (default: PATH/Dockerfile)")
+    .option("--build-arg <kv>", "Set build-time variables", { type: [String] })
+    .option("--label <kv>", "Set metadata for an image", { type: [String] })
+    .option("--target <stage>", "Set the target build stage to build")
+    .option("--no-cache", "Do not use cache when building the image")
+    .option("--pull", "Always attempt to pull a newer version of the image")
+    .option("-q, --quiet", "Suppress the build output and print image ID on success")
+    .option("--iidfile <file>", "Write the image ID to the file")
+    .option("--network <mode>", "Set the networking mode for the RUN instructions during build")
+    .action((path: string, o) => (result = import("./commands/build.ts").then((m) => m.buildCommand(ctxOf(o), o, path))));
   const D = () => import("./commands/distribution.ts");
   cli
     .command("pull <image>", "Download an image from a registry")

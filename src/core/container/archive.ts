@@ -114,3 +114,62 @@ export async function extractTo(sys: Sys, rootfs: string, path: string, tar: Asy
     closeSync(fd);
   }
 }
+
+/**
+ * `mkdir -p` of `path` inside `root`: each component created or followed with openat2
+ * (RESOLVE_IN_ROOT), so a symlink in the image can only lead to another place inside the root.
+ * New directories get mode 0755 and `uid`/`gid`.
+ */
+export function mkdirInRoot(sys: Sys, root: string, path: string, uid = 0, gid = 0): void {
+  const parts = posix.normalize(`/${path}`).split("/").filter(Boolean);
+  const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    for (let i = 1; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join("/");
+      try {
+        closeSync(sys.openat2(rootFd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
+        continue;
+      } catch {
+        /* missing: created below */
+      }
+      const parent = i === 1 ? "." : parts.slice(0, i - 1).join("/");
+      const pfd = sys.openat2(rootFd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+      try {
+        sys.mkdirat(pfd, parts[i - 1]!, 0o755);
+        sys.fchownat(pfd, parts[i - 1]!, uid, gid, 0x100 /* AT_SYMLINK_NOFOLLOW */);
+      } finally {
+        closeSync(pfd);
+      }
+    }
+  } finally {
+    closeSync(rootFd);
+  }
+}
+
+/**
+ * Tar entries for `path` of a root (resolved inside it, the last component not followed): a
+ * directory gives its contents (names relative to it, as COPY copies a directory's contents), a
+ * file (or symlink, copied as a link) gives one entry named by its base name. `done()` releases the resolved descriptor.
+ */
+export function sourceEntries(sys: Sys, root: string, path: string): { isDir: boolean; name: string; entries: AsyncGenerator<TarInput>; done(): void } {
+  const r = inRoot(sys, root, path);
+  let st: Stats;
+  try {
+    st = lstatIn(r.full, path); // a symlink source is copied as the link: following it could read host files
+  } catch (err) {
+    closeSync(r.fd);
+    throw err;
+  }
+  const links: HardlinkMap = new Map();
+  const isDir = st.isDirectory();
+  const name = posix.basename(posix.normalize(`/${path}`));
+  async function* entries(): AsyncGenerator<TarInput> {
+    if (isDir) {
+      yield* archiveDirectory(sys, r.full);
+      return;
+    }
+    const e = entryFor(sys, r.full, name, st, links);
+    if (e) yield e;
+  }
+  return { isDir, name, entries: entries(), done: () => closeSync(r.fd) };
+}

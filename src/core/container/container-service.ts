@@ -74,6 +74,27 @@ function hostNameservers(): string {
   return kept.join("\n") + "\n";
 }
 
+/**
+ * Paths the runtime creates in a container's root only as mount points (Docker keeps them in an
+ * "init" layer below the container's): left out of committed layers, so a commit or a build step
+ * holds only what the container itself wrote.
+ */
+const MOUNT_POINTS = new Set(["dev/", "proc/", "sys/", "etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"]);
+
+async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const { readTar, writeTar } = await import("../layer/tar-stream.ts");
+  async function* kept() {
+    for await (const e of readTar(diff)) {
+      if (MOUNT_POINTS.has(e.header.name.replace(/^\.\//, "")) && (e.header.type === "directory" || e.header.size === 0)) {
+        for await (const _ of e.body) void _;
+        continue;
+      }
+      yield { header: e.header, body: e.body };
+    }
+  }
+  yield* writeTar(kept());
+}
+
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** "SIGTERM", "TERM", "15" → 15; Docker's message otherwise. */
 export function parseSignal(s: string): number {
@@ -834,7 +855,7 @@ export class ContainerService {
   }
 
   /** `POST /commit`: the container's writable layer as a new image on top of its image. */
-  async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[]; config?: Record<string, unknown> }): Promise<string> {
+  async commit(ref: string, opts: { repo?: string; tag?: string; comment?: string; author?: string; pause?: boolean; changes?: string[]; config?: Record<string, unknown>; createdBy?: string; exactConfig?: boolean }): Promise<string> {
     const c = this.store.get(ref);
     const images = await this.deps.images();
     const base = images.image(c.Image);
@@ -842,10 +863,10 @@ export class ContainerService {
     if (pause) this.deps.runtime.pause(c.Id);
     try {
       const { applyChanges } = await import("../image/image-service.ts");
-      let config: Record<string, unknown> = { ...c.Config, ...(opts.config ?? {}) };
+      let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
       delete config.Hostname;
       if (opts.changes?.length) config = applyChanges(config, opts.changes);
-      const id = await images.commit(base, images.layers.diff(c.RwLayer), { config, containerId: c.Id, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) });
+      const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), { config, containerId: c.Id, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.createdBy ? { createdBy: opts.createdBy } : {}) });
       this.publish(c, "commit", { comment: opts.comment ?? "" });
       return id;
     } finally {

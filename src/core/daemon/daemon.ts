@@ -15,6 +15,7 @@ import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
 import type { ContainerService } from "../container/container-service.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
+import { buildRoutes } from "../api/routes/build.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import { volumeRoutes } from "../api/routes/volumes.ts";
@@ -126,6 +127,15 @@ export class Daemon {
         const containers = () => this.containerService(storage, runtime);
         router.add(...containerRoutes(containers, () => this.deps.sys));
         router.add(...networkRoutes(containers));
+        router.add(
+          ...buildRoutes({
+            images: () => this.imageService(storage),
+            containers,
+            sys: () => this.deps.sys,
+            tmpRoot: join(config.dataRoot, "tmp"),
+            cacheFile: join(config.dataRoot, "build", "cache.json"),
+          }),
+        );
         this.system.contribute(() => this.containersLoaded?.counts() ?? {});
         // Containers that ran when the daemon stopped are re-attached now, not on first use.
         if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {

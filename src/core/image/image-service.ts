@@ -78,8 +78,8 @@ export class ImageService {
   }
 
   /** `GET /images/json`. */
-  list(filters: Filters): Record<string, unknown>[] {
-    const all = this.deps.images.list();
+  list(filters: Filters, all = false): Record<string, unknown>[] {
+    const images = this.deps.images.list();
     const refMatch = (r: ImageRecord) => {
       const pats = filters.get("reference");
       if (!pats.length) return true;
@@ -96,8 +96,9 @@ export class ImageService {
       if (Number.isNaN(t)) throw invalidArgument(`invalid value for until: ${u}`);
       return Math.floor(t / 1000);
     });
-    return all
+    return images
       .filter((r) => before.every((b) => unix(r.created) < b) && since.every((x) => unix(r.created) > x) && until.every((u) => unix(r.created) <= u))
+      .filter((r) => !r.intermediate || r.repoTags.length > 0 || all)
       .filter((r) => (!filters.has("dangling") ? true : filters.get("dangling").includes("true") ? r.repoTags.length === 0 : r.repoTags.length > 0))
       .filter((r) => filters.matchKV("label", r.config.config?.Labels ?? {}))
       .filter(refMatch)
@@ -158,11 +159,12 @@ export class ImageService {
   }
 
   /** `POST /images/{name}/tag`. */
-  tag(name: string, repo: string, tag?: string): void {
+  tag(name: string, repo: string, tag?: string): string {
     const r = this.deps.images.resolve(name);
     const ref = tag ? `${repo}:${tag}` : repo;
     const shown = this.deps.images.tag(r.id, ref);
     this.deps.events.publish({ Type: "image", Action: "tag", Actor: { ID: r.id, Attributes: { name: shown } } });
+    return shown;
   }
 
   /** `DELETE /images/{name}`; releases layers no image uses any more. */
@@ -264,7 +266,7 @@ export class ImageService {
    * `docker commit`: a new image made of `base`'s layers plus `diff` (the container's writable
    * layer as a tar), with `config` as its runtime config. Returns the image ID.
    */
-  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string }): Promise<string> {
+  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string; createdBy?: string }): Promise<string> {
     const blob = await this.deps.content.ingest(diff);
     let registered: { chainId: Digest; existed: boolean } | undefined;
     try {
@@ -279,7 +281,7 @@ export class ImageService {
         config: opts.config,
         container: opts.containerId,
         rootfs: { type: "layers", diff_ids: [...cfg.rootfs.diff_ids, diffId] },
-        history: [...(cfg.history ?? []), { created: now, ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
+        history: [...(cfg.history ?? []), { created: now, ...(opts.createdBy ? { created_by: opts.createdBy } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
       }));
       const id = (await this.deps.content.put(cfgBytes)).digest;
       this.deps.images.add(id, [...base.layers, { diffId, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }]);
@@ -290,6 +292,47 @@ export class ImageService {
       this.deps.content.sweep(this.deps.images.liveBlobs());
       throw err;
     }
+  }
+
+  /**
+   * A new image on `base`'s layers with `config` and one more history entry (no new layer): the
+   * classic builder's record of a config-only instruction. `base` undefined: an image with no
+   * layers (`FROM scratch`).
+   */
+  async derive(base: ImageRecord | undefined, config: Record<string, unknown>, history: { created_by: string; empty_layer?: boolean }, extra: Record<string, unknown> = {}): Promise<Digest> {
+    const now = new Date().toISOString();
+    const cfg = (base?.config ?? { architecture: process.arch === "arm64" ? "arm64" : "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, history: [] }) as Record<string, unknown> & { history?: unknown[] };
+    const cfgBytes = new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra, created: now, config, history: [...(cfg.history ?? []), { created: now, created_by: history.created_by, ...(history.empty_layer ? { empty_layer: true } : {}) }] }));
+    const id = (await this.deps.content.put(cfgBytes)).digest;
+    this.deps.images.add(id, base?.layers ?? []);
+    return id;
+  }
+
+  /** Mark `id` as a build step's image (or, for the final one, as a regular image). */
+  markIntermediate(id: string, intermediate: boolean, parent?: string): void {
+    this.deps.images.setIntermediate(id as Digest, intermediate, parent as Digest | undefined);
+  }
+
+  /** Build-step images no tagged image is built on, for `builder prune`: removed, with their layers. */
+  async pruneBuildCache(keep: ReadonlySet<string> = new Set()): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const r of this.deps.images.list()) {
+      if (!r.intermediate || r.repoTags.length || keep.has(r.id)) continue;
+      reclaimed += this.sizeOf(r);
+      try {
+        await this.remove(r.id, true);
+        deleted.push(r.id);
+      } catch {
+        /* used by a container or a child image: kept */
+      }
+    }
+    return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
+  }
+
+  /** The build cache's share of `system df`. */
+  buildCacheUsage(): { ID: string; Type: string; Size: number; CreatedAt: string; InUse: boolean; Shared: boolean; Description: string; UsageCount: number }[] {
+    return this.deps.images.list().filter((r) => r.intermediate && !r.repoTags.length).map((r) => ({ ID: r.id.slice(7, 19), Type: "regular", Size: this.sizeOf(r), CreatedAt: r.created, InUse: false, Shared: false, Description: (r.config.history ?? []).at(-1)?.created_by ?? "", UsageCount: 0 }));
   }
 
   /** The image `name` refers to (404 "No such image" when none). */

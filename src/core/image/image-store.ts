@@ -27,6 +27,10 @@ export interface ImageMeta {
   layers: StoredLayer[];
   created: string;
   lastTagTime?: string;
+  /** A build step's image (the build cache): hidden from `images` unless tagged. */
+  intermediate?: boolean;
+  /** The image it was built on (build steps). */
+  parent?: Digest;
 }
 
 interface State {
@@ -61,6 +65,16 @@ export class ImageStore {
 
   private save(): void {
     writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
+  }
+
+  /** Mark or unmark an image as a build step's intermediate image. */
+  setIntermediate(id: Digest, intermediate: boolean, parent?: Digest): void {
+    const m = this.state.images[id];
+    if (!m) throw notFound(`No such image: ${id}`);
+    if (intermediate) m.intermediate = true;
+    else delete m.intermediate;
+    if (parent) m.parent = parent;
+    this.save();
   }
 
   /** Add an image whose config blob is already in the content store. Idempotent. */

@@ -139,7 +139,10 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
     {
       method: "GET",
       path: "/system/df",
-      handler: async ({ res }) => res.json(200, { ...(await images()).diskUsage(), ...(await diskUsage()), BuildCache: [] }),
+      handler: async ({ res }) => {
+        const svc = await images();
+        res.json(200, { ...svc.diskUsage(), ...(await diskUsage()), BuildCache: svc.buildCacheUsage() });
+      },
     },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
     {
