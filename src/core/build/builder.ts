@@ -143,8 +143,11 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     last = names.indexOf(opts.target.toLowerCase());
     if (last < 0) throw new BuildError(`failed to reach build target ${opts.target} in Dockerfile`);
   }
-  const total = stagesText.slice(0, last + 1).reduce((n, s) => n + s.length, 0);
+  const metaArgs = df.instructions.slice(0, df.instructions.findIndex((x) => x.name === "from"));
+  const total = metaArgs.length + stagesText.slice(0, last + 1).reduce((n, s) => n + s.length, 0);
   let step = 0;
+  // As moby: the ARGs before the first FROM are numbered steps too (they make no image).
+  for (const a of metaArgs) opts.out(`Step ${++step}/${total} : ${a.original}\n`);
   const built: { name?: string; image: ImageRecord | undefined }[] = [];
   let stage: Stage | undefined;
 
@@ -212,12 +215,14 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
         let cmd: string[];
         if (ins.json) cmd = ins.json;
         else {
-          const script = ins.heredocs.length ? `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}` : ins.args;
+          // `RUN <<EOF` alone runs the document as the script; `RUN cmd <<EOF` gives it to the shell as a here-document.
+          const only = ins.heredocs.length === 1 && /^<<-?(["']?)\w+\1$/.test(ins.args.trim());
+          const script = only ? ins.heredocs[0]!.content : ins.heredocs.length ? `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}`).join("\n")}` : ins.args;
           cmd = [...shell, script];
         }
         const args = argsText(s);
         const createdBy = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}`.trim();
-        const history = ins.json ? `/bin/sh -c #(nop)  RUN ${JSON.stringify(cmd)}` : `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${cmd.join(" ")}`;
+        const history = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${cmd.join(" ")}`;
         await stepImage(s, `RUN ${createdBy}`, async () => {
           const runEnv = [...(s.config.Env ?? []), ...[...s.args].filter(([k]) => !(s.config.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`)];
           const id = await container(s, cmd, runEnv);
@@ -381,7 +386,8 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     const words = ins.json ?? expandFields(ins.args, env, escape);
     if (words.length < 2 && !ins.heredocs.length) throw new BuildError(`${ins.name.toUpperCase()} requires at least two arguments, but only one was provided. Destination could not be determined.`);
     const dest = words.at(-1)!;
-    const srcs = words.slice(0, -1);
+    const isMarker = (x: string) => ins.heredocs.some((h) => new RegExp(`^<<-?(["']?)${h.name}\\1$`).test(x));
+    const srcs = words.slice(0, -1).filter((x) => !isMarker(x));
     let destAbs = dest.startsWith("/") ? dest : posix.join(s.config.WorkingDir || "/", dest);
     // A directory destination: a trailing slash, ".", several sources (or an existing directory, checked in the root).
     let destIsDir = dest.endsWith("/") || dest === "." || dest.endsWith("/.") || srcs.length + ins.heredocs.length > 1 || srcs.some((x) => /[*?[]/.test(x));
@@ -412,7 +418,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
       return deps.containers.withRoot(srcContainer, "/", (root) => fn(root));
     };
     try {
-      for (const src of srcs.filter((x) => !ins.heredocs.some((h) => x === `<<${h.name}` || x === `<<-${h.name}`))) {
+      for (const src of srcs) {
         if (isAdd && /^https?:\/\//.test(src)) {
           items.push({ kind: "url", url: src });
           continue;
@@ -443,7 +449,8 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
           }
         }
       }
-      const key = `${ins.name.toUpperCase()} ${JSON.stringify(ins.flags)} ${srcImage?.id ?? ""} ${sum.digest()} ${destAbs}`;
+      const checksum = sum.digest();
+      const key = `${ins.name.toUpperCase()} ${JSON.stringify(ins.flags)} ${srcImage?.id ?? ""} ${checksum} ${destAbs}`;
       await stepImage(s, key, async () => {
         const id = await container(s, null, s.config.Env ?? []);
         try {
@@ -498,7 +505,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
               await extractTo(deps.sys, root, into, writeTar(entries));
             }
           });
-          const fileSum = sum.digest().slice(7);
+          const fileSum = checksum.slice(7);
           return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: `/bin/sh -c #(nop) ${ins.name.toUpperCase()} ${items.length === 1 && items[0]!.kind !== "inline" ? "file" : "multi"}:${fileSum} in ${destAbs} ` });
         } finally {
           await deps.containers.remove(id, { force: true }).catch(() => {});

@@ -192,7 +192,7 @@ export class ContainerService {
       Cmd: cmd,
       Entrypoint: entrypoint.length ? entrypoint : null,
       WorkingDir: body.WorkingDir || ic.WorkingDir || "",
-      User: body.User ?? ic.User ?? "",
+      User: body.User || ic.User || "", // an empty User in the request means the image's (the CLI always sends one)
       Labels: { ...(ic.Labels ?? {}), ...(body.Labels ?? {}) },
       ExposedPorts: { ...((ic.ExposedPorts as Record<string, Record<string, unknown>>) ?? {}), ...(body.ExposedPorts ?? {}) },
       Volumes: { ...((ic.Volumes as Record<string, Record<string, unknown>>) ?? {}), ...(body.Volumes ?? {}) },
