@@ -90,8 +90,20 @@ function expandWords(text: string, env: Record<string, string>, escape: string, 
       }
       if (text[i] !== '"') throw invalidArgument(`failed to process "${text}": unexpected end of statement while looking for matching double-quote`);
       i++;
-    } else if (ch === "$") cur += variable();
-    else {
+    } else if (ch === "$") {
+      const value = variable();
+      if (!split) cur += value;
+      else {
+        // An unquoted expansion is split into words too (moby's ProcessWords).
+        for (const c of value) {
+          if (/\s/.test(c)) push();
+          else {
+            cur += c;
+            started = true;
+          }
+        }
+      }
+    } else {
       cur += ch;
       i++;
     }
