@@ -384,6 +384,11 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const missing = await docker("run", "--rm", "--pull", "never", "nosuchimage:1");
     expect(missing.stderr).toContain("No such image: nosuchimage:1");
     expect(missing.code).toBe(125);
+    // A program that does not exist fails the start; the container's cgroup goes with it.
+    const noexec = (await docker("create", "busybox", "/no/such")).stdout.trim();
+    expect((await docker("start", noexec)).code).not.toBe(0);
+    for (const ctrl of ["pids", "memory", "cpu,cpuacct"]) expect(existsSync(`/sys/fs/cgroup/${ctrl}/bunker/${noexec}`)).toBe(false);
+    await docker("rm", noexec);
     await docker("create", "--name", "dup", "busybox", "true");
     const dup = await docker("create", "--name", "dup", "busybox", "true");
     expect(dup.stderr).toContain('Conflict. The container name "/dup" is already in use by container');

@@ -55,7 +55,11 @@ export async function startDaemon(
   let stderr = "";
   const decoder = new TextDecoder();
   const reading = (async () => {
-    for await (const chunk of proc.stderr) stderr += decoder.decode(chunk);
+    for await (const chunk of proc.stderr) {
+      stderr += decoder.decode(chunk);
+      // BUNKER_TEST_LOG_DIR keeps each test daemon's log (for chasing what a test left behind).
+      if (process.env.BUNKER_TEST_LOG_DIR) require("node:fs").appendFileSync(join(process.env.BUNKER_TEST_LOG_DIR, `daemon-${proc.pid}.log`), chunk);
+    }
   })();
   const d: TestDaemon = {
     dir,

@@ -359,8 +359,8 @@ export class ContainerService {
       }
       try {
         await this.deps.runtime.delete(c.Id, true);
-      } catch {
-        /* not created */
+      } catch (e) {
+        if (!/not found|no such|ENOENT/i.test(messageOf(e))) this.deps.log.warn("runtime delete after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) });
       }
       try {
         unmount(this.deps.sys, rootfs);

@@ -243,11 +243,9 @@ export class LinuxRuntime {
       return { ...this.state(id), ...(stdin !== undefined ? { stdin } : {}) };
     } catch (err) {
       if (spawned) this.reap(spawned.pid, true);
-      try {
-        cgroup.destroy();
-      } catch {
-        /* reported by the original error */
-      }
+      // The container's init may still be exiting (it is the monitor's child, not ours): its cgroup
+      // is busy until the kernel lets it go, so wait for it to empty and retry, as delete does.
+      await removeCgroup(cgroup).catch(() => {}); // the original error is what the caller needs
       rmSync(dir, { recursive: true, force: true });
       throw err;
     } finally {
@@ -458,17 +456,8 @@ export class LinuxRuntime {
       }
     }
     const deadline = Date.now() + 10_000;
-    while ((processStartTime(s.pid) === s.startTime || cg.pids().length > 0) && Date.now() < deadline) await Bun.sleep(5);
-    // A cgroup is busy until the kernel has released its last exiting task: retry for a moment.
-    for (let i = 0; ; i++) {
-      try {
-        cg.destroy();
-        break;
-      } catch (err) {
-        if (i >= 50) throw err;
-        await Bun.sleep(20);
-      }
-    }
+    while (processStartTime(s.pid) === s.startTime && Date.now() < deadline) await Bun.sleep(5);
+    await removeCgroup(cg);
     rmSync(this.dir(id), { recursive: true, force: true });
     try {
       await runHooks("poststop", s.spec.hooks?.poststop, { ociVersion: s.spec.ociVersion, id, status: "stopped", pid: 0, bundle: s.bundle, ...(s.spec.annotations ? { annotations: s.spec.annotations } : {}) });
@@ -604,5 +593,23 @@ class IoFds {
   close(): void {
     for (const fd of this.fds) closeSync(fd);
     this.fds.clear();
+  }
+}
+
+/**
+ * Remove a container's cgroup once it is empty: a cgroup stays busy until the kernel has released
+ * its last exiting task, so wait for its processes to go (up to 10 s) and retry EBUSY for a moment.
+ */
+async function removeCgroup(cg: { pids(): number[]; destroy(): void }): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (cg.pids().length > 0 && Date.now() < deadline) await Bun.sleep(5);
+  for (let i = 0; ; i++) {
+    try {
+      cg.destroy();
+      return;
+    } catch (err) {
+      if (i >= 50) throw err;
+      await Bun.sleep(20);
+    }
   }
 }
