@@ -191,15 +191,11 @@ function matches(c: ContainerRecord, f: Filters, all: ContainerRecord[]): boolea
       return c.State.Status === v;
     }) &&
     ok("exited", (v) => !c.State.Running && c.State.Status === "exited" && c.State.ExitCode === Number(v)) &&
-    ok("label", (v) => {
-      const [k, val] = v.includes("=") ? [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)] : [v, undefined];
-      const have = (c.Config.Labels ?? {})[k];
-      return have !== undefined && (val === undefined || have === val);
-    }) &&
+    f.matchKV("label", c.Config.Labels ?? {}) && // every label filter must match (Docker ANDs them)
     ok("ancestor", (v) => c.ImageName === v || c.Image === v || c.Image.startsWith(`sha256:${v}`) || c.ImageName === `${v}:latest`) &&
     ok("before", (v) => Date.parse(c.Created) < created(v)) &&
     ok("since", (v) => Date.parse(c.Created) > created(v)) &&
-    ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v) &&
+    ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v || Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, s]) => name === v || (s.NetworkID !== "" && s.NetworkID.startsWith(v)))) &&
     ok("health", (v) => (c.State.Health?.Status ?? "none") === v)
   );
 }
