@@ -292,6 +292,21 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     expect((await docker("ps", "-aq")).stdout).toBe(before); // no build container left behind
     const rerun = await bad("FROM busybox\nRUN echo step-one\nRUN exit 3\n");
     expect(rerun.stdout).toContain("Using cache"); // what succeeded stays cached
+    // Symlinks in the context never let the daemon read its own files: an ADD of a link to a host
+    // archive copies the link, a glob through a link to a host directory finds nothing.
+    const hostDir = join(dir, "host-secrets");
+    mkdirSync(hostDir, { recursive: true });
+    writeFileSync(join(hostDir, "secret.txt"), "host secret\n");
+    writeFileSync(join(hostDir, "secret.tar.gz"), gzipSync(Buffer.from(makeTar({ "leaked.txt": "host archive\n" }))));
+    const linkCtx = ctxDir("links", { Dockerfile: "FROM busybox\nADD archive.tgz /x/\n" });
+    require("node:fs").symlinkSync(join(hostDir, "secret.tar.gz"), join(linkCtx, "archive.tgz"));
+    require("node:fs").symlinkSync(hostDir, join(linkCtx, "hostdir"));
+    expect((await build(linkCtx, "-t", "links:1", "--network", "none")).code).toBe(0);
+    expect((await docker("run", "--rm", "links:1", "sh", "-c", "ls /x; test -e /x/leaked.txt && echo LEAK")).stdout).not.toContain("LEAK");
+    writeFileSync(join(linkCtx, "Dockerfile"), "FROM busybox\nCOPY hostdir/* /y/\n");
+    const globbed = await build(linkCtx, "-t", "links:2", "--network", "none");
+    expect(globbed.code).not.toBe(0);
+    expect(globbed.stdout + globbed.stderr).not.toContain("host secret");
     const notTar = await fetch(`http://localhost/v1.51/build`, { unix: daemon.socket, method: "POST", body: "this is not a tar archive at all, no no no".repeat(20) } as RequestInit);
     expect(notTar.status).toBe(400);
     expect(((await notTar.json()) as { message: string }).message).toContain("build context");

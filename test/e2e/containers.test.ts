@@ -369,10 +369,14 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
       expect((await docker("volume", "inspect", "-f", "{{.Driver}}", "pv1")).stdout).toBe("testvd\n");
       expect((await docker("run", "--rm", "-v", "pv1:/data", "busybox", "sh", "-c", "echo via-plugin > /data/f")).code).toBe(0);
       expect(require("node:fs").readFileSync(join(dir, "testvd-data", "pv1", "f"), "utf8")).toBe("via-plugin\n");
+      // The plugin's Get gives inspect its mountpoint; its List adds volumes made on its side.
+      expect((await docker("volume", "inspect", "-f", "{{.Mountpoint}}", "pv1")).stdout.trim()).toBe(join(dir, "testvd-data", "pv1"));
+      require("node:fs").mkdirSync(join(dir, "testvd-data", "made-outside"));
+      expect((await docker("volume", "ls", "--format", "{{.Driver}} {{.Name}}")).stdout).toContain("testvd made-outside");
       expect((await docker("volume", "rm", "pv1")).code).toBe(0);
       expect(require("node:fs").existsSync(join(dir, "testvd-data", "pv1"))).toBe(false);
       const calls = lines.map((l) => l.split(" ")[0]);
-      for (const m of ["Plugin.Activate", "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount", "VolumeDriver.Remove"]) expect(calls).toContain(m);
+      for (const m of ["Plugin.Activate", "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount", "VolumeDriver.Remove", "VolumeDriver.Get", "VolumeDriver.List"]) expect(calls).toContain(m);
       const missing = await docker("volume", "create", "-d", "nosuchdriver", "pv2");
       expect(missing.stderr).toContain('plugin "nosuchdriver" not found');
     } finally {

@@ -7,7 +7,7 @@
  * build args it sees and, for COPY/ADD, a checksum of its sources (names, modes, owners, bytes)
  * are unchanged; the cache index lives on disk, so it survives daemon restarts.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, fstatSync, mkdirSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { join, posix } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import type { ContainerService } from "../container/container-service.ts";
@@ -19,7 +19,7 @@ import type { ImageService } from "../image/image-service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
 import { decompressStream, detectCompression } from "../layer/compression.ts";
 import { type TarInput, writeTar } from "../layer/tar-stream.ts";
-import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
 import { type Instruction, parseDockerfile } from "./dockerfile.ts";
 import { expandFields, expandWord, parseKeyValues } from "./shell-lex.ts";
 
@@ -425,10 +425,10 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
         }
         const rel = dfInContext(src);
         if (!srcImage && (posix.normalize(src).startsWith("../") || posix.normalize(src) === "..")) throw new BuildError(`COPY failed: forbidden path outside the build context: ${src} ()`);
-        const matches = await withSource(async (root) => glob(root, rel));
+        const matches = await withSource(async (root) => glob(deps.sys, root, rel));
         if (!matches.length) throw new BuildError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
         for (const m of matches) {
-          if (isAdd && !srcImage && isArchive(join(srcRoot, m))) items.push({ kind: "archive", path: m });
+          if (isAdd && !srcImage && isArchive(deps.sys, srcRoot, m)) items.push({ kind: "archive", path: m });
           else items.push({ kind: "path", path: m });
         }
       }
@@ -485,7 +485,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
                 // ADD of a local archive: its contents are extracted at the destination.
                 into = destAbs.endsWith("/") ? destAbs : `${destAbs}/`;
                 mkdirInRoot(deps.sys, root, into);
-                const { stream } = await decompressStream(Bun.file(join(srcRoot, it.path)).stream() as unknown as AsyncIterable<Uint8Array>);
+                const { stream } = await decompressStream(openInRoot(deps.sys, srcRoot, it.path));
                 await extractTo(deps.sys, root, into, stream);
                 continue;
               } else {
@@ -576,35 +576,77 @@ async function* mapEntries(it: AsyncIterable<TarInput>, fn: (e: TarInput) => Tar
   for await (const e of it) yield fn(e);
 }
 
-/** Whether a context file is a tar archive (plain or compressed) that ADD extracts. */
-function isArchive(path: string): boolean {
+/**
+ * A context file opened inside the context (openat2 RESOLVE_IN_ROOT, a final symlink not
+ * followed): a symlink in a client's context cannot make the daemon read one of its own files.
+ */
+function openInRoot(sys: Sys, root: string, path: string): AsyncIterable<Uint8Array> {
+  const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
   try {
-    if (!statSync(path).isFile()) return false;
-    const head = readFileSync(path).subarray(0, 512);
-    if (detectCompression(head) !== "none") return true;
+    const fd = sys.openat2(rootFd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    return createReadStream("", { fd, autoClose: true }) as AsyncIterable<Uint8Array>;
+  } finally {
+    sys.close(rootFd);
+  }
+}
+
+/** Whether a context file is a regular tar archive (plain or compressed) that ADD extracts; symlinks never are. */
+function isArchive(sys: Sys, root: string, path: string): boolean {
+  try {
+    const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    let fd: number;
+    try {
+      fd = sys.openat2(rootFd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    } finally {
+      sys.close(rootFd);
+    }
+    const head = new Uint8Array(512);
+    let n: number;
+    try {
+      if (!fstatSync(fd).isFile()) return false;
+      n = readSync(fd, head, 0, 512, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (detectCompression(head.subarray(0, n)) !== "none") return true;
     return new TextDecoder().decode(head.subarray(257, 262)) === "ustar";
   } catch {
     return false;
   }
 }
 
-/** Context paths matching a COPY source (Go filepath.Match per component); the path itself when it has no wildcard. */
-function glob(root: string, pattern: string): string[] {
-  if (!/[*?[]/.test(pattern)) return existsSync(join(root, pattern)) || isLink(join(root, pattern)) ? [pattern || "."] : [];
-  const parts = pattern.split("/");
+/**
+ * Source paths matching a COPY source (Go filepath.Match per component); the path itself when it
+ * has no wildcard. Directories are listed through descriptors resolved inside the root, so a
+ * symlink in the context cannot list the daemon's own directories.
+ */
+function glob(sys: Sys, root: string, raw: string): string[] {
+  const pattern = raw.replace(/\/+$/, "");
+  const listIn = (dir: string): string[] | undefined => {
+    const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    try {
+      const fd = sys.openat2(rootFd, dir || ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+      try {
+        return readdirSync(`/proc/self/fd/${fd}`);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return undefined;
+    } finally {
+      sys.close(rootFd);
+    }
+  };
+  if (!/[*?[]/.test(pattern)) {
+    const dir = pattern.includes("/") ? pattern.slice(0, pattern.lastIndexOf("/")) : "";
+    const base = pattern.slice(pattern.lastIndexOf("/") + 1);
+    return !pattern || listIn(dir)?.includes(base) ? [pattern || "."] : [];
+  }
   let current = [""];
-  for (const part of parts) {
+  for (const part of pattern.split("/")) {
     const re = new RegExp(`^${part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
     const next: string[] = [];
-    for (const dir of current) {
-      let names: string[];
-      try {
-        names = require("node:fs").readdirSync(join(root, dir)) as string[];
-      } catch {
-        continue;
-      }
-      for (const n of names.sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
-    }
+    for (const dir of current) for (const n of (listIn(dir) ?? []).sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
     current = next;
   }
   return current;
@@ -625,13 +667,6 @@ function isDirIn(sys: Sys, root: string, path: string): boolean {
   }
 }
 
-function isLink(p: string): boolean {
-  try {
-    return require("node:fs").lstatSync(p).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
 
 /** Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds. */
 export function parseDuration(s: string): number {

@@ -55,8 +55,12 @@ export class VolumeService {
   }
 
   /** The VolumeDriver plugin `name` (discovered like dockerd: sockets, .spec, .json), activated once. */
+  /** Volume plugins used since the daemon started (their List is merged into `volume ls`). */
+  private readonly usedDrivers = new Set<string>();
+
   private async plugin(name: string): Promise<DockerPluginClient> {
     const client = await this.findPlugin(name);
+    if (client) this.usedDrivers.add(name);
     if (!client) throw notFound(`error looking up volume plugin ${name}: plugin "${name}" not found`);
     return client;
   }
@@ -93,6 +97,41 @@ export class VolumeService {
     return readdirSync(this.root)
       .filter((n) => existsSync(this.file(n)))
       .map((n) => this.get(n));
+  }
+
+  /**
+   * `GET /volumes`: the records here, plus what each VolumeDriver plugin in use lists
+   * (`VolumeDriver.List`: volumes made on the plugin's side show up too, as with dockerd).
+   */
+  async listAll(): Promise<Volume[]> {
+    const mine = this.list();
+    const known = new Set(mine.map((x) => x.Name));
+    const drivers = new Set([...mine.map((x) => x.Driver), ...this.usedDrivers].filter((d) => d !== "local"));
+    for (const d of drivers) {
+      try {
+        const r = await (await this.plugin(d)).call("VolumeDriver.List", {}, v.looseObject({ Volumes: v.nullish(v.array(v.looseObject({ Name: v.string(), Mountpoint: v.nullish(v.string()) }))) }));
+        for (const pv of r.Volumes ?? []) {
+          if (known.has(pv.Name)) continue;
+          known.add(pv.Name);
+          mine.push({ Name: pv.Name, Driver: d, Mountpoint: pv.Mountpoint ?? "", CreatedAt: "", Labels: {}, Scope: "local", Options: {} });
+        }
+      } catch {
+        /* a plugin that is gone lists nothing */
+      }
+    }
+    return mine;
+  }
+
+  /** `GET /volumes/{name}`: a plugin's volume gets its Mountpoint and Status from `VolumeDriver.Get`. */
+  async inspect(name: string): Promise<Volume & { Status?: Record<string, unknown> }> {
+    const vol = this.get(name);
+    if (vol.Driver === "local") return vol;
+    try {
+      const r = await (await this.plugin(vol.Driver)).call("VolumeDriver.Get", { Name: name }, v.looseObject({ Volume: v.looseObject({ Mountpoint: v.nullish(v.string()), Status: v.nullish(v.record(v.string(), v.unknown())) }) }));
+      return { ...vol, Mountpoint: r.Volume.Mountpoint ?? vol.Mountpoint, ...(r.Volume.Status ? { Status: r.Volume.Status } : {}) };
+    } catch {
+      return vol;
+    }
   }
 
   get(name: string): Volume {

@@ -23,7 +23,7 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
       handler: async ({ req, res }) => {
         const svc = await volumes();
         const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
-        const list = svc.list().filter((v) => {
+        const list = (await svc.listAll()).filter((v) => {
           const label = (l: string) => {
             const [k, val] = l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, undefined];
             return v.Labels[k] !== undefined && (val === undefined || v.Labels[k] === val);
@@ -54,7 +54,7 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
     {
       method: "GET",
       path: "/volumes/{name}",
-      handler: async ({ params, res }) => res.json(200, volumeView((await volumes()).get(params.name!))),
+      handler: async ({ params, res }) => res.json(200, volumeView(await (await volumes()).inspect(params.name!))),
     },
     {
       method: "DELETE",
