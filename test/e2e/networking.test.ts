@@ -113,7 +113,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
   });
 
   test("-p 127.0.0.1:18080:80 serves the host's loopback; -p 18081:80 serves another container through the host port; a stop removes port, veth and rules", async () => {
+    const vethsBefore = new Set(bridgePorts("bunker0"));
     const id = (await docker("run", "-d", "--name", "pub", "-p", "127.0.0.1:18080:80", "-p", "18081:80", "busybox", ...httpd("published"))).stdout.trim();
+    const mine = bridgePorts("bunker0").filter((v) => !vethsBefore.has(v)); // this container's host end
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     let body: string | undefined;
     for (let i = 0; i < 30 && !body; i++) body = (await httpGet("http://127.0.0.1:18080/")) ?? (await Bun.sleep(100), undefined);
@@ -131,15 +133,14 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     // The host port is held: another program cannot bind it.
     expect(() => Bun.listen({ hostname: "127.0.0.1", port: 18080, socket: { data() {} } }).stop()).toThrow();
     if (NFT) expect(portsChain()).toContain("dport 18080");
-    const veth = bridgePorts("bunker0").length;
-    expect(veth).toBeGreaterThan(0);
+    expect(mine.length).toBe(1);
     expect((await docker("stop", "-t", "1", "pub")).code).toBe(0);
     expect(await httpGet("http://127.0.0.1:18080/")).toBeUndefined();
     if (NFT) expect(portsChain()).not.toContain("dport 18080");
     const l = Bun.listen({ hostname: "127.0.0.1", port: 18080, socket: { data() {} } });
     l.stop(true);
-    for (let i = 0; i < 50 && bridgePorts("bunker0").length >= veth; i++) await Bun.sleep(100);
-    expect(bridgePorts("bunker0").length).toBe(veth - 1);
+    for (let i = 0; i < 50 && bridgePorts("bunker0").includes(mine[0]!); i++) await Bun.sleep(100);
+    expect(bridgePorts("bunker0")).not.toContain(mine[0]);
     expect((await docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "pub")).stdout.trim()).toBe("{}");
     expect((await docker("rm", "pub")).code).toBe(0);
   });
@@ -270,7 +271,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     const vethsBefore = bridgePorts("bunker0").length;
     const inUse = await docker("run", "-d", "--name", "second", "-p", "127.0.0.1:18083:80", "busybox", "sleep", "60");
     expect(inUse.stderr).toContain("port is already allocated");
-    expect(bridgePorts("bunker0").length).toBe(vethsBefore);
+    expect(bridgePorts("bunker0").length).toBeLessThanOrEqual(vethsBefore); // none added (older ones may go meanwhile)
     expect((await docker("inspect", "-f", "{{.State.Running}}", "second")).stdout.trim()).toBe("false");
     const preRm = await docker("network", "rm", "bridge");
     expect(preRm.stderr).toContain("bridge is a pre-defined network and cannot be removed");
