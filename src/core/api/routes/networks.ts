@@ -45,17 +45,13 @@ export function networkRoutes(containers: () => Promise<ContainerService>): Rout
         const f = Filters.parse(req.query.get("filters"), NETWORK_FILTER_KEYS);
         const builtin = (n: NetworkRecord) => ["bridge", "host", "none"].includes(n.Name);
         const list = svc.list().filter((n) => {
-          const label = (l: string) => {
-            const [k, val] = l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, undefined];
-            return n.Labels[k] !== undefined && (val === undefined || n.Labels[k] === val);
-          };
           return (
             (!f.has("name") || f.get("name").some((x) => n.Name.includes(x))) &&
             (!f.has("id") || f.get("id").some((x) => n.Id.startsWith(x))) &&
             (!f.has("driver") || f.get("driver").includes(n.Driver)) &&
             (!f.has("scope") || f.get("scope").includes(n.Scope)) &&
             (!f.has("type") || f.get("type").some((t) => (t === "builtin") === builtin(n))) &&
-            (!f.has("label") || f.get("label").every(label)) &&
+            f.matchKV("label", n.Labels) &&
             (!f.has("dangling") || f.get("dangling").some((d) => truthy(d) === (!builtin(n) && Object.keys(svc.containersOn(n)).length === 0)))
           );
         });
@@ -86,7 +82,7 @@ export function networkRoutes(containers: () => Promise<ContainerService>): Rout
       path: "/networks/prune",
       handler: async ({ req, res }) => {
         const f = Filters.parse(req.query.get("filters"), ["label", "until"] as const);
-        const keep = (n: NetworkRecord) => f.has("label") && !f.get("label").every((l) => (l.includes("=") ? n.Labels[l.slice(0, l.indexOf("="))] === l.slice(l.indexOf("=") + 1) : n.Labels[l] !== undefined));
+        const keep = (n: NetworkRecord) => f.has("label") && !f.matchKV("label", n.Labels);
         res.json(200, { NetworksDeleted: await (await networks()).prune(keep) });
       },
     },

@@ -24,14 +24,10 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
         const svc = await volumes();
         const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
         const list = (await svc.listAll()).filter((v) => {
-          const label = (l: string) => {
-            const [k, val] = l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, undefined];
-            return v.Labels[k] !== undefined && (val === undefined || v.Labels[k] === val);
-          };
           return (
             (!f.has("name") || f.get("name").some((n) => v.Name.includes(n))) &&
             (!f.has("driver") || f.get("driver").includes(v.Driver)) &&
-            (!f.has("label") || f.get("label").every(label)) &&
+            f.matchKV("label", v.Labels) &&
             (!f.has("dangling") || f.get("dangling").some((d) => truthy(d) === (svc.inUse(v.Name).length === 0)))
           );
         });
