@@ -9,6 +9,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+import { startPluginProcess } from "../helpers/plugin-process.ts";
 
 const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
 const ROOT = process.getuid?.() === 0;
@@ -353,13 +354,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
   test("a volume plugin (Docker's VolumeDriver protocol, out of process) creates, mounts, unmounts and removes a volume", async () => {
     const pluginDir = join(daemon.dir, "plugins");
     require("node:fs").mkdirSync(pluginDir, { recursive: true });
-    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/volume-plugin.ts"), join(pluginDir, "testvd.sock"), join(dir, "testvd-data")], { stdout: "pipe", stderr: "inherit" });
-    const lines: string[] = [];
-    void (async () => {
-      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
-    })();
+    const plugin = await startPluginProcess("volume-plugin.ts", [join(pluginDir, "testvd.sock"), join(dir, "testvd-data")]);
+    const lines = plugin.lines;
     try {
-      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
       // The daemon finds plugins in its docker-plugin-dirs (a restart with the config key).
       await daemon.stop();
       writeFileSync(join(daemon.dir, "daemon.json"), JSON.stringify({ "docker-plugin-dirs": [pluginDir] }));

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { answer, parseQuestion } from "../../src/core/network/dns-server.ts";
+import { startPluginProcess } from "../helpers/plugin-process.ts";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
@@ -211,13 +212,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
   });
 
   test("a remote NetworkDriver plugin is discovered and used by network create -d; the engine moves its interface into the container", async () => {
-    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/network-plugin.ts"), join(dir, "plugins", "testnet.sock"), "bktestpl0"], { stdout: "pipe", stderr: "inherit" });
-    const lines: string[] = [];
-    void (async () => {
-      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
-    })();
+    const plugin = await startPluginProcess("network-plugin.ts", [join(dir, "plugins", "testnet.sock"), "bktestpl0"]);
+    const lines = plugin.lines;
     try {
-      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
       expect((await docker("network", "create", "-d", "testnet", "--subnet", "10.233.0.0/24", "plnet")).code).toBe(0);
       expect((await docker("network", "inspect", "-f", "{{.Driver}}", "plnet")).stdout.trim()).toBe("testnet");
       const r = await docker("run", "--rm", "--network", "plnet", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0; busybox ip route; ping -c 1 -W 2 10.233.0.1 >/dev/null && echo gateway-reachable");
@@ -237,13 +234,9 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
   });
 
   test("a remote IpamDriver plugin gives the network its pool and the containers their addresses", async () => {
-    const plugin = Bun.spawn([process.execPath, join(import.meta.dir, "../fixtures/ipam-plugin.ts"), join(dir, "plugins", "testipam.sock"), "10.237.0"], { stdout: "pipe", stderr: "inherit" });
-    const lines: string[] = [];
-    void (async () => {
-      for await (const chunk of plugin.stdout) lines.push(...new TextDecoder().decode(chunk).split("\n").filter(Boolean));
-    })();
+    const plugin = await startPluginProcess("ipam-plugin.ts", [join(dir, "plugins", "testipam.sock"), "10.237.0"]);
+    const lines = plugin.lines;
     try {
-      for (let i = 0; i < 100 && !lines.includes("listening"); i++) await Bun.sleep(20);
       expect((await docker("network", "create", "--ipam-driver", "testipam", "ipnet")).code).toBe(0);
       expect((await docker("network", "inspect", "-f", "{{.IPAM.Driver}} {{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "ipnet")).stdout.trim()).toBe("testipam 10.237.0.0/24 10.237.0.1");
       const r = await docker("run", "--rm", "--network", "ipnet", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0");

@@ -20,7 +20,7 @@ describe("IPAM", () => {
     const all172 = Array.from({ length: 15 }, (_, i) => parseCidr(`172.${17 + i}.0.0/16`));
     expect(formatCidr(chooseSubnet(all172))).toBe("192.168.0.0/20");
     const route = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\neth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\neth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
-    expect(hostRoutes(route).map(formatCidr)).toEqual(["10.0.0.0/16"]);
+    expect(hostRoutes(route).map((r) => `${r.iface} ${formatCidr(r.cidr)}`)).toEqual(["eth0 10.0.0.0/16"]);
   });
 
   test("addresses are handed out once, in order, skipping gateway, aux addresses, network and broadcast; release works once", () => {

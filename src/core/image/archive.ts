@@ -209,13 +209,7 @@ export async function* saveArchive(deps: ArchiveDeps, images: { record: ImageRec
       written.add(l.blob);
       yield file(blobName(l.blob), deps.content.readStream(l.blob), l.size);
     }
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: MediaTypes.ociManifest,
-      config: { mediaType: MediaTypes.ociConfig, digest: record.id, size: deps.images.configBytes(record.id).length },
-      layers: record.layers.map((l) => ({ mediaType: l.mediaType, digest: l.blob, size: l.size })),
-    };
-    const mbytes = enc(manifest);
+    const mbytes = deps.images.manifest(record.id).bytes;
     const mdigest = digestOf(mbytes);
     if (!written.has(mdigest)) {
       written.add(mdigest);

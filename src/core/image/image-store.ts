@@ -10,7 +10,7 @@ import { writeFileAtomic } from "../atomic-file.ts";
 import type { ContentStore } from "../content/content-store.ts";
 import { type Digest, isDigest } from "../content/digest.ts";
 import { conflict, EngineError, notFound } from "../errors.ts";
-import { chainIds, type ImageConfig, parseImageConfig } from "./manifest.ts";
+import { chainIds, type ImageConfig, MediaTypes, parseImageConfig } from "./manifest.ts";
 import { familiarString, formatReference, parseWithDefaultTag, type Reference } from "./reference.ts";
 
 /** One layer as stored: its diff ID and the blob it was loaded or pulled from. */
@@ -136,6 +136,26 @@ export class ImageStore {
       repoDigests: refs.filter((r) => r.includes("@")).map((r) => familiarString(parseWithDefaultTag(r))),
       chainIds: chainIds(config.rootfs.diff_ids),
     };
+  }
+
+  /**
+   * The image's manifest as bytes and media type: OCI, or with `preferDocker` Docker schema 2
+   * when every layer has a Docker media type (what a push sends). Hashed once by the caller and
+   * sent as is.
+   */
+  manifest(id: Digest, opts: { preferDocker?: boolean; indent?: number } = {}): { bytes: Uint8Array; mediaType: string } {
+    const meta = this.state.images[id];
+    if (!meta) throw notFound(`No such image: ${id}`);
+    const config = this.content.readBytes(id);
+    const docker = !!opts.preferDocker && meta.layers.length > 0 && meta.layers.every((l) => l.mediaType === MediaTypes.dockerLayerGzip || l.mediaType === MediaTypes.dockerForeignLayerGzip);
+    const mediaType = docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest;
+    const doc = {
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig, digest: id, size: config.length },
+      layers: meta.layers.map((l) => ({ mediaType: l.mediaType, digest: l.blob, size: l.size })),
+    };
+    return { bytes: new TextEncoder().encode(JSON.stringify(doc, null, opts.indent)), mediaType };
   }
 
   /** The raw config bytes (the image's JSON as stored). */

@@ -30,16 +30,22 @@ export function defaultPools(): Cidr[] {
   return out;
 }
 
+/** A host route: its interface and destination subnet. */
+export interface HostRoute {
+  iface: string;
+  cidr: Cidr;
+}
+
 /** IPv4 destinations in the host's routing table (`/proc/net/route`), default route excluded. */
-export function hostRoutes(text = safeRead("/proc/net/route")): Cidr[] {
-  const out: Cidr[] = [];
+export function hostRoutes(text = safeRead("/proc/net/route")): HostRoute[] {
+  const out: HostRoute[] = [];
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8) continue;
     const dest = swap(parseInt(f[1]!, 16));
     const mask = swap(parseInt(f[7]!, 16));
     if (mask === 0) continue;
-    out.push({ base: dest, prefix: 32 - Math.log2(2 ** 32 - mask) });
+    out.push({ iface: f[0]!, cidr: { base: dest, prefix: 32 - Math.log2(2 ** 32 - mask) } });
   }
   return out;
 }

@@ -255,7 +255,7 @@ export class NetworkService {
   /** A subnet from the default pools that no network and no host route (except on `ours`) uses. */
   private freeSubnet(ours: string[]): string {
     const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet)));
-    const routes = hostRoutesByIface().filter((r) => !ours.includes(r.iface) && !this.isOurBridge(r.iface));
+    const routes = hostRoutes().filter((r) => !ours.includes(r.iface) && !this.isOurBridge(r.iface));
     const c = chooseSubnet([...taken, ...routes.map((r) => r.cidr)]);
     return `${formatIPv4(c.base)}/${c.prefix}`;
   }
@@ -665,28 +665,8 @@ function exposedView(c: NetContainer): ContainerNetworking["Ports"] {
   return out;
 }
 
-/** Routes by interface from /proc/net/route. */
-function hostRoutesByIface(): { iface: string; cidr: ReturnType<typeof parseCidr> }[] {
-  let text = "";
-  try {
-    text = readFileSync("/proc/net/route", "utf8");
-  } catch {
-    return [];
-  }
-  const lines = text.split("\n");
-  const cidrs = hostRoutes(text);
-  const out: { iface: string; cidr: ReturnType<typeof parseCidr> }[] = [];
-  let i = 0;
-  for (const line of lines.slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 8 || parseInt(f[7]!, 16) === 0) continue;
-    out.push({ iface: f[0]!, cidr: cidrs[i++]! });
-  }
-  return out;
-}
-
 /** The subnet routed on `iface`, if any (an existing default bridge keeps its subnet). */
 function routeOf(iface: string): string | undefined {
-  const r = hostRoutesByIface().find((x) => x.iface === iface);
+  const r = hostRoutes().find((x) => x.iface === iface);
   return r ? `${formatIPv4(r.cidr.base)}/${r.cidr.prefix}` : undefined;
 }

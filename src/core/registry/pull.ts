@@ -223,22 +223,15 @@ export async function pullImage(deps: DistributionDeps, name: string, opts: { au
     for (const c of created.reverse()) await deps.layers.release(c).catch(() => {});
     throw err;
   }
-  const existed = (() => {
-    try {
-      deps.images.get(id);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  // What the tag named before this pull: the same image means "up to date".
+  const before = ref.tag ? safeResolve(deps.images, formatReference({ ...ref, digest: undefined } as typeof ref)) : undefined;
   deps.images.add(id, stored);
   const repo = formatReference({ ...ref, tag: undefined, digest: undefined } as typeof ref);
-  const before = ref.tag ? safeResolve(deps.images, formatReference({ ...ref, digest: undefined } as typeof ref)) : undefined;
   if (ref.tag && !ref.digest) deps.images.tag(id, `${repo}:${ref.tag}`);
   deps.images.tag(id, `${repo}@${topDigest}`);
   progress({ status: `Digest: ${topDigest}` });
   const shown = familiarString({ ...ref });
-  progress({ status: existed && before === id ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
+  progress({ status: before === id ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
   return id;
 }
 

@@ -7,7 +7,6 @@
  */
 import type { Digest } from "../content/digest.ts";
 import { EngineError } from "../errors.ts";
-import { MediaTypes } from "../image/manifest.ts";
 import { familiarName, parseWithDefaultTag, type Reference } from "../image/reference.ts";
 import type { AuthConfig } from "./auth.ts";
 import { RegistryClient } from "./client.ts";
@@ -15,23 +14,6 @@ import { bar, type DistributionDeps, type Progress, shortId } from "./pull.ts";
 
 /** Blobs up to this size go in one request; larger ones in chunks of this size. */
 export const UPLOAD_CHUNK = 4 * 1024 * 1024;
-
-const DOCKER_LAYER_TYPES = new Set<string>([MediaTypes.dockerLayerGzip, MediaTypes.dockerForeignLayerGzip]);
-
-/** The manifest for a stored image: its bytes and media type. */
-export function manifestFor(deps: DistributionDeps, id: Digest): { bytes: Uint8Array; mediaType: string } {
-  const img = deps.images.get(id);
-  const config = deps.images.configBytes(id);
-  const docker = img.layers.length > 0 && img.layers.every((l) => DOCKER_LAYER_TYPES.has(l.mediaType));
-  const mediaType = docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest;
-  const doc = {
-    schemaVersion: 2,
-    mediaType,
-    config: { mediaType: docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig, digest: id, size: config.length },
-    layers: img.layers.map((l) => ({ mediaType: l.mediaType, digest: l.blob, size: l.size })),
-  };
-  return { bytes: new TextEncoder().encode(JSON.stringify(doc, null, 3)), mediaType };
-}
 
 /** Read `size` bytes of a blob in chunks of `chunk` bytes (the last may be shorter). */
 async function* chunksOf(source: AsyncIterable<Uint8Array>, chunk: number): AsyncGenerator<Uint8Array> {
@@ -102,7 +84,7 @@ export async function pushImage(deps: DistributionDeps, name: string, opts: { au
   }
   const config = deps.images.configBytes(img.id);
   await pushBlob(client, deps, img.id, config.length, siblings, () => {});
-  const m = manifestFor(deps, img.id);
+  const m = deps.images.manifest(img.id, { preferDocker: true, indent: 3 });
   const digest = `sha256:${new Bun.CryptoHasher("sha256").update(m.bytes).digest("hex")}`;
   const reported = await client.putManifest(ref.tag ?? "latest", m.bytes, m.mediaType);
   if (reported && reported !== digest) throw new EngineError("failed-precondition", `registry reported digest ${reported} for a manifest whose digest is ${digest}`);

@@ -150,6 +150,14 @@ function cachedSummary(c: ContainerRecord): { created: number; value: Record<str
   return entry;
 }
 
+/** `?h=&w=` of the resize endpoints (containers and execs). */
+function resizeArgs(ctx: RouteContext): [number, number] {
+  const h = Number(ctx.req.query.get("h"));
+  const w = Number(ctx.req.query.get("w"));
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw invalidArgument("invalid resize parameters");
+  return [h, w];
+}
+
 /** Recent `GET /containers/json` bodies per store, by query, store revision and second. */
 const listCaches = new WeakMap<object, Map<string, string>>();
 
@@ -347,9 +355,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       method: "POST",
       path: "/containers/{id}/resize",
       handler: async (ctx) => {
-        const h = Number(ctx.req.query.get("h"));
-        const w = Number(ctx.req.query.get("w"));
-        if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw invalidArgument("invalid resize parameters");
+        const [h, w] = resizeArgs(ctx);
         (await get(ctx)).svc.resize(ctx.params.id!, h, w);
         ctx.res.send(200);
       },
@@ -586,9 +592,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       method: "POST",
       path: "/exec/{id}/resize",
       handler: async (ctx) => {
-        const h = Number(ctx.req.query.get("h"));
-        const w = Number(ctx.req.query.get("w"));
-        if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw invalidArgument("invalid resize parameters");
+        const [h, w] = resizeArgs(ctx);
         (await service()).execs.resize(ctx.params.id!, h, w);
         ctx.res.send(200);
       },
