@@ -37,6 +37,15 @@ beforeAll(async () => {
       },
     },
     {
+      method: "POST",
+      path: "/early",
+      handler: async ({ req, res }) => {
+        // Reads only the first chunk, as a tar reader stopping at its end-of-archive blocks does.
+        for await (const _ of req.stream()) break;
+        res.json(400, { message: "answered early" });
+      },
+    },
+    {
       method: "GET",
       path: "/images/{name:.*}/json",
       handler: ({ res, params }) => res.json(200, { name: params.name }),
@@ -164,6 +173,37 @@ describe("bodies and connections", () => {
     const text = await c.closed;
     expect(text.match(/HTTP\/1\.1 200 OK/g)?.length).toBe(2);
     expect(text).toContain('{"name":"registry.local:5000/a/b:latest"}');
+  });
+});
+
+describe("a response before the request body ended", () => {
+  test("the rest of the body is read and dropped: the client's late writes succeed and the connection stays usable", async () => {
+    const c = await rawConnect(sock);
+    c.write("POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+    await c.waitFor((t) => t.includes("answered early"));
+    await Bun.sleep(50);
+    // Late body bytes after the answer: a closed socket would refuse them (EPIPE / reset).
+    c.write("400\r\n" + "x".repeat(0x400) + "\r\n0\r\n\r\n");
+    c.write("GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const text = await c.closed;
+    expect(text).toContain("HTTP/1.1 400");
+    expect(text).toMatch(/HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nOK$/);
+  });
+
+  test("a body far over what is left to drop is given up on: the connection closes after the answer", async () => {
+    const c = await rawConnect(sock);
+    c.write("POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\nsome");
+    await c.waitFor((t) => t.includes("answered early"));
+    // More than the discard allowance: the server stops reading and closes.
+    const piece = new Uint8Array(64 << 10);
+    const started = performance.now();
+    for (let i = 0; i < 96; i++) {
+      c.write(piece);
+      await Bun.sleep(1);
+    }
+    const text = await c.closed;
+    expect(performance.now() - started).toBeLessThan(4000); // by the byte allowance, not the timer
+    expect(text.match(/HTTP\/1\.1/g)?.length).toBe(1);
   });
 });
 

@@ -111,7 +111,17 @@ const STATUS_TEXT: Record<number, string> = {
 const enc = new TextEncoder();
 const toBytes = (c: string | Uint8Array) => (typeof c === "string" ? enc.encode(c) : c);
 
-type Mode = "head" | "request" | "hijacked" | "closed";
+type Mode = "head" | "request" | "discard" | "hijacked" | "closed";
+
+/**
+ * A response may end before its request body did (an early error, or a tar reader that stops at
+ * the end-of-archive blocks). Closing then would make the client's last writes fail with EPIPE,
+ * and the client would report a broken pipe instead of the response. So the rest of the body is
+ * read and dropped — up to this many bytes, for at most DISCARD_MS — before the connection is
+ * closed or kept alive.
+ */
+const MAX_DISCARD_BYTES = 4 << 20;
+const DISCARD_MS = 5_000;
 
 /** Per-socket state; created in the listener's `open` handler and stored in `socket.data`. */
 export class Connection {
@@ -126,6 +136,8 @@ export class Connection {
   private peerEnded = false;
   private exchange: Exchange | undefined;
   private hijack: HijackState | undefined;
+  /** While mode is "discard": the finished exchange's body decoder and what happens after it. */
+  private discarding: { decoder: BodyDecoder; keepAlive: boolean; left: number; timer: ReturnType<typeof setTimeout> } | undefined;
 
   constructor(
     private readonly socket: Socket<Connection>,
@@ -153,11 +165,13 @@ export class Connection {
     this.peerEnded = true;
     if (this.mode === "hijacked") this.hijack!.ended();
     else if (this.mode === "head" && this.inbuf.length === 0) this.closeNow();
+    else if (this.mode === "discard") this.endDiscard(false);
     else this.exchange?.body.fail(invalidArgument("client closed the connection before the body ended"));
   }
 
   onClose(): void {
     const wasHijacked = this.mode === "hijacked";
+    if (this.discarding) clearTimeout(this.discarding.timer);
     this.mode = "closed";
     this.exchange?.markClosed();
     this.exchange?.body.fail(new EngineError("unavailable", "connection closed"));
@@ -208,6 +222,22 @@ export class Connection {
         }
         return; // the rest waits for the response to finish (pipelining) or a hijack
       }
+      if (this.mode === "discard") {
+        const d = this.discarding!;
+        if (this.inbuf.length === 0) return;
+        let consumed: number;
+        try {
+          consumed = d.decoder.push(this.inbuf).consumed;
+        } catch {
+          this.endDiscard(false);
+          return;
+        }
+        this.inbuf = this.inbuf.subarray(consumed);
+        d.left -= consumed;
+        if (d.decoder.done) this.endDiscard(d.keepAlive && !this.peerEnded);
+        else if (d.left < 0) this.endDiscard(false);
+        continue;
+      }
       return;
     }
   }
@@ -236,7 +266,16 @@ export class Connection {
   finishExchange(ex: Exchange, keepAlive: boolean): void {
     if (this.exchange !== ex || this.mode !== "request") return;
     this.exchange = undefined;
-    if (!keepAlive || !ex.decoder.done || this.peerEnded) {
+    if (!ex.decoder.done && !this.peerEnded) {
+      this.mode = "discard";
+      const timer = setTimeout(() => this.endDiscard(false), DISCARD_MS);
+      timer.unref?.();
+      this.discarding = { decoder: ex.decoder, keepAlive, left: MAX_DISCARD_BYTES, timer };
+      this.socket.resume();
+      queueMicrotask(() => this.pump());
+      return;
+    }
+    if (!keepAlive || this.peerEnded) {
       this.endAfterFlush = "close";
       this.flush();
       return;
@@ -244,6 +283,20 @@ export class Connection {
     this.mode = "head";
     this.socket.resume();
     queueMicrotask(() => this.pump());
+  }
+
+  /** The unread body is behind us (or given up on): keep the connection alive or close it. */
+  private endDiscard(keepAlive: boolean): void {
+    if (this.mode !== "discard") return;
+    clearTimeout(this.discarding!.timer);
+    this.discarding = undefined;
+    if (!keepAlive) {
+      this.mode = "closed"; // no more input is read; the socket ends once output is flushed
+      this.endAfterFlush = "close";
+      this.flush();
+      return;
+    }
+    this.mode = "head";
   }
 
   resumeReading(): void {
