@@ -115,6 +115,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
       .option("--network <net>", "Connect a container to a network")
       .option("--network-alias <alias>", "Add network-scoped alias for the container", { type: [String] })
       .option("--ip <ip>", "IPv4 address (e.g., 172.30.100.104)")
+      .option("--ip6 <ip>", "IPv6 address (e.g., 2001:db8::33)")
       .option("-p, --publish <spec>", "Publish a container's port(s) to the host", { type: [String] })
       .option("-P, --publish-all", "Publish all exposed ports to random ports")
       .option("--link <name:alias>", "Add link to another container", { type: [String] })
@@ -244,6 +245,8 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-o, --opt <kv>", "Set driver specific options", { type: [String] })
     .option("--label <kv>", "Set metadata on a network", { type: [String] })
     .option("--ip <ip>", "IPv4 address (connect)")
+    .option("--ip6 <ip>", "IPv6 address (connect)")
+    .option("--ipv6", "Enable or disable IPv6 networking")
     .option("--alias <alias>", "Add network-scoped alias for the container (connect)", { type: [String] })
     .option("-q, --quiet", "Only display network IDs")
     .option("-f, --force", "Do not prompt / force the disconnection")
@@ -347,7 +350,7 @@ const VALUE_FLAGS = new Set([
   "-H", "--host", "--name", "-e", "--env", "--env-file", "-v", "--volume", "--mount", "--tmpfs", "-w", "--workdir", "-u", "--user", "--entrypoint",
   "--restart", "-m", "--memory", "--memory-swap", "--cpus", "-c", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--ulimit", "--cap-add", "--cap-drop",
   "--security-opt", "--hostname", "--add-host", "--dns", "--group-add", "-l", "--label", "--network", "--log-driver", "--log-opt", "--stop-signal",
-  "--stop-timeout", "--expose", "--pull", "-p", "--publish", "--ip", "--network-alias", "--link",
+  "--stop-timeout", "--expose", "--pull", "-p", "--publish", "--ip", "--ip6", "--network-alias", "--link",
 ]);
 
 /** docker stops reading its own flags at the image (run, create) or the container (exec). */

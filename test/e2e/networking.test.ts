@@ -250,6 +250,47 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     }
   });
 
+  test("IPv6 (--ipv6): dual-stack addresses, a v6 default route, AAAA answers and /etc/hosts; a peer and the host reach it, another network cannot; --ip6; bad input", async () => {
+    expect((await docker("network", "create", "--ipv6", "--subnet", "fd5e:b0c4:1::/64", "v6net")).code).toBe(0);
+    const pools = JSON.parse((await docker("network", "inspect", "-f", "{{json .IPAM.Config}}", "v6net")).stdout) as { Subnet: string; Gateway: string }[];
+    expect(pools.map((p) => p.Subnet)).toContain("fd5e:b0c4:1::/64");
+    expect(pools.some((p) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(p.Subnet))).toBe(true); // IPv4 as well, from the defaults
+    expect((await docker("run", "-d", "--name", "web6", "--network", "v6net", "busybox", ...httpd("hello-over-v6"))).code).toBe(0);
+    const v6 = (await docker("inspect", "-f", '{{(index .NetworkSettings.Networks "v6net").GlobalIPv6Address}}', "web6")).stdout.trim();
+    expect(v6).toMatch(/^fd5e:b0c4:1::[0-9a-f]+$/);
+    expect((await docker("inspect", "-f", '{{(index .NetworkSettings.Networks "v6net").IPv6Gateway}}', "web6")).stdout.trim()).toBe("fd5e:b0c4:1::1");
+    const netView = JSON.parse((await docker("network", "inspect", "v6net")).stdout)[0];
+    expect(Object.values(netView.Containers as Record<string, { IPv6Address: string }>).map((c) => c.IPv6Address)).toEqual([`${v6}/64`]);
+    // A peer: its own v6 address and default route, the name's AAAA answer, the page over IPv6.
+    const peer = await docker("run", "--rm", "--network", "v6net", "busybox", "sh", "-c", `busybox ip -6 -o addr show eth0; busybox ip -6 route; cat /etc/hosts; busybox nslookup -type=AAAA web6; ${fetchIn(v6)}`);
+    expect(peer.stdout).toMatch(/inet6 fd5e:b0c4:1::[0-9a-f]+\/64 scope global/);
+    expect(peer.stdout).toContain("default via fd5e:b0c4:1::1 dev eth0");
+    expect(peer.stdout).toMatch(/fd5e:b0c4:1::[0-9a-f]+\t[0-9a-f]{12}/);
+    expect(peer.stdout).toContain(`Address: ${v6}`);
+    expect(peer.stdout).toContain("hello-over-v6");
+    // The host reaches the container's IPv6 address on the bridge.
+    expect(await httpGet(`http://[${v6}]/`)).toContain("hello-over-v6");
+    if (NFT) expect(Bun.spawnSync([NFT, "list", "table", "ip6", "bunker"]).stdout.toString()).toMatch(/ip6 saddr fd5e:b0c4:1::\/64 oifname != "br-[0-9a-f]{12}" masquerade/);
+    // Another IPv6 network (a ULA /64 chosen for it) cannot reach it.
+    expect((await docker("network", "create", "--ipv6", "v6other")).code).toBe(0);
+    const other6 = (await docker("network", "inspect", "-f", "{{json .IPAM.Config}}", "v6other")).stdout;
+    expect(other6).toMatch(/"Subnet":"fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64"/);
+    const isolated = await docker("run", "--rm", "--network", "v6other", "busybox", "sh", "-c", `${fetchIn(v6, 80, 2)}; echo rc=$?`);
+    expect(isolated.stdout).not.toContain("hello-over-v6");
+    // --ip6: that address exactly; a taken one is refused.
+    const fixed = await docker("run", "--rm", "--network", "v6net", "--ip6", "fd5e:b0c4:1::99", "busybox", "busybox", "ip", "-6", "-o", "addr", "show", "eth0");
+    expect(fixed.stdout).toContain("inet6 fd5e:b0c4:1::99/64");
+    expect((await docker("run", "--rm", "--network", "v6net", "--ip6", v6, "busybox", "true")).stderr).toContain("Address already in use");
+    // Bad input.
+    expect((await docker("network", "create", "--subnet", "fd77::/64", "nov6")).stderr).toContain("needs IPv6 enabled");
+    expect((await docker("network", "create", "--ipv6", "--subnet", "fd5e:b0c4::/32", "overlap6")).stderr).toContain("Pool overlaps");
+    expect((await docker("network", "create", "--ipv6", "--subnet", "fd5e:zz::/64", "bad6")).code).not.toBe(0);
+    expect((await docker("network", "ls", "--format", "{{.Name}}")).stdout.split("\n")).not.toContain("nov6");
+    expect((await docker("rm", "-f", "web6")).code).toBe(0);
+    expect((await docker("network", "rm", "v6net", "v6other")).code).toBe(0);
+    if (NFT) expect(Bun.spawnSync([NFT, "list", "table", "ip6", "bunker"]).stdout.toString()).not.toContain("fd5e:b0c4:1::");
+  });
+
   test("bad input gets Docker's messages and leaves nothing behind", async () => {
     expect((await docker("network", "create", "--subnet", "10.232.0.0/16", "n1")).code).toBe(0);
     const overlap = await docker("network", "create", "--subnet", "10.232.1.0/24", "n2");

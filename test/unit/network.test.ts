@@ -7,8 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { endOptionsAfterOperand } from "../../src/cli/argv.ts";
 import { parseNetDev } from "../../src/core/network/counters.ts";
 import { answer, nameservers, parseQuestion } from "../../src/core/network/dns-server.ts";
-import { allocate, chooseSubnet, completePool, hostRoutes, release, type PoolState } from "../../src/core/network/ipam.ts";
+import { allocate, allocate6, chooseSubnet, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, release, type PoolState } from "../../src/core/network/ipam.ts";
 import { formatCidr, parseCidr } from "../../src/core/network/ipv4.ts";
+import { formatCidr6, formatIPv6, ipv6Bytes, overlaps6, parseCidr6, parseIPv6 } from "../../src/core/network/ipv6.ts";
 import { decodeAttrs, decodeMessages, encodeMessage, nla } from "../../src/core/network/netlink.ts";
 import { action, encodeRuleset, match, type Ruleset } from "../../src/core/network/nftables.ts";
 import { parsePortKey, parsePublish } from "../../src/core/network/port-spec.ts";
@@ -47,6 +48,69 @@ describe("IPAM", () => {
     expect(() => completePool({ Subnet: "10.2.0.0/24", Gateway: "10.3.0.1" })).toThrow("no matching subnet for gateway");
     expect(() => completePool({ Subnet: "10.2.0.0/33" })).toThrow("invalid CIDR");
     expect(completePool({ Subnet: "10.2.0.77/24" }).Subnet).toBe("10.2.0.0/24");
+  });
+});
+
+describe("IPv6", () => {
+  test("addresses parse in every spelling and print in RFC 5952's form; malformed ones are refused", () => {
+    const same = (a: string) => formatIPv6(parseIPv6(a));
+    expect(same("2001:0DB8:0000:0000:0001:0000:0000:0001")).toBe("2001:db8::1:0:0:1"); // the first longest zero run
+    expect(same("fe80:0:0:0:1:0:0:0")).toBe("fe80::1:0:0:0");
+    expect(same("::")).toBe("::");
+    expect(same("::1")).toBe("::1");
+    expect(same("1:2:3:4:5:6:7:8")).toBe("1:2:3:4:5:6:7:8");
+    expect(same("1:0:3:4:5:6:7:8")).toBe("1:0:3:4:5:6:7:8"); // one zero group is not shortened
+    expect(same("::ffff:192.168.1.1")).toBe("::ffff:c0a8:101");
+    for (const bad of ["1::2::3", "12345::", "1:2:3:4:5:6:7:8:9", "g::", ":::", "1:2:3:4:5:6:7::8", "1:", "::1.2.3", ""]) expect(() => parseIPv6(bad)).toThrow("invalid IP address");
+    expect([...ipv6Bytes("fd00::1:2")]).toEqual([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2]);
+    expect(formatCidr6(parseCidr6("fd12:3456:789a:1::5/64"))).toBe("fd12:3456:789a:1::/64"); // host bits cleared
+    expect(overlaps6(parseCidr6("fd00::/8"), parseCidr6("fd12::/64"))).toBe(true);
+    expect(overlaps6(parseCidr6("fd01::/16"), parseCidr6("fd12::/64"))).toBe(false);
+  });
+
+  test("IPv6 pools: gateway ::1, addresses once in order whatever their spelling, a ULA /64 chosen around taken ones, host routes from /proc/net/ipv6_route", () => {
+    const pool = completePool6({ Subnet: "fd5e:b0c4:1::/64", AuxiliaryAddresses: { r: "fd5e:b0c4:1::3" } });
+    expect(pool.Gateway).toBe("fd5e:b0c4:1::1");
+    const st: PoolState = { used: {} };
+    expect(allocate6(pool, st, "a")).toBe("fd5e:b0c4:1::2");
+    expect(allocate6(pool, st, "b")).toBe("fd5e:b0c4:1::4"); // ::3 is an aux address
+    expect(() => allocate6(pool, st, "c", "fd5e:b0c4:1:0:0:0:0:2")).toThrow("Address already in use");
+    expect(() => allocate6(pool, st, "c", "fd5e:b0c4:2::9")).toThrow("outside");
+    expect(allocate6(pool, st, "c", "FD5E:B0C4:1::0099")).toBe("fd5e:b0c4:1::99");
+    expect(release(st, "fd5e:b0c4:1::2", "a")).toBe(true);
+    const tiny = completePool6({ Subnet: "fd5e::/126" });
+    const ts: PoolState = { used: {} };
+    expect([allocate6(tiny, ts, "x"), allocate6(tiny, ts, "y")]).toEqual(["fd5e::2", "fd5e::3"]);
+    expect(() => allocate6(tiny, ts, "z")).toThrow("no available IPv6 address");
+    expect(() => completePool6({ Subnet: "fd5e::/64", Gateway: "fd5f::1" })).toThrow("no matching subnet for gateway");
+    const first = chooseSubnet6("net-id", []);
+    expect(formatCidr6(first)).toMatch(/^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    expect(chooseSubnet6("net-id", [])).toEqual(first); // the same seed gives the same /64
+    expect(overlaps6(chooseSubnet6("net-id", [first]), first)).toBe(false);
+    const routes = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n" +
+      "fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n" +
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth0\n";
+    expect(hostRoutes6(routes).map((r) => `${r.iface} ${formatCidr6(r.cidr)}`)).toEqual(["eth0 fd00::/64"]);
+  });
+
+  test("AAAA answers carry the 16-byte address", () => {
+    const labels = [3, ...new TextEncoder().encode("web")];
+    const q = Uint8Array.from([0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 28, 0, 1]);
+    const p = parseQuestion(q)!;
+    const a = answer(q, p.end, "fd5e:b0c4:1::2");
+    const v = new DataView(a.buffer);
+    expect(v.getUint16(p.end + 2)).toBe(28);
+    expect(v.getUint16(p.end + 10)).toBe(16);
+    expect([...a.subarray(-16)]).toEqual([...ipv6Bytes("fd5e:b0c4:1::2")]);
+  });
+
+  test("nf_tables: an ip6 table is sent with the IPv6 family and matches the 16-byte source prefix", () => {
+    const rs: Ruleset = { table: "t", family: "ip6", chains: [{ name: "postrouting", hook: "postrouting", type: "nat", priority: 100 }], rules: [{ chain: "postrouting", exprs: [...match.saddr("fd5e::/64"), action.masquerade()] }] };
+    const batch = encodeRuleset(rs, 1)!;
+    const msgs = decodeMessages(batch.data);
+    expect(msgs.slice(1, -1).every((m) => m.payload[0] === 10)).toBe(true); // NFPROTO_IPV6 in every nfgenmsg
+    const text = Buffer.from(batch.data).toString("latin1");
+    expect(text).toContain(Buffer.from(ipv6Bytes("fd5e::")).toString("latin1"));
   });
 });
 

@@ -62,7 +62,8 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
   for (const p of published) (portBindings[p.key] ??= []).push(p.binding);
   const network = o.network ? String(o.network) : "default";
   const aliases = list(o.networkAlias);
-  const endpoint = o.ip || aliases.length ? { ...(o.ip ? { IPAMConfig: { IPv4Address: String(o.ip) } } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } : undefined;
+  const ipam = { ...(o.ip ? { IPv4Address: String(o.ip) } : {}), ...(o.ip6 ? { IPv6Address: String(o.ip6) } : {}) };
+  const endpoint = o.ip || o.ip6 || aliases.length ? { ...(o.ip || o.ip6 ? { IPAMConfig: ipam } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } : undefined;
   const restart = o.restart ? String(o.restart) : "no";
   const [rname, rcount] = restart.split(":");
   const tty = !!o.tty;

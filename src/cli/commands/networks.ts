@@ -29,7 +29,7 @@ export async function networkCommand(ctx: CliContext, o: Opts, sub: string, args
       const aux = kv(list(o.auxAddress));
       const config = subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}), ...(Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}) }));
       const r = await client.json<{ Id: string }>("POST", "/networks/create", {
-        body: { Name: args[0], Driver: o.driver ?? "bridge", Internal: !!o.internal, Attachable: !!o.attachable, IPAM: { Driver: o.ipamDriver ? String(o.ipamDriver) : "default", Config: config, Options: {} }, Options: kv(list(o.opt)), Labels: kv(list(o.label)) },
+        body: { Name: args[0], Driver: o.driver ?? "bridge", Internal: !!o.internal, EnableIPv6: !!o.ipv6, Attachable: !!o.attachable, IPAM: { Driver: o.ipamDriver ? String(o.ipamDriver) : "default", Config: config, Options: {} }, Options: kv(list(o.opt)), Labels: kv(list(o.label)) },
       });
       ctx.out(`${r.Id}\n`);
       return 0;
@@ -68,7 +68,7 @@ export async function networkCommand(ctx: CliContext, o: Opts, sub: string, args
       const [net, container] = args;
       if (!net || !container) throw invalidArgument(`"network connect" requires exactly 2 arguments`);
       const aliases = list(o.alias);
-      await client.request("POST", `/networks/${net}/connect`, { body: { Container: container, EndpointConfig: { ...(o.ip ? { IPAMConfig: { IPv4Address: String(o.ip) } } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } } });
+      await client.request("POST", `/networks/${net}/connect`, { body: { Container: container, EndpointConfig: { ...(o.ip || o.ip6 ? { IPAMConfig: { ...(o.ip ? { IPv4Address: String(o.ip) } : {}), ...(o.ip6 ? { IPv6Address: String(o.ip6) } : {}) } } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } } });
       return 0;
     }
     case "disconnect": {

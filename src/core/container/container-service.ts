@@ -116,10 +116,12 @@ export class ContainerService {
   }
 
   /** Connect a container to a network (a running one joins at once; its /etc/hosts gains the address). */
-  async connectNetwork(ref: string, network: string, cfg: { IPAMConfig?: { IPv4Address?: string | null | undefined } | null; Aliases?: string[] | null; Links?: string[] | null }): Promise<void> {
+  async connectNetwork(ref: string, network: string, cfg: { IPAMConfig?: { IPv4Address?: string | null | undefined; IPv6Address?: string | null | undefined } | null; Aliases?: string[] | null; Links?: string[] | null }): Promise<void> {
     const c = this.store.get(ref);
     const ipv4 = cfg.IPAMConfig?.IPv4Address;
-    await this.deps.networks.connect(c, network, { ...(ipv4 ? { IPAMConfig: { IPv4Address: ipv4 } } : {}), Aliases: cfg.Aliases ?? null, Links: cfg.Links ?? null });
+    const ipv6 = cfg.IPAMConfig?.IPv6Address;
+    const ipam = { ...(ipv4 ? { IPv4Address: ipv4 } : {}), ...(ipv6 ? { IPv6Address: ipv6 } : {}) };
+    await this.deps.networks.connect(c, network, { ...(ipv4 || ipv6 ? { IPAMConfig: ipam } : {}), Aliases: cfg.Aliases ?? null, Links: cfg.Links ?? null });
     if (c.State.Running) this.writeEtcFiles(c);
     this.store.save(c);
   }

@@ -4,13 +4,15 @@
  * the network knows (container names, short IDs, network aliases, and the `--link` names of the
  * asking container) and forwards every other query to the upstream servers (the daemon's `dns`
  * setting, else the host's resolv.conf), relaying the first answer. AAAA for a known name gets
- * an empty NOERROR answer, so clients fall back to IPv4 at once.
+ * its IPv6 address on an IPv6 network, else an empty NOERROR answer, so clients fall back to
+ * IPv4 at once.
  */
 import { readFileSync } from "node:fs";
 import type { Logger } from "../log.ts";
+import { ipv6Bytes, isIPv6 } from "./ipv6.ts";
 
-/** Looks a name up for the client at `from`: an IPv4 address, or undefined when the network does not know it. */
-export type Resolver = (name: string, from: string) => string | undefined;
+/** Looks a name up for the client at `from`: an address of `family`, or undefined when the network has none. */
+export type Resolver = (name: string, from: string, family: 4 | 6) => string | undefined;
 
 const TYPE_A = 1;
 const TYPE_AAAA = 28;
@@ -36,9 +38,10 @@ export function parseQuestion(msg: Uint8Array): { name: string; qtype: number; e
   return { name: labels.join(".").toLowerCase(), qtype: v.getUint16(off), end: off + 4 };
 }
 
-/** An answer to `query` (its question copied) with `ip` as an A record, or no records. */
+/** An answer to `query` (its question copied) with `ip` as an A (or, with a colon, AAAA) record, or no records. */
 export function answer(query: Uint8Array, end: number, ip: string | undefined, rcode = 0): Uint8Array {
-  const rr = ip ? 16 : 0;
+  const rdata = ip ? (isIPv6(ip) ? ipv6Bytes(ip) : Uint8Array.from(ip.split("."), Number)) : new Uint8Array(0);
+  const rr = ip ? 12 + rdata.length : 0;
   const out = new Uint8Array(end + rr);
   out.set(query.subarray(0, end));
   const v = new DataView(out.buffer);
@@ -48,11 +51,11 @@ export function answer(query: Uint8Array, end: number, ip: string | undefined, r
   v.setUint16(10, 0);
   if (ip) {
     v.setUint16(end, 0xc00c); // pointer to the question's name
-    v.setUint16(end + 2, TYPE_A);
+    v.setUint16(end + 2, rdata.length === 16 ? TYPE_AAAA : TYPE_A);
     v.setUint16(end + 4, 1); // IN
     v.setUint32(end + 6, 600);
-    v.setUint16(end + 10, 4);
-    ip.split(".").forEach((p, i) => (out[end + 12 + i] = Number(p)));
+    v.setUint16(end + 10, rdata.length);
+    out.set(rdata, end + 12);
   }
   return out;
 }
@@ -80,9 +83,9 @@ export async function startDnsServer(opts: { address: string; port?: number; res
         const q = parseQuestion(buf);
         if (!q || (buf[2]! & 0x80) !== 0) return; // not a query
         if (q.qtype === TYPE_A || q.qtype === TYPE_AAAA) {
-          const ip = opts.resolve(q.name, addr);
+          const ip = opts.resolve(q.name, addr, 4);
           if (ip) {
-            s.send(answer(buf, q.end, q.qtype === TYPE_A ? ip : undefined), port, addr);
+            s.send(answer(buf, q.end, q.qtype === TYPE_A ? ip : opts.resolve(q.name, addr, 6)), port, addr);
             return;
           }
         }

@@ -16,8 +16,9 @@ import type { EventBus } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
 import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
-import { allocate, chooseSubnet, completePool, hostRoutes, type IpamPoolConfig, type PoolState, release } from "./ipam.ts";
+import { allocate, allocate6, chooseSubnet, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, type IpamPoolConfig, type PoolState, release, v4PoolOf, v6PoolOf } from "./ipam.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
+import { formatIPv6, isIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipv6.ts";
 import { parsePortKey } from "./port-spec.ts";
 import { GATEWAY_REQUEST, type RemoteIpam } from "./remote-ipam.ts";
 import { Rtnl } from "./rtnl.ts";
@@ -25,7 +26,7 @@ import type { Endpoint, NetworkDriver, NetworkRecord, PortBinding } from "./type
 
 /** A container's settings on one network, as `docker inspect` shows them. */
 export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
   Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
@@ -103,6 +104,7 @@ export interface NetworkCreateRequest {
 export class NetworkService {
   private readonly networks = new Map<string, NetworkRecord>();
   private readonly pools = new Map<string, PoolState>();
+  private readonly pools6 = new Map<string, PoolState>();
   private readonly dns = new Map<string, DnsServer>();
   private readonly file: string;
 
@@ -147,9 +149,11 @@ export class NetworkService {
         if (!n || !s.IPAddress) continue;
         if (!c.State.Running) {
           s.IPAddress = "";
+          s.GlobalIPv6Address = "";
           continue;
         }
         this.poolOf(n).used[s.IPAddress] = s.EndpointID;
+        if (s.GlobalIPv6Address) this.poolOf6(n).used[s.GlobalIPv6Address] = s.EndpointID;
         const d = this.deps.drivers.get(n.Driver);
         await d?.restoreEndpoint?.(n, this.endpointOf(c, n, s), s.HostIf).catch((err) => this.deps.log.warn("endpoint restore failed", { container: c.Id, error: messageOf(err) }));
       }
@@ -170,13 +174,13 @@ export class NetworkService {
 
   /** The embedded DNS server of a user-defined network whose gateway is on this host. */
   private async startDns(n: NetworkRecord): Promise<void> {
-    const gw = n.IPAM.Config[0]?.Gateway;
+    const gw = v4PoolOf(n.IPAM.Config)?.Gateway;
     if (PREDEFINED.has(n.Name) || !gw || !this.deps.drivers.get(n.Driver)?.gatewayOnHost || this.dns.has(n.Id)) return;
     try {
       const server = await startDnsServer({
         address: gw,
         ...(this.deps.dnsPort ? { port: this.deps.dnsPort } : {}),
-        resolve: (name, from) => this.resolveName(n, name, from),
+        resolve: (name, from, family) => this.resolveName(n, name, from, family),
         upstream: () => this.deps.dnsUpstream ?? hostUpstream(),
         log: this.deps.log,
       });
@@ -192,12 +196,13 @@ export class NetworkService {
    * A name as seen from the container at `from` on `n` (Docker's embedded DNS answers per
    * container): its links' aliases first, then container names, short and full IDs and network
    * aliases of running containers on any user-defined network the asker is on (also with the
-   * network's name as a domain, `web.mynet`).
+   * network's name as a domain, `web.mynet`). `family` 6 asks for the IPv6 address.
    */
-  resolveName(n: NetworkRecord, name: string, from: string): string | undefined {
+  resolveName(n: NetworkRecord, name: string, from: string, family: 4 | 6 = 4): string | undefined {
     const running = this.deps.containers().filter((c) => c.State.Running);
-    const ipOn = (c: NetContainer, net: string) => c.NetworkSettings?.Networks[net]?.IPAddress || undefined;
-    const asker = running.find((c) => ipOn(c, n.Name) === from);
+    const v4On = (c: NetContainer, net: string) => c.NetworkSettings?.Networks[net]?.IPAddress || undefined;
+    const ipOn = (c: NetContainer, net: string) => (family === 4 ? v4On(c, net) : c.NetworkSettings?.Networks[net]?.GlobalIPv6Address || undefined);
+    const asker = running.find((c) => v4On(c, n.Name) === from);
     const nets = asker ? Object.keys(asker.NetworkSettings?.Networks ?? {}).filter((k) => !PREDEFINED.has(k)) : [n.Name];
     for (const link of [...(asker?.HostConfig.Links ?? []), ...nets.flatMap((k) => asker?.NetworkSettings?.Networks[k]?.Links ?? [])]) {
       const [target, alias] = splitLink(link);
@@ -212,7 +217,7 @@ export class NetworkService {
         const s = c.NetworkSettings?.Networks[net];
         if (!s?.IPAddress) continue;
         const names = [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), c.Id, ...(s.Aliases ?? [])].map((x) => x.toLowerCase());
-        if (names.includes(bare)) return s.IPAddress;
+        if (names.includes(bare)) return (family === 4 ? s.IPAddress : s.GlobalIPv6Address) || undefined;
       }
     }
     return undefined;
@@ -252,9 +257,15 @@ export class NetworkService {
     return p;
   }
 
+  private poolOf6(n: NetworkRecord): PoolState {
+    let p = this.pools6.get(n.Id);
+    if (!p) this.pools6.set(n.Id, (p = { used: {} }));
+    return p;
+  }
+
   /** A subnet from the default pools that no network and no host route (except on `ours`) uses. */
   private freeSubnet(ours: string[]): string {
-    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => parseCidr(c.Subnet)));
+    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => !isIPv6(c.Subnet)).map((c) => parseCidr(c.Subnet)));
     const routes = hostRoutes().filter((r) => !ours.includes(r.iface) && !this.isOurBridge(r.iface));
     const c = chooseSubnet([...taken, ...routes.map((r) => r.cidr)]);
     return `${formatIPv4(c.base)}/${c.prefix}`;
@@ -292,7 +303,7 @@ export class NetworkService {
     for (const c of this.deps.containers()) {
       if (!c.State.Running) continue;
       for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
-        if (s.NetworkID === n.Id && s.EndpointID) out[c.Id] = { Name: c.Name.replace(/^\//, ""), EndpointID: s.EndpointID, MacAddress: s.MacAddress, IPv4Address: s.IPAddress ? `${s.IPAddress}/${s.IPPrefixLen}` : "", IPv6Address: "" };
+        if (s.NetworkID === n.Id && s.EndpointID) out[c.Id] = { Name: c.Name.replace(/^\//, ""), EndpointID: s.EndpointID, MacAddress: s.MacAddress, IPv4Address: s.IPAddress ? `${s.IPAddress}/${s.IPPrefixLen}` : "", IPv6Address: s.GlobalIPv6Address ? `${s.GlobalIPv6Address}/${s.GlobalIPv6PrefixLen}` : "" };
       }
     }
     return out;
@@ -318,7 +329,12 @@ export class NetworkService {
     if (driverName === "host" || driverName === "null") throw new EngineError("permission-denied", `only one instance of "${driverName}" network is allowed`);
     const driver = await this.driverFor(driverName);
     const ipamName = req.IPAM?.Driver && req.IPAM.Driver !== "default" ? req.IPAM.Driver : undefined;
-    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.map((c) => ({ net: n, cidr: parseCidr(c.Subnet) })));
+    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => !isIPv6(c.Subnet)).map((c) => ({ net: n, cidr: parseCidr(c.Subnet) })));
+    const wanted6 = req.IPAM?.Config?.filter((p) => p.Subnet && isIPv6(p.Subnet)) ?? [];
+    if (wanted6.length && !req.EnableIPv6) throw invalidArgument(`an IPv6 subnet (${wanted6[0]!.Subnet}) needs IPv6 enabled on the network (--ipv6)`);
+    if (req.EnableIPv6 && driverName !== "bridge") throw invalidArgument(`IPv6 is supported on bridge networks only, not with the ${driverName} driver`);
+    if (req.EnableIPv6 && ipamName) throw invalidArgument(`IPv6 is not supported with the remote IPAM driver ${ipamName}`);
+    if (wanted6.length > 1) throw invalidArgument("one IPv6 subnet per network");
     let pools: IpamPoolConfig[];
     let poolId: string | undefined;
     if (ipamName) {
@@ -328,15 +344,18 @@ export class NetworkService {
       poolId = got.PoolID;
       const gw = want?.Gateway ? await ipam.requestAddress(got.PoolID, want.Gateway, GATEWAY_REQUEST) : (got.Data?.["com.docker.network.gateway"] ?? (await ipam.requestAddress(got.PoolID, "", GATEWAY_REQUEST)));
       pools = [{ Subnet: got.Pool, Gateway: gw.split("/")[0]!, ...(want?.IPRange ? { IPRange: want.IPRange } : {}) }];
-    } else if (req.IPAM?.Config?.length) {
-      pools = req.IPAM.Config.filter((p) => p.Subnet && !p.Subnet.includes(":")).map(completePool);
+    } else {
+      // IPv4 always (a subnet from the defaults when none is asked for); IPv6 below.
+      pools = (req.IPAM?.Config ?? []).filter((p) => p.Subnet && !isIPv6(p.Subnet)).map(completePool);
       for (const p of pools) {
         const c = parseCidr(p.Subnet);
         if (taken.some((t) => overlaps(t.cidr, c))) throw new EngineError("permission-denied", `invalid pool request: Pool overlaps with other one on this address space`);
       }
-    } else pools = [completePool({ Subnet: this.freeSubnet([]) })];
+      if (!pools.length) pools = [completePool({ Subnet: this.freeSubnet([]) })];
+    }
     const rec = this.record({ ...req, Driver: driverName }, pools);
     if (poolId) rec.PoolID = poolId;
+    if (req.EnableIPv6) rec.IPAM.Config.push(this.pool6For(rec, wanted6[0]));
     await driver.createNetwork(rec);
     this.add(rec);
     try {
@@ -353,6 +372,18 @@ export class NetworkService {
     return { Id: rec.Id, Warning: "" };
   }
 
+  /** The IPv6 pool of a new network: the one asked for (checked against other networks), or a free ULA /64. */
+  private pool6For(rec: NetworkRecord, wanted?: IpamPoolConfig): IpamPoolConfig {
+    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => isIPv6(c.Subnet)).map((c) => parseCidr6(c.Subnet)));
+    if (wanted) {
+      const pool = completePool6(wanted);
+      if (taken.some((t) => overlaps6(t, parseCidr6(pool.Subnet)))) throw new EngineError("permission-denied", `invalid pool request: Pool overlaps with other one on this address space`);
+      return pool;
+    }
+    const c = chooseSubnet6(rec.Id, [...taken, ...hostRoutes6().map((r) => r.cidr)]);
+    return completePool6({ Subnet: `${formatIPv6(c.base)}/${c.prefix}` });
+  }
+
   /** `DELETE /networks/{id}`. */
   async remove(ref: string): Promise<void> {
     const n = this.get(ref);
@@ -364,12 +395,13 @@ export class NetworkService {
     await d?.deleteNetwork(n);
     if (n.PoolID) {
       const ipam = await this.ipamFor(n.IPAM.Driver);
-      const gw = n.IPAM.Config[0]?.Gateway;
+      const gw = v4PoolOf(n.IPAM.Config)?.Gateway;
       if (gw) await ipam.releaseAddress(n.PoolID, gw).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
       await ipam.releasePool(n.PoolID).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
     }
     this.networks.delete(n.Id);
     this.pools.delete(n.Id);
+    this.pools6.delete(n.Id);
     this.save();
     this.publish(n, "destroy");
   }
@@ -396,7 +428,7 @@ export class NetworkService {
    * The initial networking of a container being created: its NetworkMode network (default
    * `bridge`) plus the other networks of `EndpointsConfig`, checked to exist.
    */
-  initialNetworking(mode: string, endpoints: Record<string, { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } | null | undefined>): ContainerNetworking {
+  initialNetworking(mode: string, endpoints: Record<string, { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } | null | undefined>): ContainerNetworking {
     const nets: Record<string, EndpointSettings> = {};
     if (mode.startsWith("container:")) return { Networks: nets, Ports: {}, SandboxKey: "" };
     // The CLI names the mode's network "default" when the user gave none.
@@ -406,6 +438,10 @@ export class NetworkService {
       const cfg = endpoints[ref] ?? endpoints[n.Name] ?? (ref === mode ? endpoints["default"] : undefined) ?? {};
       if (cfg.IPAMConfig?.IPv4Address && (PREDEFINED.has(n.Name) || !n.IPAM.Config.length)) throw invalidArgument("user specified IP address is supported on user defined networks only");
       if (cfg.IPAMConfig?.IPv4Address) parseIPv4(cfg.IPAMConfig.IPv4Address);
+      if (cfg.IPAMConfig?.IPv6Address) {
+        if (PREDEFINED.has(n.Name) || !v6PoolOf(n.IPAM.Config)) throw invalidArgument("user specified IP address is supported on user defined networks only");
+        parseIPv6(cfg.IPAMConfig.IPv6Address);
+      }
       if (cfg.Aliases?.length && n.Name === "bridge") throw invalidArgument("network-scoped aliases are only supported for user-defined networks");
       nets[n.Name] = emptySettings(n.Id, cfg);
     }
@@ -431,7 +467,8 @@ export class NetworkService {
   }
 
   private endpointOf(c: NetContainer, n: NetworkRecord, s: EndpointSettings, ports: PortBinding[] = this.recordedPorts(c)): Endpoint {
-    return { id: s.EndpointID, containerId: c.Id, ip: s.IPAddress, prefix: s.IPPrefixLen, gateway: s.Gateway, mac: s.MacAddress, ports };
+    const v6 = s.GlobalIPv6Address ? { ip6: s.GlobalIPv6Address, prefix6: s.GlobalIPv6PrefixLen, gateway6: s.IPv6Gateway } : {};
+    return { id: s.EndpointID, containerId: c.Id, ip: s.IPAddress, prefix: s.IPPrefixLen, gateway: s.Gateway, mac: s.MacAddress, ports, ...v6 };
   }
 
   private recordedPorts(c: NetContainer): PortBinding[] {
@@ -448,12 +485,18 @@ export class NetworkService {
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
       const n = this.networks.get(s.NetworkID);
       if (!n) throw notFound(`network ${s.NetworkID} not found`);
-      const pool = n.IPAM.Config[0];
+      const pool = v4PoolOf(n.IPAM.Config);
       if (!pool || n.Driver === "host" || n.Driver === "null") continue;
       s.EndpointID = randomHex(32);
       try {
         if (n.PoolID) s.IPAddress = (await (await this.ipamFor(n.IPAM.Driver)).requestAddress(n.PoolID, s.IPAMConfig?.IPv4Address ?? "")).split("/")[0]!;
         else s.IPAddress = allocate(pool, this.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
+        const pool6 = n.EnableIPv6 ? v6PoolOf(n.IPAM.Config) : undefined;
+        if (pool6) {
+          s.GlobalIPv6Address = allocate6(pool6, this.poolOf6(n), s.EndpointID, s.IPAMConfig?.IPv6Address);
+          s.GlobalIPv6PrefixLen = parseCidr6(pool6.Subnet).prefix;
+          s.IPv6Gateway = pool6.Gateway ?? "";
+        }
       } catch (err) {
         s.EndpointID = "";
         await this.release(c);
@@ -474,7 +517,8 @@ export class NetworkService {
         const ipam = await this.ipamFor(n.IPAM.Driver).catch(() => undefined);
         await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
       } else if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
-      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, DNSNames: null });
+      if (n && s.GlobalIPv6Address) release(this.poolOf6(n), s.GlobalIPv6Address, s.EndpointID);
+      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
     }
     if (c.NetworkSettings) {
       c.NetworkSettings.SandboxKey = "";
@@ -547,7 +591,7 @@ export class NetworkService {
   }
 
   /** `POST /networks/{id}/connect`: add a network; a running container joins it at once. */
-  async connect(c: NetContainer, ref: string, cfg: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): Promise<void> {
+  async connect(c: NetContainer, ref: string, cfg: { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): Promise<void> {
     const n = this.get(ref);
     const nets = (c.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" }).Networks;
     const mode = c.HostConfig.NetworkMode ?? "";
@@ -594,7 +638,7 @@ export class NetworkService {
    */
   hostsEntries(c: NetContainer): string[] {
     const host = c.Config.Hostname || c.Id.slice(0, 12);
-    const own = Object.values(c.NetworkSettings?.Networks ?? {}).filter((s) => s.IPAddress).map((s) => `${s.IPAddress}\t${host}`);
+    const own = Object.values(c.NetworkSettings?.Networks ?? {}).flatMap((s) => [s.IPAddress, s.GlobalIPv6Address].filter(Boolean).map((ip) => `${ip}\t${host}`));
     const links: string[] = [];
     for (const link of c.HostConfig.Links ?? []) {
       const [target, alias] = splitLink(link);
@@ -626,9 +670,10 @@ function splitLink(link: string): [string, string] {
 }
 
 /** Fresh per-network settings for a container. */
-export function emptySettings(networkId: string, cfg: { IPAMConfig?: { IPv4Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): EndpointSettings {
+export function emptySettings(networkId: string, cfg: { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): EndpointSettings {
+  const ipam = { ...(cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : {}), ...(cfg.IPAMConfig?.IPv6Address ? { IPv6Address: cfg.IPAMConfig.IPv6Address } : {}) };
   return {
-    IPAMConfig: cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : null,
+    IPAMConfig: Object.keys(ipam).length ? ipam : null,
     Links: cfg.Links?.length ? cfg.Links : null,
     Aliases: cfg.Aliases?.length ? cfg.Aliases : null,
     MacAddress: "",

@@ -8,6 +8,7 @@
 import type { Sys } from "../sys/sys.ts";
 import { type Attr, be, encodeMessage, le, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST } from "./netlink.ts";
 import { ipBytes } from "./rtnl.ts";
+import { ipv6Bytes, isIPv6, maskBytes6 } from "./ipv6.ts";
 
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 16;
@@ -18,6 +19,8 @@ const NFT_MSG_NEWCHAIN = 3;
 const NFT_MSG_NEWRULE = 6;
 const NFT_MSG_DELRULE = 8;
 const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
+const FAMILY = { ip: NFPROTO_IPV4, ip6: NFPROTO_IPV6 } as const;
 const msgType = (m: number) => (NFNL_SUBSYS_NFTABLES << 8) | m;
 
 /** Netfilter hooks. */
@@ -47,6 +50,8 @@ export interface Rule {
 /** A whole table. */
 export interface Ruleset {
   table: string;
+  /** The table's family: `ip` (the default) or `ip6`. */
+  family?: keyof typeof FAMILY;
   chains: Chain[];
   rules: Rule[];
 }
@@ -85,8 +90,12 @@ export const match = {
   iifname: (name: string, eq = true): Expr[] => [meta(6), cmp(eq ? NFT_CMP_EQ : NFT_CMP_NEQ, ifname(name))],
   /** `oifname NAME` / `oifname != NAME`. */
   oifname: (name: string, eq = true): Expr[] => [meta(7), cmp(eq ? NFT_CMP_EQ : NFT_CMP_NEQ, ifname(name))],
-  /** `ip saddr CIDR`. */
+  /** `ip saddr CIDR` (`ip6 saddr CIDR` for an IPv6 one, in an ip6 table). */
   saddr: (cidr: string): Expr[] => {
+    if (isIPv6(cidr)) {
+      const [ip, p] = cidr.split("/");
+      return [payload(1, 8, 16), bitwiseAnd(16, maskBytes6(Number(p))), cmp(NFT_CMP_EQ, ipv6Bytes(ip!))];
+    }
     const { net, mask } = prefixBytes(cidr);
     return [payload(1, 12, 4), bitwiseAnd(4, mask), cmp(NFT_CMP_EQ, net)];
   },
@@ -133,7 +142,7 @@ function exprAttr(e: Expr): Attr {
 }
 
 /**
- * The batch that brings table `rs.table` (family ip) from `previous` (what this process installed
+ * The batch that brings table `rs.table` (family `rs.family`, default ip) from `previous` (what this process installed
  * last) to `rs`: when only rules changed, the changed chains are flushed and refilled, leaving
  * base chains and their hooks in place (a new nat hook costs the kernel an RCU grace period,
  * 10-25 ms measured here); otherwise the table is dropped and made again. `remove` drops it.
@@ -141,7 +150,8 @@ function exprAttr(e: Expr): Attr {
 export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previous?: Ruleset): { data: Uint8Array; lastSeq: number } | undefined {
   const msgs: Uint8Array[] = [];
   let seq = seq0;
-  const add = (type: number, flags: number, attrs: Attr[]) => msgs.push(encodeMessage(msgType(type), NLM_F_REQUEST | NLM_F_ACK | flags, ++seq, nfgen(NFPROTO_IPV4), attrs));
+  const family = FAMILY[rs.family ?? "ip"];
+  const add = (type: number, flags: number, attrs: Attr[]) => msgs.push(encodeMessage(msgType(type), NLM_F_REQUEST | NLM_F_ACK | flags, ++seq, nfgen(family), attrs));
   const ruleAttrs = (r: Rule): Attr[] => {
     const attrs: Attr[] = [nla.str(1, rs.table), nla.str(2, r.chain), nla.nest(4, ...r.exprs.map(exprAttr))];
     if (r.comment) attrs.push(nla.bytes(7, userdataComment(r.comment)));
@@ -149,7 +159,7 @@ export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previou
   };
   msgs.push(encodeMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
   const table = nla.str(1, rs.table);
-  const sameChains = !remove && previous && previous.table === rs.table && JSON.stringify(previous.chains) === JSON.stringify(rs.chains);
+  const sameChains = !remove && previous && previous.table === rs.table && previous.family === rs.family && JSON.stringify(previous.chains) === JSON.stringify(rs.chains);
   if (sameChains) {
     const key = (r: Rule) => JSON.stringify(r, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
     const byChain = (x: Ruleset, chain: string) => x.rules.filter((r) => r.chain === chain).map(key).join("\n");
@@ -203,18 +213,18 @@ export function applyRuleset(sys: Sys, rs: Ruleset, previous?: Ruleset): void {
   if (!batch) return;
   const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
   try {
-    sock.request(batch.data, batch.lastSeq, `nftables table ip ${rs.table}`, "nf_tables");
+    sock.request(batch.data, batch.lastSeq, `nftables table ${rs.family ?? "ip"} ${rs.table}`, "nf_tables");
   } finally {
     sock.close();
   }
 }
 
-/** Remove table `name` (no error when it is absent). */
-export function removeTable(sys: Sys, name: string): void {
+/** Remove table `name` of `family` (no error when it is absent). */
+export function removeTable(sys: Sys, name: string, family: keyof typeof FAMILY = "ip"): void {
   const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
   try {
-    const { data, lastSeq } = encodeRuleset({ table: name, chains: [], rules: [] }, 1, true)!;
-    sock.request(data, lastSeq, `nftables table ip ${name}`, "nf_tables");
+    const { data, lastSeq } = encodeRuleset({ table: name, family, chains: [], rules: [] }, 1, true)!;
+    sock.request(data, lastSeq, `nftables table ${family} ${name}`, "nf_tables");
   } finally {
     sock.close();
   }

@@ -8,6 +8,7 @@ import type { Sys } from "../sys/sys.ts";
 import { SyscallError } from "../errors.ts";
 import { type Attr, decodeAttrs, encodeMessage, NETLINK_ROUTE, NetlinkSocket, nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST } from "./netlink.ts";
 import { parseIPv4 } from "./ipv4.ts";
+import { ipv6Bytes, isIPv6 } from "./ipv6.ts";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -32,6 +33,8 @@ const RTA_GATEWAY = 5;
 const IFF_UP = 1;
 const AF_UNSPEC = 0;
 const AF_INET = 2;
+const AF_INET6 = 10;
+const IFA_F_NODAD = 0x02;
 const ENODEV = 19;
 
 /** struct ifinfomsg. */
@@ -159,27 +162,35 @@ export class Rtnl {
     }
   }
 
-  /** Add an IPv4 address `ip/prefix` to link `index` (EEXIST tolerated when `exist` is set). */
+  /**
+   * Add an address `ip/prefix` to link `index` (EEXIST when it is there). IPv4 gets its broadcast
+   * address; IPv6 skips duplicate address detection (the engine hands each address out once, and
+   * DAD would leave it unusable for a second or more), as Docker does.
+   */
   addAddress(index: number, ip: string, prefix: number, what: string): void {
     const b = new Uint8Array(8);
     const v = new DataView(b.buffer);
-    v.setUint8(0, AF_INET);
+    const six = isIPv6(ip);
+    v.setUint8(0, six ? AF_INET6 : AF_INET);
     v.setUint8(1, prefix);
+    v.setUint8(2, six ? IFA_F_NODAD : 0);
     v.setUint32(4, index, true);
-    const addr = ipBytes(ip);
-    const bcast = ipBytes(broadcastOf(ip, prefix));
-    this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr), nla.bytes(IFA_BROADCAST, bcast)], what, "RTM_NEWADDR");
+    const addr = six ? ipv6Bytes(ip) : ipBytes(ip);
+    const attrs = [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)];
+    if (!six) attrs.push(nla.bytes(IFA_BROADCAST, ipBytes(broadcastOf(ip, prefix))));
+    this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, b, attrs, what, "RTM_NEWADDR");
   }
 
-  /** A default route via `gateway` out of link `index`. */
+  /** A default route (IPv4 or, for an IPv6 gateway, IPv6) via `gateway` out of link `index`. */
   addDefaultRoute(index: number, gateway: string, what: string): void {
     const b = new Uint8Array(12);
-    b[0] = AF_INET;
+    const six = isIPv6(gateway);
+    b[0] = six ? AF_INET6 : AF_INET;
     b[4] = 254; // RT_TABLE_MAIN
     b[5] = 3; // RTPROT_BOOT
     b[6] = 0; // RT_SCOPE_UNIVERSE
     b[7] = 1; // RTN_UNICAST
-    this.req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(RTA_GATEWAY, ipBytes(gateway)), nla.u32(RTA_OIF, index)], what, "RTM_NEWROUTE");
+    this.req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(RTA_GATEWAY, six ? ipv6Bytes(gateway) : ipBytes(gateway)), nla.u32(RTA_OIF, index)], what, "RTM_NEWROUTE");
   }
 }
 

@@ -44,6 +44,10 @@ export interface Endpoint {
   ip: string;
   prefix: number;
   gateway: string;
+  /** IPv6 address, prefix length and gateway, on networks with IPv6 enabled. */
+  ip6?: string;
+  prefix6?: number;
+  gateway6?: string;
   mac: string;
   /** Ports to publish (only on the first network that can publish them). */
   ports: PortBinding[];

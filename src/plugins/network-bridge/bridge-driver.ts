@@ -5,12 +5,19 @@
  * outbound traffic, DNAT for published ports, hairpin and loopback masquerade, isolation between
  * networks, no way out of `--internal` ones), regenerated and installed atomically on every
  * change. Each join runs as named steps; a failing step undoes the ones before it.
+ *
+ * IPv6 (`--ipv6`): the bridge also holds the IPv6 gateway, each container end gets its IPv6
+ * address (no duplicate address detection) and default route, and a second table of the same
+ * name in family ip6 masquerades outbound IPv6 and isolates networks as the ip table does.
+ * Published ports are forwarded over IPv4 only.
  */
 import { writeFileSync } from "node:fs";
 import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
+import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
-import { action, applyRuleset, match, type Rule, type Ruleset } from "../../core/network/nftables.ts";
+import { parseCidr6 } from "../../core/network/ipv6.ts";
+import { action, applyRuleset, match, removeTable, type Rule, type Ruleset } from "../../core/network/nftables.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
 import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, PortBinding, Sandbox } from "../../core/network/types.ts";
 import { randomHex } from "../../core/bytes.ts";
@@ -25,6 +32,8 @@ interface NetState {
   net: NetworkRecord;
   bridge: string;
   subnet: string;
+  /** The IPv6 subnet, on a network with IPv6 enabled. */
+  subnet6?: string;
   internal: boolean;
 }
 
@@ -38,7 +47,7 @@ interface EndpointState {
 
 /** The driver's options. */
 export interface BridgeOptions {
-  /** nf_tables table name (family ip). */
+  /** nf_tables table name (family ip, and ip6 for IPv6 networks). */
   table: string;
   log: Logger;
 }
@@ -92,8 +101,9 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async createNetwork(net: NetworkRecord): Promise<void> {
-    const pool = net.IPAM.Config[0];
+    const pool = v4PoolOf(net.IPAM.Config);
     if (!pool?.Subnet || !pool.Gateway) throw new EngineError("invalid-argument", `network ${net.Name}: the bridge driver needs an IPv4 subnet`);
+    const pool6 = net.EnableIPv6 ? v6PoolOf(net.IPAM.Config) : undefined;
     const bridge = BridgeDriver.bridgeOf(net);
     const prefix = parseCidr(pool.Subnet).prefix;
     const rt = Rtnl.open(this.sys);
@@ -120,9 +130,21 @@ export class BridgeDriver implements NetworkDriver {
           },
         },
         {
+          name: `IPv6 address ${pool6?.Gateway}/${pool6 ? parseCidr6(pool6.Subnet).prefix : 0} on ${bridge}`,
+          run: () => {
+            if (!pool6?.Gateway) return;
+            try {
+              rt.addAddress(rt.linkIndex(bridge)!, pool6.Gateway, parseCidr6(pool6.Subnet).prefix, bridge);
+            } catch (err) {
+              if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
+            }
+          },
+        },
+        {
           name: "forwarding and loopback routing",
           run: () => {
             writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+            if (pool6) writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
             // Published ports bound to 127.0.0.1 are DNATed out of the bridge: let such packets be routed.
             writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "1");
           },
@@ -130,7 +152,7 @@ export class BridgeDriver implements NetworkDriver {
         {
           name: "rules",
           run: () => {
-            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, internal: net.Internal });
+            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, ...(pool6 ? { subnet6: pool6.Subnet } : {}), internal: net.Internal });
             this.sync();
             return () => this.networks.delete(net.Id);
           },
@@ -193,6 +215,10 @@ export class BridgeDriver implements NetworkDriver {
             inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
             inner.setUp(idx, sb.ifname);
             if (!state.internal && sb.defaultRoute) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
+            if (ep.ip6 && ep.prefix6) {
+              inner.addAddress(idx, ep.ip6, ep.prefix6, sb.ifname);
+              if (!state.internal && sb.defaultRoute && ep.gateway6) inner.addDefaultRoute(idx, ep.gateway6, sb.ifname);
+            }
           },
         },
         {
@@ -294,13 +320,48 @@ export class BridgeDriver implements NetworkDriver {
     };
   }
 
+  /** The driver's ip6 table: outbound masquerade, `--internal` and isolation for IPv6 networks. */
+  ruleset6(): Ruleset {
+    const rules: Rule[] = [];
+    const nets = [...this.networks.values()].filter((n) => n.subnet6);
+    for (const n of nets) {
+      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(n.subnet6!), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
+      if (n.internal) {
+        rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
+        rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
+      }
+      for (const o of nets) if (o !== n) rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(o.bridge), action.drop()], comment: `isolate ${n.net.Name} from ${o.net.Name}` });
+    }
+    return {
+      table: this.opts.table,
+      family: "ip6",
+      chains: [
+        { name: "postrouting", hook: "postrouting", type: "nat", priority: 100 },
+        { name: "forward", hook: "forward", type: "filter", priority: 0 },
+      ],
+      rules,
+    };
+  }
+
   /** What was installed last (the first install after a start replaces the whole table). */
   private installed: Ruleset | undefined;
+  private installed6: Ruleset | undefined;
+  private dropped6 = false;
 
   private sync(): void {
     if (this.restoring) return;
     const next = this.ruleset();
     applyRuleset(this.sys, next, this.installed);
     this.installed = next;
+    // The ip6 table exists once an IPv6 network has; until then nothing is installed (a copy a
+    // previous run left behind is dropped at the first sync).
+    if (!this.installed6 && ![...this.networks.values()].some((n) => n.subnet6)) {
+      if (!this.dropped6) removeTable(this.sys, this.opts.table, "ip6");
+      this.dropped6 = true;
+      return;
+    }
+    const next6 = this.ruleset6();
+    applyRuleset(this.sys, next6, this.installed6);
+    this.installed6 = next6;
   }
 }

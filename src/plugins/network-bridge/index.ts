@@ -9,7 +9,7 @@ import { configFrom } from "../../core/validate.ts";
 import { BridgeDriver } from "./bridge-driver.ts";
 
 const Config = v.object({
-  /** The nf_tables table (family ip) holding the driver's rules. */
+  /** The nf_tables table (family ip; an ip6 one of the same name for IPv6 networks) holding the driver's rules. */
   table: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,32}$/, "must be a short table name")), "bunker"),
 });
 

@@ -26,7 +26,7 @@ const CreateBody = v.looseObject({
   Options: strMap,
   Labels: strMap,
 });
-const EndpointConfig = v.nullish(v.looseObject({ IPAMConfig: v.nullish(v.looseObject({ IPv4Address: str })), Aliases: v.nullish(v.array(v.string())), Links: v.nullish(v.array(v.string())) }));
+const EndpointConfig = v.nullish(v.looseObject({ IPAMConfig: v.nullish(v.looseObject({ IPv4Address: str, IPv6Address: str })), Aliases: v.nullish(v.array(v.string())), Links: v.nullish(v.array(v.string())) }));
 const ConnectBody = v.looseObject({ Container: v.string(), EndpointConfig });
 const DisconnectBody = v.looseObject({ Container: v.string(), Force: v.nullish(v.boolean()) });
 
