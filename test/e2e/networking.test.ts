@@ -55,7 +55,8 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
       },
     });
     mkdirSync(join(dir, "plugins"));
-    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ dns: [UPSTREAM], "docker-plugin-dirs": [join(dir, "plugins")] }));
+    // The default bridge with IPv6 as well (dockerd's `ipv6` and `fixed-cidr-v6`).
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ dns: [UPSTREAM], "docker-plugin-dirs": [join(dir, "plugins")], ipv6: true, "fixed-cidr-v6": "fd5e:b0c4:ff::/64" }));
     daemon = await startDaemon({ dir, configFile: join(dir, "daemon.json") });
     env = { DOCKER_HOST: daemon.host };
     writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()], gzip: true }));
@@ -70,8 +71,8 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     cleanup(dir);
   });
 
-  test("the default bridge: an address from the pool, a default route, loopback up, /etc/hosts with the address", async () => {
-    const r = await docker("run", "--rm", "busybox", "sh", "-c", "busybox ip -4 -o addr; busybox ip route; cat /etc/hosts");
+  test("the default bridge: an address from the pool, a default route, loopback up, /etc/hosts with the address; IPv6 from fixed-cidr-v6", async () => {
+    const r = await docker("run", "--rm", "busybox", "sh", "-c", "busybox ip -4 -o addr; busybox ip route; cat /etc/hosts; busybox ip -6 -o addr show eth0; busybox ip -6 route");
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("1: lo    inet 127.0.0.1/8");
     const m = /eth0\s+inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(r.stdout);
@@ -79,6 +80,12 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     const gw = (await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim();
     expect(r.stdout).toContain(`default via ${gw} dev eth0`);
     expect(r.stdout).toMatch(new RegExp(`${m![1]!.replace(/\./g, "\\.")}\\t[0-9a-f]{12}`));
+    expect(r.stdout).toMatch(/inet6 fd5e:b0c4:ff::[0-9a-f]+\/64 scope global/);
+    expect(r.stdout).toContain("default via fd5e:b0c4:ff::1 dev eth0");
+    expect((await docker("network", "inspect", "-f", "{{.EnableIPv6}} {{json .IPAM.Config}}", "bridge")).stdout).toContain('true [{"Subnet"');
+    const id = (await docker("run", "-d", "busybox", "sleep", "30")).stdout.trim();
+    expect((await docker("inspect", "-f", "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.IPv6Gateway}}", id)).stdout.trim()).toMatch(/^fd5e:b0c4:ff::[0-9a-f]+ fd5e:b0c4:ff::1$/);
+    await docker("rm", "-f", id);
     const none = await docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net");
     expect(none.stdout.split(/\s+/).filter(Boolean)).toEqual(["lo"]);
     const host = await docker("run", "--rm", "--network", "host", "busybox", "sh", "-c", "ls /sys/class/net");

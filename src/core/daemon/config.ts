@@ -38,6 +38,10 @@ export const DaemonFileSchema = v.strictObject({
   dns: v.optional(v.array(v.pipe(v.string(), v.ipv4("must be an IPv4 address")))),
   /** Interface name of the default bridge network (dockerd's `bridge`; "none": no default bridge). */
   bridge: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.-]{1,15}$/, "must be an interface name"))),
+  /** IPv6 on the default bridge network (dockerd's `ipv6`). */
+  ipv6: v.optional(v.boolean()),
+  /** The default bridge network's IPv6 subnet (dockerd's `fixed-cidr-v6`; default a unique-local /64). */
+  "fixed-cidr-v6": v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an IPv6 CIDR"))),
   /** Registries reachable over plain HTTP or unverified TLS (hosts or CIDRs; loopback always is). */
   "insecure-registries": v.optional(v.array(v.string())),
   /** Docker Hub mirrors, tried first (`https://mirror.example:5000`). */
@@ -83,6 +87,8 @@ export interface DaemonConfig {
   dockerPluginTimeout: number;
   dns?: string[];
   bridge?: string;
+  ipv6: boolean;
+  fixedCidrV6?: string;
   insecureRegistries: string[];
   registryMirrors: string[];
   registryCertsDir: string;
@@ -159,6 +165,8 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     registryStallMs: (c["registry-stall-timeout"] ?? 30) * 1000,
     ...(c["registry-addr"] ? { registryAddr: c["registry-addr"] } : {}),
     ...(c.bridge ? { bridge: c.bridge } : {}),
+    ipv6: c.ipv6 ?? false,
+    ...(c["fixed-cidr-v6"] ? { fixedCidrV6: c["fixed-cidr-v6"] } : {}),
   };
   checkTls(cfg);
   return cfg;

@@ -76,6 +76,8 @@ export interface NetworkDeps {
   containers: () => NetContainer[];
   /** Name of the default bridge's interface (default bunker0); null: no default bridge network. */
   defaultBridge?: string | null;
+  /** IPv6 on the default bridge: its subnet, or "" for a unique-local /64; absent: IPv4 only. */
+  defaultBridgeIPv6?: string;
   /** A remote (Docker plugin protocol) IPAM driver by name, or undefined. */
   remoteIpam?: (name: string) => Promise<RemoteIpam | undefined>;
   /** Where the embedded DNS servers forward what they do not know (default: the host's resolv.conf). */
@@ -131,6 +133,8 @@ export class NetworkService {
       this.add(rec);
       changed = true;
     }
+    const bridgeRec = [...this.networks.values()].find((n) => n.Name === "bridge");
+    if (bridgeRec && this.reconcileDefaultIPv6(bridgeRec)) changed = true;
     if (changed) this.save();
     for (const n of this.networks.values()) {
       const d = this.deps.drivers.get(n.Driver);
@@ -159,6 +163,41 @@ export class NetworkService {
       }
     }
     for (const d of this.deps.drivers.values()) (d as { restored?: () => void }).restored?.();
+  }
+
+  /**
+   * The default bridge follows the daemon's `ipv6` and `fixed-cidr-v6` settings at every start
+   * (as dockerd's does): IPv6 turned on, off, or moved to another subnet. True when it changed.
+   */
+  private reconcileDefaultIPv6(rec: NetworkRecord): boolean {
+    const want = this.deps.defaultBridgeIPv6;
+    const current = v6PoolOf(rec.IPAM.Config);
+    const v4 = rec.IPAM.Config.filter((p) => !isIPv6(p.Subnet));
+    if (want === undefined) {
+      if (!rec.EnableIPv6 && !current) return false;
+      rec.EnableIPv6 = false;
+      rec.IPAM.Config = v4;
+      return true;
+    }
+    if (current && rec.EnableIPv6 && (want === "" || formatIPv6(parseCidr6(want).base) === formatIPv6(parseCidr6(current.Subnet).base))) return false;
+    try {
+      const others = [...this.networks.values()].filter((n) => n !== rec);
+      const taken = others.flatMap((n) => n.IPAM.Config.filter((c) => isIPv6(c.Subnet)).map((c) => parseCidr6(c.Subnet)));
+      let pool: IpamPoolConfig;
+      if (want) {
+        pool = completePool6({ Subnet: want });
+        if (taken.some((t) => overlaps6(t, parseCidr6(pool.Subnet)))) throw invalidArgument(`fixed-cidr-v6 ${want} overlaps another network`);
+      } else {
+        const c = chooseSubnet6(rec.Id, [...taken, ...hostRoutes6().map((r) => r.cidr)]);
+        pool = completePool6({ Subnet: `${formatIPv6(c.base)}/${c.prefix}` });
+      }
+      rec.EnableIPv6 = true;
+      rec.IPAM.Config = [...v4, pool];
+      return true;
+    } catch (err) {
+      this.deps.log.warn("IPv6 on the default bridge not set up", { error: messageOf(err) });
+      return false;
+    }
   }
 
   /** The daemon's `dns` setting: containers without `--dns` use it. */

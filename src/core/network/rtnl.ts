@@ -8,12 +8,15 @@ import type { Sys } from "../sys/sys.ts";
 import { SyscallError } from "../errors.ts";
 import { type Attr, decodeAttrs, encodeMessage, NETLINK_ROUTE, NetlinkSocket, nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST } from "./netlink.ts";
 import { parseIPv4 } from "./ipv4.ts";
-import { ipv6Bytes, isIPv6 } from "./ipv6.ts";
+import { formatIPv6, ipv6Bytes, isIPv6 } from "./ipv6.ts";
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
 const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+const RTM_GETADDR = 22;
+const NLM_F_DUMP = 0x300;
 const RTM_NEWROUTE = 24;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
@@ -179,6 +182,32 @@ export class Rtnl {
     const attrs = [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)];
     if (!six) attrs.push(nla.bytes(IFA_BROADCAST, ipBytes(broadcastOf(ip, prefix))));
     this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, b, attrs, what, "RTM_NEWADDR");
+  }
+
+  /** The global-scope IPv6 addresses on link `index`. */
+  addresses6(index: number, what: string): { ip: string; prefix: number }[] {
+    const hdr = new Uint8Array(8);
+    hdr[0] = AF_INET6;
+    const out: { ip: string; prefix: number }[] = [];
+    for (const m of this.req(RTM_GETADDR, NLM_F_DUMP, hdr, [], what, "RTM_GETADDR")) {
+      const v = new DataView(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength);
+      if (m.type !== RTM_NEWADDR || v.getUint8(0) !== AF_INET6 || v.getUint8(3) !== 0 /* RT_SCOPE_UNIVERSE */ || v.getUint32(4, true) !== index) continue;
+      const a = decodeAttrs(m.payload.subarray(8)).get(IFA_ADDRESS);
+      if (a?.length === 16) out.push({ ip: formatIPv6(a.reduce((n, b) => (n << 8n) | BigInt(b), 0n)), prefix: v.getUint8(1) });
+    }
+    return out;
+  }
+
+  /** Remove address `ip/prefix` from link `index`. */
+  deleteAddress(index: number, ip: string, prefix: number, what: string): void {
+    const b = new Uint8Array(8);
+    const v = new DataView(b.buffer);
+    const six = isIPv6(ip);
+    v.setUint8(0, six ? AF_INET6 : AF_INET);
+    v.setUint8(1, prefix);
+    v.setUint32(4, index, true);
+    const addr = six ? ipv6Bytes(ip) : ipBytes(ip);
+    this.req(RTM_DELADDR, 0, b, [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)], what, "RTM_DELADDR");
   }
 
   /** A default route (IPv4 or, for an IPv6 gateway, IPv6) via `gateway` out of link `index`. */

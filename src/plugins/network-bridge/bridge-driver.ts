@@ -16,7 +16,7 @@ import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
-import { parseCidr6 } from "../../core/network/ipv6.ts";
+import { formatIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
 import { action, applyRuleset, match, removeTable, type Rule, type Ruleset } from "../../core/network/nftables.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
 import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, PortBinding, Sandbox } from "../../core/network/types.ts";
@@ -132,9 +132,14 @@ export class BridgeDriver implements NetworkDriver {
         {
           name: `IPv6 address ${pool6?.Gateway}/${pool6 ? parseCidr6(pool6.Subnet).prefix : 0} on ${bridge}`,
           run: () => {
+            const idx = rt.linkIndex(bridge)!;
+            // A bridge kept from an earlier start may hold a gateway the network no longer has
+            // (IPv6 turned off, or fixed-cidr-v6 moved): only the current one stays.
+            const keep = pool6?.Gateway ? formatIPv6(parseIPv6(pool6.Gateway)) : undefined;
+            for (const a of rt.addresses6(idx, bridge)) if (a.ip !== keep) rt.deleteAddress(idx, a.ip, a.prefix, bridge);
             if (!pool6?.Gateway) return;
             try {
-              rt.addAddress(rt.linkIndex(bridge)!, pool6.Gateway, parseCidr6(pool6.Subnet).prefix, bridge);
+              rt.addAddress(idx, pool6.Gateway, parseCidr6(pool6.Subnet).prefix, bridge);
             } catch (err) {
               if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
             }
