@@ -213,7 +213,17 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     expect(bridgePorts("bunker0").length).toBe(before);
     const pub = await docker("run", "--rm", "--network", "mvnet", "-p", "18085:80", "busybox", "true");
     expect(pub.stderr).toContain("does not publish ports");
-    expect((await docker("rm", "-f", "mv1")).code).toBe(0);
+    // A running container connected and disconnected: its macvlan comes and goes; it can come back.
+    expect((await docker("run", "-d", "--name", "mvc", "busybox", "sleep", "60")).code).toBe(0);
+    const links = async () => (await docker("exec", "mvc", "ls", "/sys/class/net")).stdout.split(/\s+/).filter(Boolean).sort();
+    expect((await docker("network", "connect", "mvnet", "mvc")).code).toBe(0);
+    expect(await links()).toEqual(["eth0", "eth1", "lo"]);
+    expect((await docker("exec", "mvc", "sh", "-c", "ping -c 1 -W 2 10.238.0.20 >/dev/null && echo reached")).stdout).toContain("reached");
+    expect((await docker("network", "disconnect", "mvnet", "mvc")).code).toBe(0);
+    expect(await links()).toEqual(["eth0", "lo"]);
+    expect((await docker("network", "connect", "mvnet", "mvc")).code).toBe(0);
+    expect(await links()).toEqual(["eth0", "eth1", "lo"]);
+    expect((await docker("rm", "-f", "mv1", "mvc")).code).toBe(0);
     expect((await docker("network", "rm", "mvnet")).code).toBe(0);
     expect(existsSync(parent)).toBe(false);
   });

@@ -43,6 +43,8 @@ export interface EndpointSettings {
   DNSNames: string[] | null;
   /** Host-side interface (not shown by Docker; kept so `leave` works after a restart). */
   HostIf?: string;
+  /** The endpoint's interface in the container (not shown by Docker; for a disconnect). */
+  IfName?: string;
 }
 
 /** The network part of a container record. */
@@ -557,7 +559,7 @@ export class NetworkService {
         await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
       } else if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
       if (n && s.GlobalIPv6Address) release(this.poolOf6(n), s.GlobalIPv6Address, s.EndpointID);
-      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
+      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, IfName: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
     }
     if (c.NetworkSettings) {
       c.NetworkSettings.SandboxKey = "";
@@ -596,8 +598,10 @@ export class NetworkService {
         const n = this.networks.get(s.NetworkID)!;
         if (!s.IPAddress) continue;
         const d = await this.driverFor(n.Driver);
-        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, key: nsPath, ifname: `eth${index}`, defaultRoute: index++ === 0 });
+        const ifname = `eth${index}`;
+        const res = await d.join(n, this.endpointOf(c, n, s, ports), { netnsFd: nsfd, key: nsPath, ifname, defaultRoute: index++ === 0 });
         joined.push([n, s, d]);
+        s.IfName = ifname;
         if (res.hostIf) s.HostIf = res.hostIf;
         if (ports.length) {
           c.NetworkSettings!.Ports = portsView(c, res.ports);
@@ -643,7 +647,9 @@ export class NetworkService {
       await this.allocate(one);
       const nsfd = this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0);
       try {
-        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, key: NetworkService.netnsPath(c.State.Pid), ifname: `eth${Object.keys(nets).length - 1}`, defaultRoute: false });
+        const ifname = freeIfName(nets, s);
+        const res = await (await this.driverFor(n.Driver)).join(n, this.endpointOf(c, n, s, []), { netnsFd: nsfd, key: NetworkService.netnsPath(c.State.Pid), ifname, defaultRoute: false });
+        s.IfName = ifname;
         if (res.hostIf) s.HostIf = res.hostIf;
       } finally {
         this.deps.sys.close(nsfd);
@@ -664,7 +670,13 @@ export class NetworkService {
     if (!s) throw new EngineError("permission-denied", `container ${c.Id} is not connected to network ${n.Name}`);
     if (s.EndpointID) {
       const d = await this.driverFor(n.Driver).catch(() => undefined);
-      await d?.leave(n, this.endpointOf(c, n, s, []), s.HostIf);
+      // A running container's interface on this network is removed from its namespace.
+      const nsfd = c.State.Running && s.IfName ? this.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0) : undefined;
+      try {
+        await d?.leave(n, this.endpointOf(c, n, s, []), s.HostIf, nsfd !== undefined ? { sandbox: { netnsFd: nsfd, ifname: s.IfName! } } : {});
+      } finally {
+        if (nsfd !== undefined) this.deps.sys.close(nsfd);
+      }
       await this.release({ ...c, NetworkSettings: { Networks: { [n.Name]: s }, Ports: {}, SandboxKey: "" } });
       this.publish(n, "disconnect", { container: c.Id });
     }
@@ -698,6 +710,14 @@ export class NetworkService {
     }
     return undefined;
   }
+}
+
+/** The first `ethN` no endpoint of the container uses (a disconnect can leave a gap). */
+function freeIfName(nets: Record<string, EndpointSettings>, joining: EndpointSettings): string {
+  const joined = Object.values(nets).filter((s) => s.EndpointID && s !== joining);
+  if (joined.some((s) => !s.IfName)) return `eth${Object.keys(nets).length - 1}`; // a record from before names were kept
+  const used = new Set(joined.map((s) => s.IfName));
+  for (let i = 0; ; i++) if (!used.has(`eth${i}`)) return `eth${i}`;
 }
 
 /** `name:alias` (also Docker's stored form `/name:/self/alias`) → [name, alias]. */

@@ -9,9 +9,9 @@ import * as v from "valibot";
 import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type DockerPluginClient, dockerPluginFinder } from "../plugin/docker-plugin.ts";
-import type { Sys } from "../sys/sys.ts";
+import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { Rtnl } from "./rtnl.ts";
-import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, Sandbox } from "./types.ts";
+import type { Endpoint, JoinResult, LeaveOptions, NetworkDriver, NetworkRecord, Sandbox } from "./types.ts";
 
 const Empty = v.looseObject({});
 const CreateEndpointReply = v.looseObject({ Interface: v.nullish(v.looseObject({ MacAddress: v.nullish(v.string()) })) });
@@ -75,15 +75,29 @@ export class RemoteNetworkDriver implements NetworkDriver {
         inner.close();
       }
       await this.optional("NetworkDriver.ProgramExternalConnectivity", { ...ids, Options: {} });
-      return { ports: [] };
+      return { hostIf: j.InterfaceName.SrcName, ports: [] };
     } catch (err) {
       await this.leave(net, ep).catch(() => {});
       throw err;
     }
   }
 
-  async leave(net: NetworkRecord, ep: Endpoint): Promise<void> {
+  async leave(net: NetworkRecord, ep: Endpoint, hostIf?: string, opts: LeaveOptions = {}): Promise<void> {
     const ids = { NetworkID: net.Id, EndpointID: ep.id };
+    // A running container being disconnected: its interface goes back to the host under the name
+    // the plugin gave it, so that the plugin's DeleteEndpoint can remove it (libnetwork's order).
+    if (opts.sandbox && hostIf) {
+      const hostNs = this.sys.openat2(-100, "/proc/self/ns/net", O_RDONLY | O_CLOEXEC, 0, 0);
+      const inner = Rtnl.open(this.sys, opts.sandbox.netnsFd);
+      try {
+        inner.moveLink(opts.sandbox.ifname, hostNs, hostIf);
+      } catch (err) {
+        this.log.warn("cannot move a plugin's interface back to the host", { plugin: this.name, interface: opts.sandbox.ifname, error: messageOf(err) });
+      } finally {
+        inner.close();
+        this.sys.close(hostNs);
+      }
+    }
     for (const m of ["NetworkDriver.RevokeExternalConnectivity", "NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint"]) {
       await this.optional(m, ids).catch((err) => this.log.warn("network plugin call failed", { plugin: this.name, method: m, error: messageOf(err) }));
     }

@@ -71,6 +71,14 @@ export interface JoinResult {
   ports: PortBinding[];
 }
 
+/** How an endpoint is left. */
+export interface LeaveOptions {
+  /** The container exited: its namespace and what lives only there are gone already. */
+  sandboxGone?: boolean;
+  /** A running container being disconnected: its namespace and the endpoint's interface there. */
+  sandbox?: { netnsFd: number; ifname: string };
+}
+
 /** A network driver. */
 export interface NetworkDriver {
   readonly name: string;
@@ -85,7 +93,7 @@ export interface NetworkDriver {
    * Undo `join` (tolerates a sandbox that is already gone). `sandboxGone`: the container exited,
    * so interfaces inside its namespace go with it and need not be removed on the caller's time.
    */
-  leave(net: NetworkRecord, ep: Endpoint, hostIf?: string, opts?: { sandboxGone?: boolean }): Promise<void>;
+  leave(net: NetworkRecord, ep: Endpoint, hostIf?: string, opts?: LeaveOptions): Promise<void>;
   /** After a daemon restart: an endpoint of a running container, to take back (ports, rules). */
   restoreEndpoint?(net: NetworkRecord, ep: Endpoint, hostIf?: string): Promise<void>;
 }

@@ -10,7 +10,7 @@
 import { EngineError, NotSupportedError, SyscallError } from "../../core/errors.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
-import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, Sandbox } from "../../core/network/types.ts";
+import type { Endpoint, JoinResult, LeaveOptions, NetworkDriver, NetworkRecord, Sandbox } from "../../core/network/types.ts";
 import type { Sys } from "../../core/sys/sys.ts";
 
 const EOPNOTSUPP = 95;
@@ -70,8 +70,10 @@ export class MacvlanDriver implements NetworkDriver {
     return { ports: [] };
   }
 
-  async leave(): Promise<void> {
-    // The macvlan lives only in the container's namespace and goes with it.
+  async leave(_net: NetworkRecord, _ep: Endpoint, _hostIf?: string, opts: LeaveOptions = {}): Promise<void> {
+    // The macvlan lives only in the container's namespace: it goes with it at an exit, and is
+    // deleted there when a running container is disconnected.
+    if (opts.sandbox) this.withRtnl((inner) => inner.deleteLink(opts.sandbox!.ifname), opts.sandbox.netnsFd);
   }
 }
 

@@ -102,7 +102,7 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
 /** `NetworkSettings` of inspect: per-network settings, ports, and the legacy top-level fields of the default bridge. */
 export function networkSettingsView(c: ContainerRecord): Record<string, unknown> {
   const ns = c.NetworkSettings;
-  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, ...s }]) => [k, s]));
+  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, IfName: _i, ...s }]) => [k, s]));
   const def = ns?.Networks["bridge"];
   return {
     Bridge: "",
