@@ -6,8 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { conflict, invalidArgument, resourceExhausted } from "../errors.ts";
-import { type Cidr, contains, formatCidr, formatIPv4, overlaps, parseCidr, parseIPv4, sizeOf } from "./ipv4.ts";
-import { type Cidr6, contains6, formatCidr6, formatIPv6, isIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipv6.ts";
+import { type Cidr, formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
+import { type Cidr6, formatIPv6, isIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipv6.ts";
 
 /** One pool of a network, as Docker shows it in `IPAM.Config`. */
 export interface IpamPoolConfig {
@@ -70,54 +70,89 @@ export function chooseSubnet(taken: Cidr[], pools = defaultPools()): Cidr {
   return free;
 }
 
+/** What the pool functions need of an address family; addresses are bigints for both. */
+interface Family {
+  name: "IPv4" | "IPv6";
+  bits: number;
+  parse(ip: string): bigint;
+  format(n: bigint): string;
+  /** Whether the subnet's last address is its broadcast address (never handed out). */
+  broadcast: boolean;
+}
+
+const V4: Family = { name: "IPv4", bits: 32, parse: (ip) => BigInt(parseIPv4(ip)), format: (n) => formatIPv4(Number(n)), broadcast: true };
+const V6: Family = { name: "IPv6", bits: 128, parse: parseIPv6, format: formatIPv6, broadcast: false };
+
+function cidrIn(f: Family, s: string): { base: bigint; prefix: number } {
+  if (f === V6) return parseCidr6(s);
+  const c = parseCidr(s);
+  return { base: BigInt(c.base), prefix: c.prefix };
+}
+const inside = (f: Family, c: { base: bigint; prefix: number }, n: bigint) => n >> BigInt(f.bits - c.prefix) === c.base >> BigInt(f.bits - c.prefix);
+
 /**
- * Validate and complete a pool request: subnet parsed, gateway defaulted to the first address,
- * range and aux addresses inside the subnet. Throws Docker's messages.
+ * Validate and complete a pool request of family `f`: subnet parsed, gateway defaulted to the
+ * first address, range and aux addresses inside the subnet. Throws Docker's messages.
  */
-export function completePool(p: IpamPoolConfig): IpamPoolConfig {
-  const subnet = parseCidr(p.Subnet);
-  if (subnet.prefix > 30) throw invalidArgument(`invalid subnet ${p.Subnet}: too small`);
-  const gw = p.Gateway ? parseIPv4(p.Gateway) : subnet.base + 1;
-  if (!contains(subnet, gw)) throw invalidArgument(`no matching subnet for gateway ${p.Gateway}`);
+function completeIn(f: Family, p: IpamPoolConfig): IpamPoolConfig {
+  const subnet = cidrIn(f, p.Subnet);
+  if (subnet.prefix > f.bits - 2) throw invalidArgument(`invalid subnet ${p.Subnet}: too small`);
+  const gw = p.Gateway ? f.parse(p.Gateway) : subnet.base + 1n;
+  if (!inside(f, subnet, gw)) throw invalidArgument(`no matching subnet for gateway ${p.Gateway}`);
   if (p.IPRange) {
-    const r = parseCidr(p.IPRange);
-    if (!contains(subnet, r.base) || r.prefix < subnet.prefix) throw invalidArgument(`no matching subnet for range ${p.IPRange}`);
+    const r = cidrIn(f, p.IPRange);
+    if (!inside(f, subnet, r.base) || r.prefix < subnet.prefix) throw invalidArgument(`no matching subnet for range ${p.IPRange}`);
   }
   for (const [name, ip] of Object.entries(p.AuxiliaryAddresses ?? {})) {
-    if (!contains(subnet, parseIPv4(ip))) throw invalidArgument(`no matching subnet for aux-address ${name}: ${ip}`);
+    if (!inside(f, subnet, f.parse(ip))) throw invalidArgument(`no matching subnet for aux-address ${name}: ${ip}`);
   }
-  return { Subnet: formatCidr(subnet), Gateway: formatIPv4(gw), ...(p.IPRange ? { IPRange: p.IPRange } : {}), ...(p.AuxiliaryAddresses ? { AuxiliaryAddresses: p.AuxiliaryAddresses } : {}) };
+  return { Subnet: `${f.format(subnet.base)}/${subnet.prefix}`, Gateway: f.format(gw), ...(p.IPRange ? { IPRange: p.IPRange } : {}), ...(p.AuxiliaryAddresses ? { AuxiliaryAddresses: p.AuxiliaryAddresses } : {}) };
 }
 
 /**
- * Allocate an address for `owner`: `wanted` exactly (conflict if taken or reserved), else the
- * next free one after the last handed out, inside the range if there is one (Docker's order).
+ * Allocate an address of family `f` for `owner`: `wanted` exactly (conflict if taken or
+ * reserved), else the next free one after the last handed out, inside the range if there is
+ * one (Docker's order). The subnet's first address (and an IPv4 broadcast) is never handed out.
+ * Addresses are kept in their canonical text, so one address is one key whatever its spelling.
+ * The search is bounded: an IPv6 /64 is never walked through.
  */
-export function allocate(pool: IpamPoolConfig, state: PoolState, owner: string, wanted?: string): string {
-  const subnet = parseCidr(pool.Subnet);
-  const reserved = new Set([pool.Gateway, ...Object.values(pool.AuxiliaryAddresses ?? {})]);
+function allocateIn(f: Family, pool: IpamPoolConfig, state: PoolState, owner: string, wanted?: string): string {
+  const subnet = cidrIn(f, pool.Subnet);
+  const last = subnet.base + (1n << BigInt(f.bits - subnet.prefix)) - 1n;
+  const excluded = (n: bigint) => n === subnet.base || (f.broadcast && n === last);
+  const reserved = new Set([pool.Gateway, ...Object.values(pool.AuxiliaryAddresses ?? {})].filter((x): x is string => !!x).map((ip) => f.format(f.parse(ip))));
   if (wanted) {
-    const n = parseIPv4(wanted);
-    if (!contains(subnet, n)) throw invalidArgument(`no available IPv4 address on this network's address pools: ${wanted} is outside ${pool.Subnet}`);
-    if (state.used[wanted] || reserved.has(wanted) || n === subnet.base || n === subnet.base + sizeOf(subnet) - 1) throw conflict(`Address already in use`);
-    state.used[wanted] = owner;
-    return wanted;
+    const n = f.parse(wanted);
+    const ip = f.format(n);
+    if (!inside(f, subnet, n)) throw invalidArgument(`no available ${f.name} address on this network's address pools: ${wanted} is outside ${pool.Subnet}`);
+    if (state.used[ip] || reserved.has(ip) || excluded(n)) throw conflict(`Address already in use`);
+    state.used[ip] = owner;
+    return ip;
   }
-  const range = pool.IPRange ? parseCidr(pool.IPRange) : subnet;
-  const first = range.base;
-  const size = sizeOf(range);
-  const start = state.last && contains(range, parseIPv4(state.last)) ? parseIPv4(state.last) - first + 1 : 0;
-  for (let i = 0; i < size; i++) {
-    const n = first + ((start + i) % size);
-    if (n === subnet.base || n === subnet.base + sizeOf(subnet) - 1) continue;
-    const ip = formatIPv4(n);
+  const range = pool.IPRange ? cidrIn(f, pool.IPRange) : subnet;
+  const size = 1n << BigInt(f.bits - range.prefix);
+  const start = state.last && inside(f, range, f.parse(state.last)) ? f.parse(state.last) - range.base + 1n : 0n;
+  const tries = size < 1n << 20n ? size : 1n << 20n;
+  for (let i = 0n; i < tries; i++) {
+    const n = range.base + ((start + i) % size);
+    if (excluded(n)) continue;
+    const ip = f.format(n);
     if (state.used[ip] || reserved.has(ip)) continue;
     state.used[ip] = owner;
     state.last = ip;
     return ip;
   }
-  throw resourceExhausted(`no available IPv4 address on this network's address pools: ${pool.Subnet}`);
+  throw resourceExhausted(`no available ${f.name} address on this network's address pools: ${pool.Subnet}`);
 }
+
+/** Validate and complete an IPv4 pool request (gateway defaulted to the first address). */
+export const completePool = (p: IpamPoolConfig): IpamPoolConfig => completeIn(V4, p);
+/** Validate and complete an IPv6 pool request (gateway defaulted to `<subnet>::1`). */
+export const completePool6 = (p: IpamPoolConfig): IpamPoolConfig => completeIn(V6, p);
+/** Allocate an IPv4 address (see `allocateIn`). */
+export const allocate = (pool: IpamPoolConfig, state: PoolState, owner: string, wanted?: string): string => allocateIn(V4, pool, state, owner, wanted);
+/** Allocate an IPv6 address (see `allocateIn`). */
+export const allocate6 = (pool: IpamPoolConfig, state: PoolState, owner: string, wanted?: string): string => allocateIn(V6, pool, state, owner, wanted);
 
 /** Release `ip` if `owner` holds it (releasing twice, or someone else's address, does nothing). */
 export function release(state: PoolState, ip: string, owner: string): boolean {
@@ -164,54 +199,4 @@ export function chooseSubnet6(seed: string, taken: Cidr6[]): Cidr6 {
     if (!taken.some((t) => overlaps6(t, c))) return c;
   }
   throw resourceExhausted("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network");
-}
-
-/** Validate and complete an IPv6 pool request: gateway defaulted to `<subnet>::1`, range and aux addresses inside. */
-export function completePool6(p: IpamPoolConfig): IpamPoolConfig {
-  const subnet = parseCidr6(p.Subnet);
-  if (subnet.prefix > 126) throw invalidArgument(`invalid subnet ${p.Subnet}: too small`);
-  const gw = p.Gateway ? parseIPv6(p.Gateway) : subnet.base + 1n;
-  if (!contains6(subnet, gw)) throw invalidArgument(`no matching subnet for gateway ${p.Gateway}`);
-  if (p.IPRange) {
-    const r = parseCidr6(p.IPRange);
-    if (!contains6(subnet, r.base) || r.prefix < subnet.prefix) throw invalidArgument(`no matching subnet for range ${p.IPRange}`);
-  }
-  for (const [name, ip] of Object.entries(p.AuxiliaryAddresses ?? {})) {
-    if (!contains6(subnet, parseIPv6(ip))) throw invalidArgument(`no matching subnet for aux-address ${name}: ${ip}`);
-  }
-  return { Subnet: formatCidr6(subnet), Gateway: formatIPv6(gw), ...(p.IPRange ? { IPRange: p.IPRange } : {}), ...(p.AuxiliaryAddresses ? { AuxiliaryAddresses: p.AuxiliaryAddresses } : {}) };
-}
-
-/**
- * Allocate an IPv6 address for `owner`: `wanted` exactly, else the next free one after the last
- * handed out (the subnet's first address, the Subnet-Router anycast, is never handed out).
- * Addresses are kept in their RFC 5952 form, so one address is one key whatever its spelling.
- */
-export function allocate6(pool: IpamPoolConfig, state: PoolState, owner: string, wanted?: string): string {
-  const subnet = parseCidr6(pool.Subnet);
-  const norm = (ip: string) => formatIPv6(parseIPv6(ip));
-  const reserved = new Set([pool.Gateway && norm(pool.Gateway), ...Object.values(pool.AuxiliaryAddresses ?? {}).map(norm)]);
-  if (wanted) {
-    const n = parseIPv6(wanted);
-    const ip = formatIPv6(n);
-    if (!contains6(subnet, n)) throw invalidArgument(`no available IPv6 address on this network's address pools: ${wanted} is outside ${pool.Subnet}`);
-    if (state.used[ip] || reserved.has(ip) || n === subnet.base) throw conflict(`Address already in use`);
-    state.used[ip] = owner;
-    return ip;
-  }
-  const range: Cidr6 = pool.IPRange ? parseCidr6(pool.IPRange) : subnet;
-  const size = 1n << BigInt(128 - range.prefix);
-  const start = state.last && contains6(range, parseIPv6(state.last)) ? parseIPv6(state.last) - range.base + 1n : 0n;
-  // Bounded: a /64 is never walked through; after this many taken addresses in a row it is full enough.
-  const tries = size < 65536n ? size : 65536n;
-  for (let i = 0n; i < tries; i++) {
-    const n = range.base + ((start + i) % size);
-    if (n === subnet.base) continue;
-    const ip = formatIPv6(n);
-    if (state.used[ip] || reserved.has(ip)) continue;
-    state.used[ip] = owner;
-    state.last = ip;
-    return ip;
-  }
-  throw resourceExhausted(`no available IPv6 address on this network's address pools: ${pool.Subnet}`);
 }

@@ -42,13 +42,3 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
   return ((a.base & maskOf(p)) >>> 0) === ((b.base & maskOf(p)) >>> 0);
 }
-
-/** Whether `ip` lies in `c`. */
-export function contains(c: Cidr, ip: number): boolean {
-  return ((ip & maskOf(c.prefix)) >>> 0) === c.base;
-}
-
-/** Number of addresses in `c`. */
-export function sizeOf(c: Cidr): number {
-  return 2 ** (32 - c.prefix);
-}

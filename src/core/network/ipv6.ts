@@ -83,11 +83,6 @@ export function formatCidr6(c: Cidr6): string {
   return `${formatIPv6(c.base)}/${c.prefix}`;
 }
 
-/** Whether `ip` lies in `c`. */
-export function contains6(c: Cidr6, ip: bigint): boolean {
-  return (ip & maskOf6(c.prefix)) === c.base;
-}
-
 /** Whether two subnets share any address. */
 export function overlaps6(a: Cidr6, b: Cidr6): boolean {
   const m = maskOf6(Math.min(a.prefix, b.prefix));

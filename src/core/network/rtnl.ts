@@ -171,17 +171,9 @@ export class Rtnl {
    * DAD would leave it unusable for a second or more), as Docker does.
    */
   addAddress(index: number, ip: string, prefix: number, what: string): void {
-    const b = new Uint8Array(8);
-    const v = new DataView(b.buffer);
-    const six = isIPv6(ip);
-    v.setUint8(0, six ? AF_INET6 : AF_INET);
-    v.setUint8(1, prefix);
-    v.setUint8(2, six ? IFA_F_NODAD : 0);
-    v.setUint32(4, index, true);
-    const addr = six ? ipv6Bytes(ip) : ipBytes(ip);
-    const attrs = [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)];
-    if (!six) attrs.push(nla.bytes(IFA_BROADCAST, ipBytes(broadcastOf(ip, prefix))));
-    this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, b, attrs, what, "RTM_NEWADDR");
+    const { header, attrs } = addressMessage(index, ip, prefix);
+    if (!isIPv6(ip)) attrs.push(nla.bytes(IFA_BROADCAST, ipBytes(broadcastOf(ip, prefix))));
+    this.req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, header, attrs, what, "RTM_NEWADDR");
   }
 
   /** The global-scope IPv6 addresses on link `index`. */
@@ -200,14 +192,8 @@ export class Rtnl {
 
   /** Remove address `ip/prefix` from link `index`. */
   deleteAddress(index: number, ip: string, prefix: number, what: string): void {
-    const b = new Uint8Array(8);
-    const v = new DataView(b.buffer);
-    const six = isIPv6(ip);
-    v.setUint8(0, six ? AF_INET6 : AF_INET);
-    v.setUint8(1, prefix);
-    v.setUint32(4, index, true);
-    const addr = six ? ipv6Bytes(ip) : ipBytes(ip);
-    this.req(RTM_DELADDR, 0, b, [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)], what, "RTM_DELADDR");
+    const { header, attrs } = addressMessage(index, ip, prefix);
+    this.req(RTM_DELADDR, 0, header, attrs, what, "RTM_DELADDR");
   }
 
   /** A default route (IPv4 or, for an IPv6 gateway, IPv6) via `gateway` out of link `index`. */
@@ -221,6 +207,19 @@ export class Rtnl {
     b[7] = 1; // RTN_UNICAST
     this.req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, b, [nla.bytes(RTA_GATEWAY, six ? ipv6Bytes(gateway) : ipBytes(gateway)), nla.u32(RTA_OIF, index)], what, "RTM_NEWROUTE");
   }
+}
+
+/** struct ifaddrmsg and the address attributes for `ip/prefix` on link `index` (IPv6: no DAD). */
+function addressMessage(index: number, ip: string, prefix: number): { header: Uint8Array; attrs: Attr[] } {
+  const header = new Uint8Array(8);
+  const v = new DataView(header.buffer);
+  const six = isIPv6(ip);
+  v.setUint8(0, six ? AF_INET6 : AF_INET);
+  v.setUint8(1, prefix);
+  v.setUint8(2, six ? IFA_F_NODAD : 0);
+  v.setUint32(4, index, true);
+  const addr = six ? ipv6Bytes(ip) : ipBytes(ip);
+  return { header, attrs: [nla.bytes(IFA_LOCAL, addr), nla.bytes(IFA_ADDRESS, addr)] };
 }
 
 function concatPeer(header: Uint8Array, attrs: Attr[]): Uint8Array {
