@@ -267,7 +267,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     }
   });
 
-  test("IPv6 (--ipv6): dual-stack addresses, a v6 default route, AAAA answers and /etc/hosts; a peer and the host reach it, another network cannot; --ip6; bad input", async () => {
+  test("IPv6 (--ipv6): dual-stack addresses, a v6 default route, AAAA answers and /etc/hosts; a peer and the host reach it, another network cannot; ports published over IPv6; --ip6; bad input", async () => {
     expect((await docker("network", "create", "--ipv6", "--subnet", "fd5e:b0c4:1::/64", "v6net")).code).toBe(0);
     const pools = JSON.parse((await docker("network", "inspect", "-f", "{{json .IPAM.Config}}", "v6net")).stdout) as { Subnet: string; Gateway: string }[];
     expect(pools.map((p) => p.Subnet)).toContain("fd5e:b0c4:1::/64");
@@ -298,6 +298,13 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     const fixed = await docker("run", "--rm", "--network", "v6net", "--ip6", "fd5e:b0c4:1::99", "busybox", "busybox", "ip", "-6", "-o", "addr", "show", "eth0");
     expect(fixed.stdout).toContain("inet6 fd5e:b0c4:1::99/64");
     expect((await docker("run", "--rm", "--network", "v6net", "--ip6", v6, "busybox", "true")).stderr).toContain("Address already in use");
+    // A published port answers over IPv6 too (here at the gateway's address, from the host), and
+    // is shown for 0.0.0.0 and [::] as Docker shows it; the rule goes with the container.
+    expect((await docker("run", "-d", "--name", "pub6", "--network", "v6net", "-p", "18091:80", "busybox", ...httpd("published-over-v6"))).code).toBe(0);
+    expect((await docker("port", "pub6")).stdout).toBe("80/tcp -> 0.0.0.0:18091\n80/tcp -> [::]:18091\n");
+    expect(await httpGet("http://[fd5e:b0c4:1::1]:18091/")).toContain("published-over-v6");
+    expect((await docker("rm", "-f", "pub6")).code).toBe(0);
+    if (NFT) expect(Bun.spawnSync([NFT, "list", "chain", "ip6", "bunker", "ports"]).stdout.toString()).not.toContain("dport 18091");
     // Bad input.
     expect((await docker("network", "create", "--subnet", "fd77::/64", "nov6")).stderr).toContain("needs IPv6 enabled");
     expect((await docker("network", "create", "--ipv6", "--subnet", "fd5e:b0c4::/32", "overlap6")).stderr).toContain("Pool overlaps");

@@ -290,7 +290,8 @@ export async function portCommand(ctx: CliContext, name: string, which?: string)
     if (want && key !== want) continue;
     for (const b of list ?? []) {
       found = true;
-      ctx.out(want ? `${b.HostIp}:${b.HostPort}\n` : `${key} -> ${b.HostIp}:${b.HostPort}\n`);
+      const hostPort = `${b.HostIp.includes(":") ? `[${b.HostIp}]` : b.HostIp}:${b.HostPort}`; // as Go's net.JoinHostPort
+      ctx.out(want ? `${hostPort}\n` : `${key} -> ${hostPort}\n`);
     }
   }
   if (want && !found) {

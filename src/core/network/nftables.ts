@@ -99,8 +99,8 @@ export const match = {
     const { net, mask } = prefixBytes(cidr);
     return [payload(1, 12, 4), bitwiseAnd(4, mask), cmp(NFT_CMP_EQ, net)];
   },
-  /** `ip daddr IP`. */
-  daddr: (ip: string): Expr[] => [payload(1, 16, 4), cmp(NFT_CMP_EQ, ipBytes(ip))],
+  /** `ip daddr IP` (`ip6 daddr IP` for an IPv6 one, in an ip6 table). */
+  daddr: (ip: string): Expr[] => (isIPv6(ip) ? [payload(1, 24, 16), cmp(NFT_CMP_EQ, ipv6Bytes(ip))] : [payload(1, 16, 4), cmp(NFT_CMP_EQ, ipBytes(ip))]),
   /** `meta l4proto tcp|udp th dport PORT`. */
   dport: (proto: "tcp" | "udp", port: number): Expr[] => [meta(16), cmp(NFT_CMP_EQ, Uint8Array.of(proto === "tcp" ? 6 : 17)), payload(2, 2, 2), cmp(NFT_CMP_EQ, be(2, port))],
   /** `fib daddr type local`. */
@@ -120,12 +120,15 @@ export const action = {
   drop: (): Expr => verdict(NF_DROP),
   jump: (chain: string): Expr => verdict(NFT_JUMP, chain),
   masquerade: (): Expr => ({ name: "masq", attrs: [] }),
-  /** `dnat to IP:PORT`. */
-  dnat: (ip: string, port: number): Expr[] => [
-    { name: "immediate", attrs: [nla.be32(1, REG_1), data(2, ipBytes(ip))] },
-    { name: "immediate", attrs: [nla.be32(1, REG_2), data(2, be(2, port))] },
-    { name: "nat", attrs: [nla.be32(1, 1 /* DNAT */), nla.be32(2, NFPROTO_IPV4), nla.be32(3, REG_1), nla.be32(5, REG_2)] },
-  ],
+  /** `dnat to IP:PORT` (`dnat to [IP]:PORT` for an IPv6 one, in an ip6 table). */
+  dnat: (ip: string, port: number): Expr[] => {
+    const six = isIPv6(ip);
+    return [
+      { name: "immediate", attrs: [nla.be32(1, REG_1), data(2, six ? ipv6Bytes(ip) : ipBytes(ip))] },
+      { name: "immediate", attrs: [nla.be32(1, REG_2), data(2, be(2, port))] },
+      { name: "nat", attrs: [nla.be32(1, 1 /* DNAT */), nla.be32(2, six ? NFPROTO_IPV6 : NFPROTO_IPV4), nla.be32(3, REG_1), nla.be32(5, REG_2)] },
+    ];
+  },
 };
 
 function nfgen(family: number, resId = 0): Uint8Array {

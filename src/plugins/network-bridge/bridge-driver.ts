@@ -9,14 +9,14 @@
  * IPv6 (`--ipv6`): the bridge also holds the IPv6 gateway, each container end gets its IPv6
  * address (no duplicate address detection) and default route, and a second table of the same
  * name in family ip6 masquerades outbound IPv6 and isolates networks as the ip table does.
- * Published ports are forwarded over IPv4 only.
+ * Ports published on every address are also held on `[::]` and DNATed to the IPv6 address.
  */
 import { writeFileSync } from "node:fs";
 import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
-import { formatIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
+import { formatIPv6, isIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
 import { action, applyRuleset, match, removeTable, type Rule, type Ruleset } from "../../core/network/nftables.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
 import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, PortBinding, Sandbox } from "../../core/network/types.ts";
@@ -197,6 +197,13 @@ export class BridgeDriver implements NetworkDriver {
                 const r = reservePort(this.sys, p);
                 portFds.push(r.fd);
                 ports.push(r.binding);
+                // On an IPv6 network a port published on every address is also published on
+                // every IPv6 one, with the same number (as Docker shows: 0.0.0.0 and [::]).
+                if (ep.ip6 && r.binding.hostIp === "0.0.0.0") {
+                  const r6 = reservePort(this.sys, { ...r.binding, hostIp: "::" });
+                  portFds.push(r6.fd);
+                  ports.push(r6.binding);
+                }
               }
             } catch (err) {
               for (const fd of portFds) this.sys.close(fd);
@@ -308,6 +315,7 @@ export class BridgeDriver implements NetworkDriver {
     }
     for (const e of this.endpoints.values()) {
       for (const p of e.ep.ports) {
+        if (isIPv6(p.hostIp)) continue; // in the ip6 table
         const dst = p.hostIp && p.hostIp !== "0.0.0.0" ? match.daddr(p.hostIp) : [];
         rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(e.ep.ip, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
       }
@@ -327,7 +335,18 @@ export class BridgeDriver implements NetworkDriver {
 
   /** The driver's ip6 table: outbound masquerade, `--internal` and isolation for IPv6 networks. */
   ruleset6(): Ruleset {
-    const rules: Rule[] = [];
+    const rules: Rule[] = [
+      { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
+      { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
+    ];
+    for (const e of this.endpoints.values()) {
+      if (!e.ep.ip6) continue;
+      for (const p of e.ep.ports) {
+        if (!isIPv6(p.hostIp)) continue;
+        const dst = p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
+        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(e.ep.ip6, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
+      }
+    }
     const nets = [...this.networks.values()].filter((n) => n.subnet6);
     for (const n of nets) {
       if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(n.subnet6!), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
@@ -341,8 +360,11 @@ export class BridgeDriver implements NetworkDriver {
       table: this.opts.table,
       family: "ip6",
       chains: [
+        { name: "prerouting", hook: "prerouting", type: "nat", priority: -100 },
+        { name: "output", hook: "output", type: "nat", priority: -100 },
         { name: "postrouting", hook: "postrouting", type: "nat", priority: 100 },
         { name: "forward", hook: "forward", type: "filter", priority: 0 },
+        { name: "ports" },
       ],
       rules,
     };

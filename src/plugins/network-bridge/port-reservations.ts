@@ -6,9 +6,13 @@
 import { EngineError, SyscallError } from "../../core/errors.ts";
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM, type Sys } from "../../core/sys/sys.ts";
 import { ipBytes } from "../../core/network/rtnl.ts";
+import { ipv6Bytes, isIPv6 } from "../../core/network/ipv6.ts";
 import type { PortBinding } from "../../core/network/types.ts";
 
 const EADDRINUSE = 98;
+const AF_INET6 = 10;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
 
 /** struct sockaddr_in. */
 function sockaddrIn(ip: string, port: number): Uint8Array {
@@ -20,16 +24,32 @@ function sockaddrIn(ip: string, port: number): Uint8Array {
   return b;
 }
 
-/** Bind a socket for `p` and return it with the port actually bound. */
+/** struct sockaddr_in6. */
+function sockaddrIn6(ip: string, port: number): Uint8Array {
+  const b = new Uint8Array(28);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, AF_INET6, true);
+  v.setUint16(2, port);
+  b.set(ipv6Bytes(ip), 8);
+  return b;
+}
+
+/**
+ * Bind a socket for `p` and return it with the port actually bound. An IPv6 host address (`::`
+ * for every one) gets an IPv6-only socket, so that it holds the IPv6 port and nothing else.
+ */
 export function reservePort(sys: Sys, p: PortBinding): { fd: number; binding: PortBinding } {
-  const fd = sys.socket(AF_INET, (p.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+  const ip = p.hostIp || "0.0.0.0";
+  const six = isIPv6(ip);
+  const fd = sys.socket(six ? AF_INET6 : AF_INET, (p.proto === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
   try {
     // No SO_REUSEADDR: with it on both sides, another non-listening bind of the port would succeed.
-    const ip = p.hostIp || "0.0.0.0";
+    const shown = six ? `[${ip}]` : ip;
     try {
-      sys.bind(fd, sockaddrIn(ip, p.hostPort), `${ip}:${p.hostPort}`);
+      if (six) sys.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, new Uint8Array(Int32Array.of(1).buffer));
+      sys.bind(fd, six ? sockaddrIn6(ip, p.hostPort) : sockaddrIn(ip, p.hostPort), `${shown}:${p.hostPort}`);
     } catch (err) {
-      if (err instanceof SyscallError && err.errno === EADDRINUSE) throw new EngineError("conflict", `Bind for ${ip}:${p.hostPort} failed: port is already allocated`);
+      if (err instanceof SyscallError && err.errno === EADDRINUSE) throw new EngineError("conflict", `Bind for ${shown}:${p.hostPort} failed: port is already allocated`);
       throw err;
     }
     const port = new DataView(sys.getsockname(fd).buffer).getUint16(2);
