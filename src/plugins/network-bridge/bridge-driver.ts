@@ -296,69 +296,48 @@ export class BridgeDriver implements NetworkDriver {
     this.sync();
   }
 
-  /** The driver's table from its current state. */
+  /** The driver's table (family ip) from its current state. */
   ruleset(): Ruleset {
-    const rules: Rule[] = [
-      { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
-      { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
-    ];
-    const nets = [...this.networks.values()];
-    for (const n of nets) {
-      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(n.subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
-      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.net.Name}` });
-      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(n.subnet), action.masquerade()], comment: `hairpin ${n.net.Name}` });
-      if (n.internal) {
-        rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
-        rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
-      }
-      for (const o of nets) if (o !== n) rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(o.bridge), action.drop()], comment: `isolate ${n.net.Name} from ${o.net.Name}` });
-    }
-    for (const e of this.endpoints.values()) {
-      for (const p of e.ep.ports) {
-        if (isIPv6(p.hostIp)) continue; // in the ip6 table
-        const dst = p.hostIp && p.hostIp !== "0.0.0.0" ? match.daddr(p.hostIp) : [];
-        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(e.ep.ip, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
-      }
-    }
-    return {
-      table: this.opts.table,
-      chains: [
-        { name: "prerouting", hook: "prerouting", type: "nat", priority: -100 },
-        { name: "output", hook: "output", type: "nat", priority: -100 },
-        { name: "postrouting", hook: "postrouting", type: "nat", priority: 100 },
-        { name: "forward", hook: "forward", type: "filter", priority: 0 },
-        { name: "ports" },
-      ],
-      rules,
-    };
+    return this.rulesetFor("ip");
   }
 
-  /** The driver's ip6 table: outbound masquerade, `--internal` and isolation for IPv6 networks. */
+  /** The driver's ip6 table: the same rules for the IPv6 networks and ports (no loopback or hairpin masquerade). */
   ruleset6(): Ruleset {
+    return this.rulesetFor("ip6");
+  }
+
+  private rulesetFor(family: "ip" | "ip6"): Ruleset {
+    const v6 = family === "ip6";
     const rules: Rule[] = [
       { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
       { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
     ];
-    for (const e of this.endpoints.values()) {
-      if (!e.ep.ip6) continue;
-      for (const p of e.ep.ports) {
-        if (!isIPv6(p.hostIp)) continue;
-        const dst = p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
-        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(e.ep.ip6, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
-      }
-    }
-    const nets = [...this.networks.values()].filter((n) => n.subnet6);
+    const nets = [...this.networks.values()].filter((n) => !v6 || n.subnet6);
     for (const n of nets) {
-      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(n.subnet6!), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
+      const subnet = v6 ? n.subnet6! : n.subnet;
+      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
+      if (!v6) {
+        rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.net.Name}` });
+        rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(subnet), action.masquerade()], comment: `hairpin ${n.net.Name}` });
+      }
       if (n.internal) {
         rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
         rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
       }
       for (const o of nets) if (o !== n) rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(o.bridge), action.drop()], comment: `isolate ${n.net.Name} from ${o.net.Name}` });
     }
+    for (const e of this.endpoints.values()) {
+      const target = v6 ? e.ep.ip6 : e.ep.ip;
+      if (!target) continue;
+      for (const p of e.ep.ports) {
+        if (isIPv6(p.hostIp) !== v6) continue; // each family's ports in its own table
+        const dst = p.hostIp && p.hostIp !== "0.0.0.0" && p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
+        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(target, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
+      }
+    }
     return {
       table: this.opts.table,
-      family: "ip6",
+      ...(v6 ? { family: "ip6" as const } : {}),
       chains: [
         { name: "prerouting", hook: "prerouting", type: "nat", priority: -100 },
         { name: "output", hook: "output", type: "nat", priority: -100 },

@@ -14,23 +14,14 @@ const AF_INET6 = 10;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 
-/** struct sockaddr_in. */
-function sockaddrIn(ip: string, port: number): Uint8Array {
-  const b = new Uint8Array(16);
+/** struct sockaddr_in, or struct sockaddr_in6 for an IPv6 address. */
+function sockaddr(ip: string, port: number): Uint8Array {
+  const six = isIPv6(ip);
+  const b = new Uint8Array(six ? 28 : 16);
   const v = new DataView(b.buffer);
-  v.setUint16(0, AF_INET, true);
+  v.setUint16(0, six ? AF_INET6 : AF_INET, true);
   v.setUint16(2, port);
-  b.set(ipBytes(ip), 4);
-  return b;
-}
-
-/** struct sockaddr_in6. */
-function sockaddrIn6(ip: string, port: number): Uint8Array {
-  const b = new Uint8Array(28);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, AF_INET6, true);
-  v.setUint16(2, port);
-  b.set(ipv6Bytes(ip), 8);
+  b.set(six ? ipv6Bytes(ip) : ipBytes(ip), six ? 8 : 4);
   return b;
 }
 
@@ -47,7 +38,7 @@ export function reservePort(sys: Sys, p: PortBinding): { fd: number; binding: Po
     const shown = six ? `[${ip}]` : ip;
     try {
       if (six) sys.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, new Uint8Array(Int32Array.of(1).buffer));
-      sys.bind(fd, six ? sockaddrIn6(ip, p.hostPort) : sockaddrIn(ip, p.hostPort), `${shown}:${p.hostPort}`);
+      sys.bind(fd, sockaddr(ip, p.hostPort), `${shown}:${p.hostPort}`);
     } catch (err) {
       if (err instanceof SyscallError && err.errno === EADDRINUSE) throw new EngineError("conflict", `Bind for ${shown}:${p.hostPort} failed: port is already allocated`);
       throw err;
