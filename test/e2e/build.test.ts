@@ -212,7 +212,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
       for (const m of readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => !!p?.startsWith(ddir)).reverse()) Bun.spawnSync(["umount", "-l", m]);
       cleanup(ddir);
     }
-  });
+  }, 120_000);
 
   test("BuildKit-era syntax: heredocs (RUN and COPY), COPY --chmod and --link, --target, -f outside the context, --iidfile, -q", async () => {
     const ctx = ctxDir("modern", {
@@ -325,7 +325,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     expect((await docker("run", "--rm", "hello-c:1")).stdout).toBe("hello from gcc\n");
     const layers = JSON.parse((await docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", "hello-c:1")).stdout);
     expect(layers.length).toBe(1); // only the binary
-  });
+  }, 120_000);
 });
 
 /** A small tar (for ADD's archive extraction). */

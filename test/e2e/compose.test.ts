@@ -79,5 +79,5 @@ describe.skipIf(!COMPOSE || !DOCKER || !ROOT || !BUSYBOX)("docker-compose agains
     expect((await run([DOCKER!, "ps", "-aq"], env)).stdout).toBe("");
     expect((await run([DOCKER!, "network", "ls", "--format", "{{.Name}}"], env)).stdout).not.toContain("cmp_back");
     expect((await run([DOCKER!, "volume", "ls", "-q"], env)).stdout).not.toContain("cmp_data");
-  });
+  }, 120_000);
 });

@@ -360,5 +360,5 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     } finally {
       proxy.stop(true);
     }
-  });
+  }, 120_000);
 });
