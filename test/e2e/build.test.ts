@@ -277,7 +277,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     expect((await docker("run", "--rm", "cache:3", "cat", "/b")).stdout).toBe("y\n");
   });
 
-  test("bad input: unknown instruction, bad flag, missing COPY source, a source outside the context, a failing RUN (its exit code), a context that is not a tar", async () => {
+  test("bad input: unknown instruction, bad flag, missing COPY source, a source outside the context, a failing RUN (its exit code), ADD --checksum, a context that is not a tar", async () => {
     const bad = async (df: string, files: Record<string, string> = {}) => build(ctxDir(`bad-${Math.random().toString(36).slice(2)}`, { Dockerfile: df, ...files }), "--network", "none");
     const unknown = await bad("FROM busybox\nFOO bar\n");
     expect(unknown.stderr).toContain("unknown instruction: FOO");
@@ -307,6 +307,15 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     const globbed = await build(linkCtx, "-t", "links:2", "--network", "none");
     expect(globbed.code).not.toBe(0);
     expect(globbed.stdout + globbed.stderr).not.toContain("host secret");
+    // ADD --checksum: the right digest of a download passes, a wrong one fails the step, a local source refuses the flag.
+    const remote = `http://127.0.0.1:${files.port}/remote.txt`;
+    const good = new Bun.CryptoHasher("sha256").update("fetched over http\n").digest("hex");
+    expect((await bad(`FROM busybox\nADD --checksum=sha256:${good} ${remote} /r.txt\n`)).code).toBe(0);
+    const wrong = await bad(`FROM busybox\nADD --checksum=sha256:${"0".repeat(64)} ${remote} /r.txt\n`);
+    expect(wrong.stderr).toContain("digest mismatch");
+    expect(wrong.code).not.toBe(0);
+    expect((await bad(`FROM busybox\nADD --checksum=sha256:${good} a /a\n`, { a: "a" })).stderr).toContain("checksum can't be specified for non-HTTP(S) sources");
+    expect((await bad(`FROM busybox\nADD --checksum=md5:abc ${remote} /r.txt\n`)).stderr).toContain("invalid checksum digest format");
     const notTar = await fetch(`http://localhost/v1.51/build`, { unix: daemon.socket, method: "POST", body: "this is not a tar archive at all, no no no".repeat(20) } as RequestInit);
     expect(notTar.status).toBe(400);
     expect(((await notTar.json()) as { message: string }).message).toContain("build context");

@@ -406,6 +406,10 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
         srcImage = deps.images.image(from);
       }
     }
+    // ADD --checksum=<algorithm>:<hex>: a downloaded file must have that digest.
+    const expected = ins.flags.checksum ? expandWord(ins.flags.checksum, env, escape) : undefined;
+    if (expected !== undefined && !/^sha(256:[0-9a-f]{64}|384:[0-9a-f]{96}|512:[0-9a-f]{128})$/.test(expected)) throw new BuildError(`invalid checksum digest format: ${expected}`);
+    if (expected !== undefined && (!isAdd || srcs.some((x) => !/^https?:\/\//.test(x)) || ins.heredocs.length)) throw new BuildError("checksum can't be specified for non-HTTP(S) sources");
     const chmod = ins.flags.chmod ? Number.parseInt(ins.flags.chmod, 8) : undefined;
     if (ins.flags.chmod && (Number.isNaN(chmod) || chmod! > 0o7777)) throw new BuildError(`invalid chmod parameter: ${ins.flags.chmod}`);
     const dfInContext = (p: string) => posix.normalize(`/${p}`).slice(1);
@@ -478,6 +482,11 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
                 const res = await fetch(it.url);
                 if (!res.ok) throw new BuildError(`ADD failed: ${it.url}: HTTP ${res.status}`);
                 const body = new Uint8Array(await res.arrayBuffer());
+                if (expected) {
+                  const [algo, hex] = expected.split(":") as [string, string];
+                  const got = new Bun.CryptoHasher(algo as "sha256" | "sha384" | "sha512").update(body).digest("hex");
+                  if (got !== hex) throw new BuildError(`ADD failed: digest mismatch for ${it.url}: expected ${expected}, got ${algo}:${got}`);
+                }
                 const name = destIsDir ? posix.basename(new URL(it.url).pathname) || "index.html" : posix.basename(destAbs);
                 const mtime = Date.parse(res.headers.get("last-modified") ?? "") / 1000 || Date.now() / 1000;
                 entries = [fix({ header: { name, type: "file", mode: 0o600, uid: 0, gid: 0, size: body.length, mtime }, body })] as unknown as AsyncIterable<TarInput>;
