@@ -330,6 +330,23 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     expect((await docker("rm", "-f", "upd")).code).toBe(0);
   });
 
+  test("the local log driver: Docker's framed files, rotated and gzip-compressed; logs reads them back, partial last line included", async () => {
+    const id = (await docker("run", "-d", "--log-driver", "local", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo local-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; printf no-newline >&2")).stdout.trim();
+    expect((await docker("wait", id)).stdout.trim()).toBe("0");
+    const logs = await docker("logs", id);
+    const out = logs.stdout.split("\n").filter(Boolean);
+    expect(out.at(-1)).toBe("local-199-xxxxxxxxxxxxxxxxxxxxxxxx");
+    expect(out.length).toBeLessThan(200); // rotated: only three files are kept
+    expect(logs.stderr).toBe("no-newline");
+    const dir = join(daemon.dataRoot, "containers", id, "local-logs");
+    expect(require("node:fs").readdirSync(dir).sort()).toEqual(["container.log", "container.log.1.gz", "container.log.2.gz"]);
+    expect(require("node:fs").readdirSync(join(daemon.dataRoot, "containers", id)).some((f: string) => f.includes("-json.log"))).toBe(false);
+    expect((await docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}}|{{.LogPath}}", id)).stdout.trim()).toBe("local|");
+    const tail = await docker("logs", "--tail", "2", id); // the last two entries, of both streams
+    expect([tail.stdout, tail.stderr]).toEqual(["local-199-xxxxxxxxxxxxxxxxxxxxxxxx\n", "no-newline"]);
+    expect((await docker("rm", id)).code).toBe(0);
+  });
+
   test("attach to a running terminal container and leave with the detach keys", async () => {
     // docker attach to a running terminal container, leaving with the detach keys (ctrl-p ctrl-q):
     // it keeps running (Docker offers detaching only with -i -t).

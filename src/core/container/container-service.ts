@@ -19,6 +19,7 @@ import { parseOrThrow } from "../validate.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
 import { type CreateBody, CreateBodySchema, HostConfigSchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
+import { LocalLogWriter, localLogFile } from "./local-log.ts";
 import { buildSpec } from "./oci-spec.ts";
 import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
@@ -431,10 +432,11 @@ export class ContainerService {
     writeFileSync(c.ResolvConfPath, resolv);
   }
 
-  /** The container's output pump (spool → json-file log, unless logging is off), not started. */
+  /** The container's output pump (spool → json-file or local log, unless logging is off), not started. */
   private pumpFor(c: ContainerRecord): OutputPump {
     const dir = this.store.dir(c.Id);
-    const log = c.HostConfig.LogConfig?.Type === "none" ? undefined : new JsonLogWriter(c.LogPath, logOptions(c));
+    const type = c.HostConfig.LogConfig?.Type;
+    const log = type === "none" ? undefined : type === "local" ? new LocalLogWriter(localLogFile(dir), { ...logOptions(c), compress: c.HostConfig.LogConfig?.Config?.compress !== "false" }) : new JsonLogWriter(c.LogPath, logOptions(c));
     return new OutputPump(join(dir, "output.spool"), join(dir, "spool.offset"), log);
   }
 
@@ -1056,7 +1058,7 @@ export class ContainerService {
   }
 }
 
-/** json-file options: max-size ("10m") and max-file. */
+/** json-file and local options: max-size ("10m") and max-file. */
 function logOptions(c: ContainerRecord): { maxSize?: number; maxFile?: number } {
   const o = c.HostConfig.LogConfig?.Config ?? {};
   const out: { maxSize?: number; maxFile?: number } = {};

@@ -86,8 +86,14 @@ export function encodeEntry(e: LogEntry): string {
   return `${JSON.stringify({ log: decoder.decode(e.text), stream: e.stream, time: rfc3339Nano(e.timeNs) })}\n`;
 }
 
+/** Where a log driver writes entries (json-file, local). */
+export interface LogWriter {
+  write(entries: LogEntry[]): void;
+  close(): void;
+}
+
 /** A json-file log being written (by the engine, from the spool). */
-export class JsonLogWriter {
+export class JsonLogWriter implements LogWriter {
   private fd: number;
   private size: number;
 

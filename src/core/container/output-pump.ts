@@ -1,13 +1,13 @@
 /**
  * Moves a running container's output from its monitor's spool to where it goes: the json-file
- * log (if the container has one) and every attached client or `logs -f` follower. One pump per
+ * or local log (if the container has one) and every attached client or `logs -f` follower. One pump per
  * running container; it wakes on inotify (fs.watch) when the monitor appends, and remembers how
  * far it got in `<container>/spool.offset`, so a restarted daemon goes on where the old one
  * stopped and logs what the container wrote in between, with the times it was written.
  */
 import { existsSync, type FSWatcher, readFileSync, watch } from "node:fs";
 import { writeFileAtomic } from "../atomic-file.ts";
-import { JsonLogWriter, type LogEntry, LineSplitter } from "./json-log.ts";
+import { type LogEntry, type LogWriter, LineSplitter } from "./json-log.ts";
 import { readSpool, type SpoolRecord } from "./spool.ts";
 
 /** Receives output as it arrives (raw records) and the end of the output. */
@@ -29,15 +29,17 @@ export class OutputPump {
   constructor(
     private readonly spool: string,
     private readonly offsetFile: string,
-    private readonly log: JsonLogWriter | undefined,
+    private readonly log: LogWriter | undefined,
   ) {
     this.offset = existsSync(offsetFile) ? Number(readFileSync(offsetFile, "utf8")) || 0 : 0;
   }
 
   /** Start following the spool. */
   start(): void {
-    this.pump();
+    // Watch first, then read: an append between a first read and the watch would otherwise go
+    // unnoticed until the container writes again (a test run here saw `logs` stuck at the first line).
     this.watcher = watch(this.spool, () => this.schedule());
+    this.pump();
   }
 
   subscribe(s: OutputSubscriber): () => void {

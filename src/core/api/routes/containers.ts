@@ -8,6 +8,7 @@ import type { ContainerService } from "../../container/container-service.ts";
 import type { Sys } from "../../sys/sys.ts";
 import type { ContainerRecord } from "../../container/container-store.ts";
 import { type LogEntry, readJsonLog, rfc3339Nano } from "../../container/json-log.ts";
+import { LOCAL_DEFAULTS, localLogFile, readLocalLog } from "../../container/local-log.ts";
 import type { OutputSubscriber } from "../../container/output-pump.ts";
 import type { SpoolRecord } from "../../container/spool.ts";
 import { conflict, EngineError, invalidArgument, messageOf } from "../../errors.ts";
@@ -82,7 +83,7 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
     ResolvConfPath: c.ResolvConfPath,
     HostnamePath: c.HostnamePath,
     HostsPath: c.HostsPath,
-    LogPath: c.LogPath,
+    LogPath: c.HostConfig.LogConfig?.Type === "json-file" ? c.LogPath : "", // Docker names only json-file's
     Name: c.Name,
     RestartCount: c.RestartCount,
     Driver: driver,
@@ -661,7 +662,8 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           const text = timestamps ? concat(new TextEncoder().encode(`${rfc3339Nano(e.timeNs)} `), e.text) : e.text;
           return tty ? text : frame(e.stream === "stdout" ? 1 : 2, text);
         };
-        let entries = readJsonLog(c.LogPath, Number(c.HostConfig.LogConfig?.Config?.["max-file"] ?? 1)).filter(keep);
+        const maxFile = c.HostConfig.LogConfig?.Config?.["max-file"];
+        let entries = (c.HostConfig.LogConfig?.Type === "local" ? readLocalLog(localLogFile(svc.store.dir(c.Id)), Number(maxFile ?? LOCAL_DEFAULTS.maxFile)) : readJsonLog(c.LogPath, Number(maxFile ?? 1))).filter(keep);
         if (tail >= 0) entries = tail === 0 ? [] : entries.slice(-tail);
         for (const e of entries) await out.write(render(e));
         const live = svc.io(c.Id);
