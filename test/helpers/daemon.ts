@@ -2,7 +2,7 @@
  * Test helpers: build (once) and start the compiled `dist/bunker` daemon on a private data root,
  * exec root and socket, wait until `/_ping` answers, and stop it.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -54,6 +54,7 @@ export async function startDaemon(
   });
   let stderr = "";
   const decoder = new TextDecoder();
+  if (process.env.BUNKER_TEST_LOG_DIR) mkdirSync(process.env.BUNKER_TEST_LOG_DIR, { recursive: true });
   const reading = (async () => {
     for await (const chunk of proc.stderr) {
       stderr += decoder.decode(chunk);
