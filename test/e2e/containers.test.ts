@@ -434,10 +434,23 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const script = Bun.which("script");
     if (!script) return;
     const p = Bun.spawn([script, "-qec", `${DOCKER} run -it --rm busybox sh -c 'tty; read x; echo got:$x; exit 4'`, "/dev/null"], { env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe" });
-    await Bun.sleep(1500);
-    p.stdin.write("hello\r");
-    p.stdin.flush();
-    const out = await new Response(p.stdout).text();
+    // Type only once the shell has printed its terminal (it then reads), and give up with what
+    // was seen rather than hang.
+    let out = "";
+    const reader = p.stdout.getReader();
+    const deadline = Date.now() + 15_000;
+    let typed = false;
+    while (Date.now() < deadline) {
+      const r = await Promise.race([reader.read(), Bun.sleep(500).then(() => undefined)]);
+      if (r?.done) break;
+      if (r?.value) out += new TextDecoder().decode(r.value);
+      if (!typed && out.includes("/dev/pts/")) {
+        p.stdin.write("hello\r");
+        p.stdin.flush();
+        typed = true;
+      }
+    }
+    if (Date.now() >= deadline) p.kill();
     expect(out).toContain("/dev/pts/0");
     expect(out).toContain("got:hello");
     expect(await p.exited).toBe(4);
