@@ -4,7 +4,7 @@
  * kill, wait, remove, pause, rename, and the re-attachment of running containers when the daemon
  * starts again. State changes are saved atomically and published as events.
  */
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, posix } from "node:path";
 import { parseByteSize, randomHex } from "../bytes.ts";
 import type { EventBus } from "../daemon/events.ts";
@@ -338,7 +338,7 @@ export class ContainerService {
       const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
       const created = await this.deps.runtime.create(c.Id, { bundle, io: { spool, stdin } });
       await this.deps.networks.attach(c, created.pid);
-      const input = c.Config.Tty ? this.deps.runtime.monitorFd(c.Id, "output") : created.stdin;
+      const input = c.Config.Tty ? await this.terminalOf(c.Id) : created.stdin;
       const pump = this.pumpFor(c);
       pump.start();
       const live: Live = { pump, ...(input !== undefined ? { input } : {}), exited: this.deps.runtime.watchExit(c.Id) };
@@ -785,6 +785,28 @@ export class ContainerService {
     };
   }
 
+  /**
+   * The container's pty master, fetched from its monitor (fd 3 there). The monitor receives the
+   * master from the container and moves it to fd 3 on its own time, which can come after the
+   * container reports ready: until then fd 3 is still a descriptor inherited from the daemon, and
+   * input written to it was lost (seen as a `docker run -it` whose typed line never arrived). So
+   * the fetched fd is checked to be a pty master, and fetched again until it is.
+   */
+  private async terminalOf(id: string): Promise<number> {
+    let last: unknown;
+    for (let i = 0; i < 2000; i++) {
+      try {
+        const fd = this.deps.runtime.monitorFd(id, "output");
+        if (isPtyMaster(fd)) return fd;
+        closeSync(fd);
+      } catch (err) {
+        last = err;
+      }
+      await Bun.sleep(1);
+    }
+    throw new EngineError("internal", `container ${id}: its terminal did not reach its monitor${last ? ` (${messageOf(last)})` : ""}`);
+  }
+
   /** At start: hand the pump to early attachers and the input they sent to the container. */
   private connectPending(id: string, live: Live): void {
     for (const s of this.pendingAttach.get(id) ?? []) live.pump.subscribe(s);
@@ -1020,7 +1042,7 @@ export class ContainerService {
         pump.start();
         let input: number | undefined;
         try {
-          if (c.Config.Tty) input = this.deps.runtime.monitorFd(c.Id, "output");
+          if (c.Config.Tty) input = await this.terminalOf(c.Id);
           else if (c.Config.OpenStdin && !c.Config.StdinOnce) input = this.deps.runtime.monitorFd(c.Id, "stdinHold");
         } catch (err) {
           this.deps.log.warn("cannot reach the container's input", { container: c.Id, error: messageOf(err) });
@@ -1065,6 +1087,15 @@ function logOptions(c: ContainerRecord): { maxSize?: number; maxFile?: number } 
   if (o["max-size"]) out.maxSize = parseByteSize(o["max-size"]);
   if (o["max-file"]) out.maxFile = Number(o["max-file"]);
   return out;
+}
+
+/** Whether `fd` (of this process) is a pty master: /dev/ptmx of some devpts instance. */
+function isPtyMaster(fd: number): boolean {
+  try {
+    return /(^|\/)ptmx$/.test(readlinkSync(`/proc/self/fd/${fd}`));
+  } catch {
+    return false;
+  }
 }
 
 /** True when something is mounted on `path`. */

@@ -10,6 +10,9 @@ import { writeFileAtomic } from "../atomic-file.ts";
 import { type LogEntry, type LogWriter, LineSplitter } from "./json-log.ts";
 import { readSpool, type SpoolRecord } from "./spool.ts";
 
+/** The backstop for missed inotify events. */
+const POLL_MS = 250;
+
 /** Receives output as it arrives (raw records) and the end of the output. */
 export interface OutputSubscriber {
   data(rec: SpoolRecord): void;
@@ -20,6 +23,7 @@ export interface OutputSubscriber {
 export class OutputPump {
   private offset: number;
   private watcher: FSWatcher | undefined;
+  private poll: ReturnType<typeof setInterval> | undefined;
   private readonly subscribers = new Set<OutputSubscriber>();
   private readonly splitter = new LineSplitter();
   private scheduled = false;
@@ -37,8 +41,12 @@ export class OutputPump {
   /** Start following the spool. */
   start(): void {
     // Watch first, then read: an append between a first read and the watch would otherwise go
-    // unnoticed until the container writes again (a test run here saw `logs` stuck at the first line).
+    // unnoticed until the container writes again (test runs here saw `logs` stuck at the first
+    // line for seconds). The watch may also start late (it is set up off the JavaScript thread),
+    // so a slow poll backs it up: a missed event costs at most POLL_MS.
     this.watcher = watch(this.spool, () => this.schedule());
+    this.poll = setInterval(() => this.schedule(), POLL_MS);
+    this.poll.unref?.();
     this.pump();
   }
 
@@ -99,6 +107,7 @@ export class OutputPump {
     this.deliver(this.splitter.flush());
     this.finished = true;
     this.watcher?.close();
+    clearInterval(this.poll);
     this.log?.close();
     for (const s of this.subscribers) s.end();
     this.subscribers.clear();
