@@ -6,6 +6,7 @@
  * records, with the times the monitor took when the bytes arrived.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { concatBytes } from "../bytes.ts";
 import type { SpoolRecord } from "./spool.ts";
 
 /** Docker's cap on one log entry (bufio's 16 kB in the copier). */
@@ -113,13 +114,7 @@ export class JsonLogWriter implements LogWriter {
     let batchLen = 0;
     const flush = () => {
       if (!batchLen) return;
-      const out = new Uint8Array(batchLen);
-      let off = 0;
-      for (const b of batch) {
-        out.set(b, off);
-        off += b.length;
-      }
-      writeSync(this.fd, out);
+      writeSync(this.fd, concatBytes(batch));
       this.size += batchLen;
       batch = [];
       batchLen = 0;

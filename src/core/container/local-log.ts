@@ -9,6 +9,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { concatBytes } from "../bytes.ts";
 import type { LogEntry, LogWriter } from "./json-log.ts";
 
 /** Docker's defaults for the local driver. */
@@ -130,13 +131,7 @@ export class LocalLogWriter implements LogWriter {
     let len = 0;
     const flush = () => {
       if (!len) return;
-      const out = new Uint8Array(len);
-      let off = 0;
-      for (const f of frames) {
-        out.set(f, off);
-        off += f.length;
-      }
-      writeSync(this.fd, out);
+      writeSync(this.fd, concatBytes(frames));
       this.size += len;
       frames.length = 0;
       len = 0;
