@@ -14,6 +14,7 @@ import { invalidArgument } from "../../core/errors.ts";
 import { type HostBinding, parsePublish } from "../../core/network/port-spec.ts";
 import type { CliContext } from "../context.ts";
 import { renderFormat, tabwrite } from "../output.ts";
+import { endpointIpam } from "./networks.ts";
 
 type Opts = Record<string, unknown>;
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
@@ -62,8 +63,7 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
   for (const p of published) (portBindings[p.key] ??= []).push(p.binding);
   const network = o.network ? String(o.network) : "default";
   const aliases = list(o.networkAlias);
-  const ipam = { ...(o.ip ? { IPv4Address: String(o.ip) } : {}), ...(o.ip6 ? { IPv6Address: String(o.ip6) } : {}) };
-  const endpoint = o.ip || o.ip6 || aliases.length ? { ...(o.ip || o.ip6 ? { IPAMConfig: ipam } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } : undefined;
+  const endpoint = o.ip || o.ip6 || aliases.length ? { ...endpointIpam(o), ...(aliases.length ? { Aliases: aliases } : {}) } : undefined;
   const restart = o.restart ? String(o.restart) : "no";
   const [rname, rcount] = restart.split(":");
   const tty = !!o.tty;

@@ -10,6 +10,12 @@ type Opts = Record<string, unknown>;
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 const kv = (items: string[]) => Object.fromEntries(items.map((l) => (l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, ""])));
 
+/** `IPAMConfig` of an endpoint from `--ip`/`--ip6` (run, create, network connect), or nothing. */
+export function endpointIpam(o: Opts): { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } } {
+  if (!o.ip && !o.ip6) return {};
+  return { IPAMConfig: { ...(o.ip ? { IPv4Address: String(o.ip) } : {}), ...(o.ip6 ? { IPv6Address: String(o.ip6) } : {}) } };
+}
+
 interface NetworkView {
   Id: string;
   Name: string;
@@ -68,7 +74,7 @@ export async function networkCommand(ctx: CliContext, o: Opts, sub: string, args
       const [net, container] = args;
       if (!net || !container) throw invalidArgument(`"network connect" requires exactly 2 arguments`);
       const aliases = list(o.alias);
-      await client.request("POST", `/networks/${net}/connect`, { body: { Container: container, EndpointConfig: { ...(o.ip || o.ip6 ? { IPAMConfig: { ...(o.ip ? { IPv4Address: String(o.ip) } : {}), ...(o.ip6 ? { IPv6Address: String(o.ip6) } : {}) } } : {}), ...(aliases.length ? { Aliases: aliases } : {}) } } });
+      await client.request("POST", `/networks/${net}/connect`, { body: { Container: container, EndpointConfig: { ...endpointIpam(o), ...(aliases.length ? { Aliases: aliases } : {}) } } });
       return 0;
     }
     case "disconnect": {

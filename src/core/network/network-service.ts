@@ -47,6 +47,13 @@ export interface EndpointSettings {
   IfName?: string;
 }
 
+/** What a request asks of a container's endpoint on a network (`EndpointsConfig`, connect). */
+export interface EndpointRequest {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  Aliases?: string[] | null;
+  Links?: string[] | null;
+}
+
 /** The network part of a container record. */
 export interface ContainerNetworking {
   Networks: Record<string, EndpointSettings>;
@@ -107,8 +114,8 @@ export interface NetworkCreateRequest {
 /** The networks. */
 export class NetworkService {
   private readonly networks = new Map<string, NetworkRecord>();
+  /** Address usage per network and family (`<id>/4`, `<id>/6`). */
   private readonly pools = new Map<string, PoolState>();
-  private readonly pools6 = new Map<string, PoolState>();
   private readonly dns = new Map<string, DnsServer>();
   private readonly file: string;
 
@@ -159,7 +166,7 @@ export class NetworkService {
           continue;
         }
         this.poolOf(n).used[s.IPAddress] = s.EndpointID;
-        if (s.GlobalIPv6Address) this.poolOf6(n).used[s.GlobalIPv6Address] = s.EndpointID;
+        if (s.GlobalIPv6Address) this.poolOf(n, 6).used[s.GlobalIPv6Address] = s.EndpointID;
         const d = this.deps.drivers.get(n.Driver);
         await d?.restoreEndpoint?.(n, this.endpointOf(c, n, s), s.HostIf).catch((err) => this.deps.log.warn("endpoint restore failed", { container: c.Id, error: messageOf(err) }));
       }
@@ -181,18 +188,9 @@ export class NetworkService {
       rec.IPAM.Config = v4;
       return true;
     }
-    if (current && rec.EnableIPv6 && (want === "" || formatIPv6(parseCidr6(want).base) === formatIPv6(parseCidr6(current.Subnet).base))) return false;
+    if (current && rec.EnableIPv6 && (want === "" || parseCidr6(want).base === parseCidr6(current.Subnet).base)) return false;
     try {
-      const others = [...this.networks.values()].filter((n) => n !== rec);
-      const taken = others.flatMap((n) => n.IPAM.Config.filter((c) => isIPv6(c.Subnet)).map((c) => parseCidr6(c.Subnet)));
-      let pool: IpamPoolConfig;
-      if (want) {
-        pool = completePool6({ Subnet: want });
-        if (taken.some((t) => overlaps6(t, parseCidr6(pool.Subnet)))) throw invalidArgument(`fixed-cidr-v6 ${want} overlaps another network`);
-      } else {
-        const c = chooseSubnet6(rec.Id, [...taken, ...hostRoutes6().map((r) => r.cidr)]);
-        pool = completePool6({ Subnet: `${formatIPv6(c.base)}/${c.prefix}` });
-      }
+      const pool = this.pool6For(rec, want ? { Subnet: want } : undefined);
       rec.EnableIPv6 = true;
       rec.IPAM.Config = [...v4, pool];
       return true;
@@ -292,15 +290,10 @@ export class NetworkService {
     writeFileAtomic(this.file, JSON.stringify([...this.networks.values()], null, 1), 0o600);
   }
 
-  private poolOf(n: NetworkRecord): PoolState {
-    let p = this.pools.get(n.Id);
-    if (!p) this.pools.set(n.Id, (p = { used: {} }));
-    return p;
-  }
-
-  private poolOf6(n: NetworkRecord): PoolState {
-    let p = this.pools6.get(n.Id);
-    if (!p) this.pools6.set(n.Id, (p = { used: {} }));
+  private poolOf(n: NetworkRecord, family: 4 | 6 = 4): PoolState {
+    const key = `${n.Id}/${family}`;
+    let p = this.pools.get(key);
+    if (!p) this.pools.set(key, (p = { used: {} }));
     return p;
   }
 
@@ -413,9 +406,9 @@ export class NetworkService {
     return { Id: rec.Id, Warning: "" };
   }
 
-  /** The IPv6 pool of a new network: the one asked for (checked against other networks), or a free ULA /64. */
+  /** The IPv6 pool of `rec`: the one asked for (checked against other networks), or a free ULA /64. */
   private pool6For(rec: NetworkRecord, wanted?: IpamPoolConfig): IpamPoolConfig {
-    const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => isIPv6(c.Subnet)).map((c) => parseCidr6(c.Subnet)));
+    const taken = [...this.networks.values()].filter((n) => n !== rec).flatMap((n) => n.IPAM.Config.filter((c) => isIPv6(c.Subnet)).map((c) => parseCidr6(c.Subnet)));
     if (wanted) {
       const pool = completePool6(wanted);
       if (taken.some((t) => overlaps6(t, parseCidr6(pool.Subnet)))) throw new EngineError("permission-denied", `invalid pool request: Pool overlaps with other one on this address space`);
@@ -441,8 +434,8 @@ export class NetworkService {
       await ipam.releasePool(n.PoolID).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
     }
     this.networks.delete(n.Id);
-    this.pools.delete(n.Id);
-    this.pools6.delete(n.Id);
+    this.pools.delete(`${n.Id}/4`);
+    this.pools.delete(`${n.Id}/6`);
     this.save();
     this.publish(n, "destroy");
   }
@@ -469,7 +462,7 @@ export class NetworkService {
    * The initial networking of a container being created: its NetworkMode network (default
    * `bridge`) plus the other networks of `EndpointsConfig`, checked to exist.
    */
-  initialNetworking(mode: string, endpoints: Record<string, { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } | null | undefined>): ContainerNetworking {
+  initialNetworking(mode: string, endpoints: Record<string, EndpointRequest | null | undefined>): ContainerNetworking {
     const nets: Record<string, EndpointSettings> = {};
     if (mode.startsWith("container:")) return { Networks: nets, Ports: {}, SandboxKey: "" };
     // The CLI names the mode's network "default" when the user gave none.
@@ -534,7 +527,7 @@ export class NetworkService {
         else s.IPAddress = allocate(pool, this.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
         const pool6 = n.EnableIPv6 ? v6PoolOf(n.IPAM.Config) : undefined;
         if (pool6) {
-          s.GlobalIPv6Address = allocate6(pool6, this.poolOf6(n), s.EndpointID, s.IPAMConfig?.IPv6Address);
+          s.GlobalIPv6Address = allocate6(pool6, this.poolOf(n, 6), s.EndpointID, s.IPAMConfig?.IPv6Address);
           s.GlobalIPv6PrefixLen = parseCidr6(pool6.Subnet).prefix;
           s.IPv6Gateway = pool6.Gateway ?? "";
         }
@@ -558,7 +551,7 @@ export class NetworkService {
         const ipam = await this.ipamFor(n.IPAM.Driver).catch(() => undefined);
         await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
       } else if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
-      if (n && s.GlobalIPv6Address) release(this.poolOf6(n), s.GlobalIPv6Address, s.EndpointID);
+      if (n && s.GlobalIPv6Address) release(this.poolOf(n, 6), s.GlobalIPv6Address, s.EndpointID);
       Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, IfName: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
     }
     if (c.NetworkSettings) {
@@ -634,7 +627,7 @@ export class NetworkService {
   }
 
   /** `POST /networks/{id}/connect`: add a network; a running container joins it at once. */
-  async connect(c: NetContainer, ref: string, cfg: { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): Promise<void> {
+  async connect(c: NetContainer, ref: string, cfg: EndpointRequest = {}): Promise<void> {
     const n = this.get(ref);
     const nets = (c.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" }).Networks;
     const mode = c.HostConfig.NetworkMode ?? "";
@@ -729,7 +722,7 @@ function splitLink(link: string): [string, string] {
 }
 
 /** Fresh per-network settings for a container. */
-export function emptySettings(networkId: string, cfg: { IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; Aliases?: string[] | null; Links?: string[] | null } = {}): EndpointSettings {
+export function emptySettings(networkId: string, cfg: EndpointRequest = {}): EndpointSettings {
   const ipam = { ...(cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : {}), ...(cfg.IPAMConfig?.IPv6Address ? { IPv6Address: cfg.IPAMConfig.IPv6Address } : {}) };
   return {
     IPAMConfig: Object.keys(ipam).length ? ipam : null,
