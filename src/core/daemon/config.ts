@@ -42,6 +42,15 @@ export const DaemonFileSchema = v.strictObject({
   ipv6: v.optional(v.boolean()),
   /** The default bridge network's IPv6 subnet (dockerd's `fixed-cidr-v6`; default a unique-local /64). */
   "fixed-cidr-v6": v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an IPv6 CIDR"))),
+  /** Where networks without a subnet get theirs (dockerd's `default-address-pools`). */
+  "default-address-pools": v.optional(
+    v.array(
+      v.strictObject({
+        base: v.pipe(v.string(), v.regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be an IPv4 CIDR")),
+        size: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(30)),
+      }),
+    ),
+  ),
   /** Registries reachable over plain HTTP or unverified TLS (hosts or CIDRs; loopback always is). */
   "insecure-registries": v.optional(v.array(v.string())),
   /** Docker Hub mirrors, tried first (`https://mirror.example:5000`). */
@@ -89,6 +98,7 @@ export interface DaemonConfig {
   bridge?: string;
   ipv6: boolean;
   fixedCidrV6?: string;
+  addressPools?: { base: string; size: number }[];
   insecureRegistries: string[];
   registryMirrors: string[];
   registryCertsDir: string;
@@ -167,6 +177,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c.bridge ? { bridge: c.bridge } : {}),
     ipv6: c.ipv6 ?? false,
     ...(c["fixed-cidr-v6"] ? { fixedCidrV6: c["fixed-cidr-v6"] } : {}),
+    ...(c["default-address-pools"]?.length ? { addressPools: c["default-address-pools"] } : {}),
   };
   checkTls(cfg);
   return cfg;

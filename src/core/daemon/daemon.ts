@@ -252,6 +252,7 @@ export class Daemon {
         defaultBridge: this.config.bridge === "none" ? null : (this.config.bridge ?? "bunker0"),
         ...(this.config.ipv6 ? { defaultBridgeIPv6: this.config.fixedCidrV6 ?? "" } : {}),
         ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
+        ...(this.config.addressPools ? { addressPools: this.config.addressPools } : {}),
       });
       await networks.init();
       this.undo.push(() => networks.close());

@@ -31,6 +31,23 @@ export function defaultPools(): Cidr[] {
   return out;
 }
 
+/** A `default-address-pools` entry: subnets of prefix `size` cut from `base`. */
+export interface AddressPoolSpec {
+  base: string;
+  size: number;
+}
+
+/** The subnets of `specs`, in order (dockerd's `default-address-pools`), generated lazily. */
+export function* configuredPools(specs: AddressPoolSpec[]): Generator<Cidr> {
+  for (const s of specs) {
+    const base = parseCidr(s.base);
+    if (s.size < base.prefix || s.size > 30) throw invalidArgument(`invalid default address pool ${s.base} size ${s.size}: the size must be between ${base.prefix} and 30`);
+    const step = 2 ** (32 - s.size);
+    const end = base.base + 2 ** (32 - base.prefix);
+    for (let n = base.base; n < end; n += step) yield { base: n, prefix: s.size };
+  }
+}
+
 /** A host route: its interface and destination subnet. */
 export interface HostRoute {
   iface: string;
@@ -64,8 +81,13 @@ function safeRead(path: string): string {
 }
 
 /** The first default pool that overlaps no subnet in `taken` (other networks, host routes). */
-export function chooseSubnet(taken: Cidr[], pools = defaultPools()): Cidr {
-  const free = pools.find((p) => !taken.some((t) => overlaps(p, t)));
+export function chooseSubnet(taken: Cidr[], pools: Iterable<Cidr> = defaultPools()): Cidr {
+  let free: Cidr | undefined;
+  for (const p of pools) {
+    if (taken.some((t) => overlaps(p, t))) continue;
+    free = p;
+    break;
+  }
   if (!free) throw resourceExhausted("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");
   return free;
 }

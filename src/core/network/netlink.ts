@@ -30,6 +30,10 @@ export const NETLINK_NETFILTER = 12;
 /** One attribute: a type and its payload (bytes, or nested attributes). */
 export type Attr = { type: number; data: Uint8Array | Attr[] };
 
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_SNDBUFFORCE = 32;
+
 const align4 = (n: number) => (n + 3) & ~3;
 
 /** Attribute constructors. */
@@ -148,6 +152,21 @@ export class NetlinkSocket {
     const type = SOCK_RAW | SOCK_CLOEXEC;
     const fd = netnsFd === undefined ? sys.socket(AF_NETLINK, type, protocol) : sys.socketInNetns(netnsFd, AF_NETLINK, type, protocol);
     return new NetlinkSocket(sys, fd);
+  }
+
+  /**
+   * Make room for a message of `bytes` in one send: netlink refuses a message larger than the
+   * socket's send buffer (EMSGSIZE), and an nf_tables batch must go in one message to stay
+   * atomic. SO_SNDBUFFORCE (root with CAP_NET_ADMIN) passes wmem_max; SO_SNDBUF is the fallback.
+   */
+  fitSendBuffer(bytes: number): void {
+    if (bytes < 128 * 1024) return; // the default (wmem_default, 208 KiB) holds it
+    const size = le(4, Math.min(bytes * 2 + 65536, 0x7fffffff));
+    try {
+      this.sys.setsockopt(this.fd, SOL_SOCKET, SO_SNDBUFFORCE, size);
+    } catch {
+      this.sys.setsockopt(this.fd, SOL_SOCKET, SO_SNDBUF, size);
+    }
   }
 
   /** The next sequence number. */

@@ -16,7 +16,7 @@ import type { EventBus } from "../daemon/events.ts";
 import type { Logger } from "../log.ts";
 import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
-import { allocate, allocate6, chooseSubnet, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, type IpamPoolConfig, type PoolState, release, v4PoolOf, v6PoolOf } from "./ipam.ts";
+import { type AddressPoolSpec, allocate, allocate6, chooseSubnet, configuredPools, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, type IpamPoolConfig, type PoolState, release, v4PoolOf, v6PoolOf } from "./ipam.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
 import { formatIPv6, isIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipv6.ts";
 import { parsePortKey } from "./port-spec.ts";
@@ -91,6 +91,8 @@ export interface NetworkDeps {
   remoteIpam?: (name: string) => Promise<RemoteIpam | undefined>;
   /** Where the embedded DNS servers forward what they do not know (default: the host's resolv.conf). */
   dnsUpstream?: string[];
+  /** dockerd's `default-address-pools`: where subnets come from instead of Docker's defaults. */
+  addressPools?: AddressPoolSpec[];
   /** Port of the embedded DNS servers (53; tests may move it). */
   dnsPort?: number;
 }
@@ -301,7 +303,7 @@ export class NetworkService {
   private freeSubnet(ours: string[]): string {
     const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => !isIPv6(c.Subnet)).map((c) => parseCidr(c.Subnet)));
     const routes = hostRoutes().filter((r) => !ours.includes(r.iface) && !this.isOurBridge(r.iface));
-    const c = chooseSubnet([...taken, ...routes.map((r) => r.cidr)]);
+    const c = chooseSubnet([...taken, ...routes.map((r) => r.cidr)], this.deps.addressPools?.length ? configuredPools(this.deps.addressPools) : undefined);
     return `${formatIPv4(c.base)}/${c.prefix}`;
   }
 

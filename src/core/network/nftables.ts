@@ -6,8 +6,9 @@
  * the previous rules in place (the kernel applies a batch entirely or not at all).
  */
 import type { Sys } from "../sys/sys.ts";
-import { type Attr, be, encodeMessage, le, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST } from "./netlink.ts";
+import { type Attr, be, decodeAttrs, encodeMessage, le, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST } from "./netlink.ts";
 import { ipBytes } from "./rtnl.ts";
+import { concatBytes } from "../bytes.ts";
 import { ipv6Bytes, isIPv6, maskBytes6 } from "./ipv6.ts";
 
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -16,11 +17,16 @@ const NFNL_MSG_BATCH_END = 17;
 const NFT_MSG_NEWTABLE = 0;
 const NFT_MSG_DELTABLE = 2;
 const NFT_MSG_NEWCHAIN = 3;
+const NFT_MSG_GETCHAIN = 4;
 const NFT_MSG_NEWRULE = 6;
+const NFT_MSG_GETRULE = 7;
 const NFT_MSG_DELRULE = 8;
 const NFPROTO_IPV4 = 2;
 const NFPROTO_IPV6 = 10;
-const FAMILY = { ip: NFPROTO_IPV4, ip6: NFPROTO_IPV6 } as const;
+const NFPROTO_INET = 1;
+const FAMILY = { ip: NFPROTO_IPV4, ip6: NFPROTO_IPV6, inet: NFPROTO_INET } as const;
+/** A table family Bunker reads or edits. */
+export type Family = keyof typeof FAMILY;
 const msgType = (m: number) => (NFNL_SUBSYS_NFTABLES << 8) | m;
 
 /** Netfilter hooks. */
@@ -32,6 +38,25 @@ export interface Chain {
   hook?: keyof typeof HOOK;
   type?: "nat" | "filter";
   priority?: number;
+}
+
+/** A chain as the kernel lists it (any table, any owner). */
+export interface ListedChain {
+  family: Family;
+  table: string;
+  name: string;
+  /** Base chains only. */
+  hook?: keyof typeof HOOK;
+  type?: string;
+  priority?: number;
+  /** Base chains only: the verdict for packets no rule decides. */
+  policy?: "accept" | "drop";
+}
+
+/** A rule as the kernel lists it: its handle and its comment (nft's user data). */
+export interface ListedRule {
+  handle: bigint;
+  comment?: string;
 }
 
 /** One expression: its kernel name and attributes. */
@@ -99,6 +124,18 @@ export const match = {
     const { net, mask } = prefixBytes(cidr);
     return [payload(1, 12, 4), bitwiseAnd(4, mask), cmp(NFT_CMP_EQ, net)];
   },
+  /** `ip daddr CIDR` (`ip6 daddr CIDR`), or `!= CIDR` with `eq` false. */
+  daddrIn: (cidr: string, eq = true): Expr[] => {
+    const op = eq ? NFT_CMP_EQ : NFT_CMP_NEQ;
+    if (isIPv6(cidr)) {
+      const [ip, p] = cidr.split("/");
+      return [payload(1, 24, 16), bitwiseAnd(16, maskBytes6(Number(p))), cmp(op, ipv6Bytes(ip!))];
+    }
+    const { net, mask } = prefixBytes(cidr);
+    return [payload(1, 16, 4), bitwiseAnd(4, mask), cmp(op, net)];
+  },
+  /** `ip daddr != IP` (`ip6 daddr != IP`). */
+  daddrNot: (ip: string): Expr[] => (isIPv6(ip) ? [payload(1, 24, 16), cmp(NFT_CMP_NEQ, ipv6Bytes(ip))] : [payload(1, 16, 4), cmp(NFT_CMP_NEQ, ipBytes(ip))]),
   /** `ip daddr IP` (`ip6 daddr IP` for an IPv6 one, in an ip6 table). */
   daddr: (ip: string): Expr[] => (isIPv6(ip) ? [payload(1, 24, 16), cmp(NFT_CMP_EQ, ipv6Bytes(ip))] : [payload(1, 16, 4), cmp(NFT_CMP_EQ, ipBytes(ip))]),
   /** `meta l4proto tcp|udp th dport PORT`. */
@@ -138,6 +175,45 @@ function nfgen(family: number, resId = 0): Uint8Array {
   return b;
 }
 
+/** One message of a batch. */
+interface Op {
+  type: number;
+  flags: number;
+  attrs: Attr[];
+}
+
+/**
+ * An nf_tables batch of `ops` for `family`, numbered from `seq0`. Only the last message asks for
+ * an acknowledgement: the kernel reports an error on any message anyway, and an ACK per message
+ * (hundreds of rules) overflows the socket's receive buffer (ENOBUFS) before it is read.
+ */
+function encodeBatch(family: number, ops: Op[], seq0: number): { data: Uint8Array; lastSeq: number } {
+  let seq = seq0;
+  const msgs = [encodeMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, nfgen(0, NFNL_SUBSYS_NFTABLES), [])];
+  ops.forEach((o, i) => msgs.push(encodeMessage(msgType(o.type), NLM_F_REQUEST | o.flags | (i === ops.length - 1 ? NLM_F_ACK : 0), ++seq, nfgen(family), o.attrs)));
+  const lastSeq = seq;
+  msgs.push(encodeMessage(NFNL_MSG_BATCH_END, NLM_F_REQUEST, ++seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
+  return { data: concatBytes(msgs), lastSeq };
+}
+
+/** Send a batch on a fresh socket and wait for its acknowledgement. */
+function sendBatch(sys: Sys, batch: { data: Uint8Array; lastSeq: number }, what: string): void {
+  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
+  try {
+    sock.fitSendBuffer(batch.data.length);
+    sock.request(batch.data, batch.lastSeq, what, "nf_tables");
+  } finally {
+    sock.close();
+  }
+}
+
+/** A NEWRULE message's attributes (the rule appended to its chain). */
+function ruleAttrs(table: string, r: Rule): Attr[] {
+  const attrs: Attr[] = [nla.str(1, table), nla.str(2, r.chain), nla.nest(4, ...r.exprs.map(exprAttr))];
+  if (r.comment) attrs.push(nla.bytes(7, userdataComment(r.comment)));
+  return attrs;
+}
+
 function exprAttr(e: Expr): Attr {
   const attrs: Attr[] = [nla.str(1, e.name)];
   if (e.attrs.length) attrs.push(nla.nest(2, ...e.attrs));
@@ -151,16 +227,9 @@ function exprAttr(e: Expr): Attr {
  * 10-25 ms measured here); otherwise the table is dropped and made again. `remove` drops it.
  */
 export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previous?: Ruleset): { data: Uint8Array; lastSeq: number } | undefined {
-  const msgs: Uint8Array[] = [];
-  let seq = seq0;
-  const family = FAMILY[rs.family ?? "ip"];
-  const add = (type: number, flags: number, attrs: Attr[]) => msgs.push(encodeMessage(msgType(type), NLM_F_REQUEST | NLM_F_ACK | flags, ++seq, nfgen(family), attrs));
-  const ruleAttrs = (r: Rule): Attr[] => {
-    const attrs: Attr[] = [nla.str(1, rs.table), nla.str(2, r.chain), nla.nest(4, ...r.exprs.map(exprAttr))];
-    if (r.comment) attrs.push(nla.bytes(7, userdataComment(r.comment)));
-    return attrs;
-  };
-  msgs.push(encodeMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
+  const ops: Op[] = [];
+  const add = (type: number, flags: number, attrs: Attr[]) => ops.push({ type, flags, attrs });
+  const newRule = (r: Rule) => add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, ruleAttrs(rs.table, r));
   const table = nla.str(1, rs.table);
   const sameChains = !remove && previous && previous.table === rs.table && previous.family === rs.family && JSON.stringify(previous.chains) === JSON.stringify(rs.chains);
   if (sameChains) {
@@ -170,11 +239,11 @@ export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previou
     if (!changed.length) return undefined;
     for (const c of changed) {
       add(NFT_MSG_DELRULE, 0, [nla.str(1, rs.table), nla.str(2, c.name)]); // flush the chain
-      for (const r of rs.rules) if (r.chain === c.name) add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, ruleAttrs(r));
+      for (const r of rs.rules) if (r.chain === c.name) newRule(r);
     }
   } else {
-  add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]); // so that the delete below never fails
-  add(NFT_MSG_DELTABLE, 0, [table]);
+    add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]); // so that the delete below never fails
+    add(NFT_MSG_DELTABLE, 0, [table]);
   }
   if (!remove && !sameChains) {
     add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]);
@@ -187,18 +256,9 @@ export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previou
       }
       add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, attrs);
     }
-    for (const r of rs.rules) add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, ruleAttrs(r));
+    for (const r of rs.rules) newRule(r);
   }
-  const lastSeq = seq;
-  msgs.push(encodeMessage(NFNL_MSG_BATCH_END, NLM_F_REQUEST, ++seq, nfgen(0, NFNL_SUBSYS_NFTABLES), []));
-  const total = msgs.reduce((s, m) => s + m.length, 0);
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const m of msgs) {
-    out.set(m, off);
-    off += m.length;
-  }
-  return { data: out, lastSeq };
+  return encodeBatch(FAMILY[rs.family ?? "ip"], ops, seq0);
 }
 
 /** nftables' user-data TLV for a rule comment (type 0, length, NUL-terminated text). */
@@ -207,28 +267,97 @@ function userdataComment(text: string): Uint8Array {
   return Uint8Array.of(0, t.length, ...t);
 }
 
+/** The comment text in a rule's user data (nftables' TLV type 0), if any. */
+function commentOf(udata: Uint8Array | undefined): string | undefined {
+  let off = 0;
+  while (udata && off + 2 <= udata.length) {
+    const type = udata[off]!;
+    const len = udata[off + 1]!;
+    if (type === 0) return Buffer.from(udata.subarray(off + 2, off + 2 + len)).toString("latin1").replace(/\0.*$/s, "");
+    off += 2 + len;
+  }
+  return undefined;
+}
+
+const str = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString("latin1").replace(/\0.*$/s, "") : "");
+const beView = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+const familyName = (n: number): Family | undefined => (Object.entries(FAMILY) as [Family, number][]).find(([, v]) => v === n)?.[0];
+
+/** Every chain of the families Bunker knows (ip, ip6, inet), whoever made it. */
+export function listChains(sys: Sys): ListedChain[] {
+  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
+  try {
+    const seq = sock.nextSeq();
+    const msg = encodeMessage(msgType(NFT_MSG_GETCHAIN), NLM_F_REQUEST | NLM_F_DUMP, seq, nfgen(0), []);
+    const out: ListedChain[] = [];
+    for (const m of sock.request(msg, seq, "nftables chains", "nf_tables")) {
+      const family = familyName(m.payload[0]!);
+      if (!family) continue;
+      const a = decodeAttrs(m.payload.subarray(4));
+      const c: ListedChain = { family, table: str(a.get(1)), name: str(a.get(3)) };
+      const hook = a.get(4);
+      if (hook) {
+        const h = decodeAttrs(hook);
+        const num = h.get(1) && beView(h.get(1)!).getUint32(0);
+        c.hook = (Object.entries(HOOK) as [keyof typeof HOOK, number][]).find(([, v]) => v === num)?.[0];
+        if (h.get(2)) c.priority = beView(h.get(2)!).getInt32(0);
+      }
+      if (a.get(7)) c.type = str(a.get(7));
+      if (a.get(5)) c.policy = beView(a.get(5)!).getUint32(0) === NF_DROP ? "drop" : "accept";
+      out.push(c);
+    }
+    return out;
+  } finally {
+    sock.close();
+  }
+}
+
+/** The rules of one chain, with their handles and comments. */
+export function listRules(sys: Sys, family: Family, table: string, chain: string): ListedRule[] {
+  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
+  try {
+    const seq = sock.nextSeq();
+    const msg = encodeMessage(msgType(NFT_MSG_GETRULE), NLM_F_REQUEST | NLM_F_DUMP, seq, nfgen(FAMILY[family]), [nla.str(1, table), nla.str(2, chain)]);
+    const out: ListedRule[] = [];
+    for (const m of sock.request(msg, seq, `nftables rules of ${family} ${table} ${chain}`, "nf_tables")) {
+      const a = decodeAttrs(m.payload.subarray(4));
+      if (str(a.get(1)) !== table || str(a.get(2)) !== chain || !a.get(3)) continue;
+      const comment = commentOf(a.get(7));
+      out.push({ handle: beView(a.get(3)!).getBigUint64(0), ...(comment !== undefined ? { comment } : {}) });
+    }
+    return out;
+  } finally {
+    sock.close();
+  }
+}
+
+/**
+ * Append `add` to and delete the rules with handles `remove` from one chain of a table that
+ * Bunker does not own, in one atomic batch (nothing else in that table is touched).
+ */
+export function editChain(sys: Sys, family: Family, table: string, chain: string, add: Rule[], remove: bigint[]): void {
+  if (!add.length && !remove.length) return;
+  const ops: Op[] = remove.map((h) => ({ type: NFT_MSG_DELRULE, flags: 0, attrs: [nla.str(1, table), nla.str(2, chain), nla.bytes(3, be64(h))] }));
+  for (const r of add) ops.push({ type: NFT_MSG_NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, attrs: ruleAttrs(table, { ...r, chain }) });
+  sendBatch(sys, encodeBatch(FAMILY[family], ops, 1), `nftables chain ${family} ${table} ${chain}`);
+}
+
+function be64(n: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, n);
+  return b;
+}
+
 /**
  * Install `rs` atomically. With `previous` (the ruleset this process installed last) only the
  * chains whose rules differ are rewritten, and nothing is sent when none does.
  */
 export function applyRuleset(sys: Sys, rs: Ruleset, previous?: Ruleset): void {
   const batch = encodeRuleset(rs, 1, false, previous); // a fresh socket: its sequence numbers start anywhere
-  if (!batch) return;
-  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
-  try {
-    sock.request(batch.data, batch.lastSeq, `nftables table ${rs.family ?? "ip"} ${rs.table}`, "nf_tables");
-  } finally {
-    sock.close();
-  }
+  if (batch) sendBatch(sys, batch, `nftables table ${rs.family ?? "ip"} ${rs.table}`);
 }
 
 /** Remove table `name` of `family` (no error when it is absent). */
-export function removeTable(sys: Sys, name: string, family: keyof typeof FAMILY = "ip"): void {
-  const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
-  try {
-    const { data, lastSeq } = encodeRuleset({ table: name, family, chains: [], rules: [] }, 1, true)!;
-    sock.request(data, lastSeq, `nftables table ${family} ${name}`, "nf_tables");
-  } finally {
-    sock.close();
-  }
+export function removeTable(sys: Sys, name: string, family: Family = "ip"): void {
+  sendBatch(sys, encodeRuleset({ table: name, family, chains: [], rules: [] }, 1, true)!, `nftables table ${family} ${name}`);
 }

@@ -16,8 +16,10 @@ import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
-import { formatIPv6, isIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
-import { action, applyRuleset, match, removeTable, type Rule, type Ruleset } from "../../core/network/nftables.ts";
+import { formatIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
+import { applyRuleset, removeTable, type Ruleset } from "../../core/network/nftables.ts";
+import { acceptBridgesInForeignForward } from "./foreign-forward.ts";
+import { bridgeRuleset, type RuleEndpoint, type RuleNetwork } from "./ruleset.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
 import type { Endpoint, JoinResult, NetworkDriver, NetworkRecord, PortBinding, Sandbox } from "../../core/network/types.ts";
 import { randomHex } from "../../core/bytes.ts";
@@ -32,8 +34,10 @@ interface NetState {
   net: NetworkRecord;
   bridge: string;
   subnet: string;
+  gateway?: string;
   /** The IPv6 subnet, on a network with IPv6 enabled. */
   subnet6?: string;
+  gateway6?: string;
   internal: boolean;
 }
 
@@ -157,12 +161,12 @@ export class BridgeDriver implements NetworkDriver {
         {
           name: "rules",
           run: () => {
-            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, ...(pool6 ? { subnet6: pool6.Subnet } : {}), internal: net.Internal });
+            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, gateway: pool.Gateway!, ...(pool6 ? { subnet6: pool6.Subnet, ...(pool6.Gateway ? { gateway6: pool6.Gateway } : {}) } : {}), internal: net.Internal });
             this.sync();
             return () => this.networks.delete(net.Id);
           },
         },
-      ]);
+      ], this.opts.log);
     } finally {
       rt.close();
     }
@@ -294,6 +298,14 @@ export class BridgeDriver implements NetworkDriver {
   restored(): void {
     this.restoring = false;
     this.sync();
+    // A firewall started after Bunker (dockerd setting FORWARD to DROP) is caught within seconds
+    // even while no network or container changes.
+    setInterval(() => this.coexist(), 5000).unref();
+  }
+
+  /** Accept this driver's bridges in other programs' dropping forward chains (see foreign-forward.ts). */
+  private coexist(): void {
+    acceptBridgesInForeignForward(this.sys, this.opts.table, [...this.networks.values()].map((n) => n.bridge), this.opts.log);
   }
 
   /** The driver's table (family ip) from its current state. */
@@ -307,46 +319,17 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   private rulesetFor(family: "ip" | "ip6"): Ruleset {
-    const v6 = family === "ip6";
-    const rules: Rule[] = [
-      { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
-      { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
-    ];
-    const nets = [...this.networks.values()].filter((n) => !v6 || n.subnet6);
-    for (const n of nets) {
-      const subnet = v6 ? n.subnet6! : n.subnet;
-      if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.net.Name}` });
-      if (!v6) {
-        rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.net.Name}` });
-        rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(subnet), action.masquerade()], comment: `hairpin ${n.net.Name}` });
-      }
-      if (n.internal) {
-        rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
-        rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.net.Name}` });
-      }
-      for (const o of nets) if (o !== n) rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(o.bridge), action.drop()], comment: `isolate ${n.net.Name} from ${o.net.Name}` });
-    }
-    for (const e of this.endpoints.values()) {
-      const target = v6 ? e.ep.ip6 : e.ep.ip;
-      if (!target) continue;
-      for (const p of e.ep.ports) {
-        if (isIPv6(p.hostIp) !== v6) continue; // each family's ports in its own table
-        const dst = p.hostIp && p.hostIp !== "0.0.0.0" && p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
-        rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(target, p.containerPort)], comment: `container ${e.ep.containerId.slice(0, 12)}` });
-      }
-    }
-    return {
-      table: this.opts.table,
-      ...(v6 ? { family: "ip6" as const } : {}),
-      chains: [
-        { name: "prerouting", hook: "prerouting", type: "nat", priority: -100 },
-        { name: "output", hook: "output", type: "nat", priority: -100 },
-        { name: "postrouting", hook: "postrouting", type: "nat", priority: 100 },
-        { name: "forward", hook: "forward", type: "filter", priority: 0 },
-        { name: "ports" },
-      ],
-      rules,
-    };
+    const nets: RuleNetwork[] = [...this.networks.values()].map((n) => ({
+      name: n.net.Name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      ...(n.gateway ? { gateway: n.gateway } : {}),
+      ...(n.subnet6 ? { subnet6: n.subnet6 } : {}),
+      ...(n.gateway6 ? { gateway6: n.gateway6 } : {}),
+      internal: n.internal,
+    }));
+    const eps: RuleEndpoint[] = [...this.endpoints.values()].map((e) => ({ containerId: e.ep.containerId, ip: e.ep.ip, ...(e.ep.ip6 ? { ip6: e.ep.ip6 } : {}), ports: e.ep.ports }));
+    return bridgeRuleset(this.opts.table, family, nets, eps);
   }
 
   /** What was installed last (the first install after a start replaces the whole table). */
@@ -356,6 +339,7 @@ export class BridgeDriver implements NetworkDriver {
 
   private sync(): void {
     if (this.restoring) return;
+    this.coexist();
     const next = this.ruleset();
     applyRuleset(this.sys, next, this.installed);
     this.installed = next;
