@@ -140,19 +140,46 @@ describe("netlink", () => {
     expect(new DataView(inner.get(2)!.buffer, inner.get(2)!.byteOffset).getUint32(0, true)).toBe(7);
   });
 
-  test("nf_tables: a first install replaces the table; later ones rewrite only the changed chain, or send nothing", () => {
+  test("nf_tables: a first install replaces the table; later ones send only the changed rules, or nothing", () => {
     const base: Ruleset = {
       table: "t",
       chains: [{ name: "post", hook: "postrouting", type: "nat", priority: 100 }, { name: "ports" }],
       rules: [{ chain: "post", exprs: [...match.saddr("10.0.0.0/8"), action.masquerade()] }],
     };
-    const types = (data: Uint8Array) => decodeMessages(data).map((m) => m.type & 0xff);
+    const msgs = (data: Uint8Array) => decodeMessages(data);
+    const types = (data: Uint8Array) => msgs(data).map((m) => m.type & 0xff);
+    const ack = (data: Uint8Array) => msgs(data).map((m) => (m.flags & 4 ? 1 : 0));
     // BATCH_BEGIN(16), NEWTABLE, DELTABLE, NEWTABLE, NEWCHAIN×2, NEWRULE, BATCH_END(17)
-    expect(types(encodeRuleset(base, 1)!.data)).toEqual([16, 0, 2, 0, 3, 3, 6, 17]);
-    const withPort: Ruleset = { ...base, rules: [...base.rules, { chain: "ports", exprs: [...match.dport("tcp", 8080), ...action.dnat("10.0.0.2", 80)] }] };
-    // Only the ports chain: flush (DELRULE 8) and its one rule.
-    expect(types(encodeRuleset(withPort, 1, false, base)!.data)).toEqual([16, 8, 6, 17]);
-    expect(encodeRuleset(withPort, 1, false, structuredClone(withPort))).toBeUndefined();
+    const first = encodeRuleset(base, 1)!;
+    expect(types(first.data)).toEqual([16, 0, 2, 0, 3, 3, 6, 17]);
+    // One ACK for the whole batch, on its last message (an ACK per message overflowed the receive buffer).
+    expect(ack(first.data)).toEqual([0, 0, 0, 0, 0, 0, 1, 0]);
+    expect(first.reread).toEqual(["post", "ports"]);
+    const port = (n: number) => ({ chain: "ports", exprs: [...match.dport("tcp", n), ...action.dnat("10.0.0.2", 80)], key: `port ${n}` });
+    const installed = { rs: base, handles: new Map([["post", [7n]], ["ports", []]]) };
+    const withPort: Ruleset = { ...base, rules: [...base.rules, port(8080)] };
+    // Only the new rule, at the head of the empty ports chain (no NLM_F_APPEND, no position).
+    const one = encodeRuleset(withPort, 1, false, installed)!;
+    expect(types(one.data)).toEqual([16, 6, 17]);
+    expect(msgs(one.data)[1]!.flags & 0x800).toBe(0);
+    expect(one.reread).toEqual(["ports"]);
+    expect(encodeRuleset(withPort, 1, false, { rs: structuredClone(withPort), handles: new Map([["post", [7n]], ["ports", [9n]]]) })).toBeUndefined();
+    // Three ports installed (handles 11, 12, 13): removing the middle one deletes handle 12 only;
+    // adding one between them inserts it after handle 11.
+    const three = { rs: { ...base, rules: [...base.rules, port(1), port(2), port(3)] }, handles: new Map([["post", [7n]], ["ports", [11n, 12n, 13n]]]) };
+    const del = encodeRuleset({ ...base, rules: [...base.rules, port(1), port(3)] }, 1, false, three)!;
+    expect(types(del.data)).toEqual([16, 8, 17]);
+    const delAttrs = decodeAttrs(msgs(del.data)[1]!.payload.subarray(4));
+    expect(new DataView(delAttrs.get(3)!.buffer, delAttrs.get(3)!.byteOffset).getBigUint64(0)).toBe(12n);
+    const ins = encodeRuleset({ ...base, rules: [...base.rules, port(1), port(9), port(2), port(3)] }, 1, false, three)!;
+    expect(types(ins.data)).toEqual([16, 6, 17]);
+    const insMsg = msgs(ins.data)[1]!;
+    expect(insMsg.flags & 0x800).toBe(0x800);
+    const pos = decodeAttrs(insMsg.payload.subarray(4)).get(6)!;
+    expect(new DataView(pos.buffer, pos.byteOffset).getBigUint64(0)).toBe(11n);
+    // Kept rules in another order: the chain is flushed and refilled.
+    const reordered = encodeRuleset({ ...base, rules: [...base.rules, port(3), port(1), port(2)] }, 1, false, three)!;
+    expect(types(reordered.data)).toEqual([16, 8, 6, 6, 6, 17]);
   });
 });
 

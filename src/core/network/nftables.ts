@@ -6,7 +6,7 @@
  * the previous rules in place (the kernel applies a batch entirely or not at all).
  */
 import type { Sys } from "../sys/sys.ts";
-import { type Attr, be, decodeAttrs, encodeMessage, le, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST } from "./netlink.ts";
+import { type Attr, be, decodeAttrs, encodeMessage, le, type Message, NETLINK_NETFILTER, NetlinkSocket, nla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_ECHO, NLM_F_REQUEST } from "./netlink.ts";
 import { ipBytes } from "./rtnl.ts";
 import { concatBytes } from "../bytes.ts";
 import { ipv6Bytes, isIPv6, maskBytes6 } from "./ipv6.ts";
@@ -70,6 +70,17 @@ export interface Rule {
   chain: string;
   exprs: Expr[];
   comment?: string;
+  /**
+   * What identifies the rule: two rules with the same key are the same rule. A builder that
+   * knows its rules' inputs sets it (cheap); otherwise the expressions are serialised.
+   */
+  key?: string;
+}
+
+/** A table as installed: the ruleset and, per chain, the kernel's handles of its rules in order. */
+export interface Installed {
+  rs: Ruleset;
+  handles: Map<string, bigint[]>;
 }
 
 /** A whole table. */
@@ -196,12 +207,12 @@ function encodeBatch(family: number, ops: Op[], seq0: number): { data: Uint8Arra
   return { data: concatBytes(msgs), lastSeq };
 }
 
-/** Send a batch on a fresh socket and wait for its acknowledgement. */
-function sendBatch(sys: Sys, batch: { data: Uint8Array; lastSeq: number }, what: string): void {
+/** Send a batch on a fresh socket and wait for its acknowledgement; answers what the kernel echoed. */
+function sendBatch(sys: Sys, batch: { data: Uint8Array; lastSeq: number }, what: string): Message[] {
   const sock = NetlinkSocket.open(sys, NETLINK_NETFILTER);
   try {
     sock.fitSendBuffer(batch.data.length);
-    sock.request(batch.data, batch.lastSeq, what, "nf_tables");
+    return sock.request(batch.data, batch.lastSeq, what, "nf_tables");
   } finally {
     sock.close();
   }
@@ -220,27 +231,108 @@ function exprAttr(e: Expr): Attr {
   return nla.nest(1 /* NFTA_LIST_ELEM */, ...attrs);
 }
 
+const ruleKey = (r: Rule) => r.key ?? JSON.stringify(r.exprs, (_k, v) => (v instanceof Uint8Array ? [...v] : v)) + (r.comment ?? "");
+
+/** A ruleset's rules by chain, in order. */
+function byChain(rs: Ruleset): Map<string, Rule[]> {
+  const out = new Map<string, Rule[]>();
+  for (const r of rs.rules) {
+    const list = out.get(r.chain);
+    if (list) list.push(r);
+    else out.set(r.chain, [r]);
+  }
+  return out;
+}
+
+/** Keys of one chain's rules, each made unique by its occurrence (`key#n`). */
+function chainKeys(rules: Rule[] = []): string[] {
+  const seen = new Map<string, number>();
+  return rules.map((r) => {
+    const k = ruleKey(r);
+    const n = seen.get(k) ?? 0;
+    seen.set(k, n + 1);
+    return `${k}#${n}`;
+  });
+}
+
+/** A planned change: the batch, and the chains whose handles must be read back afterwards. */
+export interface RulesetPlan {
+  data: Uint8Array;
+  lastSeq: number;
+  /** Chains to list again for their handles (flushed ones; every chain after a full install). */
+  reread: string[];
+  /** Chains changed in place: their handles, with a hole for each new rule... */
+  patched: Map<string, (bigint | undefined)[]>;
+  /** ...filled in this order by the kernel's echoes of the new rules (NLM_F_ECHO). */
+  echoed: { chain: string; index: number }[];
+}
+
 /**
- * The batch that brings table `rs.table` (family `rs.family`, default ip) from `previous` (what this process installed
- * last) to `rs`: when only rules changed, the changed chains are flushed and refilled, leaving
- * base chains and their hooks in place (a new nat hook costs the kernel an RCU grace period,
- * 10-25 ms measured here); otherwise the table is dropped and made again. `remove` drops it.
+ * The batch that brings table `rs.table` (family `rs.family`, default ip) from `previous` (what
+ * this process installed last, with the rules' handles) to `rs`. When only rules changed, each
+ * changed chain gets just its differences: rules that went are deleted by handle and new ones
+ * are inserted next to the rule they follow, so the kernel's work (and the batch) grows with the
+ * change, not with the table; a chain whose surviving rules changed order is flushed and
+ * refilled. Base chains and hooks stay in place (a new nat hook costs an RCU grace period,
+ * 10-25 ms measured here). Otherwise the table is dropped and made again. `remove` drops it.
+ * Undefined: nothing to do.
  */
-export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previous?: Ruleset): { data: Uint8Array; lastSeq: number } | undefined {
+export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previous?: Installed): RulesetPlan | undefined {
   const ops: Op[] = [];
   const add = (type: number, flags: number, attrs: Attr[]) => ops.push({ type, flags, attrs });
-  const newRule = (r: Rule) => add(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, ruleAttrs(rs.table, r));
+  const newRule = (r: Rule, flags = NLM_F_APPEND, after?: bigint) => add(NFT_MSG_NEWRULE, NLM_F_CREATE | flags, [...ruleAttrs(rs.table, r), ...(after !== undefined ? [nla.bytes(6 /* NFTA_RULE_POSITION */, be64(after))] : [])]);
+  const patched = new Map<string, (bigint | undefined)[]>();
+  const echoed: { chain: string; index: number }[] = [];
   const table = nla.str(1, rs.table);
-  const sameChains = !remove && previous && previous.table === rs.table && previous.family === rs.family && JSON.stringify(previous.chains) === JSON.stringify(rs.chains);
+  const prev = previous?.rs;
+  const sameChains = !remove && prev && prev.table === rs.table && prev.family === rs.family && JSON.stringify(prev.chains) === JSON.stringify(rs.chains);
+  const reread: string[] = [];
   if (sameChains) {
-    const key = (r: Rule) => JSON.stringify(r, (_k, v) => (v instanceof Uint8Array ? [...v] : v));
-    const byChain = (x: Ruleset, chain: string) => x.rules.filter((r) => r.chain === chain).map(key).join("\n");
-    const changed = rs.chains.filter((c) => byChain(previous, c.name) !== byChain(rs, c.name));
-    if (!changed.length) return undefined;
-    for (const c of changed) {
-      add(NFT_MSG_DELRULE, 0, [nla.str(1, rs.table), nla.str(2, c.name)]); // flush the chain
-      for (const r of rs.rules) if (r.chain === c.name) newRule(r);
+    const oldByChain = byChain(prev);
+    const newByChain = byChain(rs);
+    for (const c of rs.chains) {
+      const newRules = newByChain.get(c.name) ?? [];
+      const oldKeys = chainKeys(oldByChain.get(c.name));
+      const newKeys = chainKeys(newRules);
+      if (oldKeys.length === newKeys.length && oldKeys.every((k, i) => k === newKeys[i])) continue;
+      const handles = previous.handles.get(c.name);
+      const oldSet = new Set(oldKeys);
+      const newSet = new Set(newKeys);
+      const keptOld = oldKeys.filter((k) => newSet.has(k));
+      const keptNew = newKeys.filter((k) => oldSet.has(k));
+      if (!handles || handles.length !== oldKeys.length || keptOld.some((k, i) => k !== keptNew[i])) {
+        add(NFT_MSG_DELRULE, 0, [nla.str(1, rs.table), nla.str(2, c.name)]); // flush the chain
+        for (const r of newRules) newRule(r);
+        reread.push(c.name);
+        continue;
+      }
+      {
+        oldKeys.forEach((k, i) => {
+          if (!newSet.has(k)) add(NFT_MSG_DELRULE, 0, [nla.str(1, rs.table), nla.str(2, c.name), nla.bytes(3, be64(handles[i]!))]);
+        });
+        const handleOf = new Map(oldKeys.map((k, i) => [k, handles[i]!]));
+        // Runs of new rules: each run goes after the kept rule before it (or at the head),
+        // inserted last-first so that every insert lands right after the same anchor.
+        let anchor: bigint | undefined;
+        let run: number[] = [];
+        const flush = () => {
+          for (const i of run.reverse()) {
+            newRule(newRules[i]!, anchor === undefined ? NLM_F_ECHO : NLM_F_APPEND | NLM_F_ECHO, anchor);
+            echoed.push({ chain: c.name, index: i });
+          }
+          run = [];
+        };
+        newKeys.forEach((k, i) => {
+          if (oldSet.has(k)) {
+            flush();
+            anchor = handleOf.get(k);
+          } else run.push(i);
+        });
+        flush();
+        patched.set(c.name, newKeys.map((k) => handleOf.get(k)));
+      }
     }
+    if (!ops.length) return undefined;
   } else {
     add(NFT_MSG_NEWTABLE, NLM_F_CREATE, [table]); // so that the delete below never fails
     add(NFT_MSG_DELTABLE, 0, [table]);
@@ -257,8 +349,9 @@ export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previou
       add(NFT_MSG_NEWCHAIN, NLM_F_CREATE, attrs);
     }
     for (const r of rs.rules) newRule(r);
+    reread.push(...rs.chains.map((c) => c.name));
   }
-  return encodeBatch(FAMILY[rs.family ?? "ip"], ops, seq0);
+  return { ...encodeBatch(FAMILY[rs.family ?? "ip"], ops, seq0), reread, patched, echoed };
 }
 
 /** nftables' user-data TLV for a rule comment (type 0, length, NUL-terminated text). */
@@ -349,12 +442,31 @@ function be64(n: bigint): Uint8Array {
 }
 
 /**
- * Install `rs` atomically. With `previous` (the ruleset this process installed last) only the
- * chains whose rules differ are rewritten, and nothing is sent when none does.
+ * Install `rs` atomically. With `previous` (what this process installed last) only the
+ * differences are sent, and nothing when there are none. Answers what is installed now.
  */
-export function applyRuleset(sys: Sys, rs: Ruleset, previous?: Ruleset): void {
-  const batch = encodeRuleset(rs, 1, false, previous); // a fresh socket: its sequence numbers start anywhere
-  if (batch) sendBatch(sys, batch, `nftables table ${rs.family ?? "ip"} ${rs.table}`);
+export function applyRuleset(sys: Sys, rs: Ruleset, previous?: Installed): Installed {
+  const plan = encodeRuleset(rs, 1, false, previous); // a fresh socket: its sequence numbers start anywhere
+  if (!plan) return { rs, handles: previous!.handles };
+  const replies = sendBatch(sys, plan, `nftables table ${rs.family ?? "ip"} ${rs.table}`);
+  const handles = new Map(previous?.handles);
+  const family = rs.family ?? "ip";
+  const echoes = replies.filter((m) => m.type === msgType(NFT_MSG_NEWRULE)).map((m) => decodeAttrs(m.payload.subarray(4)).get(3));
+  plan.echoed.forEach((e, i) => {
+    const h = echoes[i];
+    if (h) plan.patched.get(e.chain)![e.index] = beView(h).getBigUint64(0);
+  });
+  for (const [c, list] of plan.patched) {
+    if (list.every((h) => h !== undefined)) handles.set(c, list as bigint[]);
+    else plan.reread.push(c); // an echo went missing: ask the kernel
+  }
+  for (const c of plan.reread) {
+    const listed = listRules(sys, family, rs.table, c).map((r) => r.handle);
+    // Someone else edited the table: without trustworthy handles the next change flushes the chain.
+    if (listed.length === rs.rules.filter((r) => r.chain === c).length) handles.set(c, listed);
+    else handles.delete(c);
+  }
+  return { rs, handles };
 }
 
 /** Remove table `name` of `family` (no error when it is absent). */

@@ -17,7 +17,7 @@ import type { Logger } from "../../core/log.ts";
 import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
 import { formatIPv6, parseCidr6, parseIPv6 } from "../../core/network/ipv6.ts";
-import { applyRuleset, removeTable, type Ruleset } from "../../core/network/nftables.ts";
+import { applyRuleset, type Installed, removeTable, type Ruleset } from "../../core/network/nftables.ts";
 import { acceptBridgesInForeignForward } from "./foreign-forward.ts";
 import { bridgeRuleset, type RuleEndpoint, type RuleNetwork } from "./ruleset.ts";
 import { Rtnl } from "../../core/network/rtnl.ts";
@@ -333,16 +333,14 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   /** What was installed last (the first install after a start replaces the whole table). */
-  private installed: Ruleset | undefined;
-  private installed6: Ruleset | undefined;
+  private installed: Installed | undefined;
+  private installed6: Installed | undefined;
   private dropped6 = false;
 
   private sync(): void {
     if (this.restoring) return;
     this.coexist();
-    const next = this.ruleset();
-    applyRuleset(this.sys, next, this.installed);
-    this.installed = next;
+    this.installed = applyRuleset(this.sys, this.ruleset(), this.installed);
     // The ip6 table exists once an IPv6 network has; until then nothing is installed (a copy a
     // previous run left behind is dropped at the first sync).
     if (!this.installed6 && ![...this.networks.values()].some((n) => n.subnet6)) {
@@ -350,8 +348,6 @@ export class BridgeDriver implements NetworkDriver {
       this.dropped6 = true;
       return;
     }
-    const next6 = this.ruleset6();
-    applyRuleset(this.sys, next6, this.installed6);
-    this.installed6 = next6;
+    this.installed6 = applyRuleset(this.sys, this.ruleset6(), this.installed6);
   }
 }

