@@ -162,7 +162,11 @@ describe("netlink", () => {
     const one = encodeRuleset(withPort, 1, false, installed)!;
     expect(types(one.data)).toEqual([16, 6, 17]);
     expect(msgs(one.data)[1]!.flags & 0x800).toBe(0);
-    expect(one.reread).toEqual(["ports"]);
+    // Its handle comes back in the kernel's echo (NLM_F_ECHO), not from listing the chain again.
+    expect(msgs(one.data)[1]!.flags & 0x8).toBe(0x8);
+    expect(one.reread).toEqual([]);
+    expect(one.echoed).toEqual([{ chain: "ports", index: 0 }]);
+    expect(one.patched.get("ports")).toEqual([undefined]);
     expect(encodeRuleset(withPort, 1, false, { rs: structuredClone(withPort), handles: new Map([["post", [7n]], ["ports", [9n]]]) })).toBeUndefined();
     // Three ports installed (handles 11, 12, 13): removing the middle one deletes handle 12 only;
     // adding one between them inserts it after handle 11.
