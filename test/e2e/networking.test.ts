@@ -153,6 +153,42 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI
     expect((await docker("rm", "pub")).code).toBe(0);
   });
 
+  test("a host that routes a container subnet through this host cannot reach unpublished ports; published ones still answer it (Docker 28's raw PREROUTING drop)", async () => {
+    // A "LAN host": a network namespace behind a veth pair, routing the network's subnet through us.
+    const ns = `bunker-lan-${process.pid}`;
+    const ip = (...a: string[]) => Bun.spawnSync(["ip", ...a]);
+    ip("netns", "del", ns);
+    expect(ip("netns", "add", ns).exitCode).toBe(0);
+    try {
+      expect((await docker("network", "create", "--subnet", "10.251.3.0/24", "exposed")).code).toBe(0);
+      const both = "mkdir -p /a /b && echo unpublished > /a/index.html && echo published > /b/index.html && busybox httpd -p 80 -h /a && exec busybox httpd -f -p 81 -h /b";
+      expect((await docker("run", "-d", "--name", "exposed", "--network", "exposed", "-p", "18095:81", "busybox", "sh", "-c", both)).code).toBe(0);
+      const cip = await ipOf("exposed", "exposed");
+      ip("link", "add", "lanh", "type", "veth", "peer", "name", "lanc", "netns", ns);
+      ip("addr", "add", "10.250.7.1/30", "dev", "lanh");
+      ip("link", "set", "lanh", "up");
+      const inNs = (...a: string[]) => Bun.spawnSync(["ip", "netns", "exec", ns, ...a], { timeout: 10_000 });
+      inNs("ip", "addr", "add", "10.250.7.2/30", "dev", "lanc");
+      inNs("ip", "link", "set", "lanc", "up");
+      inNs("ip", "link", "set", "lo", "up");
+      inNs("ip", "route", "add", "10.251.3.0/24", "via", "10.250.7.1");
+      const get = (host: string, port: number) => inNs(BUSYBOX!, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | ${BUSYBOX} nc -w 2 ${host} ${port}`).stdout.toString();
+      let published = "";
+      for (let i = 0; i < 10 && !published.includes("published"); i++) published = get("10.250.7.1", 18095);
+      expect(published).toContain("published");
+      expect(get(cip, 80)).not.toContain("unpublished");
+      expect(get(cip, 81)).not.toContain("published");
+      // The container itself still reaches out and its peers still reach it.
+      const peer = await docker("run", "--rm", "--network", "exposed", "busybox", "sh", "-c", fetchIn("exposed"));
+      expect(peer.stdout).toContain("unpublished");
+    } finally {
+      ip("link", "del", "lanh");
+      ip("netns", "del", ns);
+      await docker("rm", "-f", "exposed");
+      await docker("network", "rm", "exposed");
+    }
+  }, 60_000);
+
   test("kill -9 of the daemon with published ports: the container keeps serving; a restarted daemon holds the port, keeps the rules and cleans up at stop", async () => {
     expect((await docker("run", "-d", "--name", "survivor", "-p", "127.0.0.1:18082:80", "busybox", ...httpd("still-here"))).code).toBe(0);
     let body: string | undefined;
