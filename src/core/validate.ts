@@ -23,6 +23,22 @@ export function parseOrThrow<S extends v.GenericSchema>(schema: S, input: unknow
   return r.output;
 }
 
+/**
+ * `input`'s top-level keys renamed to the schema's spelling when they differ only in case
+ * (`detachKeys` → `DetachKeys`): Go's encoding/json matches field names case-insensitively, so
+ * dockerd accepts such bodies and clients send them (docker-py's config-file detach keys).
+ */
+export function foldKeys(input: unknown, entries: Record<string, unknown>): unknown {
+  if (!input || typeof input !== "object" || Array.isArray(input)) return input;
+  const byLower = new Map(Object.keys(entries).map((k) => [k.toLowerCase(), k]));
+  const out: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(input)) {
+    const canonical = k in entries ? k : (byLower.get(k.toLowerCase()) ?? k);
+    if (!(canonical in out) || canonical === k) out[canonical] = val;
+  }
+  return out;
+}
+
 /** A plugin config section backed by a valibot schema. */
 export function configFrom<S extends v.GenericSchema>(schema: S, defaults: v.InferOutput<S>): PluginConfig<v.InferOutput<S>> {
   return {

@@ -13,18 +13,28 @@ const tarBytes = async (entries: TarInput[]) => Buffer.concat(await Array.fromAs
 const dir = (name: string): TarInput => ({ header: fullHeader({ name, type: "directory", mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 1_700_000_000 }) });
 const file = (name: string, body: Uint8Array, mode = 0o644): TarInput => ({ header: fullHeader({ name, type: "file", mode, uid: 0, gid: 0, size: body.length, mtime: 1_700_000_000 }), body });
 
-/** The busybox rootfs as a layer tar. */
-export async function busyboxLayer(): Promise<Buffer> {
+/**
+ * The busybox rootfs as a layer tar. `full`: every applet busybox has (in /bin), and the
+ * directories a distribution image has, for the clients' own test suites that expect an
+ * alpine- or busybox-like image.
+ */
+export async function busyboxLayer(opts: { full?: boolean } = {}): Promise<Buffer> {
   const bb = readFileSync(BUSYBOX!);
-  const applets = ["sh", "echo", "cat", "ls", "true", "false", "sleep", "id", "hostname", "ps", "env", "mount", "unshare", "grep", "head"];
+  const few = ["sh", "echo", "cat", "ls", "true", "false", "sleep", "id", "hostname", "ps", "env", "mount", "unshare", "grep", "head"];
+  const all = opts.full ? Bun.spawnSync([BUSYBOX!, "--list"]).stdout.toString().split("\n").filter((a) => a && a !== "busybox") : few;
+  const link = (name: string, target: string): TarInput => ({ header: fullHeader({ name, type: "symlink" as const, linkname: target, mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 1_700_000_000 }) });
+  const extraDirs = opts.full ? ["root/", "home/", "var/", "var/tmp/", "var/opt/", "usr/", "usr/local/", "usr/local/bin/", "mnt/", "srv/", "opt/"] : [];
   return tarBytes([
     dir("bin/"),
     file("bin/busybox", bb, 0o755),
-    ...applets.map((a) => ({ header: fullHeader({ name: `bin/${a}`, type: "symlink" as const, linkname: "busybox", mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 1_700_000_000 }) })),
+    ...all.map((a) => link(`bin/${a}`, "busybox")),
     dir("etc/"),
-    file("etc/passwd", new TextEncoder().encode("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")),
-    file("etc/group", new TextEncoder().encode("root:x:0:\nnogroup:x:65534:\n")),
+    file("etc/passwd", new TextEncoder().encode(`root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n${opts.full ? "postgres:x:70:70:postgres:/var/lib/postgresql:/bin/sh\n" : ""}`)),
+    file("etc/group", new TextEncoder().encode(`root:x:0:\nnogroup:x:65534:\n${opts.full ? "postgres:x:70:\n" : ""}`)),
+    ...(opts.full ? [file("etc/os-release", new TextEncoder().encode('NAME="busybox"\nID=busybox\n'))] : []),
     dir("tmp/"),
+    ...extraDirs.map(dir),
+    ...(opts.full ? [dir("usr/bin/"), link("usr/bin/env", "../../bin/busybox"), dir("sbin/"), link("sbin/init", "../bin/busybox")] : []),
   ]);
 }
 

@@ -48,6 +48,12 @@ export interface BuildOptions {
   noCache: boolean;
   pull: boolean;
   network?: string;
+  /** The Dockerfile's text, when it was read before the context was trimmed (.dockerignore may name it). */
+  dockerfileText?: string;
+  /** `--cache-from`: only these images (and the steps they were built from) may be cache hits. */
+  cacheFrom?: string[];
+  /** `--add-host host:ip` entries for RUN containers' /etc/hosts. */
+  extraHosts?: string[];
   /** Output lines (the classic builder's `stream` messages). */
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
@@ -112,8 +118,11 @@ class BuildCache {
 export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string> {
   const dfPath = posix.normalize(`/${opts.dockerfile || "Dockerfile"}`).slice(1);
   const dfFull = join(opts.context, dfPath);
-  if (!existsSync(dfFull)) throw new BuildError(`Cannot locate specified Dockerfile: ${opts.dockerfile || "Dockerfile"}`);
-  const df = parseDockerfile(readFileSync(dfFull, "utf8"));
+  if (opts.dockerfileText === undefined && !existsSync(dfFull)) throw new BuildError(`Cannot locate specified Dockerfile: ${opts.dockerfile || "Dockerfile"}`);
+  const df = parseDockerfile(opts.dockerfileText ?? readFileSync(dfFull, "utf8"));
+  // --cache-from: the named images and their ancestors are the only cache there is (an unknown
+  // name brings nothing), as the classic builder's cache-from image cache does.
+  const cacheFrom = opts.cacheFrom?.length ? cacheSources(deps.images, opts.cacheFrom) : undefined;
   const escape = df.escape;
   const cache = new BuildCache(deps.cacheFile);
   const usedArgs = new Set<string>();
@@ -167,7 +176,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     const parent = s.image?.id ?? "scratch";
     const cacheKey = sha256(`${parent}\n${key}`);
     const hit = opts.noCache ? undefined : cache.get(cacheKey);
-    if (hit && exists(deps.images, hit)) {
+    if (hit && exists(deps.images, hit) && (!cacheFrom || cacheFrom.has(hit))) {
       opts.out(" ---> Using cache\n");
       s.image = deps.images.image(hit);
     } else {
@@ -198,7 +207,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
       WorkingDir: s.config.WorkingDir ?? "",
       AttachStdout: true,
       AttachStderr: true,
-      HostConfig: { NetworkMode: opts.network || "default" },
+      HostConfig: { NetworkMode: opts.network || "default", ...(opts.extraHosts?.length ? { ExtraHosts: opts.extraHosts } : {}) },
     };
     const { Id } = await deps.containers.create(body);
     return Id;
@@ -229,7 +238,8 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
           opts.out(` ---> Running in ${short(id)}\n`);
           try {
             const done = deps.containers.wait(id, "next-exit");
-            const att = deps.containers.attach(id, { stdin: false }, { data: (rec) => opts.out(new TextDecoder().decode(rec.data)), end: () => {} });
+            // stderr in red, as the classic builder marks it (docker-py's tests look for the escapes).
+            const att = deps.containers.attach(id, { stdin: false }, { data: (rec) => opts.out(rec.stream === 2 ? `\x1b[91m${new TextDecoder().decode(rec.data)}\x1b[0m` : new TextDecoder().decode(rec.data)), end: () => {} });
             await deps.containers.start(id);
             const code = await done;
             att.detach();
@@ -689,4 +699,26 @@ export function parseDuration(s: string): number {
   }
   if (!consumed || consumed !== s.length) throw invalidArgument(`time: invalid duration "${s}"`);
   return Math.round(total);
+}
+
+/** The images `names` resolve to and all their ancestors (unknown names are skipped). */
+function cacheSources(images: ImageService, names: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const n of names) {
+    let id: string | undefined;
+    try {
+      id = images.image(n).id;
+    } catch {
+      continue;
+    }
+    while (id && !out.has(id)) {
+      out.add(id);
+      try {
+        id = images.image(id).parent;
+      } catch {
+        id = undefined;
+      }
+    }
+  }
+  return out;
 }

@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { basename, dirname, join, posix } from "node:path";
 import { parseByteSize, randomHex } from "../bytes.ts";
 import type { EventBus } from "../daemon/events.ts";
-import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
+import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Logger } from "../log.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
@@ -31,7 +31,7 @@ import { HealthMonitor, healthCommand } from "./health.ts";
 import { randomName } from "./names.ts";
 import { resolveUser } from "./user.ts";
 import { interfaceCounters } from "../network/counters.ts";
-import type { NetworkService } from "../network/network-service.ts";
+import { type NetworkService, splitLink } from "../network/network-service.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 /** What a running container has in the daemon's memory. */
@@ -117,14 +117,39 @@ export class ContainerService {
   }
 
   /** Connect a container to a network (a running one joins at once; its /etc/hosts gains the address). */
-  async connectNetwork(ref: string, network: string, cfg: { IPAMConfig?: { IPv4Address?: string | null | undefined; IPv6Address?: string | null | undefined } | null; Aliases?: string[] | null; Links?: string[] | null }): Promise<void> {
+  async connectNetwork(ref: string, network: string, cfg: { IPAMConfig?: { IPv4Address?: string | null | undefined; IPv6Address?: string | null | undefined; LinkLocalIPs?: string[] | null | undefined } | null; Aliases?: string[] | null; Links?: string[] | null; MacAddress?: string | null; DriverOpts?: Record<string, string> | null }): Promise<void> {
     const c = this.store.get(ref);
     const ipv4 = cfg.IPAMConfig?.IPv4Address;
     const ipv6 = cfg.IPAMConfig?.IPv6Address;
-    const ipam = { ...(ipv4 ? { IPv4Address: ipv4 } : {}), ...(ipv6 ? { IPv6Address: ipv6 } : {}) };
-    await this.deps.networks.connect(c, network, { ...(ipv4 || ipv6 ? { IPAMConfig: ipam } : {}), Aliases: cfg.Aliases ?? null, Links: cfg.Links ?? null });
+    const ll = cfg.IPAMConfig?.LinkLocalIPs;
+    const ipam = { ...(ipv4 ? { IPv4Address: ipv4 } : {}), ...(ipv6 ? { IPv6Address: ipv6 } : {}), ...(ll?.length ? { LinkLocalIPs: ll } : {}) };
+    await this.deps.networks.connect(c, network, { ...(Object.keys(ipam).length ? { IPAMConfig: ipam } : {}), Aliases: cfg.Aliases ?? null, Links: cfg.Links ?? null, MacAddress: cfg.MacAddress ?? null, DriverOpts: cfg.DriverOpts ?? null });
     if (c.State.Running) this.writeEtcFiles(c);
     this.store.save(c);
+  }
+
+  /**
+   * `DELETE /containers/<parent>/<alias>?link=1`: drop the legacy link `alias` from `parent`
+   * (moby's rmLink). The linked container itself stays.
+   */
+  removeLink(linkName: string): void {
+    const name = linkName.replace(/^\/+/, "/").startsWith("/") ? linkName.replace(/^\/+/, "/") : `/${linkName}`;
+    const i = name.lastIndexOf("/");
+    const parentName = name.slice(0, i);
+    const alias = name.slice(i + 1);
+    if (!parentName) throw conflict("Conflict, cannot remove the default link name of the container");
+    let parent: ContainerRecord;
+    try {
+      parent = this.store.get(parentName.slice(1));
+    } catch {
+      throw notFound(`Cannot get parent ${parentName} for link name ${name}`);
+    }
+    const links = (parent.HostConfig.Links ?? []) as string[];
+    const kept = links.filter((l) => splitLink(l)[1] !== alias);
+    if (kept.length === links.length) throw notFound(`No such container: ${name}`);
+    parent.HostConfig.Links = kept.length ? kept : null;
+    this.store.save(parent);
+    if (parent.State.Running) this.writeEtcFiles(parent);
   }
 
   /** Disconnect a container from a network. */
@@ -231,7 +256,7 @@ export class ContainerService {
     if (!["json-file", "none", "local"].includes(rec.HostConfig.LogConfig!.Type!)) {
       await layers.driver.remove(rwKey);
       this.store.delete(id);
-      throw invalidArgument(`failed to create task for container: logging driver ${rec.HostConfig.LogConfig!.Type} is not supported`);
+      throw invalidArgument(`error looking up logging plugin ${rec.HostConfig.LogConfig!.Type}: plugin "${rec.HostConfig.LogConfig!.Type}" not found`);
     }
     // Volumes: named ones are created when missing, anonymous ones get a fresh name.
     for (const m of mounts) {
@@ -310,7 +335,7 @@ export class ContainerService {
       this.writeEtcFiles(c);
       const user = resolveUser(this.deps.sys, rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
       if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });
-      const env = mergeEnv(c.Config.Env, [`HOSTNAME=${c.Config.Hostname}`], c.Config.Tty ? ["TERM=xterm"] : [], c.Config.Env);
+      const env = mergeEnv(c.Config.Env, [`HOSTNAME=${c.Config.Hostname}`], c.Config.Tty ? ["TERM=xterm"] : [], this.deps.networks.linkEnv(c), c.Config.Env);
       const spec = buildSpec({
         id: c.Id,
         config: c.Config,
@@ -322,6 +347,7 @@ export class ContainerService {
         etcFiles: { hosts: c.HostsPath, hostname: c.HostnamePath, resolvConf: c.ResolvConfPath },
         mounts: await this.volumeMounts(c, rootfs),
         ...(netnsPath ? { netnsPath } : {}),
+        nsPaths: this.sharedNamespaces(c),
       });
       const bundle = join(dir, "bundle");
       mkdirSync(bundle, { recursive: true });
@@ -392,6 +418,19 @@ export class ContainerService {
   }
 
   /** For `--network container:<id>`: the other container's namespace (it must run). */
+  /** `--pid container:<id>` and `--ipc container:<id>`: the other container's namespaces (and /dev/shm). */
+  private sharedNamespaces(c: ContainerRecord): { pid?: string; ipc?: string; shm?: string } {
+    const pidOf = (mode: string | null | undefined) => {
+      if (!mode?.startsWith("container:")) return undefined;
+      const other = this.store.get(mode.slice("container:".length));
+      if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join namespace of a non running container: ${other.Id}`);
+      return other.State.Pid;
+    };
+    const pid = pidOf(c.HostConfig.PidMode);
+    const ipc = pidOf(c.HostConfig.IpcMode);
+    return { ...(pid ? { pid: `/proc/${pid}/ns/pid` } : {}), ...(ipc ? { ipc: `/proc/${ipc}/ns/ipc`, shm: `/proc/${ipc}/root/dev/shm` } : {}) };
+  }
+
   private joinedNetns(c: ContainerRecord): string | undefined {
     const mode = c.HostConfig.NetworkMode ?? "";
     if (!mode.startsWith("container:")) return undefined;
@@ -612,8 +651,11 @@ export class ContainerService {
 
   // ---- stop, kill, pause ---------------------------------------------------------------------
 
-  /** `POST /containers/{id}/kill`. */
-  kill(ref: string, signal = "SIGKILL"): void {
+  /**
+   * `POST /containers/{id}/kill`. A SIGKILL answers once the exit is recorded (moby waits too),
+   * so an inspect right after shows `exited` with 137; other signals answer when sent.
+   */
+  async kill(ref: string, signal = "SIGKILL"): Promise<void> {
     const c = this.store.get(ref);
     const sig = parseSignal(signal);
     if (c.State.Restarting && this.cancelRestart(c)) return;
@@ -624,8 +666,10 @@ export class ContainerService {
       c.ManuallyStopped = true; // as dockerd: a killed container is not restarted by its policy
       this.store.save(c);
     }
+    const l = this.live.get(c.Id);
     this.deps.runtime.kill(c.Id, sig, sig === 9);
     this.publish(c, "kill", { signal: String(sig) });
+    if (sig === 9 && l) await Promise.race([l.handled, Bun.sleep(10_000)]);
   }
 
   /** `POST /containers/{id}/stop`: the stop signal, then SIGKILL after `timeout` seconds. False if not running (304). */
@@ -694,11 +738,12 @@ export class ContainerService {
     // A start in progress (a restart policy's) finishes first, so nothing runs without a record.
     await this.starting.get(c.Id);
     c = this.store.get(ref);
-    if (c.State.Restarting && !opts.force) throw conflict(`cannot remove container "${c.Name}": container is restarting: stop the container before removing or force remove`);
+    if (c.State.Restarting && !opts.force) throw conflict(`You cannot remove a restarting container ${c.Id}. Stop the container before attempting removal or force remove`);
     this.cancelRestart(c);
     if (c.State.Running) {
       if (!opts.force) {
-        throw conflict(`cannot remove container "${c.Name}": container is ${c.State.Paused ? "paused" : "running"}: stop the container before removing or force remove`);
+        // dockerd 20.10's wording, which clients match (docker-py's tests do; Docker 28 rephrased it).
+        throw conflict(`You cannot remove a ${c.State.Paused ? "paused" : "running"} container ${c.Id}. ${c.State.Paused ? "Unpause and then stop" : "Stop"} the container before attempting removal or force remove`);
       }
       const l = this.live.get(c.Id);
       if (c.State.Paused) this.deps.runtime.resume(c.Id);
@@ -892,7 +937,7 @@ export class ContainerService {
       let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
       delete config.Hostname;
       if (opts.changes?.length) config = applyChanges(config, opts.changes);
-      const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), { config, containerId: c.Id, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.createdBy ? { createdBy: opts.createdBy } : {}) });
+      const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), { config, containerId: c.Id, containerConfig: { ...c.Config }, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.createdBy ? { createdBy: opts.createdBy } : {}) });
       this.publish(c, "commit", { comment: opts.comment ?? "" });
       return id;
     } finally {

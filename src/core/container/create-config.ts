@@ -89,6 +89,7 @@ export const HostConfigSchema = v.looseObject({
   Ulimits: v.nullish(v.array(v.looseObject({ Name: v.string(), Soft: v.pipe(v.number(), v.integer()), Hard: v.pipe(v.number(), v.integer()) }))),
   Devices: v.nullish(v.array(v.looseObject({ PathOnHost: v.string(), PathInContainer: str, CgroupPermissions: str }))),
   CgroupParent: str,
+  DeviceCgroupRules: strs,
 });
 
 export const ContainerConfigSchema = v.looseObject({

@@ -14,7 +14,7 @@ import { conflict, invalidArgument, notFound } from "../errors.ts";
 import type { EventBus } from "../daemon/events.ts";
 import type { ContainerRuntime, RuntimeProcess } from "../runtime/types.ts";
 import { AT_FDCWD, O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
-import { parseOrThrow } from "../validate.ts";
+import { foldKeys, parseOrThrow } from "../validate.ts";
 import type { ContainerStore } from "./container-store.ts";
 import { ALL_CAPS } from "./oci-spec.ts";
 import { mergeEnv } from "./env.ts";
@@ -65,7 +65,7 @@ export class ExecService {
 
   /** `POST /containers/{id}/exec`. */
   create(ref: string, raw: unknown): string {
-    const config = parseOrThrow(ExecConfigSchema, raw ?? {}, "exec config");
+    const config = parseOrThrow(ExecConfigSchema, foldKeys(raw ?? {}, ExecConfigSchema.entries), "exec config");
     const c = this.deps.store.get(ref);
     if (!c.State.Running) throw conflict(`container ${c.Id} is not running`);
     if (c.State.Paused) throw conflict(`container ${c.Id} is paused, unpause the container before exec`);

@@ -7,7 +7,8 @@
  * lifts capabilities, seccomp, masking and device rules.
  */
 import { readFileSync } from "node:fs";
-import { EngineError, invalidArgument } from "../errors.ts";
+import { invalidArgument } from "../errors.ts";
+import { hostDevices, parseDeviceCgroupRule } from "./devices.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
 import { defaultSeccompProfile, type SeccompSpec } from "./seccomp-default.ts";
 
@@ -60,6 +61,8 @@ export interface SpecInput {
   rootfs: string;
   /** A network namespace to join (`--network container:<id>`). */
   netnsPath?: string;
+  /** Namespaces of another container to join (`--pid`/`--ipc container:<id>`), and its /dev/shm. */
+  nsPaths?: { pid?: string; ipc?: string; shm?: string };
   /** Files bound into the container: /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   /** Extra mounts (volumes, binds, tmpfs), already resolved to runtime-spec mounts. */
@@ -121,7 +124,21 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   if (input.netnsPath) namespaces.push({ type: "network", path: input.netnsPath });
   else if (netMode !== "host") namespaces.push({ type: "network" });
   if ((h.CgroupnsMode ?? "private") !== "host") namespaces.push({ type: "cgroup" });
-  if (h.PidMode === "host") namespaces.splice(0, 1);
+  // Shared namespaces (cri-dockerd's pods use them): host, or another container's by its pid.
+  const share = (type: string, mode: string | null | undefined, path: string | undefined) => {
+    const i = namespaces.findIndex((n) => n.type === type);
+    if (mode === "host") namespaces.splice(i, 1);
+    else if (mode?.startsWith("container:")) {
+      if (!path) throw invalidArgument(`cannot join the ${type} namespace of ${mode.slice(10)}: it is not running`);
+      namespaces[i] = { type, path };
+    }
+  };
+  share("pid", h.PidMode, input.nsPaths?.pid);
+  share("ipc", h.IpcMode, input.nsPaths?.ipc);
+  share("uts", h.UTSMode, undefined);
+  if (h.UTSMode && h.UTSMode !== "host") throw invalidArgument(`invalid UTS mode: ${h.UTSMode}`);
+  if (h.IpcMode && !["", "private", "shareable", "host", "none"].includes(h.IpcMode) && !h.IpcMode.startsWith("container:")) throw invalidArgument(`invalid IPC mode: ${h.IpcMode}`);
+  if (h.PidMode && h.PidMode !== "host" && !h.PidMode.startsWith("container:")) throw invalidArgument(`invalid PID mode: ${h.PidMode}`);
   const hostname = c.Hostname || input.id.slice(0, 12);
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
@@ -130,14 +147,20 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", privileged ? "rw" : "ro"] },
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${h.ShmSize || 64 * 1024 * 1024}`] },
+    // /dev/shm: the host's with --ipc host, the other container's with --ipc container:<id>.
+    h.IpcMode === "host"
+      ? { destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate"] }
+      : input.nsPaths?.shm
+        ? { destination: "/dev/shm", type: "bind", source: input.nsPaths.shm, options: ["rbind", "rprivate"] }
+        : { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${h.ShmSize || 64 * 1024 * 1024}`] },
     { destination: "/etc/resolv.conf", type: "bind", source: input.etcFiles.resolvConf, options: ["rbind", "rprivate"] },
     { destination: "/etc/hostname", type: "bind", source: input.etcFiles.hostname, options: ["rbind", "rprivate"] },
     { destination: "/etc/hosts", type: "bind", source: input.etcFiles.hosts, options: ["rbind", "rprivate"] },
     ...input.mounts,
   ];
+  const extra = hostDevices(h.Devices ?? []);
   const resources: Record<string, unknown> = {
-    devices: privileged ? [{ allow: true, access: "rwm" }] : [{ allow: false, access: "rwm" }],
+    devices: privileged ? [{ allow: true, access: "rwm" }] : [{ allow: false, access: "rwm" }, ...extra.rules, ...(h.DeviceCgroupRules ?? []).map(parseDeviceCgroupRule)],
   };
   const memory: Record<string, number> = {};
   if (h.Memory) memory.limit = h.Memory;
@@ -186,12 +209,12 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     linux: {
       namespaces,
       resources,
+      ...(extra.devices.length ? { devices: extra.devices } : {}),
       ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: h.Sysctls } : {}),
       ...(privileged ? {} : { maskedPaths: MASKED, readonlyPaths: READONLY }),
       ...(seccomp ? { seccomp } : {}),
       ...(h.CgroupParent ? { cgroupsPath: `/${h.CgroupParent.replace(/^\/+/, "")}/${input.id}` } : {}),
     },
   };
-  if (h.IpcMode && !["", "private", "shareable"].includes(h.IpcMode)) throw new EngineError("not-implemented", `--ipc ${h.IpcMode} is not supported yet`);
   return spec;
 }

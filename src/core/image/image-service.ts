@@ -80,11 +80,15 @@ export class ImageService {
   /** `GET /images/json`. */
   list(filters: Filters, all = false): Record<string, unknown>[] {
     const images = this.deps.images.list();
-    const refMatch = (r: ImageRecord) => {
-      const pats = filters.get("reference");
-      if (!pats.length) return true;
-      return r.repoTags.some((t) => pats.some((p) => globMatch(p.includes(":") ? p : `${p}:*`, t) || globMatch(p, t.split(":")[0]!)));
-    };
+    const pats = filters.get("reference");
+    const tagMatches = (t: string) => pats.some((p) => globMatch(p.includes(":") ? p : `${p}:*`, t) || globMatch(p, t.split(":")[0]!));
+    const refMatch = (r: ImageRecord) => !pats.length || r.repoTags.some(tagMatches);
+    // With a reference filter only the matching tags are listed (moby does the same).
+    const tagsShown = (r: ImageRecord) => (pats.length ? r.repoTags.filter(tagMatches) : r.repoTags);
+    const parentOf = (r: ImageRecord) => r.parent ?? "";
+    // Docker's intermediate images: untagged ones that another image names as its parent,
+    // listed only with all=1.
+    const parents = new Set(images.map(parentOf).filter(Boolean));
     const createdOf = (name: string) => unix(this.deps.images.resolve(name).created);
     const before = filters.get("before").map(createdOf);
     const since = filters.get("since").map(createdOf);
@@ -98,7 +102,7 @@ export class ImageService {
     });
     return images
       .filter((r) => before.every((b) => unix(r.created) < b) && since.every((x) => unix(r.created) > x) && until.every((u) => unix(r.created) <= u))
-      .filter((r) => !r.intermediate || r.repoTags.length > 0 || all)
+      .filter((r) => all || r.repoTags.length > 0 || (!r.intermediate && !parents.has(r.id)))
       .filter((r) => (!filters.has("dangling") ? true : filters.get("dangling").includes("true") ? r.repoTags.length === 0 : r.repoTags.length > 0))
       .filter((r) => filters.matchKV("label", r.config.config?.Labels ?? {}))
       .filter(refMatch)
@@ -108,9 +112,9 @@ export class ImageService {
         Created: unix(r.created),
         Id: r.id,
         Labels: r.config.config?.Labels ?? {},
-        ParentId: "",
+        ParentId: parentOf(r),
         RepoDigests: r.repoDigests,
-        RepoTags: r.repoTags,
+        RepoTags: tagsShown(r),
         SharedSize: -1,
         Size: this.sizeOf(r),
       }));
@@ -120,16 +124,20 @@ export class ImageService {
   inspect(name: string): Record<string, unknown> {
     const r = this.deps.images.resolve(name);
     const c = r.config;
+    // Docker's own fields of a local image's config (commit, classic build), beside the OCI ones.
+    const x = c as unknown as Record<string, unknown>;
     return {
       Id: r.id,
       RepoTags: r.repoTags,
       RepoDigests: r.repoDigests,
-      Parent: "",
-      Comment: "",
+      Parent: r.parent ?? "",
+      Comment: typeof x.comment === "string" ? x.comment : "",
       Created: c.created ?? "",
-      DockerVersion: "",
+      Container: typeof x.container === "string" ? x.container : "",
+      ContainerConfig: withConfigDefaults(x.container_config),
+      DockerVersion: typeof x.docker_version === "string" ? x.docker_version : "",
       Author: c.author ?? "",
-      Config: c.config ?? null,
+      Config: withConfigDefaults(c.config),
       Architecture: c.architecture,
       ...(c.variant ? { Variant: c.variant } : {}),
       Os: c.os,
@@ -266,7 +274,7 @@ export class ImageService {
    * `docker commit`: a new image made of `base`'s layers plus `diff` (the container's writable
    * layer as a tar), with `config` as its runtime config. Returns the image ID.
    */
-  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string; createdBy?: string }): Promise<string> {
+  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string; containerConfig?: Record<string, unknown>; createdBy?: string }): Promise<string> {
     const blob = await this.deps.content.ingest(diff);
     let registered: { chainId: Digest; existed: boolean } | undefined;
     try {
@@ -280,11 +288,14 @@ export class ImageService {
         ...(opts.author ? { author: opts.author } : {}),
         config: opts.config,
         container: opts.containerId,
+        // What dockerd records for a commit: the container's own config, the parent image, the message.
+        ...(opts.containerConfig ? { container_config: opts.containerConfig } : {}),
+        ...(opts.comment ? { comment: opts.comment } : { comment: undefined }),
         rootfs: { type: "layers", diff_ids: [...cfg.rootfs.diff_ids, diffId] },
         history: [...(cfg.history ?? []), { created: now, ...(opts.createdBy ? { created_by: opts.createdBy } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
       }));
       const id = (await this.deps.content.put(cfgBytes)).digest;
-      this.deps.images.add(id, [...base.layers, { diffId, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }]);
+      this.deps.images.add(id, [...base.layers, { diffId, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }], base.id);
       if (opts.repo) this.tag(id, opts.repo, opts.tag);
       return id;
     } catch (err) {
@@ -304,7 +315,7 @@ export class ImageService {
     const cfg = (base?.config ?? { architecture: process.arch === "arm64" ? "arm64" : "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, history: [] }) as Record<string, unknown> & { history?: unknown[] };
     const cfgBytes = new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra, created: now, config, history: [...(cfg.history ?? []), { created: now, created_by: history.created_by, ...(history.empty_layer ? { empty_layer: true } : {}) }] }));
     const id = (await this.deps.content.put(cfgBytes)).digest;
-    this.deps.images.add(id, base?.layers ?? []);
+    this.deps.images.add(id, base?.layers ?? [], base?.id);
     return id;
   }
 
@@ -471,4 +482,19 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
     }
   }
   return c;
+}
+
+/** The container config fields Docker 20.10 always shows in image inspect, in its order. */
+const CONFIG_DEFAULTS = { Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, ExposedPorts: undefined, Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Healthcheck: undefined, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null };
+
+/** `config` with every field Docker shows (absent ones at their zero value; optional ones only when set). */
+export function withConfigDefaults(config: unknown): Record<string, unknown> {
+  const given = config && typeof config === "object" ? (config as Record<string, unknown>) : {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(CONFIG_DEFAULTS)) {
+    if (given[k] !== undefined) out[k] = given[k];
+    else if (v !== undefined) out[k] = v;
+  }
+  for (const [k, v] of Object.entries(given)) if (!(k in out) && v !== undefined) out[k] = v;
+  return out;
 }

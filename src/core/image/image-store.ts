@@ -78,13 +78,13 @@ export class ImageStore {
   }
 
   /** Add an image whose config blob is already in the content store. Idempotent. */
-  add(id: Digest, layers: StoredLayer[]): ImageRecord {
+  add(id: Digest, layers: StoredLayer[], parent?: Digest): ImageRecord {
     const config = parseImageConfig(this.content.readBytes(id));
     const diffIds = config.rootfs.diff_ids;
     if (diffIds.length !== layers.length || diffIds.some((d, i) => d !== layers[i]!.diffId)) {
       throw new EngineError("failed-precondition", `image ${id}: layers do not match the config's diff IDs`);
     }
-    this.state.images[id] ??= { id, layers, created: config.created ?? new Date(0).toISOString() };
+    this.state.images[id] ??= { id, layers, created: config.created ?? new Date(0).toISOString(), ...(parent ? { parent } : {}) };
     this.save();
     return this.get(id);
   }

@@ -17,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";
 import { type AddressPoolSpec, allocate, allocate6, chooseSubnet, configuredPools, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, type IpamPoolConfig, type PoolState, release, v4PoolOf, v6PoolOf } from "./ipam.ts";
+import { compareApiVersions } from "../version.ts";
 import { formatIPv4, overlaps, parseCidr, parseIPv4 } from "./ipv4.ts";
 import { formatIPv6, isIPv6, overlaps6, parseCidr6, parseIPv6 } from "./ipv6.ts";
 import { parsePortKey } from "./port-spec.ts";
@@ -26,10 +27,12 @@ import type { Endpoint, NetworkDriver, NetworkRecord, PortBinding } from "./type
 
 /** A container's settings on one network, as `docker inspect` shows them. */
 export interface EndpointSettings {
-  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
   Links: string[] | null;
   Aliases: string[] | null;
   MacAddress: string;
+  /** The MAC address the request asked for (not shown by Docker; MacAddress shows it while connected). */
+  RequestedMac?: string;
   DriverOpts: Record<string, string> | null;
   GwPriority: number;
   NetworkID: string;
@@ -49,9 +52,13 @@ export interface EndpointSettings {
 
 /** What a request asks of a container's endpoint on a network (`EndpointsConfig`, connect). */
 export interface EndpointRequest {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
   Aliases?: string[] | null;
   Links?: string[] | null;
+  /** A MAC address for the endpoint's interface (default: one derived from its IPv4 address). */
+  MacAddress?: string | null;
+  /** Options for the network driver, kept and shown by inspect. */
+  DriverOpts?: Record<string, string> | null;
 }
 
 /** The network part of a container record. */
@@ -66,7 +73,7 @@ export interface ContainerNetworking {
 export interface NetContainer {
   Id: string;
   Name: string;
-  Config: { Hostname?: string | null; ExposedPorts?: Record<string, unknown> | null };
+  Config: { Hostname?: string | null; ExposedPorts?: Record<string, unknown> | null; Env?: string[] | null };
   HostConfig: { NetworkMode?: string | null; PortBindings?: Record<string, { HostIp?: string | null; HostPort?: string | null }[] | null | undefined> | null; PublishAllPorts?: boolean | null; Links?: string[] | null };
   State: { Running: boolean; Pid: number };
   NetworkSettings?: ContainerNetworking;
@@ -98,7 +105,6 @@ export interface NetworkDeps {
 }
 
 const PREDEFINED = new Set(["bridge", "host", "none"]);
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** The network request body of `POST /networks/create`, validated by the route. */
 export interface NetworkCreateRequest {
@@ -111,6 +117,8 @@ export interface NetworkCreateRequest {
   Options?: Record<string, string>;
   Labels?: Record<string, string>;
   CheckDuplicate?: boolean;
+  /** The API version of the request (CheckDuplicate's meaning depends on it). */
+  apiVersion?: string;
 }
 
 /** The networks. */
@@ -359,15 +367,17 @@ export class NetworkService {
 
   /** `POST /networks/create`. */
   async create(req: NetworkCreateRequest): Promise<{ Id: string; Warning: string }> {
-    if (!req.Name || !NAME.test(req.Name)) throw invalidArgument(`invalid network name "${req.Name ?? ""}": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*`);
-    if ([...this.networks.values()].some((n) => n.Name === req.Name)) throw conflict(`network with name ${req.Name} already exists`);
+    // dockerd takes any name (spaces included) that does not look like a path.
+    if (!req.Name || /[/\\]/.test(req.Name) || req.Name.trim() !== req.Name) throw invalidArgument(`invalid network name "${req.Name ?? ""}"`);
+    // CheckDuplicate false allowed a second network of the same name until API 1.44 (Docker 25 always checks).
+    const checkDuplicate = req.CheckDuplicate !== false || !req.apiVersion || compareApiVersions(req.apiVersion, "1.44") >= 0;
+    if (checkDuplicate && [...this.networks.values()].some((n) => n.Name === req.Name)) throw conflict(`network with name ${req.Name} already exists`);
     const driverName = req.Driver || "bridge";
     if (driverName === "host" || driverName === "null") throw new EngineError("permission-denied", `only one instance of "${driverName}" network is allowed`);
     const driver = await this.driverFor(driverName);
     const ipamName = req.IPAM?.Driver && req.IPAM.Driver !== "default" ? req.IPAM.Driver : undefined;
     const taken = [...this.networks.values()].flatMap((n) => n.IPAM.Config.filter((c) => !isIPv6(c.Subnet)).map((c) => ({ net: n, cidr: parseCidr(c.Subnet) })));
     const wanted6 = req.IPAM?.Config?.filter((p) => p.Subnet && isIPv6(p.Subnet)) ?? [];
-    if (wanted6.length && !req.EnableIPv6) throw invalidArgument(`an IPv6 subnet (${wanted6[0]!.Subnet}) needs IPv6 enabled on the network (--ipv6)`);
     if (req.EnableIPv6 && driverName !== "bridge") throw invalidArgument(`IPv6 is supported on bridge networks only, not with the ${driverName} driver`);
     if (req.EnableIPv6 && ipamName) throw invalidArgument(`IPv6 is not supported with the remote IPAM driver ${ipamName}`);
     if (wanted6.length > 1) throw invalidArgument("one IPv6 subnet per network");
@@ -392,6 +402,8 @@ export class NetworkService {
     const rec = this.record({ ...req, Driver: driverName }, pools);
     if (poolId) rec.PoolID = poolId;
     if (req.EnableIPv6) rec.IPAM.Config.push(this.pool6For(rec, wanted6[0]));
+    // An IPv6 subnet without EnableIPv6 is recorded as dockerd 20.10 records it, and not used.
+    else if (wanted6[0]) rec.IPAM.Config.push(completePool6(wanted6[0]));
     await driver.createNetwork(rec);
     this.add(rec);
     try {
@@ -540,7 +552,7 @@ export class NetworkService {
       }
       s.IPPrefixLen = parseCidr(pool.Subnet).prefix;
       s.Gateway = pool.Gateway ?? "";
-      s.MacAddress = macOf(s.IPAddress);
+      s.MacAddress = s.RequestedMac ?? macOf(s.IPAddress);
       s.DNSNames = n.Name === "bridge" ? null : [c.Name.replace(/^\//, ""), c.Id.slice(0, 12), ...(s.Aliases ?? [])];
     }
   }
@@ -554,7 +566,7 @@ export class NetworkService {
         await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => this.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
       } else if (n && s.IPAddress) release(this.poolOf(n), s.IPAddress, s.EndpointID);
       if (n && s.GlobalIPv6Address) release(this.poolOf(n, 6), s.GlobalIPv6Address, s.EndpointID);
-      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: "", HostIf: undefined, IfName: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
+      Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: s.RequestedMac ?? "", HostIf: undefined, IfName: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
     }
     if (c.NetworkSettings) {
       c.NetworkSettings.SandboxKey = "";
@@ -697,6 +709,42 @@ export class NetworkService {
     return [...own, ...links];
   }
 
+  /**
+   * The environment of Docker's legacy links (on the default bridge only): for each `--link
+   * target:alias`, `ALIAS_NAME=/<name>/<alias>`, `ALIAS_PORT=` the lowest exposed port, one
+   * `ALIAS_PORT_<port>_<PROTO>` group per exposed port, and `ALIAS_ENV_<k>` for the target's
+   * environment (HOME and PATH left out, as moby does).
+   */
+  linkEnv(c: NetContainer): string[] {
+    const mode = c.HostConfig.NetworkMode ?? "";
+    if (mode !== "" && mode !== "default" && mode !== "bridge") return [];
+    const out: string[] = [];
+    for (const link of c.HostConfig.Links ?? []) {
+      const [target, alias] = splitLink(link);
+      const t = this.deps.containers().find((x) => x.State.Running && (x.Name.replace(/^\//, "") === target || x.Id.startsWith(target)));
+      const ip = t?.NetworkSettings?.Networks.bridge?.IPAddress;
+      if (!t || !ip) continue;
+      const A = alias.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
+      out.push(`${A}_NAME=${c.Name.startsWith("/") ? c.Name : `/${c.Name}`}/${alias}`);
+      const ports = Object.keys(t.Config.ExposedPorts ?? {})
+        .map((k) => parsePortKey(k))
+        .sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));
+      if (ports[0]) out.push(`${A}_PORT=${ports[0][1]}://${ip}:${ports[0][0]}`);
+      for (const [port, proto] of ports) {
+        const P = `${A}_PORT_${port}_${proto.toUpperCase()}`;
+        out.push(`${P}=${proto}://${ip}:${port}`, `${P}_ADDR=${ip}`, `${P}_PORT=${port}`, `${P}_PROTO=${proto}`);
+      }
+      for (const e of t.Config.Env ?? []) {
+        const i = e.indexOf("=");
+        if (i <= 0) continue;
+        const k = e.slice(0, i);
+        if (k === "HOME" || k === "PATH") continue;
+        out.push(`${A}_ENV_${k}=${e.slice(i + 1)}`);
+      }
+    }
+    return out;
+  }
+
   /** The embedded DNS address for a container: the gateway of its first user-defined network. */
   dnsServerFor(c: NetContainer): string | undefined {
     for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
@@ -716,7 +764,7 @@ function freeIfName(nets: Record<string, EndpointSettings>, joining: EndpointSet
 }
 
 /** `name:alias` (also Docker's stored form `/name:/self/alias`) → [name, alias]. */
-function splitLink(link: string): [string, string] {
+export function splitLink(link: string): [string, string] {
   const [a = "", b] = link.split(":");
   const target = a.replace(/^\//, "");
   const alias = b ? b.slice(b.lastIndexOf("/") + 1) : target;
@@ -725,13 +773,19 @@ function splitLink(link: string): [string, string] {
 
 /** Fresh per-network settings for a container. */
 export function emptySettings(networkId: string, cfg: EndpointRequest = {}): EndpointSettings {
-  const ipam = { ...(cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : {}), ...(cfg.IPAMConfig?.IPv6Address ? { IPv6Address: cfg.IPAMConfig.IPv6Address } : {}) };
+  const ipam = {
+    ...(cfg.IPAMConfig?.IPv4Address ? { IPv4Address: cfg.IPAMConfig.IPv4Address } : {}),
+    ...(cfg.IPAMConfig?.IPv6Address ? { IPv6Address: cfg.IPAMConfig.IPv6Address } : {}),
+    ...(cfg.IPAMConfig?.LinkLocalIPs?.length ? { LinkLocalIPs: cfg.IPAMConfig.LinkLocalIPs } : {}),
+  };
+  if (cfg.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(cfg.MacAddress)) throw invalidArgument(`invalid MAC address: ${cfg.MacAddress}`);
   return {
     IPAMConfig: Object.keys(ipam).length ? ipam : null,
     Links: cfg.Links?.length ? cfg.Links : null,
     Aliases: cfg.Aliases?.length ? cfg.Aliases : null,
-    MacAddress: "",
-    DriverOpts: null,
+    MacAddress: cfg.MacAddress ?? "",
+    ...(cfg.MacAddress ? { RequestedMac: cfg.MacAddress.toLowerCase() } : {}),
+    DriverOpts: cfg.DriverOpts && Object.keys(cfg.DriverOpts).length ? cfg.DriverOpts : null,
     GwPriority: 0,
     NetworkID: networkId,
     EndpointID: "",

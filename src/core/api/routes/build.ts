@@ -6,10 +6,10 @@
  * and an `errorDetail` (with a failing RUN's exit code) when the build fails.
  */
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import * as v from "valibot";
 import type { ContainerService } from "../../container/container-service.ts";
-import { invalidArgument, messageOf } from "../../errors.ts";
+import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
 import type { ImageService } from "../../image/image-service.ts";
 import type { Sys } from "../../sys/sys.ts";
 import { truthy } from "../http/request.ts";
@@ -18,9 +18,9 @@ import type { Route } from "../router.ts";
 const StringMap = v.record(v.string(), v.nullable(v.string()));
 
 /** Remove what `.dockerignore` excludes (the Dockerfile and .dockerignore stay, as Docker keeps them). */
-async function applyDockerignore(dir: string, keep: string[]): Promise<void> {
+async function applyDockerignore(dir: string, keep: string[]): Promise<(path: string) => boolean> {
   const file = join(dir, ".dockerignore");
-  if (!existsSync(file)) return;
+  if (!existsSync(file)) return () => false;
   const { DockerIgnore } = await import("../../build/dockerignore.ts");
   const ig = new DockerIgnore(readFileSync(file, "utf8"));
   const walk = (rel: string) => {
@@ -37,6 +37,7 @@ async function applyDockerignore(dir: string, keep: string[]): Promise<void> {
     }
   };
   walk("");
+  return (p) => ig.excludes(posix.normalize(`/${p}`).slice(1));
 }
 
 /** The build routes. */
@@ -71,7 +72,23 @@ export function buildRoutes(deps: { images: () => Promise<ImageService>; contain
             throw invalidArgument(`failed to read the build context: ${messageOf(err)}`);
           }
           const dockerfile = q.get("dockerfile") || "Dockerfile";
-          await applyDockerignore(dir, [dockerfile, ".dockerignore"]);
+          const excluded = await applyDockerignore(dir, [dockerfile, ".dockerignore"]);
+          // moby's removeDockerfile: the Dockerfile and .dockerignore reach the builder even when
+          // excluded, then leave the context if .dockerignore names them (docker-py names an
+          // out-of-context Dockerfile there).
+          const dfFile = join(dir, posix.normalize(`/${dockerfile}`).slice(1));
+          const dockerfileText = existsSync(dfFile) ? readFileSync(dfFile, "utf8") : undefined;
+          for (const f of [".dockerignore", dockerfile]) if (excluded(f)) rmSync(join(dir, posix.normalize(`/${f}`).slice(1)), { force: true });
+          // Before any output: dockerd answers 500 when there is no Dockerfile (an empty context, say).
+          if (dockerfileText === undefined) throw new EngineError("internal", `Cannot locate specified Dockerfile: ${dockerfile}`);
+          const list = (name: string) => q.getAll(name).flatMap((x) => (x.startsWith("[") ? (JSON.parse(x) as string[]) : x.split(","))).filter(Boolean);
+          let cacheFrom: string[];
+          try {
+            cacheFrom = list("cachefrom");
+          } catch {
+            throw invalidArgument("invalid cachefrom: want a JSON array of image names");
+          }
+          const extraHosts = list("extrahosts");
           const [images, containers, { build, BuildError }] = await Promise.all([deps.images(), deps.containers(), import("../../build/builder.ts")]);
           const quiet = truthy(q.get("q"));
           const out = res.stream(200, "application/json");
@@ -86,6 +103,9 @@ export function buildRoutes(deps: { images: () => Promise<ImageService>; contain
               {
                 context: dir,
                 dockerfile,
+                ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+                ...(cacheFrom.length ? { cacheFrom } : {}),
+                ...(extraHosts.length ? { extraHosts } : {}),
                 tags: q.getAll("t"),
                 buildArgs,
                 labels,

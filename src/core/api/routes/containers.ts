@@ -11,7 +11,7 @@ import { type LogEntry, readJsonLog, rfc3339Nano } from "../../container/json-lo
 import { LOCAL_DEFAULTS, localLogFile, readLocalLog } from "../../container/local-log.ts";
 import type { OutputSubscriber } from "../../container/output-pump.ts";
 import type { SpoolRecord } from "../../container/spool.ts";
-import { conflict, EngineError, invalidArgument, messageOf } from "../../errors.ts";
+import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../../errors.ts";
 import { compareApiVersions } from "../../version.ts";
 import { Filters } from "../filters.ts";
 import type { Route, RouteContext } from "../router.ts";
@@ -92,7 +92,8 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
     ProcessLabel: "",
     AppArmorProfile: "",
     ExecIDs: execIds?.length ? execIds : null,
-    HostConfig: c.HostConfig,
+    // Docker names the runtime even when the request did not: runc is the default's name.
+    HostConfig: { ...c.HostConfig, Runtime: c.HostConfig.Runtime || "runc" },
     GraphDriver: { Name: driver, Data: null },
     Mounts: mountsView(c),
     Config: c.Config,
@@ -103,7 +104,7 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
 /** `NetworkSettings` of inspect: per-network settings, ports, and the legacy top-level fields of the default bridge. */
 export function networkSettingsView(c: ContainerRecord): Record<string, unknown> {
   const ns = c.NetworkSettings;
-  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, IfName: _i, ...s }]) => [k, s]));
+  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, IfName: _i, RequestedMac: _m, ...s }]) => [k, s]));
   const def = ns?.Networks["bridge"];
   return {
     Bridge: "",
@@ -314,7 +315,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       path: "/containers/{id}/kill",
       handler: async (ctx) => {
         const { svc } = await get(ctx);
-        svc.kill(ctx.params.id!, ctx.req.query.get("signal") || "SIGKILL");
+        await svc.kill(ctx.params.id!, ctx.req.query.get("signal") || "SIGKILL");
         ctx.res.send(204);
       },
     },
@@ -384,6 +385,17 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       },
     },
     {
+      // `docker rm --link /web/db`: the link name is <parent>/<alias>.
+      method: "DELETE",
+      path: "/containers/{name:.*}",
+      handler: async (ctx) => {
+        const svc = await service();
+        if (!truthy(ctx.req.query.get("link"))) throw notFound(`No such container: ${ctx.params.name}`);
+        svc.removeLink(ctx.params.name!);
+        ctx.res.send(204);
+      },
+    },
+    {
       method: "GET",
       path: "/containers/{id}/stats",
       handler: async (ctx) => {
@@ -422,14 +434,18 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const svc = await service();
         const f = Filters.parse(ctx.req.query.get("filters"), ["label", "until"] as const);
         const deleted: string[] = [];
+        let reclaimed = 0;
         for (const c of svc.store.all()) {
           if (c.State.Running || c.State.Restarting) continue;
           if (f.has("until") && Date.parse(c.Created) >= Number(timeArg(f.get("until")[0]!)! / 1_000_000n)) continue;
           if (f.has("label") && !matches(c, f, [])) continue;
+          // The writable layer's size, as dockerd counts what a prune gives back.
+          const size = await svc.sizes(c.Id).then((s) => s.SizeRw, () => 0);
           await svc.remove(c.Id, {});
           deleted.push(c.Id);
+          reclaimed += size;
         }
-        ctx.res.json(200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: 0 });
+        ctx.res.json(200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
       },
     },
     {
@@ -463,20 +479,31 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
             void queue.then(() => s?.close());
           },
         };
+        // logs=1 replays what was logged first (moby does, for a stopped container too); stream=0
+        // ends there. Without stream the output goes live, as before.
+        const logs = truthy(q.get("logs"));
+        const live = q.get("stream") === null || truthy(q.get("stream"));
+        if (logs && (!live || (!c.State.Running && c.State.Status !== "created"))) {
+          const out = ctx.res.hijack(contentType(ctx, tty));
+          for (const e of storedLogs(svc, c)) {
+            const n = e.stream === "stdout" ? 1 : 2;
+            if (want[n]) await out.write(tty ? e.text : frame(n, e.text));
+          }
+          out.close();
+          return;
+        }
         const handle = svc.attach(c.Id, { stdin: truthy(q.get("stdin")) }, sub);
         stream = ctx.res.hijack(contentType(ctx, tty));
-        const detachKeys = parseDetachKeys(q.get("detachKeys") || "ctrl-p,ctrl-q"); // empty means the default, as dockerd
-        let matched = 0;
+        if (logs) for (const e of storedLogs(svc, c)) {
+          const n = e.stream === "stdout" ? 1 : 2;
+          if (want[n]) await stream.write(tty ? e.text : frame(n, e.text));
+        }
+        const detachSeen = detachWatcher(q.get("detachKeys") || "ctrl-p,ctrl-q"); // empty means the default, as dockerd
         stream.onData((chunk) => {
-          if (detachKeys.length) {
-            for (const b of chunk) {
-              matched = b === detachKeys[matched] ? matched + 1 : b === detachKeys[0] ? 1 : 0;
-              if (matched === detachKeys.length) {
-                handle.detach();
-                stream!.close();
-                return;
-              }
-            }
+          if (detachSeen(chunk)) {
+            handle.detach();
+            stream!.close();
+            return;
           }
           handle.input(chunk);
         });
@@ -605,7 +632,9 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const svc = await service();
         const body = ((await ctx.req.json()) ?? {}) as { Detach?: boolean; Tty?: boolean };
         const e = svc.execs.get(ctx.params.id!);
-        const tty = !!e.config.Tty;
+        // The stream is raw or multiplexed as the *start* request says (moby frames by it), even
+        // when the process has a terminal: docker-py starts a Tty exec with Tty false.
+        const tty = body.Tty ?? !!e.config.Tty;
         if (body.Detach) {
           await svc.execs.start(e.id, { detach: true });
           return ctx.res.send(200);
@@ -633,9 +662,21 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           stream.close();
           return;
         }
-        stream.onData((chunk) => run.input(chunk));
+        // Detach keys (the exec's, else ctrl-p,ctrl-q) end the stream; the process goes on.
+        const detachSeen = detachWatcher(e.config.DetachKeys || "ctrl-p,ctrl-q");
+        let detached = false;
+        stream.onData((chunk) => {
+          if (detached) return;
+          if (e.config.AttachStdin && detachSeen(chunk)) {
+            detached = true;
+            stream.close();
+            return;
+          }
+          run.input(chunk);
+        });
         stream.onEnd(() => run.endInput());
-        await run.done; // the exit code is recorded before the stream closes
+        await Promise.race([run.done, new Promise<void>((resolve) => stream.onClose(resolve))]); // the exit code is recorded before the stream closes
+        if (detached) return;
         await queue;
         stream.close();
       },
@@ -662,8 +703,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           const text = timestamps ? concat(new TextEncoder().encode(`${rfc3339Nano(e.timeNs)} `), e.text) : e.text;
           return tty ? text : frame(e.stream === "stdout" ? 1 : 2, text);
         };
-        const maxFile = c.HostConfig.LogConfig?.Config?.["max-file"];
-        let entries = (c.HostConfig.LogConfig?.Type === "local" ? readLocalLog(localLogFile(svc.store.dir(c.Id)), Number(maxFile ?? LOCAL_DEFAULTS.maxFile)) : readJsonLog(c.LogPath, Number(maxFile ?? 1))).filter(keep);
+        let entries = storedLogs(svc, c).filter(keep);
         if (tail >= 0) entries = tail === 0 ? [] : entries.slice(-tail);
         for (const e of entries) await out.write(render(e));
         const live = svc.io(c.Id);
@@ -689,11 +729,32 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
   ];
 }
 
+/** What the container's log driver stored, oldest first. */
+function storedLogs(svc: ContainerService, c: ContainerRecord): LogEntry[] {
+  const maxFile = c.HostConfig.LogConfig?.Config?.["max-file"];
+  if (c.HostConfig.LogConfig?.Type === "none") return [];
+  return c.HostConfig.LogConfig?.Type === "local" ? readLocalLog(localLogFile(svc.store.dir(c.Id)), Number(maxFile ?? LOCAL_DEFAULTS.maxFile)) : readJsonLog(c.LogPath, Number(maxFile ?? 1));
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const o = new Uint8Array(a.length + b.length);
   o.set(a);
   o.set(b, a.length);
   return o;
+}
+
+/** A watcher fed each chunk of input: true once the detach sequence `keys` has been typed. */
+export function detachWatcher(keys: string): (chunk: Uint8Array) => boolean {
+  const seq = parseDetachKeys(keys);
+  let matched = 0;
+  return (chunk) => {
+    if (!seq.length) return false;
+    for (const b of chunk) {
+      matched = b === seq[matched] ? matched + 1 : b === seq[0] ? 1 : 0;
+      if (matched === seq.length) return true;
+    }
+    return false;
+  };
 }
 
 /** Docker's detach key syntax: "ctrl-p,ctrl-q", "a", "ctrl-@"… to bytes. */

@@ -26,7 +26,15 @@ const CreateBody = v.looseObject({
   Options: strMap,
   Labels: strMap,
 });
-const EndpointConfig = v.nullish(v.looseObject({ IPAMConfig: v.nullish(v.looseObject({ IPv4Address: str, IPv6Address: str })), Aliases: v.nullish(v.array(v.string())), Links: v.nullish(v.array(v.string())) }));
+const EndpointConfig = v.nullish(
+  v.looseObject({
+    IPAMConfig: v.nullish(v.looseObject({ IPv4Address: str, IPv6Address: str, LinkLocalIPs: v.nullish(v.array(v.string())) })),
+    Aliases: v.nullish(v.array(v.string())),
+    Links: v.nullish(v.array(v.string())),
+    MacAddress: str,
+    DriverOpts: v.nullish(v.record(v.string(), v.string())),
+  }),
+);
 const ConnectBody = v.looseObject({ Container: v.string(), EndpointConfig });
 const DisconnectBody = v.looseObject({ Container: v.string(), Force: v.nullish(v.boolean()) });
 
@@ -61,7 +69,7 @@ export function networkRoutes(containers: () => Promise<ContainerService>): Rout
     {
       method: "POST",
       path: "/networks/create",
-      handler: async ({ req, res }) => {
+      handler: async ({ req, res, apiVersion }) => {
         const body = parseOrThrow(CreateBody, (await req.json()) ?? {}, "network config");
         const pools = body.IPAM?.Config?.map((p) => clean({ Subnet: p.Subnet, Gateway: p.Gateway, IPRange: p.IPRange, AuxiliaryAddresses: p.AuxiliaryAddresses ?? undefined })) as { Subnet: string }[] | undefined;
         const created = await (await networks()).create({
@@ -73,6 +81,8 @@ export function networkRoutes(containers: () => Promise<ContainerService>): Rout
           IPAM: { ...(body.IPAM?.Driver ? { Driver: body.IPAM.Driver } : {}), ...(pools ? { Config: pools } : {}), ...(body.IPAM?.Options ? { Options: body.IPAM.Options } : {}) },
           Options: body.Options ?? {},
           Labels: body.Labels ?? {},
+          ...(body.CheckDuplicate !== undefined && body.CheckDuplicate !== null ? { CheckDuplicate: body.CheckDuplicate } : {}),
+          apiVersion,
         });
         res.json(201, created);
       },
