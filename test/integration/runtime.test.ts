@@ -45,6 +45,22 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(r.code).toBe(0);
   });
 
+  test.skipIf(!Bun.which("runc"))("runc's own default bundle (`runc spec`: ambient capabilities, no inheritable ones) runs", async () => {
+    const bundle = join(dir, "runc-default");
+    require("node:fs").mkdirSync(bundle, { recursive: true });
+    expect(Bun.spawnSync([Bun.which("runc")!, "spec", "--bundle", bundle]).exitCode).toBe(0);
+    const spec = JSON.parse(require("node:fs").readFileSync(join(bundle, "config.json"), "utf8"));
+    expect(spec.process.capabilities.ambient.length).toBeGreaterThan(0);
+    spec.process.terminal = false;
+    spec.process.args = ["sh", "-c", "grep CapAmb /proc/self/status; echo ran"];
+    spec.root.path = rootfs;
+    require("node:fs").writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+    const r = await rt("run", "--bundle", bundle, "runcdefault");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("ran");
+    expect(r.code).toBe(0);
+  });
+
   test("the exit code comes back; state is removed after run", async () => {
     const r = await runIn(["sh", "-c", "exit 7"]);
     expect(r.code).toBe(7);

@@ -75,4 +75,14 @@ describe(".dockerignore", () => {
     expect(ig.excludes("abs.txt")).toBe(true);
     expect(ig.excludes("src/main.ts")).toBe(false);
   });
+
+  test("an exception two directories below an excluded one keeps the walk going there (docker-py's dockerignore test)", () => {
+    const ig = new DockerIgnore("ignored\n!ignored/subdir/excepted-file\n! ignored/subdir/excepted-with-spaces  \n");
+    expect(ig.hasExceptionsUnder("ignored")).toBe(true);
+    expect(ig.hasExceptionsUnder("ignored/subdir")).toBe(true);
+    expect(ig.hasExceptionsUnder("other")).toBe(false);
+    expect(ig.excludes("ignored/subdir/file")).toBe(true);
+    expect(ig.excludes("ignored/subdir/excepted-file")).toBe(false);
+    expect(ig.excludes("ignored/subdir/excepted-with-spaces")).toBe(false);
+  });
 });

@@ -8,6 +8,8 @@ import { posix } from "node:path";
 
 interface Pattern {
   re: RegExp;
+  /** The cleaned pattern text. */
+  text: string;
   exclusion: boolean;
 }
 
@@ -52,7 +54,7 @@ export class DockerIgnore {
         const exclusion = l.startsWith("!");
         let p = exclusion ? l.slice(1).trim() : l;
         p = posix.normalize(p).replace(/^\/+/, "").replace(/\/+$/, "");
-        return { re: toRegExp(p === "." ? "" : p), exclusion };
+        return { re: toRegExp(p === "." ? "" : p), text: p, exclusion };
       });
   }
 
@@ -71,6 +73,8 @@ export class DockerIgnore {
 
   /** True when an exception could re-include something below excluded directory `rel`. */
   hasExceptionsUnder(rel: string): boolean {
-    return this.patterns.some((p) => p.exclusion && (p.re.source.startsWith(`^${rel.replace(/[.+^${}()|[\]\\]/g, "\\$&")}`) || p.re.source.includes("*")));
+    // An exception names a path below `rel` (the text starts with `rel/`), or has a wildcard
+    // that could. (Comparing with the RegExp's source missed every nested path: it escapes `/`.)
+    return this.patterns.some((p) => p.exclusion && (p.text.startsWith(`${rel}/`) || /[*?[]/.test(p.text)));
   }
 }

@@ -15,7 +15,7 @@ import type { ContainerRuntime } from "../runtime/types.ts";
 import { mountAll, unmount } from "../storage/mount.ts";
 import { signalByName } from "../signals.ts";
 import type { Sys } from "../sys/sys.ts";
-import { parseOrThrow } from "../validate.ts";
+import { parseOrThrow, foldKeys } from "../validate.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
 import { type CreateBody, CreateBodySchema, HostConfigSchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
@@ -183,7 +183,10 @@ export class ContainerService {
 
   /** `POST /containers/create`. */
   async create(raw: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
-    const body = parseOrThrow(CreateBodySchema, raw ?? {}, "container config") as CreateBody;
+    // Field names match case-insensitively, as Go's JSON decoding does (docker-py sends CPURealtimePeriod).
+    const folded = foldKeys(raw ?? {}, CreateBodySchema.entries) as Record<string, unknown>;
+    if (folded.HostConfig) folded.HostConfig = foldKeys(folded.HostConfig, HostConfigSchema.entries);
+    const body = parseOrThrow(CreateBodySchema, folded, "container config") as CreateBody;
     if (!body.Image) throw invalidArgument("config cannot be empty in order to create a container");
     const fullName = name ? this.store.checkName(name) : this.uniqueName();
     const h = body.HostConfig ?? {};
@@ -230,6 +233,14 @@ export class ContainerService {
     };
     const netMode = this.networkModeOf(h.NetworkMode);
     const networking = this.deps.networks.initialNetworking(netMode, body.NetworkingConfig?.EndpointsConfig ?? {});
+    // The container-level MacAddress (deprecated, still sent by docker-py and older CLIs) is the
+    // primary network's, unless that endpoint asks for its own.
+    const primary = Object.values(networking.Networks)[0];
+    if (body.MacAddress && primary && !primary.RequestedMac) {
+      if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(body.MacAddress)) throw invalidArgument(`invalid MAC address: ${body.MacAddress}`);
+      primary.RequestedMac = body.MacAddress.toLowerCase();
+      primary.MacAddress = body.MacAddress;
+    }
     this.deps.networks.portsOf({ Id: "", Name: "", Config: { ExposedPorts: body.ExposedPorts ?? null }, HostConfig: h, State: { Running: false, Pid: 0 } }); // bad bindings fail here
     delete (config as Record<string, unknown>).HostConfig;
     delete (config as Record<string, unknown>).NetworkingConfig;
@@ -418,8 +429,8 @@ export class ContainerService {
   }
 
   /** For `--network container:<id>`: the other container's namespace (it must run). */
-  /** `--pid container:<id>` and `--ipc container:<id>`: the other container's namespaces (and /dev/shm). */
-  private sharedNamespaces(c: ContainerRecord): { pid?: string; ipc?: string; shm?: string } {
+  /** `--pid container:<id>` and `--ipc container:<id>`: the other container's namespaces. */
+  private sharedNamespaces(c: ContainerRecord): { pid?: string; ipc?: string } {
     const pidOf = (mode: string | null | undefined) => {
       if (!mode?.startsWith("container:")) return undefined;
       const other = this.store.get(mode.slice("container:".length));
@@ -428,7 +439,7 @@ export class ContainerService {
     };
     const pid = pidOf(c.HostConfig.PidMode);
     const ipc = pidOf(c.HostConfig.IpcMode);
-    return { ...(pid ? { pid: `/proc/${pid}/ns/pid` } : {}), ...(ipc ? { ipc: `/proc/${ipc}/ns/ipc`, shm: `/proc/${ipc}/root/dev/shm` } : {}) };
+    return { ...(pid ? { pid: `/proc/${pid}/ns/pid` } : {}), ...(ipc ? { ipc: `/proc/${ipc}/ns/ipc` } : {}) };
   }
 
   private joinedNetns(c: ContainerRecord): string | undefined {
@@ -453,6 +464,8 @@ export class ContainerService {
     const extra = (c.HostConfig.ExtraHosts ?? []).map((e) => {
       const [host, ip] = [e.slice(0, e.indexOf(":")), e.slice(e.indexOf(":") + 1)];
       if (!host || !ip) throw invalidArgument(`invalid IP address in add-host: "${ip ?? ""}"`);
+      // host-gateway: the host's address on the default bridge (dockerd's host-gateway-ip).
+      if (ip === "host-gateway") return `${this.deps.networks.hostGatewayIp()}\t${host}`;
       return `${ip}\t${host}`;
     });
     writeFileSync(
@@ -952,9 +965,20 @@ export class ContainerService {
     // What the engine itself puts there (mount points, the /etc files it binds) is not a change
     // of the container's, as Docker's init layer keeps it out of sight.
     const hidden = new Set(["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", ...(c.MountPoints ?? []).map((m) => m.Destination)]);
-    return (await images.layers.changes(c.RwLayer))
+    const own = (await images.layers.changes(c.RwLayer))
       .filter((x) => !hidden.has(x.path) && !x.path.startsWith("/dev/") && !x.path.startsWith("/proc/") && !x.path.startsWith("/sys/"))
       .map((x) => ({ Path: x.path, Kind: x.kind }));
+    // A directory holding a change is itself changed (Docker lists `C /etc` above `A /etc/x`),
+    // unless it is new or gone itself.
+    const listed = new Set(own.map((x) => x.Path));
+    for (const x of [...own]) {
+      for (let p = x.Path.slice(0, x.Path.lastIndexOf("/")); p; p = p.slice(0, p.lastIndexOf("/"))) {
+        if (listed.has(p)) break;
+        listed.add(p);
+        own.push({ Path: p, Kind: 0 });
+      }
+    }
+    return own.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
   }
 
   /** `GET /containers/{id}/export`: the container's whole filesystem as a tar. */
@@ -1046,7 +1070,9 @@ export class ContainerService {
   }
 
   /** `GET /containers/{id}/top`: the container's processes, from its cgroup and /proc. */
-  async top(id: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+  async top(id: string, psArgs = "-ef"): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const ps = Bun.which("ps");
+    if (ps) return psTop(ps, psArgs, new Set(this.deps.runtime.pids(id)));
     const rows: string[][] = [];
     for (const pid of this.deps.runtime.pids(id)) {
       try {
@@ -1170,4 +1196,33 @@ function classifyStartError(err: unknown, program: string): Error {
   if (/^exec:? .*EACCES/m.test(msg)) return new EngineError("invalid-argument", `${prefix}: exec: "${program}": permission denied: unknown`);
   if (err instanceof EngineError) return err;
   return new EngineError("internal", `${prefix}: ${msg}: unknown`);
+}
+
+/**
+ * `docker top` as dockerd does it: the host's `ps` with the client's arguments (default `-ef`:
+ * user names, start times, terminals), keeping the rows whose PID is the container's; a row
+ * without a PID (a thread, with `m`) follows its process. The last column takes the rest of
+ * the line.
+ */
+async function psTop(ps: string, psArgs: string, pids: Set<number>): Promise<{ Titles: string[]; Processes: string[][] }> {
+  const p = Bun.spawn([ps, ...psArgs.split(/\s+/).filter(Boolean)], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new EngineError("internal", `Error running ps: exit status ${code}: ${err.trim()}`);
+  const lines = out.split("\n");
+  const titles = (lines[0] ?? "").trim().split(/\s+/);
+  const pidIndex = titles.indexOf("PID");
+  if (pidIndex < 0) throw new EngineError("internal", "Couldn't find PID field in ps output");
+  const rows: string[][] = [];
+  let inside = false;
+  for (const line of lines.slice(1)) {
+    if (!line.trim()) continue;
+    const fields = line.trim().split(/\s+/);
+    if (fields[pidIndex] === "-") {
+      if (inside) rows.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
+      continue;
+    }
+    inside = pids.has(Number(fields[pidIndex]));
+    if (inside) rows.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
+  }
+  return { Titles: titles, Processes: rows };
 }

@@ -80,6 +80,8 @@ export const HostConfigSchema = v.looseObject({
   CpuShares: int,
   CpuPeriod: int,
   CpuQuota: int,
+  CpuRealtimePeriod: int,
+  CpuRealtimeRuntime: int,
   CpusetCpus: str,
   CpusetMems: str,
   PidsLimit: int,

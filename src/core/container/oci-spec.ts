@@ -62,7 +62,7 @@ export interface SpecInput {
   /** A network namespace to join (`--network container:<id>`). */
   netnsPath?: string;
   /** Namespaces of another container to join (`--pid`/`--ipc container:<id>`), and its /dev/shm. */
-  nsPaths?: { pid?: string; ipc?: string; shm?: string };
+  nsPaths?: { pid?: string; ipc?: string };
   /** Files bound into the container: /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   /** Extra mounts (volumes, binds, tmpfs), already resolved to runtime-spec mounts. */
@@ -147,12 +147,12 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", privileged ? "rw" : "ro"] },
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    // /dev/shm: the host's with --ipc host, the other container's with --ipc container:<id>.
+    // /dev/shm: the host's with --ipc host. With --ipc container:<id> the System V IPC namespace
+    // is shared but /dev/shm stays the container's own: each container's /dev/shm is a tmpfs
+    // inside its mount namespace, which another namespace cannot bind (dockerd keeps it on the host).
     h.IpcMode === "host"
       ? { destination: "/dev/shm", type: "bind", source: "/dev/shm", options: ["rbind", "rprivate"] }
-      : input.nsPaths?.shm
-        ? { destination: "/dev/shm", type: "bind", source: input.nsPaths.shm, options: ["rbind", "rprivate"] }
-        : { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${h.ShmSize || 64 * 1024 * 1024}`] },
+      : { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${h.ShmSize || 64 * 1024 * 1024}`] },
     { destination: "/etc/resolv.conf", type: "bind", source: input.etcFiles.resolvConf, options: ["rbind", "rprivate"] },
     { destination: "/etc/hostname", type: "bind", source: input.etcFiles.hostname, options: ["rbind", "rprivate"] },
     { destination: "/etc/hosts", type: "bind", source: input.etcFiles.hosts, options: ["rbind", "rprivate"] },
@@ -203,8 +203,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     root: { path: input.rootfs, readonly: !!h.ReadonlyRootfs },
     // --init: the runtime makes PID 1 a minimal init (reaps, forwards signals) from its own code.
     ...(h.Init ? { annotations: { "io.bunker.init": "true" } } : {}),
-    hostname,
-    ...(c.Domainname ? { domainname: c.Domainname } : {}),
+    // With --uts host there is no namespace of its own to name (the spec forbids it then).
+    ...(h.UTSMode === "host" ? {} : { hostname, ...(c.Domainname ? { domainname: c.Domainname } : {}) }),
     mounts,
     linux: {
       namespaces,

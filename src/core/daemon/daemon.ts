@@ -3,7 +3,7 @@
  * Every step that succeeded is undone when a later one fails, so a failed start leaves nothing
  * behind (no socket, no pidfile, no lock).
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, lstatSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { createApiHandler } from "../api/api-handler.ts";
@@ -14,6 +14,7 @@ import { Router } from "../api/router.ts";
 import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
 import type { ContainerService } from "../container/container-service.ts";
+import type { ContainerRecord } from "../container/container-store.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import { buildRoutes } from "../api/routes/build.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
@@ -212,9 +213,11 @@ export class Daemon {
     const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/routes/containers.ts"), import("../api/routes/volumes.ts")]);
     const containers = runtime ? await this.containerService(storage, runtime) : undefined;
     const volumes = await this.volumeService();
+    const sized = async (c: ContainerRecord) => ({ ...summaryOf(c), ...(await containers!.sizes(c.Id).catch(() => ({ SizeRw: 0, SizeRootFs: 0 }))) });
     return {
-      Containers: containers ? containers.store.all().map((c) => ({ ...summaryOf(c), SizeRw: 0, SizeRootFs: 0 })) : [],
-      Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: -1, RefCount: volumes.inUse(v.Name).length } })),
+      Containers: containers ? await Promise.all(containers.store.all().map(sized)) : [],
+      // A local volume's size is what its files hold (-1 for plugin volumes, as dockerd shows).
+      Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: v.Driver === "local" ? treeSize(v.Mountpoint) : -1, RefCount: volumes.inUse(v.Name).length } })),
     };
   }
 
@@ -416,4 +419,30 @@ function tlsFiles(config: DaemonConfig): { ca?: string; cert: string; key: strin
     ...(config.tlsCaCert ? { ca: read("tlscacert", config.tlsCaCert) } : {}),
     verifyClient: config.tlsVerify,
   };
+}
+
+/** Bytes of the regular files under `dir` (each inode once), without following links. */
+function treeSize(dir: string): number {
+  const seen = new Set<number>();
+  let total = 0;
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = `${d}/${n}`;
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && !seen.has(st.ino)) {
+        seen.add(st.ino);
+        total += st.size;
+      }
+    }
+  };
+  walk(dir);
+  return total;
 }

@@ -124,18 +124,16 @@ export class ImageService {
   inspect(name: string): Record<string, unknown> {
     const r = this.deps.images.resolve(name);
     const c = r.config;
-    // Docker's own fields of a local image's config (commit, classic build), beside the OCI ones.
-    const x = c as unknown as Record<string, unknown>;
     return {
       Id: r.id,
       RepoTags: r.repoTags,
       RepoDigests: r.repoDigests,
       Parent: r.parent ?? "",
-      Comment: typeof x.comment === "string" ? x.comment : "",
+      Comment: c.comment ?? "",
       Created: c.created ?? "",
-      Container: typeof x.container === "string" ? x.container : "",
-      ContainerConfig: withConfigDefaults(x.container_config),
-      DockerVersion: typeof x.docker_version === "string" ? x.docker_version : "",
+      Container: c.container ?? "",
+      ContainerConfig: withConfigDefaults(c.container_config),
+      DockerVersion: c.docker_version ?? "",
       Author: c.author ?? "",
       Config: withConfigDefaults(c.config),
       Architecture: c.architecture,
@@ -202,18 +200,16 @@ export class ImageService {
     const all = filters.get("dangling").includes("false");
     const victims = this.deps.images.list().filter((r) => (all || r.repoTags.length === 0) && filters.matchKV("label", r.config.config?.Labels ?? {}));
     const deleted: DeleteResult = [];
-    let reclaimed = 0;
-    for (const r of victims) {
-      const before = this.sizeOf(r);
-      const lines = await this.remove(r.id, true);
-      deleted.push(...lines);
-      if (lines.some((l) => "Deleted" in l && l.Deleted === r.id)) reclaimed += before;
-    }
+    const sizes = new Map(victims.flatMap((r) => r.layers.map((l) => [l.blob, l.size] as const)));
+    for (const r of victims) deleted.push(...(await this.remove(r.id, true)));
+    // Only what no remaining image shares is given back (a layer another image uses stays).
+    const live = this.deps.images.liveBlobs();
+    const reclaimed = [...sizes].filter(([blob]) => !live.has(blob)).reduce((a, [, size]) => a + size, 0);
     return { ImagesDeleted: deleted, SpaceReclaimed: reclaimed };
   }
 
   /** The images part of `GET /system/df`. */
-  diskUsage(): { LayersSize: number; Images: Record<string, unknown>[] } {
+  diskUsage(containersByImage: Map<string, number> = new Map()): { LayersSize: number; Images: Record<string, unknown>[] } {
     const list = this.list(new Filters());
     const records = this.deps.images.list();
     const blobUse = new Map<string, number>();
@@ -224,7 +220,7 @@ export class ImageService {
       Images: list.map((img) => {
         const r = records.find((x) => x.id === img.Id)!;
         const shared = r.layers.filter((l) => (blobUse.get(l.blob) ?? 0) > 1).reduce((a, l) => a + l.size, 0);
-        return { ...img, SharedSize: shared, Containers: 0 };
+        return { ...img, SharedSize: shared, Containers: containersByImage.get(img.Id as string) ?? 0 };
       }),
     };
   }

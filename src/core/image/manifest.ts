@@ -202,6 +202,11 @@ const ImageConfigSchema = v.object({
   config: v.optional(v.nullable(ContainerConfigSchema)),
   rootfs: v.object({ type: v.literal("layers"), diff_ids: v.array(DigestSchema) }),
   history: v.optional(v.nullable(v.array(HistorySchema))),
+  // Docker's own fields of a local image (commit, classic build): shown by inspect.
+  comment: v.optional(v.string()),
+  container: v.optional(v.string()),
+  container_config: v.optional(v.nullable(v.looseObject({}))),
+  docker_version: v.optional(v.string()),
 });
 /** An image configuration (the JSON whose digest is the image ID). */
 export type ImageConfig = v.InferOutput<typeof ImageConfigSchema>;

@@ -73,7 +73,7 @@ export interface ContainerNetworking {
 export interface NetContainer {
   Id: string;
   Name: string;
-  Config: { Hostname?: string | null; ExposedPorts?: Record<string, unknown> | null; Env?: string[] | null };
+  Config: { Hostname?: string | null; Domainname?: string | null; ExposedPorts?: Record<string, unknown> | null; Env?: string[] | null };
   HostConfig: { NetworkMode?: string | null; PortBindings?: Record<string, { HostIp?: string | null; HostPort?: string | null }[] | null | undefined> | null; PublishAllPorts?: boolean | null; Links?: string[] | null };
   State: { Running: boolean; Pid: number };
   NetworkSettings?: ContainerNetworking;
@@ -695,7 +695,9 @@ export class NetworkService {
    * `--link` targets it shares a network with (`<ip>\t<alias> <name>`, as Docker writes them).
    */
   hostsEntries(c: NetContainer): string[] {
-    const host = c.Config.Hostname || c.Id.slice(0, 12);
+    const short = c.Config.Hostname || c.Id.slice(0, 12);
+    // With --domainname the full name comes first, then the short one (as Docker writes them).
+    const host = c.Config.Domainname ? `${short}.${c.Config.Domainname} ${short}` : short;
     const own = Object.values(c.NetworkSettings?.Networks ?? {}).flatMap((s) => [s.IPAddress, s.GlobalIPv6Address].filter(Boolean).map((ip) => `${ip}\t${host}`));
     const links: string[] = [];
     for (const link of c.HostConfig.Links ?? []) {
@@ -743,6 +745,13 @@ export class NetworkService {
       }
     }
     return out;
+  }
+
+  /** The address `host-gateway` stands for in `--add-host`: the default bridge's gateway. */
+  hostGatewayIp(): string {
+    const gw = v4PoolOf(this.find("bridge")?.IPAM.Config ?? [])?.Gateway;
+    if (!gw) throw invalidArgument("unable to derive the IP value for host-gateway: the default bridge network has no gateway");
+    return gw;
   }
 
   /** The embedded DNS address for a container: the gateway of its first user-defined network. */

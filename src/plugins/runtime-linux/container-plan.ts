@@ -51,7 +51,7 @@ import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from ".
 
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };
-const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
+const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, SET_NAME: 15, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
 const PROC_SUPER_MAGIC = 0x9fa0;
 const SYSFS_MAGIC = 0x62656572;
 const CLOSE_RANGE_CLOEXEC = 4;
@@ -305,7 +305,11 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const argv = p.pointerArray(proc.args.map((a) => p.str(a)));
   const envp = p.pointerArray(env.map((e) => p.str(e)));
   // `docker run --init`: PID 1 is a minimal init made by the stub itself (no binary in the image).
-  if (!input.exec && spec.annotations?.[INIT_ANNOTATION] === "true") p.init("init: fork the program");
+  if (!input.exec && spec.annotations?.[INIT_ANNOTATION] === "true") {
+    // Named as Docker's init is, so `ps` and `docker top` show PID 1 as docker-init.
+    p.call("prctl", [PR.SET_NAME, p.str("docker-init"), 0, 0, 0], "name the init docker-init");
+    p.init("init: fork the program");
+  }
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
   return { plan: p, cloneFlags };
 }
@@ -684,7 +688,9 @@ function identity(p: PlanBuilder, proc: ProcessSpec): void {
   p.call("prctl", [PR.CAP_AMBIENT, 4, 0, 0, 0], "clear the ambient capabilities", { ok: [E.EINVAL] });
   const ambient = capMask(caps.ambient, "process.capabilities.ambient");
   for (let c = 0; c <= last; c++) {
-    if (ambient & (1n << BigInt(c))) p.call("prctl", [PR.CAP_AMBIENT, 2, c, 0, 0], `raise ambient capability ${c}`);
+    // A capability missing from the inheritable (or permitted) set cannot be ambient: EPERM is
+    // skipped as runc does (it warns), so runc's default spec (ambient, no inheritable) runs.
+    if (ambient & (1n << BigInt(c))) p.call("prctl", [PR.CAP_AMBIENT, 2, c, 0, 0], `raise ambient capability ${c}`, { ok: [E.EPERM] });
   }
 }
 

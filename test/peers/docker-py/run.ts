@@ -102,6 +102,15 @@ async function images(dir: string): Promise<string> {
   return file;
 }
 
+/** Remove every container, then unused volumes and networks, through the daemon at `host`. */
+async function removeEverything(host: string): Promise<void> {
+  const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: host });
+  const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
+  if (ids.length) await docker("rm", "-f", "-v", ...ids);
+  await docker("volume", "prune", "-af");
+  await docker("network", "prune", "-f");
+}
+
 const { python, tests } = await prepare();
 // Kept after the run (reports, logs, failure reasons); made afresh by the next one.
 const work = join(tmpdir(), "bunker-peer-docker-py");
@@ -124,6 +133,7 @@ if (only !== "bunker") {
     await load(d.host);
     onDockerd = await runSuite("dockerd", d.host, python, tests, work);
   } finally {
+    await removeEverything(d.host);
     await d.stop();
     Bun.spawnSync(["ip", "link", "del", "docker0"]);
   }
@@ -134,6 +144,8 @@ if (only !== "dockerd") {
     await load(b.host);
     onBunker = await runSuite("bunker", b.host, python, tests, work);
   } finally {
+    // Containers outlive the daemon (live restore): remove what the suite left before stopping it.
+    await removeEverything(b.host);
     await b.stop();
   }
 }

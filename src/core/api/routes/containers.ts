@@ -34,6 +34,7 @@ export function statusText(c: ContainerRecord, nowMs = Date.now()): string {
   const ago = (iso: string) => humanDuration(nowMs - Date.parse(iso));
   const health = c.State.Health ? ` (${c.State.Health.Status === "starting" ? "health: starting" : c.State.Health.Status})` : "";
   if (c.State.Running) return `Up ${ago(c.State.StartedAt)}${c.State.Paused ? " (Paused)" : health}`;
+  if (c.State.Restarting) return `Restarting (${c.State.ExitCode}) ${ago(c.State.FinishedAt)} ago`;
   if (c.State.Status === "created") return "Created";
   if (c.State.Status === "dead") return "Dead";
   return `Exited (${c.State.ExitCode}) ${ago(c.State.FinishedAt)} ago`;
@@ -206,8 +207,21 @@ function matches(c: ContainerRecord, f: Filters, all: ContainerRecord[]): boolea
     ok("before", (v) => Date.parse(c.Created) < created(v)) &&
     ok("since", (v) => Date.parse(c.Created) > created(v)) &&
     ok("network", (v) => (c.HostConfig.NetworkMode ?? "none") === v || Object.entries(c.NetworkSettings?.Networks ?? {}).some(([name, s]) => name === v || (s.NetworkID !== "" && s.NetworkID.startsWith(v)))) &&
-    ok("health", (v) => (c.State.Health?.Status ?? "none") === v)
+    ok("health", (v) => (c.State.Health?.Status ?? "none") === v) &&
+    ok("volume", (v) => (c.MountPoints ?? []).some((m) => m.Name === v || m.Destination === v || (m.Type === "bind" && m.Source === v))) &&
+    ok("expose", (v) => portKeys(v).some((k) => k in (c.Config.ExposedPorts ?? {}) || k in (c.HostConfig.PortBindings ?? {}))) &&
+    ok("publish", (v) => portKeys(v).some((k) => k in (c.HostConfig.PortBindings ?? {})))
   );
+}
+
+/** `80`, `80/udp`, `8000-8002/tcp` as port keys (`80/tcp` …), as moby's expose/publish filters read them. */
+function portKeys(v: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(v);
+  if (!m) throw invalidArgument(`invalid filter value for publish/expose: ${v}`);
+  const lo = Number(m[1]);
+  const hi = m[2] ? Number(m[2]) : lo;
+  if (hi < lo || hi - lo > 65535) throw invalidArgument(`invalid port range: ${v}`);
+  return Array.from({ length: hi - lo + 1 }, (_, i) => `${lo + i}/${m[3] ?? "tcp"}`);
 }
 
 /** Seconds (with fraction) or RFC 3339 as nanoseconds since the epoch; Docker's `since`/`until`. */
@@ -256,7 +270,8 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         if (hit !== undefined) return res.send(200, hit, "application/json");
         const filters = Filters.parse(req.query.get("filters"), CONTAINER_FILTER_KEYS);
         const all = svc.store.all();
-        let list = all.filter((c) => (truthy(req.query.get("all")) || c.State.Running || filters.has("status") || filters.has("exited")) && matches(c, filters, all));
+        // Without all=1, running containers and those restarting (dockerd counts them as running).
+        let list = all.filter((c) => (truthy(req.query.get("all")) || c.State.Running || c.State.Restarting || filters.has("status") || filters.has("exited")) && matches(c, filters, all));
         list.sort((a, b) => cachedSummary(b).created - cachedSummary(a).created);
         const limit = Number(req.query.get("limit") ?? -1);
         if (limit > 0) list = list.slice(0, limit);
@@ -454,7 +469,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);
         if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
-        ctx.res.json(200, await svc.top(c.Id));
+        ctx.res.json(200, await svc.top(c.Id, ctx.req.query.get("ps_args") || "-ef"));
       },
     },
     {

@@ -3,7 +3,7 @@
  */
 import { truthy } from "../http/request.ts";
 import * as v from "valibot";
-import { invalidArgument, messageOf } from "../../errors.ts";
+import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
 import { decodeRegistryAuth } from "../../registry/auth.ts";
 import type { Progress } from "../../registry/pull.ts";
 import { parseOrThrow } from "../../validate.ts";
@@ -19,20 +19,24 @@ const AuthBody = v.looseObject({ username: v.optional(v.string()), password: v.o
  * started becomes an `errorDetail` line (the status is already 200), as dockerd does.
  */
 async function streamProgress(res: Parameters<Route["handler"]>[0]["res"], work: (progress: Progress) => Promise<unknown>): Promise<void> {
-  const out = res.stream(200, "application/json");
+  // The response starts with the first progress line: a failure before it (an unknown
+  // registry, a refused connection) is an HTTP error, as dockerd answers; after it, a line.
+  let out: ReturnType<typeof res.stream> | undefined;
   let chain: Promise<void> = Promise.resolve();
   const progress: Progress = (m) => {
     const line = JSON.stringify(m) + "\n";
-    chain = chain.then(() => out.write(line));
+    const o = (out ??= res.stream(200, "application/json"));
+    chain = chain.then(() => o.write(line));
   };
   try {
     await work(progress);
   } catch (err) {
+    if (!out) throw err instanceof EngineError ? err : new EngineError("internal", messageOf(err));
     const message = messageOf(err);
     progress({ errorDetail: { message }, error: message } as Parameters<Progress>[0]);
   }
   await chain;
-  out.end();
+  (out ?? res.stream(200, "application/json")).end();
 }
 
 /** Filter keys `GET /images/json` accepts. */
@@ -60,7 +64,7 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
     {
       method: "GET",
       path: "/images/json",
-      handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS))),
+      handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS), truthy(req.query.get("all")))),
     },
     {
       method: "POST",
@@ -141,7 +145,11 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
       path: "/system/df",
       handler: async ({ res }) => {
         const svc = await images();
-        res.json(200, { ...svc.diskUsage(), ...(await diskUsage()), BuildCache: svc.buildCacheUsage() });
+        const usage = await diskUsage();
+        // How many containers use each image: `system df` counts those images as active.
+        const byImage = new Map<string, number>();
+        for (const c of usage.Containers as { ImageID?: string }[]) if (c.ImageID) byImage.set(c.ImageID, (byImage.get(c.ImageID) ?? 0) + 1);
+        res.json(200, { ...svc.diskUsage(byImage), ...usage, BuildCache: svc.buildCacheUsage() });
       },
     },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
@@ -150,10 +158,17 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
       path: "/images/load",
       handler: async ({ req, res }) => {
         const messages: string[] = [];
-        // The whole body is consumed before any output (moby does the same).
-        for await (const m of (await images()).load(req.stream())) messages.push(m);
+        let failure: string | undefined;
+        // The whole body is consumed before any output (moby does the same); what cannot be
+        // loaded (not a tar, a broken archive) is reported in the stream, as dockerd does.
+        try {
+          for await (const m of (await images()).load(req.stream())) messages.push(m);
+        } catch (err) {
+          failure = messageOf(err);
+        }
         const out = res.stream(200, "application/json");
         for (const m of messages) await out.write(JSON.stringify({ stream: m + "\n" }) + "\n");
+        if (failure !== undefined) await out.write(JSON.stringify({ errorDetail: { message: failure }, error: failure }) + "\n");
         out.end();
       },
     },

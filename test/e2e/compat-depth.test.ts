@@ -1,0 +1,237 @@
+/**
+ * Regression tests for what the Docker SDK for Python's own suite and side-by-side runs with
+ * dockerd found (issue 13), each through the Engine API or the docker CLI as a client sends it:
+ * swarm routes, kill, exec framing and detach keys, commit fields, classic build details,
+ * network and endpoint options, legacy links, devices, shared namespaces, attach with logs,
+ * and dockerd's wording. Each test fails on the code before the fix.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { apiClient } from "../helpers/api.ts";
+import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { DOCKER_CLI } from "../helpers/dockerd.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+import { rawConnect } from "../helpers/raw-http.ts";
+
+const ROOT = process.getuid?.() === 0;
+
+describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clients' suites found Bunker different", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+  let api: ReturnType<typeof apiClient>;
+  const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: daemon.host, DOCKER_BUILDKIT: "0" });
+  const create = async (body: Record<string, unknown>, name?: string) => {
+    const r = await api("POST", `/containers/create${name ? `?name=${name}` : ""}`, { Image: "busybox", ...body });
+    expect(r.status, r.text).toBe(201);
+    return r.json.Id as string;
+  };
+  const start = async (id: string) => expect((await api("POST", `/containers/${id}/start`)).status).toBe(204);
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-compat-");
+    daemon = await startDaemon({ dir });
+    api = apiClient(daemon.socket);
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
+    expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+  });
+  afterAll(async () => {
+    const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
+    if (ids.length) await docker("rm", "-f", ...ids);
+    await docker("network", "prune", "-f");
+    await daemon.stop();
+    cleanup(dir);
+  });
+
+  test("swarm routes answer 503 with moby's words, as an engine outside a swarm does", async () => {
+    const leave = await api("POST", "/swarm/leave?force=1");
+    expect(leave.status).toBe(503);
+    expect(leave.json.message).toBe("This node is not part of a swarm");
+    for (const path of ["/swarm", "/nodes", "/services", "/tasks", "/secrets", "/configs", "/services/x", "/v1.41/nodes/abc"]) {
+      const r = await api("GET", path);
+      expect(r.status, path).toBe(503);
+      expect(r.json.message).toStartWith("This node is not a swarm manager.");
+    }
+    const cli = await docker("node", "ls");
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain("This node is not a swarm manager");
+  });
+
+  test("kill: an inspect right after the answer shows exited with 137", async () => {
+    const id = await create({ Cmd: ["sleep", "1000"] });
+    await start(id);
+    expect((await api("POST", `/containers/${id}/kill`)).status).toBe(204);
+    const s = (await api("GET", `/containers/${id}/json`)).json.State;
+    expect([s.Status, s.ExitCode, s.Running]).toEqual(["exited", 137, false]);
+  });
+
+  test("rm of a running or restarting container says what dockerd says", async () => {
+    const id = await create({ Cmd: ["sleep", "1000"] });
+    await start(id);
+    const r = await api("DELETE", `/containers/${id}`);
+    expect(r.status).toBe(409);
+    expect(r.json.message).toBe(`You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
+    await api("DELETE", `/containers/${id}?force=1`);
+  });
+
+  test("exec: a Tty exec started with Tty false is framed; ctrl-p ctrl-q detaches the exec and it goes on", async () => {
+    const id = await create({ Cmd: ["sleep", "1000"] });
+    await start(id);
+    const e1 = await api("POST", `/containers/${id}/exec`, { Cmd: ["echo", "framed"], Tty: true, AttachStdout: true });
+    const c1 = await rawConnect(daemon.socket);
+    const body1 = JSON.stringify({ Tty: false });
+    c1.write(`POST /exec/${e1.json.Id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body1.length}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n${body1}`);
+    const out1 = await Promise.race([c1.closed, Bun.sleep(10_000).then(() => c1.text())]);
+    const payload = out1.slice(out1.indexOf("\r\n\r\n") + 4);
+    // A stdout frame header: stream 1, three zero bytes, the length; then the text.
+    expect([...payload.slice(0, 4)].map((ch) => ch.charCodeAt(0))).toEqual([1, 0, 0, 0]);
+    expect(payload.slice(8)).toContain("framed");
+
+    const e2 = await api("POST", `/containers/${id}/exec`, { Cmd: ["cat"], Tty: true, AttachStdin: true, AttachStdout: true });
+    const c2 = await rawConnect(daemon.socket);
+    const body2 = JSON.stringify({ Tty: true });
+    c2.write(`POST /exec/${e2.json.Id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body2.length}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n${body2}`);
+    await Bun.sleep(300);
+    c2.write(Uint8Array.of(0x10, 0x11)); // ctrl-p ctrl-q
+    expect(await Promise.race([c2.closed.then(() => "closed"), Bun.sleep(5_000).then(() => "open")])).toBe("closed"); // the daemon ends the stream
+    const info = (await api("GET", `/exec/${e2.json.Id}/json`)).json;
+    expect(info.Running).toBe(true);
+    await api("DELETE", `/containers/${id}?force=1`);
+  });
+
+  test("commit: inspect shows Container, ContainerConfig, Parent and the message; Config has OnBuild", async () => {
+    const id = await create({ Cmd: ["sh", "-c", "echo hi > /f"] });
+    await start(id);
+    await api("POST", `/containers/${id}/wait`);
+    const base = (await api("GET", "/images/busybox/json")).json.Id;
+    const c = await api("POST", `/commit?container=${id}&repo=committed&tag=1&comment=the%20message`, {});
+    expect(c.status, c.text).toBe(201);
+    const img = (await api("GET", "/images/committed:1/json")).json;
+    expect(img.Container).toBe(id);
+    expect(img.ContainerConfig.Image).toBe("busybox");
+    expect(img.Parent).toBe(base);
+    expect(img.Comment).toBe("the message");
+    expect("OnBuild" in img.Config).toBe(true);
+    const hist = await docker("history", "--format", "{{.Comment}}", "committed:1");
+    expect(hist.stdout.split("\n")[0]).toBe("the message");
+  });
+
+  test("classic build: .dockerignore naming the Dockerfile and itself, extra hosts, cache-from an unknown tag, an empty context", async () => {
+    const ctx = join(dir, "ctx");
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\nCOPY . /src\nRUN cat /etc/hosts > /hosts\nRUN >&2 echo to-stderr\n");
+    writeFileSync(join(ctx, ".dockerignore"), "Dockerfile\n.dockerignore\n");
+    writeFileSync(join(ctx, "kept.txt"), "x");
+    const b = await docker("build", "--add-host", "extra.test:10.1.2.3", "-t", "ignored:1", ctx);
+    expect(b.code, b.stderr).toBe(0);
+    const ls = await docker("run", "--rm", "ignored:1", "sh", "-c", "ls -a /src; cat /hosts");
+    expect(ls.stdout).toContain("kept.txt");
+    expect(ls.stdout).not.toContain("Dockerfile");
+    expect(ls.stdout).not.toContain(".dockerignore");
+    expect(ls.stdout).toMatch(/10\.1\.2\.3\s+extra\.test/);
+    // stderr of a RUN comes in the classic builder's red.
+    expect(b.stdout).toContain("\x1b[91mto-stderr\n\x1b[0m");
+    // The local cache would hit every step; --cache-from an unknown image means no cache.
+    const again = await docker("build", "--cache-from", "nothing:here", "-t", "ignored:2", ctx);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain("Using cache");
+    const cached = await docker("build", "-t", "ignored:3", ctx);
+    expect(cached.stdout).toContain("Using cache");
+    const empty = await api("POST", "/build", new Uint8Array(1024));
+    expect(empty.status).toBe(500);
+    expect(empty.json.message).toContain("Cannot locate specified Dockerfile");
+  }, 60_000);
+
+  test("images: all=1 lists intermediate images; a reference filter lists only the matching tags", async () => {
+    const all = (await api("GET", "/images/json?all=1")).json as { Id: string; ParentId: string }[];
+    const some = (await api("GET", "/images/json")).json as { Id: string }[];
+    expect(all.length).toBeGreaterThan(some.length);
+    expect(all.some((i) => i.ParentId)).toBe(true);
+    await api("POST", "/images/busybox/tag?repo=other&tag=x");
+    const f = encodeURIComponent(JSON.stringify({ reference: ["other"] }));
+    const listed = (await api("GET", `/images/json?filters=${f}`)).json as { RepoTags: string[] }[];
+    expect(listed.map((i) => i.RepoTags)).toEqual([["other:x"]]);
+  });
+
+  test("networks: a name with a space, an IPv6 subnet without EnableIPv6, CheckDuplicate false before API 1.44, endpoint options kept", async () => {
+    const spaced = await api("POST", "/networks/create", { Name: "with space" });
+    expect(spaced.status, spaced.text).toBe(201);
+    const v6 = await api("POST", "/networks/create", { Name: "v6-off", IPAM: { Config: [{ Subnet: "2001:389::/64" }] } });
+    expect(v6.status, v6.text).toBe(201);
+    const first = await api("POST", "/v1.41/networks/create", { Name: "dup", CheckDuplicate: false });
+    const second = await api("POST", "/v1.41/networks/create", { Name: "dup", CheckDuplicate: false });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    const refused = await api("POST", "/networks/create", { Name: "dup", CheckDuplicate: false });
+    expect(refused.status).toBe(409);
+    for (const n of [spaced, v6, first, second]) await api("DELETE", `/networks/${n.json.Id}`);
+
+    const net = await api("POST", "/networks/create", { Name: "epopts" });
+    const id = await create({ Cmd: ["sleep", "1000"], HostConfig: { NetworkMode: "epopts" }, NetworkingConfig: { EndpointsConfig: { epopts: { DriverOpts: { "com.example.opt": "on" }, IPAMConfig: { LinkLocalIPs: ["169.254.8.8"] }, MacAddress: "02:42:ac:11:00:99" } } } });
+    const before = (await api("GET", `/containers/${id}/json`)).json.NetworkSettings.Networks.epopts;
+    expect(before.MacAddress).toBe("02:42:ac:11:00:99");
+    expect(before.DriverOpts).toEqual({ "com.example.opt": "on" });
+    expect(before.IPAMConfig.LinkLocalIPs).toEqual(["169.254.8.8"]);
+    await start(id);
+    const mac = await docker("exec", id, "cat", "/sys/class/net/eth0/address");
+    expect(mac.stdout.trim()).toBe("02:42:ac:11:00:99");
+    await api("DELETE", `/containers/${id}?force=1`);
+    await api("DELETE", `/networks/${net.json.Id}`);
+  });
+
+  test("legacy links: the ALIAS_* environment on the default bridge; rm --link drops the link", async () => {
+    const db = await create({ Cmd: ["sleep", "1000"], Env: ["SECRET=s3"], ExposedPorts: { "5432/tcp": {} } }, "linkdb");
+    await start(db);
+    const web = await create({ Cmd: ["sleep", "1000"], HostConfig: { Links: ["linkdb:mydb"] } }, "linkweb");
+    await start(web);
+    const env = (await docker("exec", "linkweb", "env")).stdout;
+    const ip = (await api("GET", `/containers/${db}/json`)).json.NetworkSettings.IPAddress;
+    expect(env).toContain("MYDB_NAME=/linkweb/mydb");
+    expect(env).toContain(`MYDB_PORT=tcp://${ip}:5432`);
+    expect(env).toContain(`MYDB_PORT_5432_TCP_ADDR=${ip}`);
+    expect(env).toContain("MYDB_PORT_5432_TCP_PROTO=tcp");
+    expect(env).toContain("MYDB_ENV_SECRET=s3");
+    const rmLink = await api("DELETE", "/containers/linkweb/mydb?link=1");
+    expect(rmLink.status, rmLink.text).toBe(204);
+    expect((await api("GET", `/containers/${web}/json`)).json.HostConfig.Links).toBeNull();
+    expect((await api("GET", `/containers/${db}/json`)).status).toBe(200);
+  });
+
+  test("--device and --device-cgroup-rule are applied; HostConfig.Runtime is shown", async () => {
+    const r = await docker("run", "--rm", "--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c", "ls -l /dev/mynull && echo x > /dev/mynull && echo ok");
+    expect(r.stdout).toMatch(/^c.* 1,\s+3 .*\/dev\/mynull/m);
+    expect(r.stdout).toContain("ok");
+    // /dev/loop-control (10:237) is not among Docker's default devices: opening it needs the rule.
+    const open = "mknod /tmp/l c 10 237 && : < /tmp/l && echo opened";
+    const allowed = await docker("run", "--rm", "--device-cgroup-rule", "c 10:237 rwm", "busybox", "sh", "-c", open);
+    expect(allowed.stdout).toContain("opened");
+    const denied = await docker("run", "--rm", "busybox", "sh", "-c", open);
+    expect(denied.stdout).not.toContain("opened");
+    const id = await create({ Cmd: ["true"] });
+    expect((await api("GET", `/containers/${id}/json`)).json.HostConfig.Runtime).toBe("runc");
+  });
+
+  test("--ipc and --pid container:<id> share the other container's namespaces; --uts host uses the host's", async () => {
+    const holder = await create({ Cmd: ["sleep", "1000"] }, "nsholder");
+    await start(holder);
+    const pidNs = (await docker("exec", "nsholder", "readlink", "/proc/1/ns/pid")).stdout.trim();
+    const ipcNs = (await docker("exec", "nsholder", "readlink", "/proc/self/ns/ipc")).stdout.trim();
+    const r = await docker("run", "--rm", "--ipc", "container:nsholder", "--pid", "container:nsholder", "busybox", "sh", "-c", "readlink /proc/self/ns/ipc; readlink /proc/1/ns/pid; ps -o comm | grep -c sleep");
+    expect(r.code, r.stderr).toBe(0);
+    const [ipc, pid, sleeps] = r.stdout.trim().split("\n");
+    expect([ipc, pid]).toEqual([ipcNs, pidNs]);
+    expect(Number(sleeps)).toBeGreaterThanOrEqual(1);
+    const uts = await docker("run", "--rm", "--uts", "host", "busybox", "hostname");
+    expect(uts.stdout.trim()).toBe(require("node:os").hostname());
+  });
+
+  test("attach with logs=1 to a stopped container replays its output (no 409)", async () => {
+    const id = await create({ Cmd: ["sh", "-c", "echo from-the-past"] });
+    await start(id);
+    await api("POST", `/containers/${id}/wait`);
+    const c = await rawConnect(daemon.socket);
+    c.write(`POST /containers/${id}/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    const out = await Promise.race([c.closed, Bun.sleep(5_000).then(() => c.text())]);
+    expect(out).toContain("101 UPGRADED");
+    expect(out).toContain("from-the-past");
+  });
+});
