@@ -234,4 +234,91 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect(out).toContain("101 UPGRADED");
     expect(out).toContain("from-the-past");
   });
+
+  test("ps: --filter volume=, expose=, publish= select; a restarting container is listed without -a and shown as Restarting", async () => {
+    expect((await docker("run", "-d", "--name", "withvol", "-v", "psvol:/data", "--expose", "7000", "-p", "127.0.0.1:18097:7001", "busybox", "sleep", "1000")).code).toBe(0);
+    expect((await docker("run", "-d", "--name", "plain", "busybox", "sleep", "1000")).code).toBe(0);
+    const names = async (...f: string[]) => (await docker("ps", "-a", "--format", "{{.Names}}", ...f.flatMap((x) => ["--filter", x]))).stdout.split("\n").filter(Boolean).sort();
+    expect(await names("volume=psvol")).toEqual(["withvol"]);
+    expect(await names("volume=/data")).toEqual(["withvol"]);
+    expect(await names("expose=7000")).toEqual(["withvol"]);
+    expect(await names("expose=6990-7005/tcp")).toEqual(["withvol"]);
+    expect(await names("publish=7001")).toEqual(["withvol"]);
+    expect(await names("publish=7000")).toEqual([]);
+    expect((await docker("run", "-d", "--name", "crashloop", "--restart", "always", "busybox", "sh", "-c", "exit 3")).code).toBe(0);
+    let row = "";
+    for (let i = 0; i < 50 && !row.includes("Restarting"); i++) {
+      row = (await docker("ps", "--filter", "name=crashloop", "--format", "{{.Status}}")).stdout;
+      if (!row.includes("Restarting")) await Bun.sleep(100);
+    }
+    expect(row).toMatch(/^Restarting \(3\)/);
+    await docker("rm", "-f", "withvol", "plain", "crashloop");
+    await docker("volume", "rm", "psvol");
+  }, 30_000);
+
+  test("/etc/hosts: --add-host h:host-gateway is the default bridge's gateway; --domainname gives the full name", async () => {
+    const gw = (await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim();
+    const r = await docker("run", "--rm", "--add-host", "gw.test:host-gateway", "--hostname", "box", "--domainname", "example.org", "busybox", "cat", "/etc/hosts");
+    expect(r.stdout).toContain(`${gw}\tgw.test`);
+    expect(r.stdout).toMatch(/\tbox\.example\.org box\n/);
+  });
+
+  test("top runs ps with the client's arguments and shows user names; --init's PID 1 is docker-init", async () => {
+    expect((await docker("run", "-d", "--init", "--name", "topped", "busybox", "sleep", "1000")).code).toBe(0);
+    const ef = await docker("top", "topped");
+    expect(ef.stdout.split("\n")[0]).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD/);
+    expect(ef.stdout).toMatch(/^root\s+\d+/m);
+    expect(ef.stdout).toContain("sleep 1000");
+    const aux = await docker("top", "topped", "aux");
+    expect(aux.stdout.split("\n")[0]).toMatch(/^USER\s+PID\s+%CPU/);
+    const comm = await docker("exec", "topped", "cat", "/proc/1/comm");
+    expect(comm.stdout.trim()).toBe("docker-init");
+    await docker("rm", "-f", "topped");
+  });
+
+  test("diff lists the changed parent directories (C /etc above A /etc/new)", async () => {
+    expect((await docker("run", "--name", "differ", "busybox", "sh", "-c", "mkdir -p /etc/deep/er && echo x > /etc/deep/er/f && echo y > /etc/new")).code).toBe(0);
+    const lines = (await docker("diff", "differ")).stdout.split("\n").filter(Boolean);
+    expect(lines).toContain("C /etc");
+    expect(lines).toContain("A /etc/new");
+    expect(lines).toContain("A /etc/deep");
+    expect(lines).toContain("A /etc/deep/er/f");
+    expect(lines.indexOf("C /etc")).toBeLessThan(lines.indexOf("A /etc/new"));
+    await docker("rm", "differ");
+  });
+
+  test("system df: an image in use is active, container and volume sizes are real; image prune reclaims only freed layers", async () => {
+    expect((await docker("run", "-d", "--name", "dfc", "-v", "dfvol:/v", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /v/f; head -c 50000 /dev/zero > /f; sleep 1000")).code).toBe(0);
+    await Bun.sleep(500);
+    const df = (await api("GET", "/system/df")).json;
+    const bb = df.Images.find((i: { RepoTags: string[] }) => i.RepoTags.includes("busybox:latest"));
+    expect(bb.Containers).toBeGreaterThanOrEqual(1);
+    const c = df.Containers.find((x: { Names: string[] }) => x.Names.includes("/dfc"));
+    expect(c.SizeRw).toBeGreaterThanOrEqual(50000);
+    const vol = df.Volumes.find((v: { Name: string }) => v.Name === "dfvol");
+    expect(vol.UsageData.Size).toBe(100000);
+    const table = (await docker("system", "df")).stdout;
+    expect(table).toMatch(/^Images\s+\d+\s+[1-9]/m); // ACTIVE is not 0
+    await docker("rm", "-f", "-v", "dfc");
+    await docker("volume", "rm", "dfvol");
+    // Pruning a dangling image on busybox's layer gives back its own small layer only: the
+    // busybox layer (about 2 MB) stays with busybox (it used to be counted in full).
+    const id = await create({ Cmd: ["true"] });
+    const img = await api("POST", `/commit?container=${id}`, {});
+    await api("DELETE", `/containers/${id}`);
+    const pruned = await api("POST", "/images/prune");
+    expect(pruned.status).toBe(200);
+    expect(pruned.json.ImagesDeleted.some((l: { Deleted?: string }) => l.Deleted === img.json.Id)).toBe(true);
+    expect(pruned.json.SpaceReclaimed).toBeGreaterThan(0);
+    expect(pruned.json.SpaceReclaimed).toBeLessThan(512 * 1024);
+  }, 30_000);
+
+  test("a pull that fails before any output is an HTTP error; a load of something that is not a tar streams its error", async () => {
+    const pull = await api("POST", "/images/create?fromImage=127.0.0.1:9/nothing&tag=x");
+    expect(pull.status).toBeGreaterThanOrEqual(400);
+    expect(pull.json.message).toBeTruthy();
+    const load = await api("POST", "/images/load", "this is not a tar archive".repeat(50));
+    expect(load.status).toBe(200);
+    expect(load.text).toContain('"errorDetail"');
+  });
 });

@@ -132,10 +132,10 @@ export async function pullImage(deps: DistributionDeps, name: string, opts: { au
   const progress = opts.progress;
   const client = new RegistryClient(ref.domain, ref.path, deps.settings, opts.auth, "pull");
   const wanted = ref.digest ?? ref.tag ?? "latest";
-  progress({ status: `Pulling from ${familiarName({ ...ref, tag: undefined, digest: undefined } as typeof ref)}`, id: ref.digest ?? ref.tag ?? "latest" });
-
-  // The manifest: verified against a requested digest and its Content-Type.
+  // The manifest: verified against a requested digest and its Content-Type. "Pulling from"
+  // comes after it, as in moby: a registry that cannot be reached fails before any output.
   let fetched = await client.manifest(wanted);
+  progress({ status: `Pulling from ${familiarName({ ...ref, tag: undefined, digest: undefined } as typeof ref)}`, id: ref.digest ?? ref.tag ?? "latest" });
   if (ref.digest && fetched.digest !== ref.digest) throw new EngineError("failed-precondition", `manifest digest ${fetched.digest} does not match the requested ${ref.digest}`);
   const topDigest = fetched.digest;
   let doc = parseManifest(fetched.bytes, fetched.contentType || undefined);
