@@ -75,6 +75,23 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--plugin-config <kv>", "Plugin config section <type>.<id>=<json> (repeatable)", { type: [String] })
     .option("--required-plugin <key>", "Plugin <type>.<id> that must load (repeatable)", { type: [String] })
     .option("-s, --storage-driver <name>", "Storage driver to use (default: the one holding data, else overlay, btrfs, vfs)")
+    .option("--docker-plugin-dir <dir>", "Where Docker-protocol plugins are discovered (repeatable)", { type: [String] })
+    .option("--docker-plugin-timeout <seconds>", "How long to wait for a Docker-protocol plugin (default 30)")
+    .option("--dns <ip>", "DNS server for containers, and upstream of the embedded DNS (repeatable)", { type: [String] })
+    .option("-b, --bridge <name>", "Interface of the default bridge network ('none': no default bridge)")
+    .option("--bip <cidr>", "The default bridge's address and subnet, e.g. 172.26.0.1/16")
+    .option("--ipv6 [bool]", "IPv6 on the default bridge network")
+    .option("--fixed-cidr-v6 <cidr>", "The default bridge's IPv6 subnet")
+    .option("--iptables [bool]", "Install nf_tables rules for bridge networks (default true; --iptables=false to leave the firewall alone)")
+    .option("--ip-forward [bool]", "Turn on IPv4 forwarding (default true)")
+    .option("--default-address-pool <pool>", "Pool for new networks: base=<CIDR>,size=<prefix> (repeatable)", { type: [String] })
+    .option("--insecure-registry <host>", "Registry reachable over plain HTTP or unverified TLS (repeatable)", { type: [String] })
+    .option("--registry-mirror <url>", "Docker Hub mirror (repeatable)", { type: [String] })
+    .option("--registry-certs-dir <dir>", "Per-registry CA and client certificates (default /etc/bunker/certs.d)")
+    .option("--registry-stall-timeout <seconds>", "Seconds without data before a registry transfer resumes (default 30)")
+    .option("--registry-addr <host:port>", "Serve a registry in the daemon on this address")
+    .option("--log-driver <name>", "Default log driver of containers: json-file, local, none")
+    .option("--log-opt <kv>", "Default log driver option key=value (repeatable)", { type: [String] })
     .action((o) => (result = import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
 
   // ---- containers (commands/containers.ts) ----

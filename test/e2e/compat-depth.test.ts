@@ -321,4 +321,42 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect(load.status).toBe(200);
     expect(load.text).toContain('"errorDetail"');
   });
+
+  test("exec of a missing or non-executable program exits 126 with runc's message on stdout, as dockerd 20.10 does", async () => {
+    expect((await docker("run", "-d", "--name", "execfail", "busybox", "sleep", "1000")).code).toBe(0);
+    const missing = await docker("exec", "execfail", "nonexist");
+    expect(missing.code).toBe(126);
+    expect(missing.stdout + missing.stderr).toContain("OCI runtime exec failed");
+    expect((await docker("exec", "execfail", "/etc")).code).toBe(126);
+    await docker("rm", "-f", "execfail");
+  });
+});
+
+describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !Bun.which("nft"))("dockerd's daemon flags, applied", () => {
+  test("--iptables=false installs no rules; --bip sets the default bridge; --log-driver/--log-opt are the containers' default; docker info lists the drivers", async () => {
+    const dir = tempDir("bunker-flags-");
+    const daemon = await startDaemon({ dir, args: ["--iptables=false", "--bip", "172.29.5.1/24", "-b", "bunkerfl0", "--log-driver", "local", "--log-opt", "max-size=1m", "--plugin-config", 'network.v1.bridge={"table":"noflags"}'] });
+    const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: daemon.host });
+    try {
+      writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()] }));
+      expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+      expect((await docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", "bridge")).stdout.trim()).toBe("172.29.5.0/24 172.29.5.1");
+      const r = await docker("run", "--name", "flagged", "busybox", "sh", "-c", "busybox ip -4 -o addr show eth0; echo logged");
+      expect(r.stdout).toContain("inet 172.29.5.");
+      expect((await docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}", "flagged")).stdout.trim()).toBe("local 1m");
+      expect((await docker("logs", "flagged")).stdout).toContain("logged");
+      expect(Bun.spawnSync([Bun.which("nft")!, "list", "table", "ip", "noflags"]).exitCode).not.toBe(0); // no table at all
+      const info = JSON.parse((await docker("info", "--format", "{{json .}}")).stdout);
+      expect(info.LoggingDriver).toBe("local");
+      expect(info.Plugins.Network).toContain("bridge");
+      expect(info.Plugins.Network).toContain("host");
+      expect(info.Plugins.Volume).toEqual(["local"]);
+      expect(info.Plugins.Log).toContain("json-file");
+      await docker("rm", "-f", "flagged");
+    } finally {
+      await daemon.stop();
+      Bun.spawnSync(["ip", "link", "del", "bunkerfl0"]);
+      cleanup(dir);
+    }
+  }, 60_000);
 });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemonFlags } from "../../src/cli/commands/daemon.ts";
-import { isLoopback, parseHost, readConfigFile, resolveDaemonConfig } from "../../src/core/daemon/config.ts";
+import { DaemonFileSchema, isLoopback, parseHost, readConfigFile, resolveDaemonConfig } from "../../src/core/daemon/config.ts";
 import { groupId } from "../../src/core/daemon/daemon.ts";
 import { cleanup, tempDir } from "../helpers/daemon.ts";
 
@@ -59,6 +59,28 @@ describe("daemon config", () => {
     const f = daemonFlags({ dataRoot: "/d", host: ["unix:///a", "unix:///b"], pluginConfig: ['events.v1.x={"file":"/f"}'], logLevel: "debug", configFile: ["/a", "/b"] as never });
     expect(f).toEqual({ "config-file": "/b", "data-root": "/d", hosts: ["unix:///a", "unix:///b"], plugins: { "events.v1.x": { file: "/f" } }, "log-level": "debug" });
     expect(() => daemonFlags({ pluginConfig: ["events.v1.x={bad"] })).toThrow("--plugin-config events.v1.x: invalid JSON");
+  });
+
+  test("every daemon.json key has a flag, named as dockerd names it (--bip, --iptables=false, --default-address-pool, --log-opt, ...)", () => {
+    const f = daemonFlags({
+      dns: ["10.0.0.53"], bridge: "br9", bip: "172.29.0.1/16", ipv6: "true", fixedCidrV6: "fd00:9::/64", iptables: "false", ipForward: "false",
+      defaultAddressPool: ["base=10.10.0.0/16,size=24"], insecureRegistry: ["r.test:5000"], registryMirror: ["https://m.test"], registryCertsDir: "/certs",
+      registryStallTimeout: "5", registryAddr: "127.0.0.1:5999", logDriver: "local", logOpt: ["max-size=1m", "max-file=2"], dockerPluginDir: ["/p"], dockerPluginTimeout: "3",
+    });
+    expect(f).toEqual({
+      dns: ["10.0.0.53"], bridge: "br9", bip: "172.29.0.1/16", ipv6: true, "fixed-cidr-v6": "fd00:9::/64", iptables: false, "ip-forward": false,
+      "default-address-pools": [{ base: "10.10.0.0/16", size: 24 }], "insecure-registries": ["r.test:5000"], "registry-mirrors": ["https://m.test"], "registry-certs-dir": "/certs",
+      "registry-stall-timeout": 5, "registry-addr": "127.0.0.1:5999", "log-driver": "local", "log-opts": { "max-size": "1m", "max-file": "2" }, "docker-plugin-dirs": ["/p"], "docker-plugin-timeout": 3,
+    });
+    const keys = Object.keys(DaemonFileSchema.entries).filter((k) => k !== "plugins");
+    const flagged = new Set([...Object.keys(f), "data-root", "exec-root", "hosts", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "debug", "log-level", "log-format", "pidfile", "group", "plugins-dir", "required-plugins", "storage-driver"]);
+    expect(keys.filter((k) => !flagged.has(k))).toEqual([]);
+    // dockerd's iptables and ip-forward reach the bridge driver's section; that section wins.
+    const cfg = resolveDaemonConfig({ iptables: false, "ip-forward": false }, {});
+    expect(cfg.plugins["network.v1.bridge"]).toEqual({ iptables: false, ipForward: false });
+    expect(resolveDaemonConfig({ iptables: false }, { plugins: { "network.v1.bridge": { iptables: true } } }).plugins["network.v1.bridge"]).toEqual({ iptables: true });
+    expect(() => daemonFlags({ iptables: "maybe" })).toThrow("invalid boolean value");
+    expect(() => daemonFlags({ defaultAddressPool: ["10.0.0.0/8"] })).toThrow("base=<CIDR>,size=<prefix length>");
   });
 
   test("group lookup reads /etc/group format", () => {

@@ -29,6 +29,65 @@ export interface DaemonCliOptions {
   pluginConfig?: string[];
   requiredPlugin?: string[];
   storageDriver?: string;
+  dockerPluginDir?: string[];
+  dockerPluginTimeout?: string;
+  dns?: string[];
+  bridge?: string;
+  bip?: string;
+  ipv6?: boolean | string;
+  fixedCidrV6?: string;
+  iptables?: boolean | string;
+  ipForward?: boolean | string;
+  defaultAddressPool?: string[];
+  insecureRegistry?: string[];
+  registryMirror?: string[];
+  registryCertsDir?: string;
+  registryStallTimeout?: string;
+  registryAddr?: string;
+  logDriver?: string;
+  logOpt?: string[];
+}
+
+/** `--iptables`, `--iptables=false`, `--ipv6=true` as dockerd reads its boolean flags. */
+function boolFlag(name: string, v: boolean | string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "boolean") return v;
+  if (["true", "1", ""].includes(v)) return true;
+  if (["false", "0"].includes(v)) return false;
+  throw invalidArgument(`invalid boolean value "${v}" for --${name}`);
+}
+
+/** A number flag, or a clear error. */
+function numberFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw invalidArgument(`invalid value "${v}" for --${name}: a number is needed`);
+  return n;
+}
+
+/** `--default-address-pool base=10.10.0.0/16,size=24` → a pool entry. */
+function addressPoolFlag(v: string): { base: string; size: number } {
+  const kv = Object.fromEntries(v.split(",").map((p) => p.split("=", 2) as [string, string]));
+  const size = Number(kv.size);
+  if (!kv.base || !Number.isInteger(size)) throw invalidArgument(`invalid --default-address-pool ${v}: want base=<CIDR>,size=<prefix length>`);
+  return { base: kv.base, size };
+}
+
+/** `--log-opt max-size=10m` (repeatable) → log-opts. */
+function logOpts(list: string[] | undefined): Record<string, string> | undefined {
+  if (!list?.length) return undefined;
+  return Object.fromEntries(
+    list.map((o) => {
+      const i = o.indexOf("=");
+      if (i <= 0) throw invalidArgument(`invalid --log-opt ${o}: want key=value`);
+      return [o.slice(0, i), o.slice(i + 1)];
+    }),
+  );
+}
+
+/** The last of a flag given several times (docker's flag parser keeps the last). */
+function last1<T>(v: T | T[] | undefined): T | undefined {
+  return Array.isArray(v) ? v.at(-1) : v;
 }
 
 /** Map CLI options onto daemon.json keys; `--plugin-config key=<json>` fills `plugins`. */
@@ -62,8 +121,25 @@ export function daemonFlags(o: DaemonCliOptions): DaemonFlags {
     plugins,
     "required-plugins": o.requiredPlugin?.length ? o.requiredPlugin : undefined,
     "storage-driver": o.storageDriver,
+    "docker-plugin-dirs": o.dockerPluginDir?.length ? o.dockerPluginDir : undefined,
+    "docker-plugin-timeout": numberFlag("docker-plugin-timeout", last1(o.dockerPluginTimeout)),
+    dns: o.dns?.length ? o.dns : undefined,
+    bridge: o.bridge,
+    bip: o.bip,
+    ipv6: boolFlag("ipv6", last1(o.ipv6)),
+    "fixed-cidr-v6": o.fixedCidrV6,
+    iptables: boolFlag("iptables", last1(o.iptables)),
+    "ip-forward": boolFlag("ip-forward", last1(o.ipForward)),
+    "default-address-pools": o.defaultAddressPool?.length ? o.defaultAddressPool.map(addressPoolFlag) : undefined,
+    "insecure-registries": o.insecureRegistry?.length ? o.insecureRegistry : undefined,
+    "registry-mirrors": o.registryMirror?.length ? o.registryMirror : undefined,
+    "registry-certs-dir": o.registryCertsDir,
+    "registry-stall-timeout": numberFlag("registry-stall-timeout", last1(o.registryStallTimeout)),
+    "registry-addr": o.registryAddr,
+    "log-driver": o.logDriver,
+    "log-opts": logOpts(o.logOpt),
   };
-  const repeatable = new Set(["hosts", "required-plugins", "plugins"]);
+  const repeatable = new Set(["hosts", "required-plugins", "plugins", "docker-plugin-dirs", "dns", "default-address-pools", "insecure-registries", "registry-mirrors"]);
   // A single-valued flag given twice keeps the last value, as docker's flag parser does.
   const last = (k: string, v: unknown) => (!repeatable.has(k) && Array.isArray(v) ? v.at(-1) : v);
   return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => [k, last(k, v)])) as DaemonFlags;

@@ -56,6 +56,8 @@ export interface ContainerDeps {
   events: EventBus;
   log: Logger;
   networks: NetworkService;
+  /** The log config of containers that name no driver (dockerd's log-driver and log-opts). */
+  defaultLog?: { Type: string; Config: Record<string, string> };
 }
 
 /**
@@ -253,7 +255,7 @@ export class ContainerService {
       Image: img.id,
       ImageName: body.Image,
       Config: config,
-      HostConfig: { ...h, NetworkMode: netMode, LogConfig: { Type: h.LogConfig?.Type || "json-file", Config: h.LogConfig?.Config ?? {} } },
+      HostConfig: { ...h, NetworkMode: netMode, LogConfig: h.LogConfig?.Type ? { Type: h.LogConfig.Type, Config: h.LogConfig.Config ?? {} } : { Type: this.deps.defaultLog?.Type ?? "json-file", Config: { ...(this.deps.defaultLog?.Config ?? {}), ...(h.LogConfig?.Config ?? {}) } } },
       State: createdState(),
       RestartCount: 0,
       Driver: layers.driver.name,

@@ -183,7 +183,7 @@ export class ExecService {
     try {
       started = await this.deps.runtime.exec(c.Id, proc, stdio ? { stdio } : {});
     } catch (err) {
-      e.exitCode = /executable file not found|ENOENT/.test(String(err)) ? 127 : 126;
+      e.exitCode = 126; // dockerd: any exec that cannot start (missing, not executable) is 126
       throw err;
     } finally {
       for (const fd of fds) closeSync(fd);

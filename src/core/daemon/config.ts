@@ -42,6 +42,16 @@ export const DaemonFileSchema = v.strictObject({
   ipv6: v.optional(v.boolean()),
   /** The default bridge network's IPv6 subnet (dockerd's `fixed-cidr-v6`; default a unique-local /64). */
   "fixed-cidr-v6": v.optional(v.pipe(v.string(), v.regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, "must be an IPv6 CIDR"))),
+  /** The default bridge's address and subnet, e.g. 172.26.0.1/16 (dockerd's `bip`). */
+  bip: v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be an IPv4 address with a prefix length"))),
+  /** Whether the bridge driver installs nf_tables rules (dockerd's `iptables`, default true). */
+  iptables: v.optional(v.boolean()),
+  /** Whether the daemon turns on IPv4 forwarding (dockerd's `ip-forward`, default true). */
+  "ip-forward": v.optional(v.boolean()),
+  /** The log driver of containers that name none (dockerd's `log-driver`, default json-file). */
+  "log-driver": v.optional(v.picklist(["json-file", "local", "none"])),
+  /** Its options (dockerd's `log-opts`). */
+  "log-opts": v.optional(v.record(v.string(), v.string())),
   /** Where networks without a subnet get theirs (dockerd's `default-address-pools`). */
   "default-address-pools": v.optional(
     v.array(
@@ -99,6 +109,9 @@ export interface DaemonConfig {
   ipv6: boolean;
   fixedCidrV6?: string;
   addressPools?: { base: string; size: number }[];
+  bip?: string;
+  /** The default log config of new containers. */
+  logDriver: { Type: string; Config: Record<string, string> };
   insecureRegistries: string[];
   registryMirrors: string[];
   registryCertsDir: string;
@@ -178,7 +191,14 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ipv6: c.ipv6 ?? false,
     ...(c["fixed-cidr-v6"] ? { fixedCidrV6: c["fixed-cidr-v6"] } : {}),
     ...(c["default-address-pools"]?.length ? { addressPools: c["default-address-pools"] } : {}),
+    ...(c.bip ? { bip: c.bip } : {}),
+    logDriver: { Type: c["log-driver"] ?? "json-file", Config: c["log-opts"] ?? {} },
   };
+  // dockerd's iptables and ip-forward are the bridge driver's settings; its own plugin section wins.
+  if (c.iptables !== undefined || c["ip-forward"] !== undefined) {
+    const section = (cfg.plugins["network.v1.bridge"] ?? {}) as Record<string, unknown>;
+    cfg.plugins = { ...cfg.plugins, "network.v1.bridge": { ...(c.iptables !== undefined ? { iptables: c.iptables } : {}), ...(c["ip-forward"] !== undefined ? { ipForward: c["ip-forward"] } : {}), ...section } };
+  }
   checkTls(cfg);
   return cfg;
 }

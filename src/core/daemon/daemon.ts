@@ -257,6 +257,7 @@ export class Daemon {
         ...(this.config.ipv6 ? { defaultBridgeIPv6: this.config.fixedCidrV6 ?? "" } : {}),
         ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
         ...(this.config.addressPools ? { addressPools: this.config.addressPools } : {}),
+        ...(this.config.bip ? { defaultBridgeCidr: this.config.bip } : {}),
       });
       await networks.init();
       this.undo.push(() => networks.close());
@@ -269,6 +270,7 @@ export class Daemon {
         runtime,
         events: this.events,
         log: this.deps.log,
+        defaultLog: this.config.logDriver,
       });
       this.containersLoaded = svc;
       return svc;

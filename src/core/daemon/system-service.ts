@@ -108,7 +108,14 @@ export class SystemService {
       Images: 0,
       Driver: "",
       DriverStatus: [],
-      Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
+      // The drivers this engine has, as dockerd lists its own: the network plugins that loaded
+      // (with the built-in host and null modes), the local volume driver, the log drivers.
+      Plugins: {
+        Volume: ["local"],
+        Network: [...new Set([...statuses.filter((s) => s.type === "network.v1" && s.status === "ok").map((s) => s.id), "host", "null"])].sort(),
+        Authorization: null,
+        Log: ["json-file", "local"],
+      },
       ...cgroupCapabilities(),
       KernelMemoryTCP: false,
       IPv4Forwarding: readTrimmed("/proc/sys/net/ipv4/ip_forward") === "1",
@@ -117,7 +124,7 @@ export class SystemService {
       OomKillDisable: false,
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
-      LoggingDriver: "json-file",
+      LoggingDriver: config.logDriver.Type,
       CgroupDriver: host.CgroupDriver,
       CgroupVersion: host.CgroupVersion,
       NEventsListener: events.subscriberCount,

@@ -98,6 +98,8 @@ export interface NetworkDeps {
   remoteIpam?: (name: string) => Promise<RemoteIpam | undefined>;
   /** Where the embedded DNS servers forward what they do not know (default: the host's resolv.conf). */
   dnsUpstream?: string[];
+  /** dockerd's `bip`: the default bridge's gateway address and prefix (e.g. 172.26.0.1/16). */
+  defaultBridgeCidr?: string;
   /** dockerd's `default-address-pools`: where subnets come from instead of Docker's defaults. */
   addressPools?: AddressPoolSpec[];
   /** Port of the embedded DNS servers (53; tests may move it). */
@@ -105,6 +107,9 @@ export interface NetworkDeps {
 }
 
 const PREDEFINED = new Set(["bridge", "host", "none"]);
+
+/** The Linux bridge a bridge-driver network lives on (Docker's option, else br-<id>). */
+const bridgeNameOf = (n: NetworkRecord) => n.Options["com.docker.network.bridge.name"] || `br-${n.Id.slice(0, 12)}`;
 
 /** The network request body of `POST /networks/create`, validated by the route. */
 export interface NetworkCreateRequest {
@@ -148,9 +153,32 @@ export class NetworkService {
       const br = this.deps.defaultBridge ?? "bunker0";
       const existing = routeOf(br);
       const subnet = existing ?? this.freeSubnet([br]);
-      const rec = this.record({ Name: "bridge", Driver: "bridge", Options: { "com.docker.network.bridge.name": br, "com.docker.network.bridge.default_bridge": "true" } }, [completePool({ Subnet: subnet })]);
+      const rec = this.record({ Name: "bridge", Driver: "bridge", Options: { "com.docker.network.bridge.name": br, "com.docker.network.bridge.default_bridge": "true" } }, [completePool(this.bipPool() ?? { Subnet: subnet })]);
       this.add(rec);
       changed = true;
+    }
+    // --bip moved: the default bridge takes the new subnet once no running container holds an address there.
+    const bip = this.bipPool();
+    const defaultNet = [...this.networks.values()].find((n) => n.Name === "bridge");
+    const current = defaultNet && v4PoolOf(defaultNet.IPAM.Config);
+    if (bip && defaultNet && current && (current.Subnet !== bip.Subnet || current.Gateway !== bip.Gateway)) {
+      const busy = this.deps.containers().some((c) => c.State.Running && c.NetworkSettings?.Networks.bridge?.IPAddress);
+      if (busy) this.deps.log.warn("bip differs from the default bridge's subnet, which running containers use: kept", { bip: this.deps.defaultBridgeCidr, subnet: current.Subnet });
+      else {
+        const br = bridgeNameOf(defaultNet);
+        try {
+          const rt = Rtnl.open(this.deps.sys);
+          try {
+            if (rt.linkIndex(br) !== undefined) rt.deleteLink(br); // made again below with the new address
+          } finally {
+            rt.close();
+          }
+        } catch (err) {
+          this.deps.log.warn("cannot reset the default bridge for the new bip", { error: messageOf(err) });
+        }
+        defaultNet.IPAM.Config = [bip, ...defaultNet.IPAM.Config.filter((p) => isIPv6(p.Subnet))];
+        changed = true;
+      }
     }
     const bridgeRec = [...this.networks.values()].find((n) => n.Name === "bridge");
     if (bridgeRec && this.reconcileDefaultIPv6(bridgeRec)) changed = true;
@@ -315,8 +343,17 @@ export class NetworkService {
     return `${formatIPv4(c.base)}/${c.prefix}`;
   }
 
+  /** The default bridge's pool from `bip` (address and prefix → subnet and gateway). */
+  private bipPool(): IpamPoolConfig | undefined {
+    const bip = this.deps.defaultBridgeCidr;
+    if (!bip) return undefined;
+    const [ip, prefix] = bip.split("/");
+    const c = parseCidr(bip);
+    return completePool({ Subnet: `${formatIPv4(c.base)}/${prefix}`, Gateway: ip! });
+  }
+
   private isOurBridge(iface: string): boolean {
-    return [...this.networks.values()].some((n) => (n.Options["com.docker.network.bridge.name"] || `br-${n.Id.slice(0, 12)}`) === iface);
+    return [...this.networks.values()].some((n) => bridgeNameOf(n) === iface);
   }
 
   /** A network by full ID, name, or unique ID prefix (Docker's order). */

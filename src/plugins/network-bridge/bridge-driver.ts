@@ -53,6 +53,10 @@ interface EndpointState {
 export interface BridgeOptions {
   /** nf_tables table name (family ip, and ip6 for IPv6 networks). */
   table: string;
+  /** False: no nf_tables rules at all (dockerd's --iptables=false). */
+  iptables?: boolean;
+  /** False: IPv4 forwarding is left as it is (dockerd's --ip-forward=false). */
+  ipForward?: boolean;
   log: Logger;
 }
 
@@ -152,7 +156,7 @@ export class BridgeDriver implements NetworkDriver {
         {
           name: "forwarding and loopback routing",
           run: () => {
-            writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+            if (this.opts.ipForward !== false) writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
             if (pool6) writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
             // Published ports bound to 127.0.0.1 are DNATed out of the bridge: let such packets be routed.
             writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "1");
@@ -300,7 +304,7 @@ export class BridgeDriver implements NetworkDriver {
     this.sync();
     // A firewall started after Bunker (dockerd setting FORWARD to DROP) is caught within seconds
     // even while no network or container changes.
-    setInterval(() => this.coexist(), 5000).unref();
+    if (this.opts.iptables !== false) setInterval(() => this.coexist(), 5000).unref();
   }
 
   /** Accept this driver's bridges in other programs' dropping forward chains (see foreign-forward.ts). */
@@ -338,7 +342,7 @@ export class BridgeDriver implements NetworkDriver {
   private dropped6 = false;
 
   private sync(): void {
-    if (this.restoring) return;
+    if (this.restoring || this.opts.iptables === false) return;
     this.coexist();
     this.installed = applyRuleset(this.sys, this.ruleset(), this.installed);
     // The ip6 table exists once an IPv6 network has; until then nothing is installed (a copy a

@@ -655,7 +655,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           return ctx.res.send(200);
         }
         // Hijack first, as dockerd does: a process that cannot start is reported in the stream,
-        // with its exit code (126, or 127 for a missing program) for the CLI's inspect.
+        // with exit code 126 (missing or not executable alike) for the CLI's inspect.
         const stream = ctx.res.hijack(contentType(ctx, tty));
         let queue = Promise.resolve();
         const want = { 1: !!e.config.AttachStdout, 2: !!e.config.AttachStderr } as Record<number, boolean>;
@@ -673,7 +673,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
           });
         } catch (err) {
           const msg = `OCI runtime exec failed: exec failed: unable to start container process: ${messageOf(err)}: unknown\r\n`;
-          await stream.write(tty ? new TextEncoder().encode(msg) : frame(2, new TextEncoder().encode(msg)));
+          await stream.write(tty ? new TextEncoder().encode(msg) : frame(1, new TextEncoder().encode(msg))); // on stdout, as dockerd writes it
           stream.close();
           return;
         }
