@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiClient } from "../helpers/api.ts";
-import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { DOCKER_CLI } from "../helpers/dockerd.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 import { rawConnect } from "../helpers/raw-http.ts";
@@ -330,6 +330,47 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect((await docker("exec", "execfail", "/etc")).code).toBe(126);
     await docker("rm", "-f", "execfail");
   });
+});
+
+describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("push compresses what is stored uncompressed", () => {
+  test("a loaded image's uncompressed layer goes up gzip-compressed (zstd when asked), once; a pull brings the same image back", async () => {
+    const dir = tempDir("bunker-pushgz-");
+    const port = 15031;
+    const reg = Bun.spawn([BUNKER, "registry", "serve", "--addr", `127.0.0.1:${port}`, "--root", join(dir, "reg")], { stdout: "ignore", stderr: "ignore" });
+    const daemon = await startDaemon({ dir: join(dir, "d") });
+    const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: daemon.host });
+    try {
+      for (let i = 0; i < 50 && !(await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)); i++) await Bun.sleep(100);
+      const layer = await busyboxLayer({ full: true });
+      writeFileSync(join(dir, "bb.tar"), await dockerArchive({ tags: [`127.0.0.1:${port}/gz/busybox:1`], layers: [layer] }));
+      expect((await docker("load", "-i", join(dir, "bb.tar"))).code).toBe(0);
+      const id = (await docker("image", "inspect", "-f", "{{.Id}}", `127.0.0.1:${port}/gz/busybox:1`)).stdout.trim();
+      const push = await docker("push", `127.0.0.1:${port}/gz/busybox:1`);
+      expect(push.code, push.stderr).toBe(0);
+      const manifest = (await (await fetch(`http://127.0.0.1:${port}/v2/gz/busybox/manifests/1`, { headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" } })).json()) as { mediaType: string; layers: { mediaType: string; size: number; digest: string }[] };
+      expect(manifest.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
+      expect(manifest.layers[0].mediaType).toBe("application/vnd.docker.image.rootfs.diff.tar.gzip");
+      expect(manifest.layers[0].size).toBeLessThan(layer.length * 0.7);
+      const blob = new Uint8Array(await (await fetch(`http://127.0.0.1:${port}/v2/gz/busybox/blobs/${manifest.layers[0].digest}`)).arrayBuffer());
+      expect([blob[0], blob[1]]).toEqual([0x1f, 0x8b]);
+      // The same bytes the second time: the compressed blob was kept.
+      expect((await docker("push", `127.0.0.1:${port}/gz/busybox:1`)).stdout).toContain("Layer already exists");
+      expect((await docker("rmi", `127.0.0.1:${port}/gz/busybox:1`)).code).toBe(0);
+      expect((await docker("pull", `127.0.0.1:${port}/gz/busybox:1`)).code).toBe(0);
+      expect((await docker("image", "inspect", "-f", "{{.Id}}", `127.0.0.1:${port}/gz/busybox:1`)).stdout.trim()).toBe(id);
+      // zstd when asked (Bunker's compression=zstd on the push request).
+      writeFileSync(join(dir, "bb2.tar"), await dockerArchive({ tags: [`127.0.0.1:${port}/zs/busybox:1`], layers: [await busyboxLayer()] }));
+      expect((await docker("load", "-i", join(dir, "bb2.tar"))).code).toBe(0);
+      const z = await fetch(`http://localhost/images/127.0.0.1:${port}/zs/busybox/push?tag=1&compression=zstd`, { unix: daemon.socket, method: "POST", headers: { "X-Registry-Auth": "e30=" } } as RequestInit);
+      expect(await z.text()).toContain("digest:");
+      const zm = (await (await fetch(`http://127.0.0.1:${port}/v2/zs/busybox/manifests/1`, { headers: { Accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" } })).json()) as { layers: { mediaType: string }[] };
+      expect(zm.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+    } finally {
+      await daemon.stop();
+      reg.kill();
+      cleanup(dir);
+    }
+  }, 60_000);
 });
 
 describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !Bun.which("nft"))("dockerd's daemon flags, applied", () => {

@@ -49,7 +49,7 @@ export class ImageService {
   }
 
   /** Push to a registry (`docker push`). */
-  async push(name: string, opts: { auth?: AuthConfig; progress: Progress }): Promise<void> {
+  async push(name: string, opts: { auth?: AuthConfig; progress: Progress; compression?: "gzip" | "zstd" }): Promise<void> {
     const { pushImage } = await import("../registry/push.ts");
     await pushImage(this.distribution(), name, opts);
     this.deps.events.publish({ Type: "image", Action: "push", Actor: { ID: name, Attributes: { name } } });

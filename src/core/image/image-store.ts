@@ -67,6 +67,22 @@ export class ImageStore {
     writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
   }
 
+  /**
+   * Every image whose layer is blob `old` now names `layer`'s blob (the same diff ID, stored
+   * compressed). The config, and so every image ID, stays the same.
+   */
+  replaceLayerBlob(old: Digest, layer: StoredLayer): void {
+    let changed = false;
+    for (const m of Object.values(this.state.images)) {
+      m.layers = m.layers.map((l) => {
+        if (l.blob !== old || l.diffId !== layer.diffId) return l;
+        changed = true;
+        return layer;
+      });
+    }
+    if (changed) this.save();
+  }
+
   /** Mark or unmark an image as a build step's intermediate image. */
   setIntermediate(id: Digest, intermediate: boolean, parent?: Digest): void {
     const m = this.state.images[id];

@@ -7,7 +7,10 @@
  */
 import type { Digest } from "../content/digest.ts";
 import { EngineError } from "../errors.ts";
+import type { StoredLayer } from "../image/image-store.ts";
+import { MediaTypes } from "../image/manifest.ts";
 import { familiarName, parseWithDefaultTag, type Reference } from "../image/reference.ts";
+import { compressStream } from "../layer/compression.ts";
 import type { AuthConfig } from "./auth.ts";
 import { RegistryClient } from "./client.ts";
 import { bar, type DistributionDeps, type Progress, shortId } from "./pull.ts";
@@ -63,8 +66,24 @@ async function pushBlob(client: RegistryClient, deps: DistributionDeps, digest: 
   return "pushed";
 }
 
+const UNCOMPRESSED: readonly string[] = [MediaTypes.ociLayer, "application/vnd.docker.image.rootfs.diff.tar"];
+
+/**
+ * The layer as it goes to a registry: an uncompressed one (from `docker load`, a commit, a
+ * build) is compressed once (gzip as `docker push` does, zstd when asked) and the compressed
+ * blob replaces it in every image that has it, so the next push sends the same bytes and a pull
+ * of them finds them here. The diff ID, what the image's config names, stays.
+ */
+async function pushable(deps: DistributionDeps, l: StoredLayer, compression: "gzip" | "zstd"): Promise<StoredLayer> {
+  if (!UNCOMPRESSED.includes(l.mediaType)) return l;
+  const blob = await deps.content.ingest(compressStream(deps.content.readStream(l.blob), compression));
+  const layer: StoredLayer = { diffId: l.diffId, blob: blob.digest, mediaType: compression === "gzip" ? MediaTypes.dockerLayerGzip : MediaTypes.ociLayerZstd, size: blob.size };
+  deps.images.replaceLayerBlob(l.blob, layer);
+  return layer;
+}
+
 /** Push `name` (a local tag; `latest` implied, or every tag of a repository with `allTags`). */
-export async function pushImage(deps: DistributionDeps, name: string, opts: { auth?: AuthConfig; progress: Progress }): Promise<{ digest: string; size: number }> {
+export async function pushImage(deps: DistributionDeps, name: string, opts: { auth?: AuthConfig; progress: Progress; compression?: "gzip" | "zstd" }): Promise<{ digest: string; size: number }> {
   const ref = parseWithDefaultTag(name);
   if (ref.digest) throw new EngineError("invalid-argument", "cannot push a digest reference");
   const img = deps.images.resolve(name);
@@ -75,8 +94,9 @@ export async function pushImage(deps: DistributionDeps, name: string, opts: { au
   const siblings = [...new Set([...img.repoTags, ...img.repoDigests].map((t) => parseWithDefaultTag(t)).filter((r: Reference) => r.domain === ref.domain && r.path !== ref.path).map((r) => r.path))];
   const layers = [...img.layers].reverse();
   for (const l of layers) progress({ status: "Preparing", progressDetail: {}, id: shortId(l.blob) });
-  for (const l of layers) {
-    const id = shortId(l.blob);
+  for (const stored of layers) {
+    const id = shortId(stored.blob);
+    const l = await pushable(deps, stored, opts.compression ?? "gzip");
     const res = await pushBlob(client, deps, l.blob, l.size, siblings, (n) => progress({ status: "Pushing", progressDetail: { current: n, total: l.size }, progress: bar(n, l.size), id }));
     if (res === "exists") progress({ status: "Layer already exists", progressDetail: {}, id });
     else if (res === "pushed") progress({ status: "Pushed", progressDetail: {}, id });

@@ -114,7 +114,10 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
         const svc = await images();
         const auth = decodeRegistryAuth(req.headers.get("x-registry-auth"));
         svc.inspect(name); // a missing image is a 404 before any output
-        await streamProgress(res, (progress) => svc.push(name, { ...(auth ? { auth } : {}), progress }));
+        // Layers stored uncompressed go up gzip-compressed, or zstd with compression=zstd (Bunker's extension).
+        const compression = req.query.get("compression") || "gzip";
+        if (compression !== "gzip" && compression !== "zstd") throw invalidArgument(`invalid compression ${compression}: gzip or zstd`);
+        await streamProgress(res, (progress) => svc.push(name, { ...(auth ? { auth } : {}), progress, compression }));
       },
     },
     {
