@@ -349,9 +349,9 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("push compresses what is store
       expect(push.code, push.stderr).toBe(0);
       const manifest = (await (await fetch(`http://127.0.0.1:${port}/v2/gz/busybox/manifests/1`, { headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" } })).json()) as { mediaType: string; layers: { mediaType: string; size: number; digest: string }[] };
       expect(manifest.mediaType).toBe("application/vnd.docker.distribution.manifest.v2+json");
-      expect(manifest.layers[0].mediaType).toBe("application/vnd.docker.image.rootfs.diff.tar.gzip");
-      expect(manifest.layers[0].size).toBeLessThan(layer.length * 0.7);
-      const blob = new Uint8Array(await (await fetch(`http://127.0.0.1:${port}/v2/gz/busybox/blobs/${manifest.layers[0].digest}`)).arrayBuffer());
+      expect(manifest.layers[0]!.mediaType).toBe("application/vnd.docker.image.rootfs.diff.tar.gzip");
+      expect(manifest.layers[0]!.size).toBeLessThan(layer.length * 0.7);
+      const blob = new Uint8Array(await (await fetch(`http://127.0.0.1:${port}/v2/gz/busybox/blobs/${manifest.layers[0]!.digest}`)).arrayBuffer());
       expect([blob[0], blob[1]]).toEqual([0x1f, 0x8b]);
       // The same bytes the second time: the compressed blob was kept.
       expect((await docker("push", `127.0.0.1:${port}/gz/busybox:1`)).stdout).toContain("Layer already exists");
@@ -364,7 +364,7 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("push compresses what is store
       const z = await fetch(`http://localhost/images/127.0.0.1:${port}/zs/busybox/push?tag=1&compression=zstd`, { unix: daemon.socket, method: "POST", headers: { "X-Registry-Auth": "e30=" } } as RequestInit);
       expect(await z.text()).toContain("digest:");
       const zm = (await (await fetch(`http://127.0.0.1:${port}/v2/zs/busybox/manifests/1`, { headers: { Accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" } })).json()) as { layers: { mediaType: string }[] };
-      expect(zm.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
+      expect(zm.layers[0]!.mediaType).toBe("application/vnd.oci.image.layer.v1.tar+zstd");
     } finally {
       await daemon.stop();
       reg.kill();
