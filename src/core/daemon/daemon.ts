@@ -20,6 +20,7 @@ import { buildRoutes } from "../api/routes/build.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import { volumeRoutes } from "../api/routes/volumes.ts";
+import { pluginRoutes } from "../api/routes/plugins.ts";
 import { swarmRoutes } from "../api/routes/swarm.ts";
 import { systemRoutes } from "../api/routes/system.ts";
 import { countImages } from "../image/image-count.ts";
@@ -116,7 +117,7 @@ export class Daemon {
     this.system = new SystemService({ config, engineId: this.engineId, plugins, events: this.events });
     const storage = this.storage;
     if (storage) this.system.contribute(() => ({ Driver: storage.name, DriverStatus: storage.status() }));
-    const router = new Router().add(...systemRoutes({ system: this.system, events: this.events }), ...swarmRoutes());
+    const router = new Router().add(...systemRoutes({ system: this.system, events: this.events }), ...swarmRoutes(), ...pluginRoutes());
     if (storage) {
       // The image subsystem loads on first use: an idle daemon does not carry its modules
       // (measured: about 4 MB of resident memory).

