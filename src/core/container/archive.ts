@@ -54,6 +54,11 @@ function lstatIn(full: string, path: string): Stats {
   }
 }
 
+/** `/etc/passwd/` names a directory: a file there is an error (ENOTDIR), as lstat says. */
+function mustBeDirIfSlashed(path: string, st: Stats): void {
+  if (/\/\.?$/.test(path) && path !== "/" && !st.isDirectory()) throw invalidArgument(`lstat ${path}: not a directory`);
+}
+
 function goMode(st: Stats): number {
   let m = Number(st.mode) & 0o777;
   if (st.isDirectory()) m += 2 ** 31;
@@ -70,6 +75,7 @@ export function statPath(sys: Sys, rootfs: string, path: string): PathStat {
   const r = inRoot(sys, rootfs, path);
   try {
     const st = lstatIn(r.full, path);
+    mustBeDirIfSlashed(path, st);
     return { name: posix.basename(path) || "/", size: Number(st.size), mode: goMode(st), mtime: new Date(Number(st.mtimeMs)).toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(r.full) : "" };
   } finally {
     closeSync(r.fd);
@@ -81,6 +87,7 @@ export async function* archivePath(sys: Sys, rootfs: string, path: string): Asyn
   const r = inRoot(sys, rootfs, path);
   try {
     const st = lstatIn(r.full, path);
+    mustBeDirIfSlashed(path, st);
     const base = r.base === "." ? posix.basename(rootfs) : r.base;
     const links: HardlinkMap = new Map();
     const top = entryFor(sys, r.full, base, st, links);

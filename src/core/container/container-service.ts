@@ -198,6 +198,15 @@ export class ContainerService {
     if (restart !== "on-failure" && (h.RestartPolicy?.MaximumRetryCount ?? 0) > 0) throw invalidArgument(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
     if (h.Memory !== undefined && h.Memory !== null && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
     if (body.WorkingDir && !body.WorkingDir.startsWith("/")) throw invalidArgument(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+    // Legacy links name existing containers (moby checks at create).
+    for (const link of (h.Links ?? []) as string[]) {
+      const [target] = splitLink(link);
+      try {
+        this.store.get(target);
+      } catch {
+        throw invalidArgument(`could not get container for ${target}`);
+      }
+    }
     const images = await this.deps.images();
     await images.provideBuiltin(body.Image);
     const img = images.image(body.Image);

@@ -563,7 +563,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { statPath } = await import("../../container/archive.ts"); // loaded by the first cp
-        const st = await svc.withRoot(c.Id, path, async (root, inner) => ({ ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" }), { action: "archive-path", path });
+        const st = await namedErrors(ctx.params.id!, path, () => svc.withRoot(c.Id, path, async (root, inner) => ({ ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" }), { action: "archive-path", path }));
         ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
         ctx.res.send(200);
       },
@@ -576,13 +576,15 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { archivePath, statPath } = await import("../../container/archive.ts");
-        await svc.withRoot(c.Id, path, async (root, inner) => {
-          const st = { ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" };
-          ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
-          const out = ctx.res.stream(200, "application/x-tar");
-          for await (const chunk of archivePath(sys(), root, inner)) await out.write(chunk);
-          out.end();
-        }, { action: "archive-path", path });
+        await namedErrors(ctx.params.id!, path, () =>
+          svc.withRoot(c.Id, path, async (root, inner) => {
+            const st = { ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" };
+            ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
+            const out = ctx.res.stream(200, "application/x-tar");
+            for await (const chunk of archivePath(sys(), root, inner)) await out.write(chunk);
+            out.end();
+          }, { action: "archive-path", path }),
+        );
       },
     },
     {
@@ -594,7 +596,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         if (!path) throw invalidArgument("path is required");
         if (c.HostConfig.ReadonlyRootfs) throw new EngineError("permission-denied", "container rootfs is marked read-only");
         const { extractTo } = await import("../../container/archive.ts");
-        await svc.withRoot(c.Id, path, (root, inner) => extractTo(sys(), root, inner, ctx.req.stream()), { action: "extract-to-dir", path });
+        await namedErrors(ctx.params.id!, path, () => svc.withRoot(c.Id, path, (root, inner) => extractTo(sys(), root, inner, ctx.req.stream()), { action: "extract-to-dir", path }));
         ctx.res.send(200);
       },
     },
@@ -742,6 +744,19 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       },
     },
   ];
+}
+
+/**
+ * A missing path is reported as dockerd words it, with the path the client asked for (not the
+ * one inside a mount) and the container as the client named it.
+ */
+async function namedErrors<T>(container: string, path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof EngineError && err.code === "not-found" && err.message.startsWith("Could not find the file")) throw notFound(`Could not find the file ${path} in container ${container}`);
+    throw err;
+  }
 }
 
 /** What the container's log driver stored, oldest first. */
