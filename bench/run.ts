@@ -12,13 +12,14 @@ import { daemonSuite } from "./daemon.ts";
 import { decompressSuite } from "./decompress.ts";
 import { layerExtractSuite } from "./layer-extract.ts";
 import { networkSuite } from "./network.ts";
+import { networkScaleSuite } from "./network-scale.ts";
 import { pullSuite } from "./pull.ts";
 import { buildSuite } from "./build.ts";
 import { runLatencySuite } from "./run-latency.ts";
 import { startLatencySuite } from "./start-latency.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite, pull: pullSuite, build: buildSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite, "network-scale": networkScaleSuite, pull: pullSuite, build: buildSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 
