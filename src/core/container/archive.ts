@@ -54,9 +54,36 @@ function lstatIn(full: string, path: string): Stats {
   }
 }
 
-/** `/etc/passwd/` names a directory: a file there is an error (ENOTDIR), as lstat says. */
-function mustBeDirIfSlashed(path: string, st: Stats): void {
-  if (/\/\.?$/.test(path) && path !== "/" && !st.isDirectory()) throw invalidArgument(`lstat ${path}: not a directory`);
+/** A path ending in `/` or `/.` names a directory: a symlink there is followed (inside the root). */
+const followsLink = (path: string) => /\/\.?$/.test(path) && path.replace(/[/.]+$/, "") !== "";
+
+/**
+ * Like `inRoot`, but for a path that ends in `/` or `/.`: the whole path is resolved inside the
+ * root, following a last symlink as the kernel does for such a path; a file there is ENOTDIR.
+ */
+function resolveIn(sys: Sys, rootfs: string, path: string, asked = path): { full: string; base: string; fd: number } {
+  if (!followsLink(asked)) return inRoot(sys, rootfs, path);
+  const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    const fd = sys.openat2(root, posix.normalize(`/${path}`).replace(/^\/+/, "").replace(/\/+$/, "") || ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    return { full: `/proc/self/fd/${fd}/.`, base: ".", fd };
+  } catch (err) {
+    if (/ENOTDIR/.test(String(err))) throw invalidArgument(`lstat ${path}: not a directory`);
+    if (/ENOENT/.test(String(err))) throw notFound(`Could not find the file ${path} in container`);
+    throw err;
+  } finally {
+    closeSync(root);
+  }
+}
+
+/**
+ * The name the archive's top entry gets, as docker cp's rebase does: `/` for the root, `.` for
+ * a path ending in `/.` (its contents), else the last component (`/bar/root/` → `root`).
+ */
+function rebaseName(path: string): string {
+  if (/^\/+$/.test(path)) return "/";
+  if (path === "." || /\/\.$/.test(path) || /^(\.\/)+$/.test(path) || /^\/(\.\/?)+$/.test(path)) return ".";
+  return posix.basename(path.replace(/\/+$/, "")) || "/";
 }
 
 function goMode(st: Stats): number {
@@ -71,30 +98,32 @@ function goMode(st: Stats): number {
 }
 
 /** `HEAD /containers/{id}/archive`. */
-export function statPath(sys: Sys, rootfs: string, path: string): PathStat {
-  const r = inRoot(sys, rootfs, path);
+export function statPath(sys: Sys, rootfs: string, path: string, asked = path): PathStat {
+  const r = resolveIn(sys, rootfs, path, asked);
   try {
     const st = lstatIn(r.full, path);
-    mustBeDirIfSlashed(path, st);
     return { name: posix.basename(path) || "/", size: Number(st.size), mode: goMode(st), mtime: new Date(Number(st.mtimeMs)).toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(r.full) : "" };
   } finally {
     closeSync(r.fd);
   }
 }
 
-/** `GET /containers/{id}/archive`: a tar whose top entry is the path's base name. */
-export async function* archivePath(sys: Sys, rootfs: string, path: string): AsyncGenerator<Uint8Array> {
-  const r = inRoot(sys, rootfs, path);
+/**
+ * `GET /containers/{id}/archive`: a tar whose top entry is named as docker cp names it (see
+ * `rebaseName`). `path` is what to read (inside a mount, perhaps), `asked` what the client wrote.
+ */
+export async function* archivePath(sys: Sys, rootfs: string, path: string, asked = path): AsyncGenerator<Uint8Array> {
+  const r = resolveIn(sys, rootfs, path, asked);
   try {
     const st = lstatIn(r.full, path);
-    mustBeDirIfSlashed(path, st);
-    const base = r.base === "." ? posix.basename(rootfs) : r.base;
+    const base = rebaseName(asked);
     const links: HardlinkMap = new Map();
-    const top = entryFor(sys, r.full, base, st, links);
+    const top = entryFor(sys, r.full, base === "/" ? "" : base, st, links); // the root directory's entry is named "/"
+    const under = (name: string) => (base === "/" ? `/${name}` : `${base}/${name}`);
     async function* entries(): AsyncGenerator<TarInput> {
       if (top) yield top;
       if (!st.isDirectory()) return;
-      for await (const e of archiveDirectory(sys, r.full)) yield { ...e, header: { ...e.header, name: `${base}/${e.header.name}` } };
+      for await (const e of archiveDirectory(sys, r.full)) yield { ...e, header: { ...e.header, name: under(e.header.name), ...(e.header.type === "hardlink" ? { linkname: under(e.header.linkname ?? "") } : {}) } };
     }
     yield* writeTar(entries());
   } finally {

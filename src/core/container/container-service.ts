@@ -16,11 +16,12 @@ import { mountAll, unmount } from "../storage/mount.ts";
 import { signalByName } from "../signals.ts";
 import type { Sys } from "../sys/sys.ts";
 import { parseOrThrow, foldKeys } from "../validate.ts";
+import { compareApiVersions } from "../version.ts";
 import { type ContainerRecord, type ContainerStore, createdState, ZERO_TIME } from "./container-store.ts";
 import { type CreateBody, CreateBodySchema, HostConfigSchema } from "./create-config.ts";
 import { JsonLogWriter } from "./json-log.ts";
 import { LocalLogWriter, localLogFile } from "./local-log.ts";
-import { buildSpec } from "./oci-spec.ts";
+import { buildSpec, DEFAULT_MASKED, DEFAULT_READONLY, securityOptions } from "./oci-spec.ts";
 import { OutputPump, type OutputSubscriber } from "./output-pump.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import { copyUp } from "./copy-up.ts";
@@ -184,7 +185,7 @@ export class ContainerService {
   // ---- create --------------------------------------------------------------------------------
 
   /** `POST /containers/create`. */
-  async create(raw: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  async create(raw: unknown, name?: string, platform?: string, apiVersion = "1.51"): Promise<{ Id: string; Warnings: string[] }> {
     // Field names match case-insensitively, as Go's JSON decoding does (docker-py sends CPURealtimePeriod).
     const folded = foldKeys(raw ?? {}, CreateBodySchema.entries) as Record<string, unknown>;
     if (folded.HostConfig) folded.HostConfig = foldKeys(folded.HostConfig, HostConfigSchema.entries);
@@ -198,6 +199,32 @@ export class ContainerService {
     if (restart !== "on-failure" && (h.RestartPolicy?.MaximumRetryCount ?? 0) > 0) throw invalidArgument(`invalid restart policy: maximum retry count can only be used with 'on-failure'`);
     if (h.Memory !== undefined && h.Memory !== null && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
     if (body.WorkingDir && !body.WorkingDir.startsWith("/")) throw invalidArgument(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+    if (body.WorkingDir) body.WorkingDir = posix.normalize(body.WorkingDir).replace(/(.)\/+$/, "$1"); // "/tmp/" → "/tmp", as filepath.Clean
+    // Namespaces of another container: it must exist now (it must run at start).
+    for (const mode of [h.PidMode, h.IpcMode, h.NetworkMode]) {
+      if (!mode?.startsWith("container:")) continue;
+      try {
+        this.store.get(mode.slice("container:".length));
+      } catch {
+        throw invalidArgument(`No such container: ${mode.slice("container:".length)}`);
+      }
+    }
+    for (const e of body.Env ?? []) if (e === "" || e.startsWith("=")) throw invalidArgument(`invalid environment variable: ${e}`);
+    securityOptions(h.SecurityOpt ?? []); // a bad --security-opt fails the create, as dockerd's does
+    // Health-check durations are nanoseconds: 0 means the default, anything else at least 1 ms (moby's checks).
+    const hc = body.Healthcheck as { Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null | undefined;
+    for (const k of ["Interval", "Timeout", "StartPeriod", "StartInterval"] as const) {
+      const d = hc?.[k];
+      if (d !== undefined && d !== null && d !== 0 && d < 1_000_000) throw invalidArgument(`${k} in Healthcheck cannot be less than 1ms`);
+    }
+    if (hc?.Retries !== undefined && hc.Retries !== null && hc.Retries < 0) throw invalidArgument("Retries in Healthcheck cannot be negative");
+    // The IPC mode a request leaves empty: "private" (the daemon default), "shareable" for clients before API 1.40.
+    if (!h.IpcMode) h.IpcMode = compareApiVersions(apiVersion, "1.40") < 0 ? "shareable" : "private";
+    // Masked and read-only paths: the defaults unless the request names its own ([] for none).
+    if (!h.Privileged) {
+      h.MaskedPaths ??= [...DEFAULT_MASKED];
+      h.ReadonlyPaths ??= [...DEFAULT_READONLY];
+    }
     // Legacy links name existing containers (moby checks at create).
     for (const link of (h.Links ?? []) as string[]) {
       const [target] = splitLink(link);
@@ -210,12 +237,26 @@ export class ContainerService {
     const images = await this.deps.images();
     await images.provideBuiltin(body.Image);
     const img = images.image(body.Image);
+    if (platform) {
+      // A platform that the image is not for: not found (moby's words), whatever its spelling.
+      const [os = "", arch = "", variant] = platform.toLowerCase().split("/");
+      const have = `${img.config.os}/${img.config.architecture}${img.config.variant ? `/${img.config.variant}` : ""}`;
+      if ((os && os !== img.config.os) || (arch && arch !== img.config.architecture) || (variant && img.config.variant && variant !== img.config.variant)) {
+        throw notFound(`image with reference ${body.Image} was found but does not match the specified platform: wanted ${platform}, actual: ${have}`);
+      }
+    }
     const ic = img.config.config ?? {};
     const entrypoint = body.Entrypoint != null ? body.Entrypoint.filter((x, i, a) => !(a.length === 1 && x === "")) : (ic.Entrypoint ?? []);
     const cmd = body.Cmd != null && body.Cmd.length ? body.Cmd : body.Entrypoint != null ? [] : (ic.Cmd ?? []);
     const args = [...entrypoint, ...cmd];
     if (!args.length) throw invalidArgument("No command specified");
-    const mounts = containerMounts(body, h, (ic.Volumes as Record<string, unknown>) ?? {});
+    const mounts = containerMounts(body, h, (ic.Volumes as Record<string, unknown>) ?? {}, (name) => {
+      try {
+        return this.store.get(name).MountPoints ?? [];
+      } catch {
+        throw invalidArgument(`No such container: ${name}`);
+      }
+    });
     const id = randomHex(32);
     const dir = this.store.dir(id);
     mkdirSync(dir, { recursive: true, mode: 0o710 });
@@ -264,7 +305,7 @@ export class ContainerService {
       Image: img.id,
       ImageName: body.Image,
       Config: config,
-      HostConfig: { ...h, NetworkMode: netMode, LogConfig: h.LogConfig?.Type ? { Type: h.LogConfig.Type, Config: h.LogConfig.Config ?? {} } : { Type: this.deps.defaultLog?.Type ?? "json-file", Config: { ...(this.deps.defaultLog?.Config ?? {}), ...(h.LogConfig?.Config ?? {}) } } },
+      HostConfig: { ...h, ...(((h.Links ?? []) as string[]).length ? { Links: (h.Links as string[]).map((l) => { const [t, a] = splitLink(l); return `/${t}:${fullName}/${a}`; }) } : {}), NetworkMode: netMode, LogConfig: h.LogConfig?.Type ? { Type: h.LogConfig.Type, Config: h.LogConfig.Config ?? {} } : { Type: this.deps.defaultLog?.Type ?? "json-file", Config: { ...(this.deps.defaultLog?.Config ?? {}), ...(h.LogConfig?.Config ?? {}) } } },
       State: createdState(),
       RestartCount: 0,
       Driver: layers.driver.name,
@@ -442,14 +483,14 @@ export class ContainerService {
   /** For `--network container:<id>`: the other container's namespace (it must run). */
   /** `--pid container:<id>` and `--ipc container:<id>`: the other container's namespaces. */
   private sharedNamespaces(c: ContainerRecord): { pid?: string; ipc?: string } {
-    const pidOf = (mode: string | null | undefined) => {
+    const pidOf = (mode: string | null | undefined, what: string) => {
       if (!mode?.startsWith("container:")) return undefined;
       const other = this.store.get(mode.slice("container:".length));
-      if (!other.State.Running || !other.State.Pid) throw conflict(`cannot join namespace of a non running container: ${other.Id}`);
+      if (!other.State.Running || !other.State.Pid) throw new EngineError("internal", `failed to join ${what} namespace: container ${other.Id} is not running`);
       return other.State.Pid;
     };
-    const pid = pidOf(c.HostConfig.PidMode);
-    const ipc = pidOf(c.HostConfig.IpcMode);
+    const pid = pidOf(c.HostConfig.PidMode, "PID");
+    const ipc = pidOf(c.HostConfig.IpcMode, "IPC");
     return { ...(pid ? { pid: `/proc/${pid}/ns/pid` } : {}), ...(ipc ? { ipc: `/proc/${ipc}/ns/ipc` } : {}) };
   }
 
@@ -572,7 +613,7 @@ export class ContainerService {
     this.execs.forget(id);
     for (const w of this.exitWaiters.get(id) ?? []) w(code);
     this.exitWaiters.delete(id);
-    if (c.HostConfig.AutoRemove) {
+    if (c.HostConfig.AutoRemove && !this.restartingNow.has(id)) {
       try {
         await this.remove(id, { force: true });
       } catch (err) {
@@ -740,9 +781,26 @@ export class ContainerService {
     this.publish(c, paused ? "pause" : "unpause");
   }
 
+  /** Containers being restarted: their stop is not an exit that removes an AutoRemove container. */
+  private readonly restartingNow = new Set<string>();
+
+  /** `POST /containers/{id}/restart`: stop (the stop signal, then SIGKILL after `timeout`), start, a restart event. */
+  async restart(ref: string, timeout?: number, signal?: string): Promise<void> {
+    const c = this.store.get(ref);
+    this.restartingNow.add(c.Id);
+    try {
+      await this.stop(c.Id, timeout, signal);
+      await this.start(c.Id);
+    } finally {
+      this.restartingNow.delete(c.Id);
+    }
+    this.publish(this.store.get(c.Id), "restart");
+  }
+
   /** `POST /containers/{id}/rename`. */
   rename(ref: string, name: string): void {
     const c = this.store.get(ref);
+    if (c.Name === (name.startsWith("/") ? name : `/${name}`)) throw invalidArgument("Renaming a container with the same name as its current name");
     const old = c.Name;
     c.Name = this.store.checkName(name, c.Id);
     this.store.save(c);
@@ -1030,14 +1088,19 @@ export class ContainerService {
   }
 
   /** `POST /containers/{id}/update`: new limits (applied at once when running) and restart policy. */
-  update(ref: string, raw: unknown): { Warnings: string[] } {
+  update(ref: string, raw: unknown, apiVersion = "1.51"): { Warnings: string[] } {
     const c = this.store.get(ref);
-    const body = parseOrThrow(HostConfigSchema, raw ?? {}, "update config");
+    const body = parseOrThrow(HostConfigSchema, foldKeys(raw ?? {}, HostConfigSchema.entries), "update config");
+    // Before API 1.40 an update did not touch the pids limit (moby ignores it for old clients).
+    if (compareApiVersions(apiVersion, "1.40") < 0) delete body.PidsLimit;
+    // 0 or a negative limit unsets it: shown as 0, "max" in the cgroup.
+    const unsetPids = body.PidsLimit !== undefined && body.PidsLimit !== null && body.PidsLimit <= 0;
+    if (unsetPids) body.PidsLimit = 0;
     const keys = ["Memory", "MemorySwap", "MemoryReservation", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight"] as const;
     const next = { ...c.HostConfig };
     for (const k of keys) if (body[k] !== undefined && body[k] !== null) (next as Record<string, unknown>)[k] = body[k];
     if (body.RestartPolicy?.Name !== undefined && body.RestartPolicy.Name !== null) {
-      if (c.HostConfig.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== "no") throw invalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container");
+      if (c.HostConfig.AutoRemove && body.RestartPolicy.Name && body.RestartPolicy.Name !== "no") throw conflict("Restart policy cannot be updated because AutoRemove is enabled for the container");
       next.RestartPolicy = body.RestartPolicy;
     }
     if (next.Memory && next.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
@@ -1045,6 +1108,7 @@ export class ContainerService {
       const spec = buildSpec({ id: c.Id, config: c.Config, hostConfig: next, args: [c.Path, ...c.Args], env: [], user: { uid: 0, gid: 0, additionalGids: [] }, rootfs: "/", etcFiles: { hosts: "", hostname: "", resolvConf: "" }, mounts: [] });
       const resources = { ...((spec.linux as { resources: Record<string, unknown> }).resources) };
       delete resources.devices; // device rules are not changed by update
+      if (unsetPids) resources.pids = { limit: -1 };
       this.deps.runtime.update(c.Id, resources);
     }
     c.HostConfig = next;

@@ -92,6 +92,8 @@ export const HostConfigSchema = v.looseObject({
   Devices: v.nullish(v.array(v.looseObject({ PathOnHost: v.string(), PathInContainer: str, CgroupPermissions: str }))),
   CgroupParent: str,
   DeviceCgroupRules: strs,
+  MaskedPaths: strs,
+  ReadonlyPaths: strs,
 });
 
 export const ContainerConfigSchema = v.looseObject({

@@ -26,6 +26,8 @@ export interface MountPoint {
   Anonymous?: boolean;
   /** tmpfs options (size=…, mode=…). */
   TmpfsOptions?: string[];
+  /** From `HostConfig.Tmpfs` (`--tmpfs`): mounted, but not listed in inspect's Mounts (as Docker). */
+  FromTmpfsOption?: boolean;
 }
 
 const PROPAGATION = ["shared", "slave", "private", "rshared", "rslave", "rprivate"];
@@ -64,7 +66,7 @@ export function parseBind(spec: string): MountPoint {
 }
 
 /** Every mount of a container being created, checked (no duplicate destination). */
-export function containerMounts(config: ContainerConfig, host: HostConfig, imageVolumes: Record<string, unknown>): MountPoint[] {
+export function containerMounts(config: ContainerConfig, host: HostConfig, imageVolumes: Record<string, unknown>, volumesOf: (container: string) => MountPoint[] = () => []): MountPoint[] {
   const out: MountPoint[] = [];
   const add = (m: MountPoint) => {
     if (out.some((x) => x.Destination === m.Destination)) throw invalidArgument(`Duplicate mount point: ${m.Destination}`);
@@ -88,7 +90,17 @@ export function containerMounts(config: ContainerConfig, host: HostConfig, image
       add({ Type: "tmpfs", Source: "", Destination: dest, Mode: "", RW: !m.ReadOnly, Propagation: "", TmpfsOptions: opts });
     } else throw invalidArgument(`mount type ${m.Type} is not supported`);
   }
-  for (const [dest, opts] of Object.entries(host.Tmpfs ?? {})) add({ Type: "tmpfs", Source: "", Destination: cleanDest(dest, dest), Mode: "", RW: true, Propagation: "", TmpfsOptions: opts ? opts.split(",") : [] });
+  for (const [dest, opts] of Object.entries(host.Tmpfs ?? {})) add({ Type: "tmpfs", Source: "", Destination: cleanDest(dest, dest), Mode: "", RW: true, Propagation: "", TmpfsOptions: opts ? opts.split(",") : [], FromTmpfsOption: true });
+  // --volumes-from c[:ro|rw]: the other container's volumes and binds, shared, where nothing else is mounted.
+  for (const spec of host.VolumesFrom ?? []) {
+    const [name = "", mode] = spec.split(":");
+    if (mode !== undefined && mode !== "ro" && mode !== "rw") throw invalidArgument(`invalid mode for volumes-from: ${mode}`);
+    for (const m of volumesOf(name)) {
+      if ((m.Type !== "volume" && m.Type !== "bind") || out.some((x) => x.Destination === m.Destination)) continue;
+      const { Anonymous: _a, CopyUp: _c, ...shared } = m;
+      out.push({ ...shared, RW: mode === "ro" ? false : mode === "rw" ? true : m.RW });
+    }
+  }
   // Anonymous volumes: the image's VOLUMEs and `-v /path`, where nothing else is mounted.
   for (const dest of Object.keys({ ...imageVolumes, ...(config.Volumes ?? {}) })) {
     const d = cleanDest(dest, dest);

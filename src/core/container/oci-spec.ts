@@ -43,11 +43,11 @@ const HOST_BOUNDING: Set<string> = (() => {
   }
 })();
 
-const MASKED = [
+export const DEFAULT_MASKED = [
   "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
   "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 ];
-const READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+export const DEFAULT_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /** What the spec is made from. */
 export interface SpecInput {
@@ -97,7 +97,7 @@ export function securityOptions(opts: string[] = []): { seccomp?: "unconfined" |
     if (k === "seccomp") seccomp = val;
     else if (k === "no-new-privileges") nnp = val === "" || val === "true";
     else if (k === "label" || k === "apparmor") continue; // no LSM on this engine: accepted, as dockerd does without one
-    else throw invalidArgument(`invalid --security-opt: ${JSON.stringify(o)}`);
+    else throw invalidArgument(`invalid --security-opt 2: ${JSON.stringify(o)}`); // dockerd's words
   }
   return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges: nnp };
 }
@@ -210,8 +210,14 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       namespaces,
       resources,
       ...(extra.devices.length ? { devices: extra.devices } : {}),
-      ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: h.Sysctls } : {}),
-      ...(privileged ? {} : { maskedPaths: MASKED, readonlyPaths: READONLY }),
+      // With a network namespace of its own, unprivileged ports and ping are allowed (moby's defaults
+      // since 20.10), unless the request sets them.
+      ...((): { sysctl?: Record<string, string> } => {
+        const own: Record<string, string> = netMode !== "host" && !input.netnsPath ? { "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647" } : {};
+        const all = { ...own, ...(h.Sysctls ?? {}) };
+        return Object.keys(all).length ? { sysctl: all } : {};
+      })(),
+      ...(privileged ? {} : { maskedPaths: h.MaskedPaths ?? DEFAULT_MASKED, readonlyPaths: h.ReadonlyPaths ?? DEFAULT_READONLY }),
       ...(seccomp ? { seccomp } : {}),
       ...(h.CgroupParent ? { cgroupsPath: `/${h.CgroupParent.replace(/^\/+/, "")}/${input.id}` } : {}),
     },

@@ -54,8 +54,10 @@ export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: st
     }
   }
   const name = passwd.find((p) => Number(p[2]) === uid)?.[0];
-  const additional = new Set<number>();
-  if (name) for (const gr of groups) if ((gr[3] ?? "").split(",").includes(name) && Number(gr[2]) !== gid) additional.add(Number(gr[2]));
+  // The primary group is a supplementary group too (moby since 20.10.18, the CVE-2022-36109 fix):
+  // `id` as root shows groups=0(root), and dropping the primary group cannot gain access.
+  const additional = new Set<number>([gid]);
+  if (name) for (const gr of groups) if ((gr[3] ?? "").split(",").includes(name)) additional.add(Number(gr[2]));
   for (const ga of groupAdd) {
     if (/^\d+$/.test(ga)) additional.add(Number(ga));
     else {

@@ -65,7 +65,7 @@ export function cgroupCapabilities(root = "/sys/fs/cgroup"): Record<string, bool
     CpuCfsQuota: has("cpu/cpu.cfs_quota_us"),
     CPUShares: has("cpu/cpu.shares"),
     CPUSet: has("cpuset/cpuset.cpus"),
-    PidsLimit: has("pids/pids.max"),
+    PidsLimit: has("pids/cgroup.procs"), // the root of a v1 hierarchy has no pids.max
   };
 }
 
@@ -155,7 +155,7 @@ export class SystemService {
       ContainerdCommit: { ID: "" },
       RuncCommit: { ID: "" },
       InitCommit: { ID: "" },
-      SecurityOptions: [],
+      SecurityOptions: ["name=seccomp,profile=builtin", "name=cgroupns"],
       CDISpecDirs: [],
       Warnings: warnings,
       BunkerPlugins: statuses.map((s) => ({ Type: s.type, ID: s.id, Status: s.status, Reason: s.reason ?? "", Source: s.source })),

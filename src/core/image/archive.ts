@@ -120,8 +120,9 @@ export async function* loadArchive(deps: ArchiveDeps, archive: AsyncIterable<Uin
 function dockerItems(manifest: unknown): ImportItem[] {
   if (!Array.isArray(manifest)) throw invalidArgument("invalid manifest.json in archive: expected a list");
   return manifest.map((m, i) => {
-    if (typeof m?.Config !== "string" || !Array.isArray(m?.Layers)) throw invalidArgument(`invalid manifest.json in archive: entry ${i} needs Config and Layers`);
-    return { config: m.Config, layers: (m.Layers as string[]).map((path) => ({ path })), tags: Array.isArray(m.RepoTags) ? m.RepoTags : [] };
+    // An image without layers may leave Layers out (or null), as dockerd reads it.
+    if (typeof m?.Config !== "string" || (m?.Layers != null && !Array.isArray(m.Layers))) throw invalidArgument(`invalid manifest.json in archive: entry ${i} needs Config and Layers`);
+    return { config: m.Config, layers: ((m.Layers ?? []) as string[]).map((path) => ({ path })), tags: Array.isArray(m.RepoTags) ? m.RepoTags : [] };
   });
 }
 
@@ -202,7 +203,9 @@ export async function* saveArchive(deps: ArchiveDeps, images: { record: ImageRec
     if (!written.has(record.id)) {
       const cfg = deps.images.configBytes(record.id);
       written.add(record.id);
-      yield file(blobName(record.id), cfg, cfg.length);
+      // The config's time is the image's creation, as docker save writes it.
+      const created = Date.parse(record.created);
+      yield { ...file(blobName(record.id), cfg, cfg.length), header: { ...file(blobName(record.id), cfg, cfg.length).header, mtime: Number.isNaN(created) ? now : Math.floor(created / 1000) } };
     }
     for (const l of record.layers) {
       if (written.has(l.blob)) continue;

@@ -81,7 +81,9 @@ export class ImageService {
   list(filters: Filters, all = false): Record<string, unknown>[] {
     const images = this.deps.images.list();
     const pats = filters.get("reference");
-    const tagMatches = (t: string) => pats.some((p) => globMatch(p.includes(":") ? p : `${p}:*`, t) || globMatch(p, t.split(":")[0]!));
+    // The repository is the reference before its tag (a registry's port stays part of it).
+    const repoOf = (t: string) => (t.lastIndexOf(":") > t.lastIndexOf("/") ? t.slice(0, t.lastIndexOf(":")) : t);
+    const tagMatches = (t: string) => pats.some((p) => globMatch(p, t) || globMatch(p, repoOf(t)));
     const refMatch = (r: ImageRecord) => !pats.length || r.repoTags.some(tagMatches);
     // With a reference filter only the matching tags are listed (moby does the same).
     const tagsShown = (r: ImageRecord) => (pats.length ? r.repoTags.filter(tagMatches) : r.repoTags);
@@ -89,7 +91,9 @@ export class ImageService {
     // Docker's intermediate images: untagged ones that another image names as its parent,
     // listed only with all=1.
     const parents = new Set(images.map(parentOf).filter(Boolean));
-    const createdOf = (name: string) => unix(this.deps.images.resolve(name).created);
+    // before/since compare full creation times (images made in one second stay apart).
+    const createdOf = (name: string) => Date.parse(this.deps.images.resolve(name).created) / 1000;
+    const precise = (r: ImageRecord) => Date.parse(r.created) / 1000;
     const before = filters.get("before").map(createdOf);
     const since = filters.get("since").map(createdOf);
     const until = filters.get("until").map((u) => {
@@ -101,7 +105,7 @@ export class ImageService {
       return Math.floor(t / 1000);
     });
     return images
-      .filter((r) => before.every((b) => unix(r.created) < b) && since.every((x) => unix(r.created) > x) && until.every((u) => unix(r.created) <= u))
+      .filter((r) => before.every((b) => precise(r) < b) && since.every((x) => precise(r) > x) && until.every((u) => unix(r.created) <= u))
       .filter((r) => all || r.repoTags.length > 0 || (!r.intermediate && !parents.has(r.id)))
       .filter((r) => (!filters.has("dangling") ? true : filters.get("dangling").includes("true") ? r.repoTags.length === 0 : r.repoTags.length > 0))
       .filter((r) => filters.matchKV("label", r.config.config?.Labels ?? {}))
@@ -167,6 +171,7 @@ export class ImageService {
   /** `POST /images/{name}/tag`. */
   tag(name: string, repo: string, tag?: string): string {
     const r = this.deps.images.resolve(name);
+    if (/^(docker\.io\/)?(library\/)?(sha256|sha384|sha512)$/.test(repo)) throw invalidArgument("refusing to create an ambiguous tag using digest algorithm as name");
     const ref = tag ? `${repo}:${tag}` : repo;
     const shown = this.deps.images.tag(r.id, ref);
     this.deps.events.publish({ Type: "image", Action: "tag", Actor: { ID: r.id, Attributes: { name: shown } } });
@@ -231,8 +236,10 @@ export class ImageService {
    */
   async importRootfs(body: AsyncIterable<Uint8Array>, opts: { repo?: string; tag?: string; changes: string[]; message?: string; platform?: string }): Promise<string> {
     let config: Record<string, unknown>;
+    let platform: { os: string; architecture: string };
     try {
       config = applyChanges({}, opts.changes);
+      platform = importPlatform(opts.platform);
     } catch (err) {
       for await (const _ of body) void _; // read the upload so the client sees the error, not a broken pipe
       throw err;
@@ -246,7 +253,7 @@ export class ImageService {
       for await (const c of stream) d.update(c);
       const diffId = d.digest();
       registered = await this.deps.layers.register(undefined, diffId, () => this.deps.content.readStream(blob.digest));
-      const [os, architecture] = (opts.platform ?? `linux/${process.arch === "arm64" ? "arm64" : "amd64"}`).split("/");
+      const { os, architecture } = platform;
       const now = new Date().toISOString();
       const cfgBytes = new TextEncoder().encode(JSON.stringify({
         architecture, os, created: now, config,
@@ -464,7 +471,9 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
       case "ENTRYPOINT": c.Entrypoint = commandForm(arg); break;
       case "ENV": {
         const env = new Map<string, string>(((c.Env as string[] | undefined) ?? []).map((e) => [e.split("=")[0]!, e] as [string, string]));
-        for (const [k, v] of keyValues(arg)) env.set(k, `${k}=${v}`);
+        // $VAR and ${VAR} stand for the image's value so far (ENV PATH=/usr/bin:$PATH).
+        const valueOf = (k: string) => env.get(k)?.slice(k.length + 1) ?? "";
+        for (const [k, v] of keyValues(arg)) env.set(k, `${k}=${v.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a, b) => valueOf(a ?? b))}`);
         c.Env = [...env.values()];
         break;
       }
@@ -493,4 +502,30 @@ export function withConfigDefaults(config: unknown): Record<string, unknown> {
   }
   for (const [k, v] of Object.entries(given)) if (!(k in out) && v !== undefined) out[k] = v;
   return out;
+}
+
+const KNOWN_OS = ["aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows"];
+const KNOWN_ARCH = ["386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"];
+
+/**
+ * The platform of `docker import --platform`: containerd's normalisation (lower case, macos →
+ * darwin, an architecture alone means this host's OS), then only linux is accepted, with moby's
+ * messages for the rest.
+ */
+export function importPlatform(platform: string | undefined): { os: string; architecture: string } {
+  const hostArch = process.arch === "arm64" ? "arm64" : "amd64";
+  if (platform === undefined || platform === "") return { os: "linux", architecture: hostArch };
+  const parts = platform.toLowerCase().split("/");
+  if (!/^[a-z0-9_-]+$/.test(parts[0] ?? "")) throw invalidArgument(`"${platform}": is an invalid OS component of "${platform}": OSAndVariant specifier component must match "^[A-Za-z0-9_-]+$": invalid argument`);
+  let os = parts[0] === "macos" ? "darwin" : parts[0]!;
+  let arch = parts[1] ?? hostArch;
+  if (parts.length === 1 && !KNOWN_OS.includes(os)) {
+    if (!KNOWN_ARCH.includes(os)) throw invalidArgument(`"${platform}": unknown operating system or architecture: invalid argument`);
+    arch = os;
+    os = "linux";
+  }
+  if (arch === "x86_64") arch = "amd64";
+  if (arch === "aarch64") arch = "arm64";
+  if (os !== "linux") throw invalidArgument(`image operating system "${os}" cannot be used on this platform: operating system is not supported`);
+  return { os, architecture: arch };
 }

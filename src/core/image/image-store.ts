@@ -117,13 +117,9 @@ export class ImageStore {
   resolve(name: string): ImageRecord {
     const byId = this.findId(name);
     if (byId) return this.get(byId);
-    let ref: Reference | undefined;
-    try {
-      ref = parseWithDefaultTag(name);
-    } catch {
-      /* not a reference either */
-    }
-    const id = ref ? this.state.refs[formatReference(ref)] : undefined;
+    // Neither an ID nor a well-formed reference: dockerd's "invalid reference format" (400).
+    const ref: Reference = parseWithDefaultTag(name);
+    const id = this.state.refs[formatReference(ref)];
     if (!id) throw notFound(`No such image: ${name}`);
     return this.get(id);
   }

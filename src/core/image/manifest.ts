@@ -197,10 +197,11 @@ const ImageConfigSchema = v.object({
   architecture: v.string(),
   os: v.string(),
   variant: v.optional(v.string()),
-  created: v.optional(v.string()),
+  // An image without layers may say null for its time and its diff IDs (dockerd loads it).
+  created: v.optional(v.pipe(v.nullable(v.string()), v.transform((x) => x ?? undefined))),
   author: v.optional(v.string()),
   config: v.optional(v.nullable(ContainerConfigSchema)),
-  rootfs: v.object({ type: v.literal("layers"), diff_ids: v.array(DigestSchema) }),
+  rootfs: v.object({ type: v.literal("layers"), diff_ids: v.pipe(v.nullable(v.array(DigestSchema)), v.transform((x) => x ?? [])) }),
   history: v.optional(v.nullable(v.array(HistorySchema))),
   // Docker's own fields of a local image (commit, classic build): shown by inspect.
   comment: v.optional(v.string()),

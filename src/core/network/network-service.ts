@@ -281,6 +281,12 @@ export class NetworkService {
     const ipOn = (c: NetContainer, net: string) => (family === 4 ? v4On(c, net) : c.NetworkSettings?.Networks[net]?.GlobalIPv6Address || undefined);
     const asker = running.find((c) => v4On(c, n.Name) === from);
     const nets = asker ? Object.keys(asker.NetworkSettings?.Networks ?? {}).filter((k) => !PREDEFINED.has(k)) : [n.Name];
+    // The asker's own hostname (and hostname.domainname) is its own address, as libnetwork answers.
+    const own = asker?.Config.Hostname?.toLowerCase();
+    if (asker && own && (name === own || (asker.Config.Domainname && name === `${own}.${asker.Config.Domainname.toLowerCase()}`))) {
+      const ip = ipOn(asker, n.Name);
+      if (ip) return ip;
+    }
     for (const link of [...(asker?.HostConfig.Links ?? []), ...nets.flatMap((k) => asker?.NetworkSettings?.Networks[k]?.Links ?? [])]) {
       const [target, alias] = splitLink(link);
       if (alias.toLowerCase() !== name) continue;

@@ -80,6 +80,8 @@ async function runSuite(name: string, host: string, work: string): Promise<Map<s
     const skip = left.map((l) => l.split("\t")[0]!);
     const cmd = [join(BIN, `${pkg}.test`), "-test.v", "-test.timeout", "20m", ...(skip.length ? ["-test.skip", `^(${skip.join("|")})$`] : []), ...(runExpr ? ["-test.run", runExpr] : [])];
     const logFile = join(work, `${name}-${pkg}.log`);
+    cleanup(logFile); // Bun.file as stdout writes over an old file without truncating it
+    cleanup(`${logFile}.stderr`);
     const p = Bun.spawn(cmd, {
       cwd: join(SRC, "integration", pkg),
       // A remote daemon: the suite does not look for dockerd's files. A proxy that refuses: no

@@ -11,6 +11,7 @@ import { type LogEntry, readJsonLog, rfc3339Nano } from "../../container/json-lo
 import { LOCAL_DEFAULTS, localLogFile, readLocalLog } from "../../container/local-log.ts";
 import type { OutputSubscriber } from "../../container/output-pump.ts";
 import type { SpoolRecord } from "../../container/spool.ts";
+import { splitLink } from "../../network/network-service.ts";
 import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../../errors.ts";
 import { compareApiVersions } from "../../version.ts";
 import { Filters } from "../filters.ts";
@@ -60,7 +61,7 @@ export function humanDuration(ms: number): string {
 
 /** inspect's and ps's `Mounts`. */
 function mountsView(c: ContainerRecord): Record<string, unknown>[] {
-  return (c.MountPoints ?? []).map((m) => ({
+  return (c.MountPoints ?? []).filter((m) => !m.FromTmpfsOption).map((m) => ({
     Type: m.Type,
     ...(m.Name ? { Name: m.Name } : {}),
     Source: m.Source,
@@ -249,12 +250,12 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
     {
       method: "POST",
       path: "/containers/create",
-      handler: async ({ req, res }) => {
+      handler: async (ctx) => {
+        const { req, res } = ctx;
         const name = req.query.get("name") ?? undefined;
         const body = await req.json();
-        const platform = req.query.get("platform");
-        if (platform && !platform.startsWith("linux")) throw invalidArgument(`image operating system "${platform.split("/")[0]}" cannot be used on this platform`);
-        res.json(201, await (await service()).create(body, name || undefined));
+        const platform = req.query.get("platform") || undefined;
+        res.json(201, await (await service()).create(body, name || undefined, platform, ctx.apiVersion));
       },
     },
     {
@@ -275,15 +276,29 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         list.sort((a, b) => cachedSummary(b).created - cachedSummary(a).created);
         const limit = Number(req.query.get("limit") ?? -1);
         if (limit > 0) list = list.slice(0, limit);
+        // A container's names include the legacy link names others know it by ("/web/db").
+        const linkNames = new Map<string, string[]>();
+        for (const p of all) {
+          for (const l of (p.HostConfig.Links ?? []) as string[]) {
+            const [target, alias] = splitLink(l);
+            const t = all.find((x) => x.Name === `/${target}` || x.Id === target);
+            if (t) linkNames.set(t.Id, [...(linkNames.get(t.Id) ?? []), `${p.Name}/${alias}`]);
+          }
+        }
+        const summaryWithLinks = (c: ContainerRecord) => {
+          const v = summaryOf(c);
+          const extra = linkNames.get(c.Id);
+          return extra ? { ...v, Names: [c.Name, ...extra] } : v;
+        };
         if (!truthy(req.query.get("size"))) {
-          const body = JSON.stringify(list.map(summaryOf)) + "\n";
+          const body = JSON.stringify(list.map(summaryWithLinks)) + "\n";
           if (listCache.size >= 8) listCache.clear();
           listCache.set(key, body);
           return res.send(200, body, "application/json");
         }
         // `ps -s`: the writable layer's size (SizeRw) and, as Docker, the image's plus that (SizeRootFs).
         const out = [];
-        for (const c of list) out.push({ ...summaryOf(c), ...(await svc.sizes(c.Id)) });
+        for (const c of list) out.push({ ...summaryWithLinks(c), ...(await svc.sizes(c.Id)) });
         res.json(200, out);
       },
     },
@@ -320,8 +335,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);
         const t = ctx.req.query.get("t");
-        await svc.stop(c.Id, t !== null && t !== "" ? Number(t) : undefined, ctx.req.query.get("signal") ?? undefined);
-        await svc.start(c.Id);
+        await svc.restart(c.Id, t !== null && t !== "" ? Number(t) : undefined, ctx.req.query.get("signal") ?? undefined);
         ctx.res.send(204);
       },
     },
@@ -355,7 +369,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
       path: "/containers/{id}/update",
       handler: async (ctx) => {
         const { svc, c } = await get(ctx);
-        ctx.res.json(200, svc.update(c.Id, await ctx.req.json()));
+        ctx.res.json(200, svc.update(c.Id, await ctx.req.json(), ctx.apiVersion));
       },
     },
     {
@@ -563,7 +577,7 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const path = ctx.req.query.get("path");
         if (!path) throw invalidArgument("path is required");
         const { statPath } = await import("../../container/archive.ts"); // loaded by the first cp
-        const st = await namedErrors(ctx.params.id!, path, () => svc.withRoot(c.Id, path, async (root, inner) => ({ ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" }), { action: "archive-path", path }));
+        const st = await namedErrors(ctx.params.id!, path, () => svc.withRoot(c.Id, path, async (root, inner) => ({ ...statPath(sys(), root, inner, path), name: posix.basename(posix.normalize(`/${path}`)) || "/" }), { action: "archive-path", path }));
         ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
         ctx.res.send(200);
       },
@@ -578,10 +592,10 @@ export function containerRoutes(service: () => Promise<ContainerService>, sys: (
         const { archivePath, statPath } = await import("../../container/archive.ts");
         await namedErrors(ctx.params.id!, path, () =>
           svc.withRoot(c.Id, path, async (root, inner) => {
-            const st = { ...statPath(sys(), root, inner), name: posix.basename(posix.normalize(`/${path}`)) || "/" };
+            const st = { ...statPath(sys(), root, inner, path), name: posix.basename(posix.normalize(`/${path}`)) || "/" };
             ctx.res.setHeader("X-Docker-Container-Path-Stat", Buffer.from(JSON.stringify(st)).toString("base64"));
             const out = ctx.res.stream(200, "application/x-tar");
-            for await (const chunk of archivePath(sys(), root, inner)) await out.write(chunk);
+            for await (const chunk of archivePath(sys(), root, inner, path)) await out.write(chunk);
             out.end();
           }, { action: "archive-path", path }),
         );

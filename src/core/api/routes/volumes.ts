@@ -3,6 +3,7 @@
  */
 import { truthy } from "../http/request.ts";
 import type { Volume, VolumeService } from "../../volume/volume-service.ts";
+import { compareApiVersions } from "../../version.ts";
 import { Filters } from "../filters.ts";
 import type { Route } from "../router.ts";
 
@@ -37,14 +38,19 @@ export function volumeRoutes(volumes: () => Promise<VolumeService>): Route[] {
     {
       method: "POST",
       path: "/volumes/create",
-      handler: async ({ req, res }) => res.json(201, volumeView(await (await volumes()).create(await req.json()))),
+      handler: async ({ req, res }) => {
+        const body = ((await req.json()) ?? {}) as { Name?: string };
+        // A volume created without a name is anonymous (dockerd labels it so): a prune removes it.
+        res.json(201, volumeView(await (await volumes()).create(body, { anonymous: !body.Name })));
+      },
     },
     {
       method: "POST",
       path: "/volumes/prune",
-      handler: async ({ req, res }) => {
+      handler: async ({ req, res, apiVersion }) => {
         const f = Filters.parse(req.query.get("filters"), VOLUME_FILTER_KEYS);
-        res.json(200, await (await volumes()).prune(f.get("all").some(truthy)));
+        // Before API 1.42 a prune removed every unused local volume; since then anonymous ones unless all=true.
+        res.json(200, await (await volumes()).prune(f.get("all").some(truthy) || compareApiVersions(apiVersion, "1.42") < 0));
       },
     },
     {
