@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
-import { DOCKER_CLI, DOCKERD, type PeerDockerd, startDockerd } from "../helpers/dockerd.ts";
+import { cleanup, run, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { type DaemonPair, DOCKER_CLI, DOCKERD, type PeerDockerd, startPair } from "../helpers/dockerd.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -99,20 +99,17 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !PLUGIN)("Docker Compose v2 
   let bunker: TestDaemon;
   let dockerd: PeerDockerd | undefined;
 
+  let pair: DaemonPair;
+
   beforeAll(async () => {
     dir = tempDir("bunker-compose2-");
     writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
-    bunker = await startDaemon({ dir: join(dir, "bunker") });
-    expect((await run([DOCKER_CLI!, "load", "-i", join(dir, "busybox.tar")], { DOCKER_HOST: bunker.host })).code).toBe(0);
-    if (DOCKERD) {
-      dockerd = await startDockerd(join(dir, "dockerd"), { args: ["--iptables=false", "--ip6tables=false", "--bip", "10.98.0.1/24", "--default-address-pool", "base=10.97.0.0/16,size=24"] });
-      expect((await dockerd.docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
-    }
+    pair = await startPair(dir, join(dir, "busybox.tar"));
+    bunker = pair.bunker;
+    dockerd = pair.dockerd;
   }, 60_000);
   afterAll(async () => {
-    await bunker?.stop();
-    await dockerd?.stop();
-    Bun.spawnSync(["ip", "link", "del", "docker0"]);
+    await pair?.stop();
     cleanup(dir);
   });
 

@@ -43,3 +43,35 @@ export async function startDockerd(dir: string, opts: { args?: string[] } = {}):
     },
   };
 }
+
+/** Bunker and (when installed) dockerd side by side, each with the same images loaded. */
+export interface DaemonPair {
+  bunker: import("./daemon.ts").TestDaemon;
+  dockerd?: PeerDockerd;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a Bunker daemon and a dockerd (no firewall, its bridge on 10.98.0.1/24, networks from
+ * 10.97.0.0/16) under `dir`, and load the docker-archive `images` into both.
+ */
+export async function startPair(dir: string, images: string): Promise<DaemonPair> {
+  const { startDaemon } = await import("./daemon.ts");
+  const bunker = await startDaemon({ dir: join(dir, "bunker") });
+  const load = async (host: string) => {
+    const r = await run([DOCKER_CLI!, "load", "-i", images], { DOCKER_HOST: host });
+    if (r.code !== 0) throw new Error(`docker load into ${host}: ${r.stderr}`);
+  };
+  await load(bunker.host);
+  const dockerd = DOCKERD ? await startDockerd(join(dir, "dockerd"), { args: ["--iptables=false", "--ip6tables=false", "--bip", "10.98.0.1/24", "--default-address-pool", "base=10.97.0.0/16,size=24"] }) : undefined;
+  if (dockerd) await load(dockerd.host);
+  return {
+    bunker,
+    ...(dockerd ? { dockerd } : {}),
+    async stop() {
+      await bunker.stop();
+      await dockerd?.stop();
+      Bun.spawnSync(["ip", "link", "del", "docker0"]);
+    },
+  };
+}

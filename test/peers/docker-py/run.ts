@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { cleanup, run, startDaemon } from "../../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, startDockerd } from "../../helpers/dockerd.ts";
 import { busyboxLayer, dockerArchive } from "../../helpers/images.ts";
+import { compareWithDockerd, removeEverything } from "../compare.ts";
 
 const SDK = "7.2.0";
 const SUITE_FROM = "6.1.3";
@@ -102,15 +103,6 @@ async function images(dir: string): Promise<string> {
   return file;
 }
 
-/** Remove every container, then unused volumes and networks, through the daemon at `host`. */
-async function removeEverything(host: string): Promise<void> {
-  const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: host });
-  const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
-  if (ids.length) await docker("rm", "-f", "-v", ...ids);
-  await docker("volume", "prune", "-af");
-  await docker("network", "prune", "-f");
-}
-
 const { python, tests } = await prepare();
 // Kept after the run (reports, logs, failure reasons); made afresh by the next one.
 const work = join(tmpdir(), "bunker-peer-docker-py");
@@ -152,25 +144,7 @@ if (only !== "dockerd") {
 
 let failed = 0;
 let passed = 0;
-if (onDockerd && onBunker) {
-  const allowed = new Map(
-    readFileSync(join(HERE, "differences.tsv"), "utf8")
-      .split("\n")
-      .filter((l) => l && !l.startsWith("#"))
-      .map((l) => l.split("\t") as [string, string]),
-  );
-  for (const [id, o] of onDockerd) {
-    if (o !== "passed") continue;
-    if (onBunker.get(id) === "passed") passed++;
-    else if (allowed.has(id)) console.log(`differs on purpose: ${id} — ${allowed.get(id)}`);
-    else {
-      failed++;
-      console.log(`FAIL on bunker only: ${id}`);
-    }
-  }
-  const extra = [...onBunker].filter(([id, o]) => o === "passed" && onDockerd!.get(id) !== "passed").map(([id]) => id);
-  if (extra.length) console.log(`pass on bunker only (${extra.length}): ${extra.join(", ")}`);
-}
+if (onDockerd && onBunker) ({ passed, failed } = compareWithDockerd(onDockerd, onBunker, join(HERE, "differences.tsv")));
 console.log(`reports in ${work}`);
 console.log(`docker-py: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { cleanup, run, startDaemon } from "../../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, startDockerd } from "../../helpers/dockerd.ts";
 import { busyboxLayer, dockerArchive } from "../../helpers/images.ts";
+import { compareWithDockerd, type Outcome, removeEverything } from "../compare.ts";
 
 const MODULE = "github.com/docker/docker";
 const VERSION = "v28.5.2+incompatible";
@@ -62,7 +63,6 @@ async function prepare(): Promise<void> {
   }
 }
 
-type Outcome = "passed" | "failed" | "skipped";
 
 /** Top-level and subtest outcomes from `-test.v` output, keyed `pkg/Test/sub`. */
 function parse(pkg: string, log: string): Map<string, Outcome> {
@@ -102,14 +102,6 @@ async function runSuite(name: string, host: string, work: string): Promise<Map<s
   const count = (o: Outcome) => [...all.values()].filter((v) => v === o).length;
   console.log(`${name}: ${count("passed")} passed, ${count("failed")} failed, ${count("skipped")} skipped (${((performance.now() - t0) / 1000).toFixed(0)} s; logs in ${work})`);
   return all;
-}
-
-/** Remove what a package left (containers outlive a Bunker daemon: nothing may stay running). */
-async function removeEverything(host: string): Promise<void> {
-  const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: host });
-  const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
-  if (ids.length) await docker("rm", "-f", "-v", ...ids);
-  await docker("network", "prune", "-f");
 }
 
 /** The frozen images, made here: busybox-static under the suite's names, and hello-world. */
@@ -168,27 +160,11 @@ try {
 let passed = 0;
 let failed = 0;
 if (onDockerd && onBunker) {
-  const allowed = new Map(
-    readFileSync(join(HERE, "differences.tsv"), "utf8")
-      .split("\n")
-      .filter((l) => l && !l.startsWith("#"))
-      .map((l) => l.split("\t") as [string, string]),
-  );
-  let dockerdPasses = 0;
-  for (const [id, o] of onDockerd) {
-    if (o !== "passed") continue;
-    dockerdPasses++;
-    if (onBunker.get(id) === "passed") passed++;
-    else if (allowed.has(id)) console.log(`differs on purpose: ${id} — ${allowed.get(id)}`);
-    else {
-      failed++;
-      console.log(`FAIL on bunker only: ${id} (${onBunker.get(id) ?? "not run"})`);
-    }
-  }
-  const extra = [...onBunker].filter(([id, o]) => o === "passed" && onDockerd!.get(id) !== "passed").map(([id]) => id);
-  if (extra.length) console.log(`pass on bunker only (${extra.length}): ${extra.join(", ")}`);
-  const share = dockerdPasses ? passed / dockerdPasses : 1;
-  console.log(`bunker passes ${passed} of the ${dockerdPasses} tests dockerd passes (${(share * 100).toFixed(1)}%; at least 90% required)`);
+  const r = compareWithDockerd(onDockerd, onBunker, join(HERE, "differences.tsv"));
+  passed = r.passed;
+  failed = r.failed;
+  const share = r.dockerdPasses ? passed / r.dockerdPasses : 1;
+  console.log(`bunker passes ${passed} of the ${r.dockerdPasses} tests dockerd passes (${(share * 100).toFixed(1)}%; at least 90% required)`);
   if (share < 0.9 && failed === 0) failed = 1;
 }
 console.log(`moby-integration: ${passed} passed, ${failed} failed`);
