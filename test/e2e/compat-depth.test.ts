@@ -114,6 +114,15 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect("OnBuild" in img.Config).toBe(true);
     const hist = await docker("history", "--format", "{{.Comment}}", "committed:1");
     expect(hist.stdout.split("\n")[0]).toBe("the message");
+    // Committing (with pause) right after a short container was started: it may exit between
+    // the record and the pause, which used to answer 412.
+    for (let i = 0; i < 15; i++) {
+      const short = await create({ Cmd: ["touch", "/test"] });
+      await start(short);
+      const r = await api("POST", `/commit?container=${short}&pause=1`, {});
+      expect(r.status, r.text).toBe(201);
+      await api("DELETE", `/containers/${short}?force=1`);
+    }
   });
 
   test("classic build: .dockerignore naming the Dockerfile and itself, extra hosts, cache-from an unknown tag, an empty context", async () => {

@@ -1012,8 +1012,16 @@ export class ContainerService {
     const c = this.store.get(ref);
     const images = await this.deps.images();
     const base = images.image(c.Image);
-    const pause = (opts.pause ?? true) && c.State.Running && !c.State.Paused;
-    if (pause) this.deps.runtime.pause(c.Id);
+    let pause = (opts.pause ?? true) && c.State.Running && !c.State.Paused;
+    if (pause) {
+      try {
+        this.deps.runtime.pause(c.Id);
+      } catch (err) {
+        // It exited between the record and the pause (a short-lived container): nothing to freeze.
+        if (!(err instanceof EngineError && err.code === "failed-precondition")) throw err;
+        pause = false;
+      }
+    }
     try {
       const { applyChanges } = await import("../image/image-service.ts");
       let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };

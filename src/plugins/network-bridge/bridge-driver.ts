@@ -30,15 +30,9 @@ const EEXIST = 17;
 /** Docker's option naming a network's bridge interface. */
 export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";
 
-interface NetState {
+/** A network the driver set up: what its rules need, and the record. */
+interface NetState extends RuleNetwork {
   net: NetworkRecord;
-  bridge: string;
-  subnet: string;
-  gateway?: string;
-  /** The IPv6 subnet, on a network with IPv6 enabled. */
-  subnet6?: string;
-  gateway6?: string;
-  internal: boolean;
 }
 
 interface EndpointState {
@@ -165,7 +159,7 @@ export class BridgeDriver implements NetworkDriver {
         {
           name: "rules",
           run: () => {
-            this.networks.set(net.Id, { net, bridge, subnet: pool.Subnet, gateway: pool.Gateway!, ...(pool6 ? { subnet6: pool6.Subnet, ...(pool6.Gateway ? { gateway6: pool6.Gateway } : {}) } : {}), internal: net.Internal });
+            this.networks.set(net.Id, { net, name: net.Name, bridge, subnet: pool.Subnet, gateway: pool.Gateway!, ...(pool6 ? { subnet6: pool6.Subnet, ...(pool6.Gateway ? { gateway6: pool6.Gateway } : {}) } : {}), internal: net.Internal });
             this.sync();
             return () => this.networks.delete(net.Id);
           },
@@ -323,15 +317,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   private rulesetFor(family: "ip" | "ip6"): Ruleset {
-    const nets: RuleNetwork[] = [...this.networks.values()].map((n) => ({
-      name: n.net.Name,
-      bridge: n.bridge,
-      subnet: n.subnet,
-      ...(n.gateway ? { gateway: n.gateway } : {}),
-      ...(n.subnet6 ? { subnet6: n.subnet6 } : {}),
-      ...(n.gateway6 ? { gateway6: n.gateway6 } : {}),
-      internal: n.internal,
-    }));
+    const nets: RuleNetwork[] = [...this.networks.values()];
     const eps: RuleEndpoint[] = [...this.endpoints.values()].map((e) => ({ containerId: e.ep.containerId, ip: e.ep.ip, ...(e.ep.ip6 ? { ip6: e.ep.ip6 } : {}), ports: e.ep.ports }));
     return bridgeRuleset(this.opts.table, family, nets, eps);
   }
