@@ -16,6 +16,13 @@ import { rawConnect } from "../helpers/raw-http.ts";
 
 const ROOT = process.getuid?.() === 0;
 
+/** A build context holding only a Dockerfile with `text`. */
+async function dockerfileOnlyTar(text: string): Promise<Uint8Array> {
+  const { writeTar, fullHeader } = await import("../../src/core/layer/tar-stream.ts");
+  const body = new TextEncoder().encode(text);
+  return Buffer.concat(await Array.fromAsync(writeTar([{ header: fullHeader({ name: "Dockerfile", type: "file", mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 1_700_000_000 }), body }])));
+}
+
 describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clients' suites found Bunker different", () => {
   let daemon: TestDaemon;
   let dir: string;
@@ -146,6 +153,10 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect(again.stdout).not.toContain("Using cache");
     const cached = await docker("build", "-t", "ignored:3", ctx);
     expect(cached.stdout).toContain("Using cache");
+    // A context whose Dockerfile is empty: an HTTP error before any output (docker-py raises it).
+    const emptyDf = await fetch("http://localhost/build", { unix: daemon.socket, method: "POST", body: await dockerfileOnlyTar("") } as RequestInit);
+    expect(emptyDf.status).toBe(400);
+    expect(await emptyDf.text()).toContain("cannot be empty");
     const empty = await api("POST", "/build", new Uint8Array(1024));
     expect(empty.status).toBe(500);
     expect(empty.json.message).toContain("Cannot locate specified Dockerfile");

@@ -81,6 +81,8 @@ export function buildRoutes(deps: { images: () => Promise<ImageService>; contain
           for (const f of [".dockerignore", dockerfile]) if (excluded(f)) rmSync(join(dir, posix.normalize(`/${f}`).slice(1)), { force: true });
           // Before any output: dockerd answers 500 when there is no Dockerfile (an empty context, say).
           if (dockerfileText === undefined) throw new EngineError("internal", `Cannot locate specified Dockerfile: ${dockerfile}`);
+          // An empty one (only blanks and comments) is refused before any output too, as dockerd does.
+          if (!dockerfileText.split("\n").some((l) => l.trim() && !l.trim().startsWith("#"))) throw invalidArgument(`the Dockerfile (${dockerfile}) cannot be empty`);
           const list = (name: string) => q.getAll(name).flatMap((x) => (x.startsWith("[") ? (JSON.parse(x) as string[]) : x.split(","))).filter(Boolean);
           let cacheFrom: string[];
           try {
