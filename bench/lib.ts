@@ -2,9 +2,10 @@
  * Shared helpers for benchmark suites: spawning daemons, waiting for `/_ping`, reading RSS,
  * summarising samples, and the machine description for RESULTS.md.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { cleanupMounted } from "../test/helpers/daemon.ts";
 
 /** Wait until a Unix socket answers `GET /_ping` with 200; polls every millisecond. */
 export async function waitForPing(socket: string, timeoutMs = 30_000): Promise<void> {
@@ -91,8 +92,5 @@ export async function benchWorkDir(prefix: string): Promise<{ work: string; arch
 
 /** Unmount whatever the engines left mounted under `work`, then remove it. */
 export function removeWorkDir(work: string): void {
-  for (const m of readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => !!p?.startsWith(work)).reverse()) {
-    Bun.spawnSync(["umount", "-l", m]);
-  }
-  rmSync(work, { recursive: true, force: true });
+  cleanupMounted(work);
 }

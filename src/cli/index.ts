@@ -92,6 +92,7 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("--registry-addr <host:port>", "Serve a registry in the daemon on this address")
     .option("--log-driver <name>", "Default log driver of containers: json-file, local, none")
     .option("--log-opt <kv>", "Default log driver option key=value (repeatable)", { type: [String] })
+    .option("--exec-opt <opt>", "Runtime execution option: native.cgroupdriver=cgroupfs|systemd (repeatable)", { type: [String] })
     .action((o) => (result = import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
 
   // ---- containers (commands/containers.ts) ----

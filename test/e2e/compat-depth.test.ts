@@ -420,4 +420,29 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !Bun.which("nft"))("dockerd'
       cleanup(dir);
     }
   }, 60_000);
+
+  test("--exec-opt native.cgroupdriver=systemd: docker info says systemd; a container's cgroup is <parent>.slice/docker-<id>.scope; a parent that is no slice is refused", async () => {
+    const dir = tempDir("bunker-systemd-");
+    const daemon = await startDaemon({ dir, args: ["--exec-opt", "native.cgroupdriver=systemd"] });
+    const docker = (...a: string[]) => run([DOCKER_CLI!, ...a], { DOCKER_HOST: daemon.host });
+    try {
+      writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer()] }));
+      expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+      expect((await docker("info", "--format", "{{.CgroupDriver}}")).stdout.trim()).toBe("systemd");
+      const cgroupOf = async (name: string) => {
+        const pid = (await docker("inspect", "-f", "{{.State.Pid}}", name)).stdout.trim();
+        return require("node:fs").readFileSync(`/proc/${pid}/cgroup`, "utf8") as string;
+      };
+      const a = (await docker("run", "-d", "--network", "none", "--name", "sd1", "busybox", "sleep", "100")).stdout.trim();
+      expect(await cgroupOf("sd1")).toContain(`/system.slice/docker-${a}.scope`);
+      const b = (await docker("run", "-d", "--network", "none", "--name", "sd2", "--cgroup-parent", "bunkertest-pods.slice", "busybox", "sleep", "100")).stdout.trim();
+      expect(await cgroupOf("sd2")).toContain(`/bunkertest.slice/bunkertest-pods.slice/docker-${b}.scope`);
+      const bad = await docker("run", "--rm", "--network", "none", "--cgroup-parent", "/not/a/slice", "busybox", "true");
+      expect(bad.stderr).toContain('cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"');
+      await docker("rm", "-f", "sd1", "sd2");
+    } finally {
+      await daemon.stop();
+      cleanup(dir);
+    }
+  }, 60_000);
 });

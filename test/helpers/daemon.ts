@@ -111,3 +111,11 @@ export async function run(cmd: string[], env: Record<string, string | undefined>
 export function cleanup(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** Unmount whatever daemons left mounted under `dir` (dockerd's netns files, say), then remove it. */
+export function cleanupMounted(dir: string): void {
+  const { readFileSync } = require("node:fs") as typeof import("node:fs");
+  const mounted = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]).filter((p): p is string => !!p && (p === dir || p.startsWith(`${dir}/`)));
+  for (const m of mounted.reverse()) Bun.spawnSync(["umount", "-l", m]);
+  cleanup(dir);
+}

@@ -65,13 +65,15 @@ describe("daemon config", () => {
     const f = daemonFlags({
       dns: ["10.0.0.53"], bridge: "br9", bip: "172.29.0.1/16", ipv6: "true", fixedCidrV6: "fd00:9::/64", iptables: "false", ipForward: "false",
       defaultAddressPool: ["base=10.10.0.0/16,size=24"], insecureRegistry: ["r.test:5000"], registryMirror: ["https://m.test"], registryCertsDir: "/certs",
-      registryStallTimeout: "5", registryAddr: "127.0.0.1:5999", logDriver: "local", logOpt: ["max-size=1m", "max-file=2"], dockerPluginDir: ["/p"], dockerPluginTimeout: "3",
+      registryStallTimeout: "5", registryAddr: "127.0.0.1:5999", logDriver: "local", logOpt: ["max-size=1m", "max-file=2"], dockerPluginDir: ["/p"], dockerPluginTimeout: "3", execOpt: ["native.cgroupdriver=systemd"],
     });
     expect(f).toEqual({
       dns: ["10.0.0.53"], bridge: "br9", bip: "172.29.0.1/16", ipv6: true, "fixed-cidr-v6": "fd00:9::/64", iptables: false, "ip-forward": false,
       "default-address-pools": [{ base: "10.10.0.0/16", size: 24 }], "insecure-registries": ["r.test:5000"], "registry-mirrors": ["https://m.test"], "registry-certs-dir": "/certs",
-      "registry-stall-timeout": 5, "registry-addr": "127.0.0.1:5999", "log-driver": "local", "log-opts": { "max-size": "1m", "max-file": "2" }, "docker-plugin-dirs": ["/p"], "docker-plugin-timeout": 3,
+      "registry-stall-timeout": 5, "registry-addr": "127.0.0.1:5999", "log-driver": "local", "log-opts": { "max-size": "1m", "max-file": "2" }, "docker-plugin-dirs": ["/p"], "docker-plugin-timeout": 3, "exec-opts": ["native.cgroupdriver=systemd"],
     });
+    expect(resolveDaemonConfig({ "exec-opts": ["native.cgroupdriver=systemd"] }, {}).cgroupDriver).toBe("systemd");
+    expect(() => resolveDaemonConfig({ "exec-opts": ["native.cgroupdriver=upstart"] }, {})).toThrow("native.cgroupdriver=cgroupfs or native.cgroupdriver=systemd");
     const keys = Object.keys(DaemonFileSchema.entries).filter((k) => k !== "plugins");
     const flagged = new Set([...Object.keys(f), "data-root", "exec-root", "hosts", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey", "debug", "log-level", "log-format", "pidfile", "group", "plugins-dir", "required-plugins", "storage-driver"]);
     expect(keys.filter((k) => !flagged.has(k))).toEqual([]);
@@ -89,5 +91,16 @@ describe("daemon config", () => {
     expect(groupId("bunker", join(d, "group"))).toBe(998);
     expect(groupId("docker", join(d, "group"))).toBeUndefined();
     cleanup(d);
+  });
+});
+
+describe("systemd cgroup naming", () => {
+  test("slice:prefix:name is laid out as systemd lays out a scope", async () => {
+    const { Cgroup, expandSlice } = await import("../../src/plugins/runtime-linux/cgroups.ts");
+    expect(Cgroup.pathFor("abc", "system.slice:docker:abc")).toBe("/system.slice/docker-abc.scope");
+    expect(Cgroup.pathFor("abc", "kubepods-besteffort-pod12.slice:docker:abc")).toBe("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/docker-abc.scope");
+    expect(expandSlice("-.slice")).toBe("");
+    expect(() => Cgroup.pathFor("abc", "bad:docker:abc")).toThrow("invalid slice name");
+    expect(() => Cgroup.pathFor("abc", "a--b.slice:docker:abc")).toThrow("invalid slice name");
   });
 });

@@ -46,6 +46,7 @@ export interface DaemonCliOptions {
   registryAddr?: string;
   logDriver?: string;
   logOpt?: string[];
+  execOpt?: string[];
 }
 
 /** `--iptables`, `--iptables=false`, `--ipv6=true` as dockerd reads its boolean flags. */
@@ -138,8 +139,9 @@ export function daemonFlags(o: DaemonCliOptions): DaemonFlags {
     "registry-addr": o.registryAddr,
     "log-driver": o.logDriver,
     "log-opts": logOpts(o.logOpt),
+    "exec-opts": o.execOpt?.length ? o.execOpt : undefined,
   };
-  const repeatable = new Set(["hosts", "required-plugins", "plugins", "docker-plugin-dirs", "dns", "default-address-pools", "insecure-registries", "registry-mirrors"]);
+  const repeatable = new Set(["hosts", "required-plugins", "plugins", "docker-plugin-dirs", "dns", "default-address-pools", "insecure-registries", "registry-mirrors", "exec-opts"]);
   // A single-valued flag given twice keeps the last value, as docker's flag parser does.
   const last = (k: string, v: unknown) => (!repeatable.has(k) && Array.isArray(v) ? v.at(-1) : v);
   return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => [k, last(k, v)])) as DaemonFlags;

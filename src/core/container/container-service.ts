@@ -57,6 +57,8 @@ export interface ContainerDeps {
   events: EventBus;
   log: Logger;
   networks: NetworkService;
+  /** dockerd's native.cgroupdriver: systemd names containers' cgroups <parent>.slice/docker-<id>.scope. */
+  cgroupDriver?: "cgroupfs" | "systemd";
   /** The log config of containers that name no driver (dockerd's log-driver and log-opts). */
   defaultLog?: { Type: string; Config: Record<string, string> };
 }
@@ -211,6 +213,7 @@ export class ContainerService {
     }
     for (const e of body.Env ?? []) if (e === "" || e.startsWith("=")) throw invalidArgument(`invalid environment variable: ${e}`);
     securityOptions(h.SecurityOpt ?? []); // a bad --security-opt fails the create, as dockerd's does
+    if (this.deps.cgroupDriver === "systemd" && h.CgroupParent && !/^[A-Za-z0-9:_.\\-]+\.slice$/.test(h.CgroupParent)) throw invalidArgument('cgroup-parent for systemd cgroup should be a valid slice named as "xxx.slice"');
     // Health-check durations are nanoseconds: 0 means the default, anything else at least 1 ms (moby's checks).
     const hc = body.Healthcheck as { Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null | undefined;
     for (const k of ["Interval", "Timeout", "StartPeriod", "StartInterval"] as const) {
@@ -411,6 +414,7 @@ export class ContainerService {
         mounts: await this.volumeMounts(c, rootfs),
         ...(netnsPath ? { netnsPath } : {}),
         nsPaths: this.sharedNamespaces(c),
+        ...(this.deps.cgroupDriver ? { cgroupDriver: this.deps.cgroupDriver } : {}),
       });
       const bundle = join(dir, "bundle");
       mkdirSync(bundle, { recursive: true });

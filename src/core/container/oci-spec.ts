@@ -61,6 +61,8 @@ export interface SpecInput {
   rootfs: string;
   /** A network namespace to join (`--network container:<id>`). */
   netnsPath?: string;
+  /** The daemon's cgroup driver (`native.cgroupdriver`): cgroupfs (default) or systemd naming. */
+  cgroupDriver?: "cgroupfs" | "systemd";
   /** Namespaces of another container to join (`--pid`/`--ipc container:<id>`), and its /dev/shm. */
   nsPaths?: { pid?: string; ipc?: string };
   /** Files bound into the container: /etc/hosts, /etc/hostname, /etc/resolv.conf. */
@@ -219,7 +221,11 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       })(),
       ...(privileged ? {} : { maskedPaths: h.MaskedPaths ?? DEFAULT_MASKED, readonlyPaths: h.ReadonlyPaths ?? DEFAULT_READONLY }),
       ...(seccomp ? { seccomp } : {}),
-      ...(h.CgroupParent ? { cgroupsPath: `/${h.CgroupParent.replace(/^\/+/, "")}/${input.id}` } : {}),
+      ...(input.cgroupDriver === "systemd"
+        ? { cgroupsPath: `${h.CgroupParent || "system.slice"}:docker:${input.id}` } // <parent>.slice/docker-<id>.scope, as dockerd names it
+        : h.CgroupParent
+          ? { cgroupsPath: `/${h.CgroupParent.replace(/^\/+/, "")}/${input.id}` }
+          : {}),
     },
   };
   return spec;

@@ -52,6 +52,8 @@ export const DaemonFileSchema = v.strictObject({
   "log-driver": v.optional(v.picklist(["json-file", "local", "none"])),
   /** Its options (dockerd's `log-opts`). */
   "log-opts": v.optional(v.record(v.string(), v.string())),
+  /** dockerd's exec-opts: `native.cgroupdriver=cgroupfs|systemd`. */
+  "exec-opts": v.optional(v.array(v.pipe(v.string(), v.regex(/^native\.cgroupdriver=(cgroupfs|systemd)$/, "must be native.cgroupdriver=cgroupfs or native.cgroupdriver=systemd")))),
   /** Where networks without a subnet get theirs (dockerd's `default-address-pools`). */
   "default-address-pools": v.optional(
     v.array(
@@ -110,6 +112,8 @@ export interface DaemonConfig {
   fixedCidrV6?: string;
   addressPools?: { base: string; size: number }[];
   bip?: string;
+  /** native.cgroupdriver from exec-opts (default cgroupfs). */
+  cgroupDriver: "cgroupfs" | "systemd";
   /** The default log config of new containers. */
   logDriver: { Type: string; Config: Record<string, string> };
   insecureRegistries: string[];
@@ -193,6 +197,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c["default-address-pools"]?.length ? { addressPools: c["default-address-pools"] } : {}),
     ...(c.bip ? { bip: c.bip } : {}),
     logDriver: { Type: c["log-driver"] ?? "json-file", Config: c["log-opts"] ?? {} },
+    cgroupDriver: (c["exec-opts"] ?? []).map((o) => o.split("=")[1]).filter((d): d is "cgroupfs" | "systemd" => d === "cgroupfs" || d === "systemd").at(-1) ?? "cgroupfs",
   };
   // dockerd's iptables and ip-forward are the bridge driver's settings; its own plugin section wins.
   if (c.iptables !== undefined || c["ip-forward"] !== undefined) {

@@ -272,6 +272,7 @@ export class Daemon {
         events: this.events,
         log: this.deps.log,
         defaultLog: this.config.logDriver,
+        cgroupDriver: this.config.cgroupDriver,
       });
       this.containersLoaded = svc;
       return svc;

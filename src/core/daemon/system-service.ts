@@ -125,7 +125,7 @@ export class SystemService {
       NGoroutines: 0,
       SystemTime: new Date().toISOString(),
       LoggingDriver: config.logDriver.Type,
-      CgroupDriver: host.CgroupDriver,
+      CgroupDriver: config.cgroupDriver,
       CgroupVersion: host.CgroupVersion,
       NEventsListener: events.subscriberCount,
       KernelVersion: host.KernelVersion,

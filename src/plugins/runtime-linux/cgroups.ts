@@ -113,9 +113,19 @@ export class Cgroup {
     else for (const [ctrl, mount] of mode.controllers) if (!ctrl.startsWith("name=") || ctrl === "name=systemd") this.dirs.set(ctrl, join(mount, path));
   }
 
-  /** The cgroup path for a container: the spec's cgroupsPath, or `<parent>/<id>`. */
+  /**
+   * The cgroup path for a container: the spec's cgroupsPath, or `<parent>/<id>`. A systemd-style
+   * path (`slice:prefix:name`, runc's syntax) is laid out as systemd lays out a scope
+   * (`system.slice:docker:ID` → `/system.slice/docker-ID.scope`, `a-b.slice` → `/a.slice/a-b.slice`).
+   * The directories are made in cgroupfs directly: the scope is not registered with systemd over
+   * D-Bus (the cgroup tree and its names are what kubelet and cri-dockerd read).
+   */
   static pathFor(id: string, cgroupsPath: string | undefined, parent = "bunker"): string {
-    if (cgroupsPath?.includes(":")) throw invalidArgument(`linux.cgroupsPath: ${cgroupsPath} is a systemd slice path; this runtime manages cgroupfs paths`);
+    if (cgroupsPath?.includes(":")) {
+      const [slice = "", prefix = "", name = ""] = cgroupsPath.split(":");
+      if (!name || cgroupsPath.split(":").length !== 3) throw invalidArgument(`linux.cgroupsPath: ${cgroupsPath}: a systemd path is slice:prefix:name`);
+      return `${expandSlice(slice || "system.slice", cgroupsPath)}/${prefix ? `${prefix}-` : ""}${name}.scope`;
+    }
     const p = cgroupsPath ? (cgroupsPath.startsWith("/") ? cgroupsPath : `/${parent}/${cgroupsPath}`) : `/${parent}/${id}`;
     if (p.split("/").includes("..")) throw invalidArgument(`linux.cgroupsPath: ${cgroupsPath} leaves the cgroup root`);
     return p;
@@ -371,4 +381,14 @@ export class Cgroup {
       rm(dir);
     }
   }
+}
+
+/** systemd's slice path: `a-b-c.slice` is `/a.slice/a-b.slice/a-b-c.slice`; `-.slice` the root. */
+export function expandSlice(slice: string, what = slice): string {
+  if (!slice.endsWith(".slice") || slice.includes("/")) throw invalidArgument(`linux.cgroupsPath: ${what}: invalid slice name ${slice}`);
+  const base = slice.slice(0, -".slice".length);
+  if (base === "-") return "";
+  if (base.startsWith("-") || base.endsWith("-") || base.includes("--")) throw invalidArgument(`linux.cgroupsPath: ${what}: invalid slice name ${slice}`);
+  const parts = base.split("-");
+  return parts.map((_, i) => `/${parts.slice(0, i + 1).join("-")}.slice`).join("");
 }

@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanup, run, startDaemon } from "../../helpers/daemon.ts";
+import { cleanup, cleanupMounted, run, startDaemon } from "../../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, startDockerd } from "../../helpers/dockerd.ts";
 import { busyboxLayer, dockerArchive } from "../../helpers/images.ts";
 import { compareWithDockerd, removeEverything } from "../compare.ts";
@@ -24,6 +24,10 @@ const SUITE_FROM = "6.1.3";
 const PINS = [`docker==${SDK}`, "pytest==8.3.4", "pytest-timeout==2.3.1", "paramiko==3.5.0", "websocket-client==1.8.0"];
 const CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "bunker-peers");
 const HERE = import.meta.dir;
+
+// Everything this runner starts (the daemons too) goes through a proxy that refuses: a test that
+// reaches for Docker Hub fails here, on this machine, and no traffic leaves it.
+Object.assign(process.env, { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", no_proxy: "localhost,127.0.0.1" });
 
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
@@ -107,7 +111,7 @@ const { python, tests } = await prepare();
 // Kept after the run (reports, logs, failure reasons); made afresh by the next one.
 const work = join(tmpdir(), "bunker-peer-docker-py");
 // --only bunker keeps the last dockerd report to compare with (dockerd's results change only with dockerd).
-if (!only) cleanup(work);
+if (!only) cleanupMounted(work);
 mkdirSync(work, { recursive: true });
 for (const d of ["dockerd", "bunker", "images.tar"]) if (only === d || d === "images.tar") cleanup(join(work, d));
 const tar = await images(work);

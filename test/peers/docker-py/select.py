@@ -21,6 +21,8 @@ HUB_MARKERS = {
     "images.search(": "searches Docker Hub",
     ".push(": "pushes to a registry",
     "swarm": "needs a swarm",
+    "inspect_distribution(": "asks Docker Hub for a manifest",
+    "does_not_exist": "pulls a missing image from Docker Hub",
 }
 
 

@@ -17,7 +17,7 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { cleanup, run, startDaemon } from "../../helpers/daemon.ts";
+import { cleanup, cleanupMounted, run, startDaemon } from "../../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, startDockerd } from "../../helpers/dockerd.ts";
 import { busyboxLayer, dockerArchive } from "../../helpers/images.ts";
 import { compareWithDockerd, type Outcome, removeEverything } from "../compare.ts";
@@ -29,6 +29,10 @@ const CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "bun
 const SRC = join(CACHE, `moby-src-${VERSION.replace("+incompatible", "")}`);
 const BIN = join(CACHE, `moby-it-${VERSION.replace("+incompatible", "")}`);
 const HERE = import.meta.dir;
+
+// Everything this runner starts (the daemons too) goes through a proxy that refuses: a test that
+// reaches for Docker Hub fails here, on this machine, and no traffic leaves it.
+Object.assign(process.env, { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", no_proxy: "localhost,127.0.0.1" });
 
 const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -119,7 +123,7 @@ async function images(work: string, helloFrom: string): Promise<{ busybox: strin
 
 await prepare();
 const work = join(tmpdir(), "bunker-peer-moby");
-if (!only) cleanup(work);
+if (!only) cleanupMounted(work);
 mkdirSync(work, { recursive: true });
 
 const bunker = await startDaemon({ dir: join(work, "bunker") });
