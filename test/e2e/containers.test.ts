@@ -422,7 +422,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const bind = await docker("create", "-v", "/no/such/dir:/x", "busybox", "true");
     expect(bind.stderr).toContain("bind source path does not exist: /no/such/dir");
     const noprog = await docker("run", "--rm", "busybox", "/no/such/program");
-    expect(noprog.code).toBe(126); // dockerd 20.10: 126 for any exec that cannot start
+    expect(noprog.code).toBe(127);
     const body = await api("/containers/create", { Image: "busybox", Env: "notalist" });
     expect(body.status).toBe(400);
     expect(((await body.json()) as { message: string }).message).toContain("Env");
