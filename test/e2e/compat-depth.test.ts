@@ -230,6 +230,33 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect((await api("GET", `/containers/${id}/json`)).json.HostConfig.Runtime).toBe("runc");
   });
 
+  test.skipIf(!require("node:fs").existsSync("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"))("--cpu-rt-period and --cpu-rt-runtime reach the container's cgroup (it was stored and never applied)", async () => {
+    // The containers' parent cgroup needs a real-time budget of its own first (dockerd's --cpu-rt-runtime does that).
+    const parent = "/sys/fs/cgroup/cpu/bunker";
+    require("node:fs").mkdirSync(parent, { recursive: true });
+    require("node:fs").writeFileSync(`${parent}/cpu.rt_runtime_us`, "100000"); // 10% of its 1 s period: room for the 5% asked below
+    try {
+      const r = await docker("run", "-d", "--cpu-rt-period", "100000", "--cpu-rt-runtime", "5000", "--name", "rt", "busybox", "sleep", "100");
+      expect(r.code, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      const dir = `${parent}/${id}`;
+      expect(require("node:fs").readFileSync(`${dir}/cpu.rt_runtime_us`, "utf8").trim()).toBe("5000");
+      expect(require("node:fs").readFileSync(`${dir}/cpu.rt_period_us`, "utf8").trim()).toBe("100000");
+      expect((await api("GET", `/containers/${id}/json`)).json.HostConfig.CpuRealtimeRuntime).toBe(5000);
+    } finally {
+      await docker("rm", "-f", "rt");
+      // Give the budget back once the container's cgroup is gone (a child still holding it refuses).
+      for (let i = 0; i < 50; i++) {
+        try {
+          require("node:fs").writeFileSync(`${parent}/cpu.rt_runtime_us`, "0");
+          break;
+        } catch {
+          await Bun.sleep(100);
+        }
+      }
+    }
+  });
+
   test("--ipc and --pid container:<id> share the other container's namespaces; --uts host uses the host's", async () => {
     const holder = await create({ Cmd: ["sleep", "1000"] }, "nsholder");
     await start(holder);

@@ -1007,7 +1007,14 @@ export class ContainerService {
     try {
       return await fn(this.rootfsOf(c), clean);
     } finally {
-      if (pause) this.deps.runtime.resume(c.Id);
+      if (pause) {
+        try {
+          this.deps.runtime.resume(c.Id);
+        } catch (err) {
+          // Killed while frozen (docker kill during a commit): nothing left to thaw.
+          if (!(err instanceof EngineError && (err.code === "failed-precondition" || err.code === "not-found"))) throw err;
+        }
+      }
     }
   }
 
@@ -1022,7 +1029,7 @@ export class ContainerService {
         this.deps.runtime.pause(c.Id);
       } catch (err) {
         // It exited between the record and the pause (a short-lived container): nothing to freeze.
-        if (!(err instanceof EngineError && err.code === "failed-precondition")) throw err;
+        if (!(err instanceof EngineError && (err.code === "failed-precondition" || err.code === "not-found"))) throw err;
         pause = false;
       }
     }
@@ -1035,7 +1042,14 @@ export class ContainerService {
       this.publish(c, "commit", { comment: opts.comment ?? "" });
       return id;
     } finally {
-      if (pause) this.deps.runtime.resume(c.Id);
+      if (pause) {
+        try {
+          this.deps.runtime.resume(c.Id);
+        } catch (err) {
+          // Killed while frozen (docker kill during a commit): nothing left to thaw.
+          if (!(err instanceof EngineError && (err.code === "failed-precondition" || err.code === "not-found"))) throw err;
+        }
+      }
     }
   }
 
@@ -1108,7 +1122,7 @@ export class ContainerService {
     // 0 or a negative limit unsets it: shown as 0, "max" in the cgroup.
     const unsetPids = body.PidsLimit !== undefined && body.PidsLimit !== null && body.PidsLimit <= 0;
     if (unsetPids) body.PidsLimit = 0;
-    const keys = ["Memory", "MemorySwap", "MemoryReservation", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight"] as const;
+    const keys = ["Memory", "MemorySwap", "MemoryReservation", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight", "CpuRealtimePeriod", "CpuRealtimeRuntime"] as const;
     const next = { ...c.HostConfig };
     for (const k of keys) if (body[k] !== undefined && body[k] !== null) (next as Record<string, unknown>)[k] = body[k];
     if (body.RestartPolicy?.Name !== undefined && body.RestartPolicy.Name !== null) {

@@ -180,6 +180,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     if (h.CpuQuota) cpu.quota = h.CpuQuota;
     if (h.CpuPeriod) cpu.period = h.CpuPeriod;
   }
+  // --cpu-rt-period / --cpu-rt-runtime (microseconds), as runc writes them.
+  if (h.CpuRealtimePeriod) cpu.realtimePeriod = h.CpuRealtimePeriod;
+  if (h.CpuRealtimeRuntime) cpu.realtimeRuntime = h.CpuRealtimeRuntime;
   if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
   if (h.CpusetMems) cpu.mems = h.CpusetMems;
   if (Object.keys(cpu).length) resources.cpu = cpu;

@@ -217,6 +217,13 @@ export class Cgroup {
           if (c.quota !== undefined) write(join(d, "cpu.cfs_quota_us"), String(c.quota), "linux.resources.cpu.quota");
         }
       }
+      if (c.realtimePeriod !== undefined || c.realtimeRuntime !== undefined) {
+        // Real-time budget (v1 with CONFIG_RT_GROUP_SCHED): the period first, then the runtime in it.
+        if (v2) throw invalidArgument("linux.resources.cpu.realtimeRuntime: not available with cgroup v2");
+        const d = need("cpu", "linux.resources.cpu.realtimeRuntime");
+        if (c.realtimePeriod) write(join(d, "cpu.rt_period_us"), String(c.realtimePeriod), "linux.resources.cpu.realtimePeriod");
+        if (c.realtimeRuntime !== undefined) write(join(d, "cpu.rt_runtime_us"), String(c.realtimeRuntime), "linux.resources.cpu.realtimeRuntime");
+      }
       if (c.cpus || c.mems) {
         const d = need("cpuset", "linux.resources.cpu.cpus");
         if (c.cpus) write(join(d, "cpuset.cpus"), c.cpus, "linux.resources.cpu.cpus");
