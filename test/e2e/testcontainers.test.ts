@@ -5,13 +5,13 @@
  * port and stop it, first against Debian's dockerd and then against Bunker, with the reaper
  * (Ryuk, an image from Docker Hub) disabled. Traffic goes only to loopback.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { cleanup, REPO, run, type TestDaemon, tempDir } from "../helpers/daemon.ts";
-import { type DaemonPair, DOCKER_CLI, DOCKERD, type PeerDockerd, startPair } from "../helpers/dockerd.ts";
-import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+import { REPO, run } from "../helpers/daemon.ts";
+import { DOCKER_CLI, DOCKERD, usePair } from "../helpers/dockerd.ts";
+import { BUSYBOX } from "../helpers/images.ts";
 
 const ROOT = process.getuid?.() === 0;
 const NODE = Bun.which("node");
@@ -19,10 +19,8 @@ const PY = join(homedir(), ".cache/bunker-peers/venv-testcontainers/bin/python")
 const HAS_NODE_TC = existsSync(join(REPO, "node_modules/testcontainers/package.json"));
 
 describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and on Bunker", () => {
-  let dir: string;
-  let bunker: TestDaemon;
-  let dockerd: PeerDockerd | undefined;
-  const env = (host: string) => ({ DOCKER_HOST: host, TESTCONTAINERS_RYUK_DISABLED: "true", DOCKER_CONFIG: join(dir, "docker-config") });
+  const peers = usePair("bunker-tc-");
+  const env = (host: string) => ({ DOCKER_HOST: host, TESTCONTAINERS_RYUK_DISABLED: "true", DOCKER_CONFIG: join(peers.dir, "docker-config") });
   const check = (r: { stdout: string; stderr: string; code: number }) => {
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     const seen = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
@@ -31,25 +29,11 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and
     expect(seen.port).toBeGreaterThan(0);
   };
 
-  let pair: DaemonPair;
-
-  beforeAll(async () => {
-    dir = tempDir("bunker-tc-");
-    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
-    pair = await startPair(dir, join(dir, "busybox.tar"));
-    bunker = pair.bunker;
-    dockerd = pair.dockerd;
-  }, 60_000);
-  afterAll(async () => {
-    await pair?.stop();
-    cleanup(dir);
-  });
-
   const node = (host: string) => run([NODE!, join(REPO, "test/fixtures/testcontainers-node.mjs")], env(host));
   const py = (host: string) => run([PY, join(REPO, "test/fixtures/testcontainers-py.py")], env(host));
 
-  test.skipIf(!NODE || !HAS_NODE_TC || !DOCKERD)("Node testcontainers on dockerd (the reference)", async () => check(await node(dockerd!.host)), 60_000);
-  test.skipIf(!NODE || !HAS_NODE_TC)("Node testcontainers on Bunker", async () => check(await node(bunker.host)), 60_000);
-  test.skipIf(!existsSync(PY) || !DOCKERD)("Python testcontainers on dockerd (the reference)", async () => check(await py(dockerd!.host)), 60_000);
-  test.skipIf(!existsSync(PY))("Python testcontainers on Bunker", async () => check(await py(bunker.host)), 60_000);
+  test.skipIf(!NODE || !HAS_NODE_TC || !DOCKERD)("Node testcontainers on dockerd (the reference)", async () => check(await node(peers.dockerd!.host)), 60_000);
+  test.skipIf(!NODE || !HAS_NODE_TC)("Node testcontainers on Bunker", async () => check(await node(peers.bunker.host)), 60_000);
+  test.skipIf(!existsSync(PY) || !DOCKERD)("Python testcontainers on dockerd (the reference)", async () => check(await py(peers.dockerd!.host)), 60_000);
+  test.skipIf(!existsSync(PY))("Python testcontainers on Bunker", async () => check(await py(peers.bunker.host)), 60_000);
 });

@@ -75,3 +75,35 @@ export async function startPair(dir: string, images: string): Promise<DaemonPair
     },
   };
 }
+
+/** What `usePair` fills in before the file's tests run. */
+export interface PairState {
+  dir: string;
+  bunker: import("./daemon.ts").TestDaemon;
+  dockerd?: PeerDockerd;
+}
+
+/**
+ * For a describe block: before its tests, a temp dir (`prefix`), the full busybox image, and a
+ * Bunker + dockerd pair with it loaded; after them, both stopped and the dir removed.
+ */
+export function usePair(prefix: string): PairState {
+  const { afterAll, beforeAll } = require("bun:test") as typeof import("bun:test");
+  const state = {} as PairState;
+  let pair: DaemonPair | undefined;
+  beforeAll(async () => {
+    const { tempDir } = await import("./daemon.ts");
+    const { busyboxLayer, dockerArchive } = await import("./images.ts");
+    state.dir = tempDir(prefix);
+    require("node:fs").writeFileSync(join(state.dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
+    pair = await startPair(state.dir, join(state.dir, "busybox.tar"));
+    state.bunker = pair.bunker;
+    if (pair.dockerd) state.dockerd = pair.dockerd;
+  }, 60_000);
+  afterAll(async () => {
+    await pair?.stop();
+    const { cleanup } = await import("./daemon.ts");
+    if (state.dir) cleanup(state.dir);
+  });
+  return state;
+}
