@@ -28,6 +28,8 @@ const HERE = import.meta.dir;
 // Everything this runner starts (the daemons too) goes through a proxy that refuses: a test that
 // reaches for Docker Hub fails here, on this machine, and no traffic leaves it.
 Object.assign(process.env, { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", no_proxy: "localhost,127.0.0.1" });
+/** Downloads from the registries (Go proxy, PyPI) bypass that proxy: an empty value is no proxy. */
+const DOWNLOAD = { HTTPS_PROXY: "", HTTP_PROXY: "", https_proxy: "", http_proxy: "" };
 
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
@@ -47,13 +49,13 @@ async function prepare(): Promise<{ python: string; tests: string }> {
   const python = join(venv, "bin/python");
   if (!existsSync(join(venv, ".complete"))) {
     await sh(["python3", "-m", "venv", venv]);
-    await sh([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", ...PINS]);
+    await sh([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", ...PINS], { env: DOWNLOAD });
     writeFileSync(join(venv, ".complete"), PINS.join("\n"));
   }
   // Only the sdist's tests/, away from its docker/ package, so that the suite imports SDK 7.2.0.
   const suite = join(CACHE, `docker-py-suite-${SUITE_FROM}`);
   if (!existsSync(join(suite, "tests/integration"))) {
-    await sh([python, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-binary", ":all:", "--no-deps", "-d", CACHE, `docker==${SUITE_FROM}`]);
+    await sh([python, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-binary", ":all:", "--no-deps", "-d", CACHE, `docker==${SUITE_FROM}`], { env: DOWNLOAD });
     mkdirSync(suite, { recursive: true });
     await sh(["tar", "-xzf", join(CACHE, `docker-${SUITE_FROM}.tar.gz`), "-C", suite, "--strip-components=1", `docker-${SUITE_FROM}/tests`]);
   }
@@ -108,6 +110,7 @@ async function images(dir: string): Promise<string> {
 }
 
 const { python, tests } = await prepare();
+if (process.argv.includes("--prepare")) process.exit(0);
 // Kept after the run (reports, logs, failure reasons); made afresh by the next one.
 const work = join(tmpdir(), "bunker-peer-docker-py");
 // --only bunker keeps the last dockerd report to compare with (dockerd's results change only with dockerd).

@@ -33,6 +33,8 @@ const HERE = import.meta.dir;
 // Everything this runner starts (the daemons too) goes through a proxy that refuses: a test that
 // reaches for Docker Hub fails here, on this machine, and no traffic leaves it.
 Object.assign(process.env, { HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", https_proxy: "http://127.0.0.1:9", http_proxy: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", no_proxy: "localhost,127.0.0.1" });
+/** Downloads from the registries (Go proxy, PyPI) bypass that proxy: an empty value is no proxy. */
+const DOWNLOAD = { HTTPS_PROXY: "", HTTP_PROXY: "", https_proxy: "", http_proxy: "" };
 
 const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -51,7 +53,7 @@ async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, stri
 async function prepare(): Promise<void> {
   const go = Bun.which("go") ?? "/usr/local/go/bin/go";
   if (!existsSync(join(SRC, "go.mod"))) {
-    const dir = JSON.parse(await sh([go, "mod", "download", "-json", `${MODULE}@${VERSION}`], { cwd: tmpdir(), env: { GOFLAGS: "-mod=mod", GO111MODULE: "on" } })).Dir as string;
+    const dir = JSON.parse(await sh([go, "mod", "download", "-json", `${MODULE}@${VERSION}`], { cwd: tmpdir(), env: { ...DOWNLOAD, GOFLAGS: "-mod=mod", GO111MODULE: "on" } })).Dir as string;
     mkdirSync(SRC, { recursive: true });
     cpSync(dir, SRC, { recursive: true });
     await sh(["chmod", "-R", "u+w", SRC]);
@@ -63,7 +65,7 @@ async function prepare(): Promise<void> {
   for (const p of packages) {
     if (existsSync(join(BIN, `${p}.test`))) continue;
     console.log(`building integration/${p} (go test -c)…`);
-    await sh([go, "test", "-c", "-o", join(BIN, `${p}.test`), `./integration/${p}`], { cwd: SRC, env: { GOFLAGS: "-mod=mod" } });
+    await sh([go, "test", "-c", "-o", join(BIN, `${p}.test`), `./integration/${p}`], { cwd: SRC, env: { ...DOWNLOAD, GOFLAGS: "-mod=mod" } });
   }
 }
 
@@ -122,6 +124,7 @@ async function images(work: string, helloFrom: string): Promise<{ busybox: strin
 }
 
 await prepare();
+if (args.includes("--prepare")) process.exit(0);
 const work = join(tmpdir(), "bunker-peer-moby");
 if (!only) cleanupMounted(work);
 mkdirSync(work, { recursive: true });
