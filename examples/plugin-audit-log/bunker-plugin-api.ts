@@ -7,4 +7,4 @@ export type {
   PluginHostApi,
   Registration,
 } from "../../src/core/plugin/types.ts";
-export type { EventMessage } from "../../src/core/daemon/events.ts";
+export type { EventMessage } from "../../src/core/events/bus.ts";

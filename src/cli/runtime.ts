@@ -168,7 +168,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     .action(act(async (o, id) => {
       const command = (o["--"] as string[] | undefined) ?? [];
       const rt = await runtime(o);
-      const { parseProcess } = await import("../plugins/runtime-linux/spec.ts");
+      const { parseProcess } = await import("../core/runtime/oci.ts");
       let proc;
       if (o.process) proc = parseProcess(await Bun.file(o.process as string).text(), o.process as string);
       else {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { applyLayer } from "../../src/core/layer/apply.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { defaultSpec } from "../../src/plugins/runtime-linux/default-spec.ts";
-import type { Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import type { Spec } from "../../src/core/runtime/oci.ts";
 import { busyboxLayer } from "./images.ts";
 
 /** The busybox rootfs, unpacked into `dir/rootfs`. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { readSpool } from "../../src/core/container/spool.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { LinuxRuntime } from "../../src/plugins/runtime-linux/runtime.ts";
-import type { Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import type { Spec } from "../../src/core/runtime/oci.ts";
 import { busyboxRootfs, testSpec, writeBundle } from "../helpers/bundle.ts";
 import { cleanup, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX } from "../helpers/images.ts";

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import type { Spec } from "../../src/core/runtime/oci.ts";
 import { BUNKER, cleanup, ensureBuilt, run, tempDir } from "../helpers/daemon.ts";
 import { busyboxRootfs, testSpec, writeBundle } from "../helpers/bundle.ts";
 import { BUSYBOX } from "../helpers/images.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { Filters } from "../../src/core/api/filters.ts";
-import { decodeEvent, encodeEvent, EventBus, EVENT_HISTORY, matchesEvent, parseEventTime } from "../../src/core/daemon/events.ts";
+import { Filters } from "../../src/core/filters.ts";
+import { decodeEvent, encodeEvent, EventBus, EVENT_HISTORY, matchesEvent, parseEventTime } from "../../src/core/events/bus.ts";
 
 describe("event bus", () => {
   test("fills time, legacy fields for containers, strictly increasing timeNano", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { checkVersion } from "../../src/core/api/api-handler.ts";
 import { STATUS_BY_CODE, renderError } from "../../src/core/api/error-status.ts";
-import { Filters } from "../../src/core/api/filters.ts";
+import { Filters } from "../../src/core/filters.ts";
 import { Router } from "../../src/core/api/router.ts";
 import { EngineError, NotSupportedError, SyscallError } from "../../src/core/errors.ts";
 

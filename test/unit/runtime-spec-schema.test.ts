@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultSpec } from "../../src/plugins/runtime-linux/default-spec.ts";
 import { defaultSeccompProfile } from "../../src/core/container/seccomp-default.ts";
-import { parseSpec, type Spec } from "../../src/plugins/runtime-linux/spec.ts";
+import { parseSpec, type Spec } from "../../src/core/runtime/oci.ts";
 import { buildSpec } from "../../src/core/container/oci-spec.ts";
 import { specMount } from "../../src/core/container/mounts.ts";
 

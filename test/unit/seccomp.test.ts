@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { defaultSeccompProfile } from "../../src/core/container/seccomp-default.ts";
 import { SYSCALLS_AARCH64, SYSCALLS_I386, SYSCALLS_X86_64 } from "../../src/plugins/runtime-linux/seccomp-tables.ts";
 import { actionValue, compileSeccomp } from "../../src/plugins/runtime-linux/seccomp.ts";
-import type { SeccompSpec } from "../../src/plugins/runtime-linux/spec.ts";
+import type { SeccompSpec } from "../../src/core/runtime/oci.ts";
 import { syscallNumbers } from "../../src/plugins/runtime-linux/syscalls.ts";
 
 const AUDIT = { x86_64: 0xc000003e, i386: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028 };

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { DaemonError } from "../../core/client/engine-client.ts";
 import { concatBytes, parseByteSize } from "../../core/bytes.ts";
 import { demux, hijack } from "../../core/client/hijack.ts";
-import { humanDuration } from "../../core/api/routes/containers.ts";
+import { humanDuration } from "../../core/format/duration.ts";
 import { invalidArgument } from "../../core/errors.ts";
 import { type HostBinding, parsePublish } from "../../core/network/port-spec.ts";
 import type { CliContext } from "../context.ts";

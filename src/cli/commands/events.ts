@@ -2,7 +2,7 @@
  * `bunker events` (also `bunker system events`): stream daemon events, printed as docker prints
  * them, or with `--format`.
  */
-import { decodeEvent, type EventMessage } from "../../core/daemon/events.ts";
+import { decodeEvent, type EventMessage } from "../../core/events/bus.ts";
 import type { CliContext } from "../context.ts";
 import { formatRfc3339NanoFixed, renderFormat, toTimestamp } from "../output.ts";
 

@@ -3,7 +3,7 @@
  * with docker's output.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { humanDuration } from "../../core/api/routes/containers.ts";
+import { humanDuration } from "../../core/format/duration.ts";
 import { parseWithDefaultTag } from "../../core/image/reference.ts";
 import type { CliContext } from "../context.ts";
 import { tabwrite } from "../output.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ReadStream } from "node:tty";
 import * as v from "valibot";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
-import type { EventBus } from "../daemon/events.ts";
+import type { EventBus } from "../events/bus.ts";
 import type { ContainerRuntime, RuntimeProcess } from "../runtime/types.ts";
 import { AT_FDCWD, O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { foldKeys, parseOrThrow } from "../validate.ts";

@@ -3,6 +3,7 @@
  * request's `Volumes` (anonymous volumes), in Docker's syntax and with its messages; and their
  * runtime-spec form at start.
  */
+import type { MountSpec } from "../runtime/oci.ts";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument } from "../errors.ts";
@@ -111,7 +112,7 @@ export function containerMounts(config: ContainerConfig, host: HostConfig, image
 }
 
 /** A mount in runtime-spec form. */
-export function specMount(m: MountPoint): Record<string, unknown> {
+export function specMount(m: MountPoint): MountSpec {
   if (m.Type === "tmpfs") return { destination: m.Destination, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", ...(m.RW ? [] : ["ro"]), ...(m.TmpfsOptions ?? [])] };
   return { destination: m.Destination, type: "bind", source: m.Source, options: ["rbind", m.RW ? "rw" : "ro", ...(m.Type === "bind" ? [m.Propagation || "rprivate"] : ["rprivate"])] };
 }

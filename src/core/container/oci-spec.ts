@@ -5,11 +5,17 @@
  * profile, new pid/ipc/uts/mount/cgroup namespaces, /dev/shm of 64 MB, /etc/hosts,
  * /etc/hostname and /etc/resolv.conf bound from the container's directory. `--privileged`
  * lifts capabilities, seccomp, masking and device rules.
+ *
+ * The spec is built by composable steps (process, namespaces, mounts, resources, security,
+ * cgroup), as moby's `SpecOpts` compose; the host config's rules were checked at create
+ * (host-config-rules.ts), so no step re-checks them.
  */
 import { readFileSync } from "node:fs";
 import { invalidArgument } from "../errors.ts";
-import { hostDevices, parseDeviceCgroupRule } from "./devices.ts";
+import type { MountSpec, Spec } from "../runtime/oci.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
+import { hostDevices } from "./devices.ts";
+import { resourcesOf } from "./resources.ts";
 import { defaultSeccompProfile, type SeccompSpec } from "./seccomp-default.ts";
 
 /** Docker's default capabilities. */
@@ -68,7 +74,7 @@ export interface SpecInput {
   /** Files bound into the container: /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   /** Extra mounts (volumes, binds, tmpfs), already resolved to runtime-spec mounts. */
-  mounts: Record<string, unknown>[];
+  mounts: MountSpec[];
   /** A seccomp profile file's parsed contents (`--security-opt seccomp=<file>`). */
   seccompProfile?: SeccompSpec;
 }
@@ -104,30 +110,47 @@ export function securityOptions(opts: string[] = []): { seccomp?: "unconfined" |
   return { ...(seccomp !== undefined ? { seccomp } : {}), noNewPrivileges: nnp };
 }
 
-/** Docker's memory-swap rule: -1 unlimited, 0/unset twice the memory, else memory+swap. */
-function swapOf(h: HostConfig): number | undefined {
-  if (!h.Memory) return undefined;
-  if (h.MemorySwap === -1) return -1;
-  if (!h.MemorySwap) return h.Memory * 2;
-  if (h.MemorySwap < h.Memory) throw invalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage");
-  return h.MemorySwap;
-}
+/** A step of the spec: it fills in its part of `spec` from the input. */
+export type SpecStep = (spec: Spec, input: SpecInput) => void;
 
-/** Build the runtime spec. */
-export function buildSpec(input: SpecInput): Record<string, unknown> {
+/** The process: program, environment, user, capabilities, rlimits, terminal. */
+export const withProcess: SpecStep = (spec, input) => {
   const c = input.config;
   const h = input.hostConfig;
-  const privileged = !!h.Privileged;
-  const caps = capabilities(h.CapAdd ?? [], h.CapDrop ?? [], privileged);
-  const sec = securityOptions(h.SecurityOpt ?? []);
-  if (h.Memory && h.Memory > 0 && h.Memory < 6 * 1024 * 1024) throw invalidArgument("Minimum memory limit allowed is 6MB");
-  const namespaces: Record<string, unknown>[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  const caps = capabilities(h.CapAdd ?? [], h.CapDrop ?? [], !!h.Privileged);
+  const rlimits = (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard }));
+  spec.process = {
+    terminal: !!c.Tty,
+    user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
+    args: input.args,
+    env: input.env,
+    cwd: c.WorkingDir || "/",
+    capabilities: { bounding: caps, effective: caps, permitted: caps },
+    ...(rlimits.length ? { rlimits } : {}),
+    noNewPrivileges: securityOptions(h.SecurityOpt ?? []).noNewPrivileges,
+    ...(h.OomScoreAdj ? { oomScoreAdj: h.OomScoreAdj } : {}),
+    ...(c.Tty && h.ConsoleSize?.length === 2 && h.ConsoleSize[0]! > 0 ? { consoleSize: { height: h.ConsoleSize[0]!, width: h.ConsoleSize[1]! } } : {}),
+  };
+  spec.root = { path: input.rootfs, readonly: !!h.ReadonlyRootfs };
+  // --init: the runtime makes PID 1 a minimal init (reaps, forwards signals) from its own code.
+  if (h.Init) spec.annotations = { "io.bunker.init": "true" };
+  // With --uts host there is no namespace of its own to name (the spec forbids it then).
+  if (h.UTSMode !== "host") {
+    spec.hostname = c.Hostname || input.id.slice(0, 12);
+    if (c.Domainname) spec.domainname = c.Domainname;
+  }
+};
+
+/** The namespaces: new pid/ipc/uts/mount/network/cgroup ones, or the host's, or another container's. */
+export const withNamespaces: SpecStep = (spec, input) => {
+  const h = input.hostConfig;
+  const namespaces: { type: "pid" | "ipc" | "uts" | "mount" | "network" | "cgroup"; path?: string }[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
   const netMode = h.NetworkMode || "default";
   if (input.netnsPath) namespaces.push({ type: "network", path: input.netnsPath });
   else if (netMode !== "host") namespaces.push({ type: "network" });
   if ((h.CgroupnsMode ?? "private") !== "host") namespaces.push({ type: "cgroup" });
   // Shared namespaces (cri-dockerd's pods use them): host, or another container's by its pid.
-  const share = (type: string, mode: string | null | undefined, path: string | undefined) => {
+  const share = (type: "pid" | "ipc" | "uts", mode: string | null | undefined, path: string | undefined) => {
     const i = namespaces.findIndex((n) => n.type === type);
     if (mode === "host") namespaces.splice(i, 1);
     else if (mode?.startsWith("container:")) {
@@ -138,11 +161,19 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   share("pid", h.PidMode, input.nsPaths?.pid);
   share("ipc", h.IpcMode, input.nsPaths?.ipc);
   share("uts", h.UTSMode, undefined);
-  if (h.UTSMode && h.UTSMode !== "host") throw invalidArgument(`invalid UTS mode: ${h.UTSMode}`);
-  if (h.IpcMode && !["", "private", "shareable", "host", "none"].includes(h.IpcMode) && !h.IpcMode.startsWith("container:")) throw invalidArgument(`invalid IPC mode: ${h.IpcMode}`);
-  if (h.PidMode && h.PidMode !== "host" && !h.PidMode.startsWith("container:")) throw invalidArgument(`invalid PID mode: ${h.PidMode}`);
-  const hostname = c.Hostname || input.id.slice(0, 12);
-  const mounts: Record<string, unknown>[] = [
+  spec.linux = { ...spec.linux, namespaces };
+  // With a network namespace of its own, unprivileged ports and ping are allowed (moby's defaults
+  // since 20.10), unless the request sets them.
+  const own: Record<string, string> = netMode !== "host" && !input.netnsPath ? { "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647" } : {};
+  const sysctl = { ...own, ...(h.Sysctls ?? {}) };
+  if (Object.keys(sysctl).length) spec.linux.sysctl = sysctl;
+};
+
+/** The mounts: /proc, /dev, /sys, cgroups, /dev/shm, the /etc files, then volumes and binds. */
+export const withMounts: SpecStep = (spec, input) => {
+  const h = input.hostConfig;
+  const privileged = !!h.Privileged;
+  spec.mounts = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
     { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
@@ -160,76 +191,37 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: "/etc/hosts", type: "bind", source: input.etcFiles.hosts, options: ["rbind", "rprivate"] },
     ...input.mounts,
   ];
-  const extra = hostDevices(h.Devices ?? []);
-  const resources: Record<string, unknown> = {
-    devices: privileged ? [{ allow: true, access: "rwm" }] : [{ allow: false, access: "rwm" }, ...extra.rules, ...(h.DeviceCgroupRules ?? []).map(parseDeviceCgroupRule)],
-  };
-  const memory: Record<string, number> = {};
-  if (h.Memory) memory.limit = h.Memory;
-  const swap = swapOf(h);
-  if (swap !== undefined) memory.swap = swap;
-  if (h.MemoryReservation) memory.reservation = h.MemoryReservation;
-  if (Object.keys(memory).length) resources.memory = memory;
-  const cpu: Record<string, unknown> = {};
-  if (h.CpuShares) cpu.shares = h.CpuShares;
-  if (h.NanoCpus) {
-    if (h.CpuQuota || h.CpuPeriod) throw invalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set");
-    cpu.period = 100000;
-    cpu.quota = Math.round((h.NanoCpus / 1e9) * 100000);
-  } else {
-    if (h.CpuQuota) cpu.quota = h.CpuQuota;
-    if (h.CpuPeriod) cpu.period = h.CpuPeriod;
-  }
-  // --cpu-rt-period / --cpu-rt-runtime (microseconds), as runc writes them.
-  if (h.CpuRealtimePeriod) cpu.realtimePeriod = h.CpuRealtimePeriod;
-  if (h.CpuRealtimeRuntime) cpu.realtimeRuntime = h.CpuRealtimeRuntime;
-  if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
-  if (h.CpusetMems) cpu.mems = h.CpusetMems;
-  if (Object.keys(cpu).length) resources.cpu = cpu;
-  if (h.PidsLimit && h.PidsLimit > 0) resources.pids = { limit: h.PidsLimit };
-  if (h.BlkioWeight) resources.blockIO = { weight: h.BlkioWeight };
-  const rlimits = (h.Ulimits ?? []).map((u) => ({ type: `RLIMIT_${u.Name.toUpperCase()}`, soft: u.Soft, hard: u.Hard }));
-  let seccomp: SeccompSpec | undefined;
-  if (!privileged && sec.seccomp !== "unconfined") seccomp = input.seccompProfile ?? defaultSeccompProfile(caps);
-  const spec: Record<string, unknown> = {
-    ociVersion: "1.0.2",
-    process: {
-      terminal: !!c.Tty,
-      user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
-      args: input.args,
-      env: input.env,
-      cwd: c.WorkingDir || "/",
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
-      ...(rlimits.length ? { rlimits } : {}),
-      noNewPrivileges: sec.noNewPrivileges,
-      ...(h.OomScoreAdj ? { oomScoreAdj: h.OomScoreAdj } : {}),
-      ...(c.Tty && h.ConsoleSize?.length === 2 && h.ConsoleSize[0]! > 0 ? { consoleSize: { height: h.ConsoleSize[0], width: h.ConsoleSize[1] } } : {}),
-    },
-    root: { path: input.rootfs, readonly: !!h.ReadonlyRootfs },
-    // --init: the runtime makes PID 1 a minimal init (reaps, forwards signals) from its own code.
-    ...(h.Init ? { annotations: { "io.bunker.init": "true" } } : {}),
-    // With --uts host there is no namespace of its own to name (the spec forbids it then).
-    ...(h.UTSMode === "host" ? {} : { hostname, ...(c.Domainname ? { domainname: c.Domainname } : {}) }),
-    mounts,
-    linux: {
-      namespaces,
-      resources,
-      ...(extra.devices.length ? { devices: extra.devices } : {}),
-      // With a network namespace of its own, unprivileged ports and ping are allowed (moby's defaults
-      // since 20.10), unless the request sets them.
-      ...((): { sysctl?: Record<string, string> } => {
-        const own: Record<string, string> = netMode !== "host" && !input.netnsPath ? { "net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647" } : {};
-        const all = { ...own, ...(h.Sysctls ?? {}) };
-        return Object.keys(all).length ? { sysctl: all } : {};
-      })(),
-      ...(privileged ? {} : { maskedPaths: h.MaskedPaths ?? DEFAULT_MASKED, readonlyPaths: h.ReadonlyPaths ?? DEFAULT_READONLY }),
-      ...(seccomp ? { seccomp } : {}),
-      ...(input.cgroupDriver === "systemd"
-        ? { cgroupsPath: `${h.CgroupParent || "system.slice"}:docker:${input.id}` } // <parent>.slice/docker-<id>.scope, as dockerd names it
-        : h.CgroupParent
-          ? { cgroupsPath: `/${h.CgroupParent.replace(/^\/+/, "")}/${input.id}` }
-          : {}),
-    },
-  };
+};
+
+/** The cgroup limits and devices: `--device` nodes, the device rules, memory, CPU, pids, block I/O. */
+export const withResources: SpecStep = (spec, input) => {
+  const extra = hostDevices(input.hostConfig.Devices ?? []);
+  spec.linux = { ...spec.linux, resources: resourcesOf(input.hostConfig, { deviceRules: extra.rules }) };
+  if (extra.devices.length) spec.linux.devices = extra.devices;
+};
+
+/** Masked and read-only paths and seccomp, unless privileged. */
+export const withSecurity: SpecStep = (spec, input) => {
+  const h = input.hostConfig;
+  if (h.Privileged) return;
+  const sec = securityOptions(h.SecurityOpt ?? []);
+  spec.linux = { ...spec.linux, maskedPaths: h.MaskedPaths ?? DEFAULT_MASKED, readonlyPaths: h.ReadonlyPaths ?? DEFAULT_READONLY };
+  if (sec.seccomp !== "unconfined") spec.linux.seccomp = input.seccompProfile ?? defaultSeccompProfile(spec.process?.capabilities?.bounding ?? []);
+};
+
+/** The cgroup's path: `<parent>.slice/docker-<id>.scope` with the systemd driver, `/<parent>/<id>` with --cgroup-parent. */
+export const withCgroupsPath: SpecStep = (spec, input) => {
+  const parent = input.hostConfig.CgroupParent;
+  if (input.cgroupDriver === "systemd") spec.linux = { ...spec.linux, cgroupsPath: `${parent || "system.slice"}:docker:${input.id}` };
+  else if (parent) spec.linux = { ...spec.linux, cgroupsPath: `/${parent.replace(/^\/+/, "")}/${input.id}` };
+};
+
+/** The steps of a container's spec, in order. */
+export const SPEC_STEPS: SpecStep[] = [withProcess, withNamespaces, withMounts, withResources, withSecurity, withCgroupsPath];
+
+/** Build the runtime spec of a container. */
+export function buildSpec(input: SpecInput, steps: SpecStep[] = SPEC_STEPS): Spec {
+  const spec: Spec = { ociVersion: "1.0.2" };
+  for (const step of steps) step(spec, input);
   return spec;
 }

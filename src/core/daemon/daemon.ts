@@ -7,7 +7,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, rea
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { createApiHandler } from "../api/api-handler.ts";
-import { Filters } from "../api/filters.ts";
+import { Filters } from "../filters.ts";
 import { renderError } from "../api/error-status.ts";
 import { listen, type Listener, type ListenSpec } from "../api/http/server.ts";
 import { Router } from "../api/router.ts";
@@ -34,9 +34,9 @@ import { canonicalDriverName, driverHasData, selectDriver } from "../storage/sel
 import type { Sys } from "../sys/sys.ts";
 import { VERSION } from "../version.ts";
 import type { DaemonConfig } from "./config.ts";
-import { EventBus } from "./events.ts";
+import { EventBus } from "../events/bus.ts";
 import { type DataRootLock, lockDataRoot } from "./lock.ts";
-import { SystemService } from "./system-service.ts";
+import { SystemService } from "../system/system-service.ts";
 
 /** What the composition root hands the daemon. */
 export interface DaemonDeps {
@@ -128,7 +128,7 @@ export class Daemon {
       router.add(...volumeRoutes(() => this.volumeService()));
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
-        router.add(...containerRoutes(containers, () => this.deps.sys));
+        router.add(...containerRoutes(containers));
         router.add(...networkRoutes(containers));
         router.add(
           ...buildRoutes({
@@ -211,7 +211,7 @@ export class Daemon {
 
   /** The containers' and volumes' parts of `GET /system/df`. */
   private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined): Promise<{ Containers: unknown[]; Volumes: unknown[] }> {
-    const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/routes/containers.ts"), import("../api/routes/volumes.ts")]);
+    const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/views/container.ts"), import("../api/routes/volumes.ts")]);
     const containers = runtime ? await this.containerService(storage, runtime) : undefined;
     const volumes = await this.volumeService();
     const sized = async (c: ContainerRecord) => ({ ...summaryOf(c), ...(await containers!.sizes(c.Id).catch(() => ({ SizeRw: 0, SizeRootFs: 0 }))) });

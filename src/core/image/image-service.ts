@@ -4,8 +4,8 @@
  */
 import type { ContentStore } from "../content/content-store.ts";
 
-import type { EventBus } from "../daemon/events.ts";
-import { Filters } from "../api/filters.ts";
+import type { EventBus } from "../events/bus.ts";
+import { Filters } from "../filters.ts";
 import { type Digest, Digester } from "../content/digest.ts";
 import { EngineError, invalidArgument } from "../errors.ts";
 import type { Logger } from "../log.ts";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { randomHex } from "../bytes.ts";
 import { conflict, EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
-import type { EventBus } from "../daemon/events.ts";
+import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log.ts";
 import { O_CLOEXEC, O_RDONLY, type Sys } from "../sys/sys.ts";
 import { type DnsServer, hostUpstream, startDnsServer } from "./dns-server.ts";

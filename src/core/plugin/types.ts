@@ -4,7 +4,7 @@
  * the instance. `init` throws NotSupportedError when the host cannot support the plugin.
  */
 import type * as v from "valibot";
-import type { EventMessage } from "../daemon/events.ts";
+import type { EventMessage } from "../events/bus.ts";
 import type { Logger } from "../log.ts";
 import type { NetworkDriver } from "../network/types.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";

@@ -3,6 +3,7 @@
  * processes under a monitor out. runtime-linux implements it with its FFI libcontainer; a third
  * party could implement it over another runtime. Containers are named by the engine's IDs.
  */
+import type { Resources, Spec } from "./oci.ts";
 
 /** Where a created container's output goes and what its stdin is (see runtime-linux). */
 export interface RuntimeIo {
@@ -26,8 +27,12 @@ export type RuntimeProcess = Record<string, unknown> & { args: string[]; cwd: st
 /** The runtime's operations. */
 export interface ContainerRuntime {
   readonly name: string;
-  /** Create from the bundle under a monitor; with `io` a pipe stdin, its write end comes back. */
-  create(id: string, opts: { bundle: string; io: RuntimeIo }): Promise<{ pid: number; stdin?: number }>;
+  /**
+   * Create from the bundle under a monitor; with `io` a pipe stdin, its write end comes back.
+   * `spec` is the bundle's config.json as the engine built it (typed): a runtime that is handed
+   * it need not read and check the file again.
+   */
+  create(id: string, opts: { bundle: string; io: RuntimeIo; spec?: Spec }): Promise<{ pid: number; stdin?: number }>;
   start(id: string): Promise<void>;
   state(id: string): RuntimeState;
   /** IDs of the containers the runtime has state for. */
@@ -43,7 +48,7 @@ export interface ContainerRuntime {
   /** Resource usage from the container's cgroup (CPU in ns, memory in bytes). */
   stats(id: string): { cpuNs: number; userNs: number; systemNs: number; memUsage: number; memMax: number; memLimit: number; memStats: Record<string, number>; pids: number; pidsLimit: number; blkio: { major: number; minor: number; op: string; value: number }[] };
   /** Change a running container's limits (runtime-spec `linux.resources`). */
-  update(id: string, resources: Record<string, unknown>): void;
+  update(id: string, resources: Resources): void;
   /** Host pids in the container's cgroup. */
   pids(id: string): number[];
   /** A copy of the monitor's pty master ("output") or held stdin ("stdinHold"). */

@@ -3,7 +3,8 @@
  * Registering a layer decompresses it (detected from content), applies it through the driver, and
  * verifies its diff ID (sha256 of the uncompressed tar) while it streams; only a verified layer is
  * committed, so a chain ID always names exactly the content it claims. Rootfs mounts for
- * containers are reference counted.
+ * containers (their writable layers) are prepared, mounted with reference counts, measured and
+ * removed here: container code never touches the driver.
  */
 import { type Digest, Digester } from "../content/digest.ts";
 import { EngineError } from "../errors.ts";
@@ -14,7 +15,7 @@ import type { Sys } from "../sys/sys.ts";
 import { type Change, changesBetween, changesToEntries, overlayUpperEntries } from "../layer/changes.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import { hasDirectApply, hasNativeDiff, hasTarApply, hasTarDiff, type StorageDriver } from "./driver.ts";
-import { mountAll, unmount } from "./mount.ts";
+import { isMountPoint, mountAll, unmount } from "./mount.ts";
 import { mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -45,6 +46,8 @@ async function* hashing(source: AsyncIterable<Uint8Array>, d: Digester): AsyncGe
 /** Layers on top of one storage driver. */
 export class LayerStore {
   private readonly inflight = new Map<string, Promise<RegisteredLayer>>();
+  /** Containers' writable layers mounted on their roots, with reference counts. */
+  private readonly writable = new Map<string, { target: string; refs: number }>();
 
   constructor(
     private readonly sys: Sys,
@@ -223,6 +226,68 @@ export class LayerStore {
         rmdirSync(target);
       },
     };
+  }
+
+  // ---- containers' writable layers ------------------------------------------------------------
+
+  /** The driver's name (a container's `Driver`, inspect's `GraphDriver.Name`). */
+  get driverName(): string {
+    return this.driver.name;
+  }
+
+  /** Prepare the writable layer `key` of a container on top of the image's top layer. */
+  prepareWritable(key: string, parent: Digest | undefined): Promise<void> {
+    return this.driver.prepare(key, parent).then(() => undefined);
+  }
+
+  /**
+   * Mount writable layer `key` on `target`, taking a reference: the first mounts (or adopts a
+   * mount left from before a daemon restart), later ones count up.
+   */
+  async mountWritable(key: string, target: string): Promise<void> {
+    const held = this.writable.get(key);
+    if (held && held.target === target) {
+      held.refs++;
+      return;
+    }
+    if (!isMountPoint(target)) mountAll(this.sys, await this.driver.mounts(key), target);
+    this.writable.set(key, { target, refs: 1 });
+  }
+
+  /** Drop a reference to the mount of `key` on `target`; the last one (or none known) unmounts. */
+  unmountWritable(key: string, target: string): void {
+    const held = this.writable.get(key);
+    if (held && held.target === target && --held.refs > 0) return;
+    this.writable.delete(key);
+    try {
+      unmount(this.sys, target);
+    } catch {
+      /* not mounted */
+    }
+  }
+
+  /** Remove writable layer `key` (already gone is fine); its mount on `target` goes first. */
+  async removeWritable(key: string, target: string): Promise<void> {
+    this.writable.delete(key);
+    try {
+      unmount(this.sys, target);
+    } catch {
+      /* not mounted */
+    }
+    try {
+      await this.driver.remove(key);
+    } catch (err) {
+      if (!(err instanceof EngineError && err.code === "not-found")) throw err;
+    }
+  }
+
+  /** The bytes writable layer `key` holds (0 when it is gone). */
+  async usage(key: string): Promise<number> {
+    try {
+      return (await this.driver.usage(key)).size;
+    } catch {
+      return 0;
+    }
   }
 
   /** Mount snapshot `key` on a private temporary directory for the duration of `fn`. */

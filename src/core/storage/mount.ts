@@ -3,6 +3,7 @@
  * (deep layer chains) are shortened by opening each lower directory and naming it
  * `/proc/self/fd/<n>` for the duration of the mount call, so 128 layers fit one mount.
  */
+import { readFileSync } from "node:fs";
 import { EngineError } from "../errors.ts";
 import {
   AT_FDCWD,
@@ -37,6 +38,15 @@ export function mountFlags(options: string[]): { flags: number; data: string[] }
     else if (o !== "rw") data.push(o);
   }
   return { flags, data };
+}
+
+/** True when something is mounted on `path` (this process's mount table). */
+export function isMountPoint(path: string): boolean {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === path);
+  } catch {
+    return false;
+  }
 }
 
 /** Mount `mounts` on `target` in order. */

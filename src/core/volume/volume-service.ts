@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { join } from "node:path";
 import * as v from "valibot";
 import { writeFileAtomic } from "../atomic-file.ts";
-import type { EventBus } from "../daemon/events.ts";
+import type { EventBus } from "../events/bus.ts";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
 import { parseOrThrow } from "../validate.ts";
 import { type DockerPluginClient, dockerPluginFinder } from "../plugin/docker-plugin.ts";

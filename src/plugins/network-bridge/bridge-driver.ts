@@ -13,6 +13,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { EngineError, messageOf, SyscallError } from "../../core/errors.ts";
+import { runSteps } from "../../core/steps.ts";
 import type { Logger } from "../../core/log.ts";
 import { v4PoolOf, v6PoolOf } from "../../core/network/ipam.ts";
 import { parseCidr } from "../../core/network/ipv4.ts";
@@ -52,35 +53,6 @@ export interface BridgeOptions {
   /** False: IPv4 forwarding is left as it is (dockerd's --ip-forward=false). */
   ipForward?: boolean;
   log: Logger;
-}
-
-/** A step of a setup sequence with its undo. */
-interface Step {
-  name: string;
-  undo: () => void;
-}
-
-/** Run `steps` in order; when one throws, undo those done (newest first) and rethrow with the step's name. */
-function runSteps(what: string, steps: { name: string; run: () => (() => void) | void }[], log?: Logger): void {
-  const done: Step[] = [];
-  for (const s of steps) {
-    try {
-      const t0 = performance.now();
-      const undo = s.run();
-      log?.debug("network step", { what, step: s.name, ms: (performance.now() - t0).toFixed(2) });
-      done.push({ name: s.name, undo: undo ?? (() => {}) });
-    } catch (err) {
-      for (const d of done.reverse()) {
-        try {
-          d.undo();
-        } catch {
-          /* best effort: the error that matters is the step's */
-        }
-      }
-      if (err instanceof EngineError && !(err instanceof SyscallError)) throw err;
-      throw new EngineError(err instanceof EngineError ? err.code : "internal", `${what}: ${s.name}: ${messageOf(err)}`, { cause: err });
-    }
-  }
 }
 
 /** The bridge driver. */
@@ -164,7 +136,7 @@ export class BridgeDriver implements NetworkDriver {
             return () => this.networks.delete(net.Id);
           },
         },
-      ], this.opts.log);
+      ], { log: this.opts.log });
     } finally {
       rt.close();
     }
@@ -242,7 +214,7 @@ export class BridgeDriver implements NetworkDriver {
             this.sync();
           },
         },
-      ], this.opts.log);
+      ], { log: this.opts.log });
     } finally {
       inner?.close();
       rt.close();

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Sys } from "../../core/sys/sys.ts";
 import { attachDeviceFilter } from "./device-filter.ts";
 import { EngineError, invalidArgument } from "../../core/errors.ts";
-import type { Resources } from "./spec.ts";
+import type { Resources } from "../../core/runtime/oci.ts";
 
 /** How the host mounts cgroups. */
 export type CgroupMode = { kind: "v2"; root: string } | { kind: "v1"; controllers: Map<string, string>; unified?: string };

@@ -47,7 +47,7 @@ import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./
 import { type Arg, DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
 import { type CgroupMode, expandCgroupMount } from "./cgroups.ts";
 import { compileSeccomp, seccompFlags } from "./seccomp.ts";
-import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "./spec.ts";
+import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "../../core/runtime/oci.ts";
 
 const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };

@@ -3,7 +3,7 @@
  * (a shell on a terminal, the minimal capabilities, the standard mounts, masked and read-only
  * paths, new pid/network/ipc/uts/mount/cgroup namespaces), so bundles made for runc work as is.
  */
-import type { Spec } from "./spec.ts";
+import type { Spec } from "../../core/runtime/oci.ts";
 
 const CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 

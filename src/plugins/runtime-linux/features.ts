@@ -5,7 +5,7 @@
  */
 import { CAPABILITIES } from "./linux-constants.ts";
 import { loadStub } from "./spawn.ts";
-import { NAMESPACE_TYPES } from "./spec.ts";
+import { NAMESPACE_TYPES } from "../../core/runtime/oci.ts";
 
 /** The features document. */
 export function runtimeFeatures(): Record<string, unknown> {

@@ -7,7 +7,7 @@
  * (container-plan.ts, hooksInside).
  */
 import { EngineError } from "../../core/errors.ts";
-import type { Spec } from "./spec.ts";
+import type { Spec } from "../../core/runtime/oci.ts";
 
 type Hook = NonNullable<NonNullable<Spec["hooks"]>["prestart"]>[number];
 

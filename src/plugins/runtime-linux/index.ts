@@ -10,7 +10,7 @@ import { definePlugin } from "../../core/plugin/types.ts";
 import type { ContainerRuntime, RuntimeProcess } from "../../core/runtime/types.ts";
 import { configFrom } from "../../core/validate.ts";
 import type { LinuxRuntime } from "./runtime.ts";
-import type { ProcessSpec } from "./spec.ts";
+import type { ProcessSpec } from "../../core/runtime/oci.ts";
 
 const Config = v.object({
   /** Parent of the containers' cgroups (like dockerd's --cgroup-parent). */
@@ -27,7 +27,7 @@ export function linuxContainerRuntime(make: () => LinuxRuntime): ContainerRuntim
   return {
     name: "linux",
     async create(id, opts) {
-      const c = await rt().create(id, { bundle: opts.bundle, monitor: true, io: opts.io });
+      const c = await rt().create(id, { bundle: opts.bundle, monitor: true, io: opts.io, ...(opts.spec ? { spec: opts.spec } : {}) });
       return { pid: c.pid, ...(c.stdin !== undefined ? { stdin: c.stdin } : {}) };
     },
     start: (id) => rt().start(id),
@@ -44,7 +44,7 @@ export function linuxContainerRuntime(make: () => LinuxRuntime): ContainerRuntim
     oomKills: (id) => rt().oomKills(id),
     pids: (id) => rt().ps(id),
     stats: (id) => rt().stats(id),
-    update: (id, resources) => rt().update(id, resources as Parameters<LinuxRuntime["update"]>[1]),
+    update: (id, resources) => rt().update(id, resources),
     monitorFd: (id, which) => rt().monitorFd(id, which),
     exec: (id, process: RuntimeProcess, opts) => rt().exec(id, process as unknown as ProcessSpec, { ...(opts.stdio ? { stdio: opts.stdio } : {}), receiveTerminal: true }),
     waitExit: (pid) => rt().waitExit(pid),

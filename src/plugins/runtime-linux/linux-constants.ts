@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { invalidArgument } from "../../core/errors.ts";
-import type { NamespaceType } from "./spec.ts";
+import type { NamespaceType } from "../../core/runtime/oci.ts";
 
 /** Capability numbers (linux/capability.h), CAP_CHOWN = 0 … CAP_CHECKPOINT_RESTORE = 40. */
 export const CAPABILITIES = [

@@ -10,7 +10,6 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
 import { signalByName } from "../../core/signals.ts";
-import { parseOrThrow } from "../../core/validate.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode, type CgroupStats } from "./cgroups.ts";
@@ -18,7 +17,7 @@ import { containerPlan, MONITOR_FD, type MonitorOutput } from "./container-plan.
 import { runHooks } from "./hooks.ts";
 import { NAMESPACES } from "./linux-constants.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
-import { type NamespaceType, parseSpec, type ProcessSpec, type Resources, ResourcesSchema, type Spec } from "./spec.ts";
+import { type NamespaceType, parseSpec, type ProcessSpec, type Resources, type Spec } from "../../core/runtime/oci.ts";
 
 /** runc's status names. */
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
@@ -74,6 +73,8 @@ export interface CreateOptions {
    * the container's input), or a pipe the monitor also holds open ("hold": input survives the caller).
    */
   io?: { spool: string; stdin: "null" | "pipe" | "hold" };
+  /** The bundle's config.json, already typed (the engine's own): not read and checked again. */
+  spec?: Spec;
 }
 
 /** What `create` returns: the state, and with `io.stdin` a pipe, its write end (the caller's to close). */
@@ -182,8 +183,8 @@ export class LinuxRuntime {
     if (existsSync(join(dir, "state.json"))) throw new EngineError("already-exists", `container with id exists: ${id}`);
     const bundle = resolve(opts.bundle);
     const configFile = join(bundle, "config.json");
-    if (!existsSync(configFile)) throw invalidArgument(`bundle ${bundle}: config.json does not exist`);
-    const spec = parseSpec(readFileSync(configFile, "utf8"), configFile);
+    if (!opts.spec && !existsSync(configFile)) throw invalidArgument(`bundle ${bundle}: config.json does not exist`);
+    const spec = opts.spec ?? parseSpec(readFileSync(configFile, "utf8"), configFile);
     if (!spec.process) throw invalidArgument(`${configFile}: process: required to create a container`);
     if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
     const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
@@ -421,8 +422,7 @@ export class LinuxRuntime {
   update(id: string, resources: Resources): void {
     const s = this.load(id);
     if (this.statusOf(s) === "stopped") throw new EngineError("failed-precondition", `container ${id} is not running`);
-    const r = parseOrThrow(ResourcesSchema, resources, "linux.resources");
-    this.cgroupOf(s).apply(r, undefined, this.sys);
+    this.cgroupOf(s).apply(resources, undefined, this.sys);
   }
 
   /** The container's cgroup usage. */

@@ -15,7 +15,7 @@
  */
 import { invalidArgument } from "../../core/errors.ts";
 import { SYSCALLS_AARCH64, SYSCALLS_I386, SYSCALLS_X86_64 } from "./seccomp-tables.ts";
-import type { SeccompSpec } from "./spec.ts";
+import type { SeccompSpec } from "../../core/runtime/oci.ts";
 
 // BPF opcodes (linux/filter.h).
 const BPF_LD_W_ABS = 0x20;

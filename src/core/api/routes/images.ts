@@ -8,7 +8,7 @@ import { decodeRegistryAuth } from "../../registry/auth.ts";
 import type { Progress } from "../../registry/pull.ts";
 import { parseOrThrow } from "../../validate.ts";
 import type { ImageService } from "../../image/image-service.ts";
-import { Filters } from "../filters.ts";
+import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
 

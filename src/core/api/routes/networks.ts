@@ -8,7 +8,7 @@ import type { NetworkService } from "../../network/network-service.ts";
 import type { NetworkRecord } from "../../network/types.ts";
 import { parseOrThrow } from "../../validate.ts";
 import { truthy } from "../http/request.ts";
-import { Filters } from "../filters.ts";
+import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
 const NETWORK_FILTER_KEYS = ["dangling", "driver", "id", "label", "name", "scope", "type"] as const;

@@ -2,9 +2,9 @@
  * System routes: `/_ping`, `/version`, `/info`, `/events`.
  */
 import { invalidArgument } from "../../errors.ts";
-import { encodeEvent, EVENT_FILTER_KEYS, type EventBus, type EventMessage, parseEventTime, wallClockNanos } from "../../daemon/events.ts";
-import { type SystemService, versionDocument } from "../../daemon/system-service.ts";
-import { Filters } from "../filters.ts";
+import { encodeEvent, EVENT_FILTER_KEYS, type EventBus, type EventMessage, parseEventTime, wallClockNanos } from "../../events/bus.ts";
+import { type SystemService, versionDocument } from "../../system/system-service.ts";
+import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
 /** Services the system routes use. */

@@ -4,7 +4,7 @@
 import { truthy } from "../http/request.ts";
 import type { Volume, VolumeService } from "../../volume/volume-service.ts";
 import { compareApiVersions } from "../../version.ts";
-import { Filters } from "../filters.ts";
+import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
 const VOLUME_FILTER_KEYS = ["dangling", "driver", "label", "name", "all"] as const;

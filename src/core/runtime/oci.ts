@@ -1,12 +1,14 @@
 /**
- * The OCI runtime spec (config.json), Linux parts, as valibot schemas: what this runtime reads is
+ * The OCI runtime spec (config.json), Linux parts, as valibot schemas and the types inferred from
+ * them: the engine builds its containers' specs typed (core/container/spec-builder.ts), and a runtime
+ * reads a bundle through `parseSpec`. What a runtime reads is
  * type-checked and an error names the field (`process.args: Invalid length`). Unknown keys pass,
  * as the spec allows extensions; known fields this runtime does not implement are refused by
  * `unsupportedFields` rather than silently ignored.
  */
 import * as v from "valibot";
-import { invalidArgument } from "../../core/errors.ts";
-import { parseOrThrow } from "../../core/validate.ts";
+import { invalidArgument } from "../errors.ts";
+import { parseOrThrow } from "../validate.ts";
 
 const u32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
 const i64 = v.pipe(v.number(), v.integer());

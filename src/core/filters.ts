@@ -3,7 +3,7 @@
  * dockerode and the swagger docs send `{"key":["value"]}`. Both are accepted, as moby's
  * `filters.FromJSON` does.
  */
-import { invalidArgument } from "../errors.ts";
+import { invalidArgument } from "./errors.ts";
 
 /** Parsed filters: key → set of values. */
 export class Filters {

@@ -6,8 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { PluginSet } from "../plugin/plugin-set.ts";
 import { API_VERSION, BUILD_TIME, GIT_COMMIT, goArch, MIN_API_VERSION, VERSION } from "../version.ts";
-import type { DaemonConfig } from "./config.ts";
-import type { EventBus } from "./events.ts";
+import type { EventBus } from "../events/bus.ts";
 import { readHostFacts } from "./host-facts.ts";
 
 /** A subsystem's additions to `/info` (storage driver, container counts, runtimes…). */
@@ -77,12 +76,20 @@ function readTrimmed(path: string): string {
   }
 }
 
+/** The daemon settings `/info` reports (a `DaemonConfig` is one). */
+export interface SystemSettings {
+  debug: boolean;
+  logDriver: { Type: string };
+  cgroupDriver: string;
+  dataRoot: string;
+}
+
 /** Builds `GET /info` from host facts, config, plugins and contributors. */
 export class SystemService {
   private readonly contributors: InfoContributor[] = [];
 
   constructor(
-    private readonly deps: { config: DaemonConfig; engineId: string; plugins: PluginSet; events: EventBus },
+    private readonly deps: { config: SystemSettings; engineId: string; plugins: PluginSet; events: EventBus },
   ) {}
 
   /** Register a subsystem's `/info` fields. */

@@ -2,7 +2,7 @@
  * The in-process event bus behind `GET /events`. Services publish; the API streams. Recent events
  * are kept in a ring so `since` can replay them, as dockerd keeps its last events in memory.
  */
-import { Filters } from "../api/filters.ts";
+import { Filters } from "../filters.ts";
 import { invalidArgument } from "../errors.ts";
 import { stringifyJson } from "../json.ts";
 

@@ -1,0 +1,71 @@
+/**
+ * `POST /commit`: the container's writable layer as a new image on top of its image, the
+ * container paused meanwhile (unless asked not to), without the mount points the engine made.
+ */
+import { EngineError } from "../errors.ts";
+import type { ContainerContext } from "./context.ts";
+import { thaw } from "./files.ts";
+
+/** What a commit is asked for (the query of `POST /commit` and its body's config). */
+export interface CommitOptions {
+  repo?: string;
+  tag?: string;
+  comment?: string;
+  author?: string;
+  pause?: boolean;
+  changes?: string[];
+  config?: Record<string, unknown>;
+  createdBy?: string;
+  exactConfig?: boolean;
+}
+
+/**
+ * Paths the runtime creates in a container's root only as mount points (Docker keeps them in an
+ * "init" layer below the container's): left out of committed layers, so a commit or a build step
+ * holds only what the container itself wrote.
+ */
+const MOUNT_POINTS = new Set(["dev/", "proc/", "sys/", "etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"]);
+
+async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const { readTar, writeTar } = await import("../layer/tar-stream.ts");
+  async function* kept() {
+    for await (const e of readTar(diff)) {
+      if (MOUNT_POINTS.has(e.header.name.replace(/^\.\//, "")) && (e.header.type === "directory" || e.header.size === 0)) {
+        for await (const _ of e.body) void _;
+        continue;
+      }
+      yield { header: e.header, body: e.body };
+    }
+  }
+  yield* writeTar(kept());
+}
+
+/** Freeze `id` for a commit: false when it exited between its record and the pause (nothing to freeze). */
+function tryPause(ctx: ContainerContext, id: string): boolean {
+  try {
+    ctx.deps.runtime.pause(id);
+    return true;
+  } catch (err) {
+    if (!(err instanceof EngineError && (err.code === "failed-precondition" || err.code === "not-found"))) throw err;
+    return false;
+  }
+}
+
+/** `POST /commit`: the new image's ID. */
+export async function commitContainer(ctx: ContainerContext, ref: string, opts: CommitOptions): Promise<string> {
+  const c = ctx.store.get(ref);
+  const images = await ctx.deps.images();
+  const base = images.image(c.Image);
+  const pause = (opts.pause ?? true) && c.State.Running && !c.State.Paused && tryPause(ctx, c.Id);
+  try {
+    const { applyChanges } = await import("../image/image-service.ts");
+    let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
+    delete config.Hostname;
+    if (opts.changes?.length) config = applyChanges(config, opts.changes);
+    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), { config, containerId: c.Id, containerConfig: { ...c.Config }, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.createdBy ? { createdBy: opts.createdBy } : {}) });
+    ctx.publish(c, "commit", { comment: opts.comment ?? "" });
+    return id;
+  } finally {
+    if (pause) thaw(ctx, c.Id);
+  }
+}
