@@ -4,7 +4,6 @@
  */
 import * as v from "valibot";
 import { invalidArgument } from "./errors.ts";
-import type { PluginConfig } from "./plugin/types.ts";
 
 /** `a.b[2].c: message` for each issue, joined with "; ". */
 export function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string {
@@ -39,8 +38,14 @@ export function foldKeys(input: unknown, entries: Record<string, unknown>): unkn
   return out;
 }
 
+/** A config section: defaults plus a parser (the shape of a plugin's `PluginConfig`). */
+export interface ConfigSection<C> {
+  defaults: C;
+  parse(raw: unknown): C;
+}
+
 /** A plugin config section backed by a valibot schema. */
-export function configFrom<S extends v.GenericSchema>(schema: S, defaults: v.InferOutput<S>): PluginConfig<v.InferOutput<S>> {
+export function configFrom<S extends v.GenericSchema>(schema: S, defaults: v.InferOutput<S>): ConfigSection<v.InferOutput<S>> {
   return {
     defaults,
     parse(raw) {

@@ -130,15 +130,11 @@ export class Daemon {
         const containers = () => this.containerService(storage, runtime);
         router.add(...containerRoutes(containers));
         router.add(...networkRoutes(containers));
-        router.add(
-          ...buildRoutes({
-            images: () => this.imageService(storage),
-            containers,
-            sys: () => this.deps.sys,
-            tmpRoot: join(config.dataRoot, "tmp"),
-            cacheFile: join(config.dataRoot, "build", "cache.json"),
-          }),
-        );
+        const builds = async () => {
+          const { BuildService } = await import("../build/build-service.ts");
+          return new BuildService({ images: () => this.imageService(storage), containers, sys: () => this.deps.sys, tmpRoot: join(config.dataRoot, "tmp"), cacheFile: join(config.dataRoot, "build", "cache.json") });
+        };
+        router.add(...buildRoutes(once(builds)));
         this.system.contribute(() => this.containersLoaded?.counts() ?? {});
         // Containers that ran when the daemon stopped are re-attached now, not on first use.
         if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {
@@ -449,4 +445,10 @@ function treeSize(dir: string): number {
   };
   walk(dir);
   return total;
+}
+
+/** `make` called once; later calls share its promise. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
 }

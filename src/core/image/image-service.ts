@@ -12,6 +12,8 @@ import type { Logger } from "../log.ts";
 import type { AuthConfig } from "../registry/auth.ts";
 import type { RegistrySettings } from "../registry/client.ts";
 import type { Progress } from "../registry/pull.ts";
+
+export type { Progress };
 import { parsePlatform } from "./manifest.ts";
 import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";

@@ -5,9 +5,8 @@ import { truthy } from "../http/request.ts";
 import * as v from "valibot";
 import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
 import { decodeRegistryAuth } from "../../registry/auth.ts";
-import type { Progress } from "../../registry/pull.ts";
 import { parseOrThrow } from "../../validate.ts";
-import type { ImageService } from "../../image/image-service.ts";
+import type { ImageService, Progress } from "../../image/image-service.ts";
 import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
@@ -47,19 +46,20 @@ const IMAGE_FILTER_KEYS = ["before", "dangling", "label", "reference", "since", 
  * image subsystem on first use and keep an idle daemon small.
  */
 export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () => Promise<{ Containers: unknown[]; Volumes: unknown[] }> = async () => ({ Containers: [], Volumes: [] })): Route[] {
-  /** The service, with the built-in hello-world image provided if `name` asks for it. */
-  const builtin = async (...names: string[]) => {
+  return [...distributionRoutes(images), ...localRoutes(images, diskUsage)];
+}
+
+/** The service, with the built-in hello-world image provided if a name asks for it. */
+function withBuiltin(images: () => Promise<ImageService>): (...names: string[]) => Promise<ImageService> {
+  return async (...names) => {
     const svc = await images();
     for (const n of names) await svc.provideBuiltin(n);
     return svc;
   };
-  const save = async (names: string[], res: Parameters<Route["handler"]>[0]["res"]) => {
-    if (!names.length) throw invalidArgument("no image names given");
-    const tar = (await builtin(...names)).save(names); // resolves every name before the response starts
-    const out = res.stream(200, "application/x-tar");
-    for await (const chunk of tar) await out.write(chunk);
-    out.end();
-  };
+}
+
+/** List, pull (create), push and login. */
+function distributionRoutes(images: () => Promise<ImageService>): Route[] {
   return [
     {
       method: "GET",
@@ -129,6 +129,20 @@ export function imageRoutes(images: () => Promise<ImageService>, diskUsage: () =
         res.json(200, { Status: "Login Succeeded", IdentityToken: "" });
       },
     },
+  ];
+}
+
+/** Search, prune, disk usage, save, load, inspect, history, tag, remove. */
+function localRoutes(images: () => Promise<ImageService>, diskUsage: () => Promise<{ Containers: unknown[]; Volumes: unknown[] }>): Route[] {
+  const builtin = withBuiltin(images);
+  const save = async (names: string[], res: Parameters<Route["handler"]>[0]["res"]) => {
+    if (!names.length) throw invalidArgument("no image names given");
+    const tar = (await builtin(...names)).save(names); // resolves every name before the response starts
+    const out = res.stream(200, "application/x-tar");
+    for await (const chunk of tar) await out.write(chunk);
+    out.end();
+  };
+  return [
     {
       method: "GET",
       path: "/images/search",
