@@ -29,7 +29,7 @@ export const MAX_FUNCTION_LINES = 120;
 export const LAYERS: { name: string; paths: string[] }[] = [
   {
     name: "base: errors, the kernel seam, formats and small shared pieces",
-    paths: ["core/errors.ts", "core/sys/", "core/atomic-file.ts", "core/bytes.ts", "core/json.ts", "core/log.ts", "core/signals.ts", "core/version.ts", "core/validate.ts", "core/format/", "core/filters.ts", "core/events/", "core/steps.ts"],
+    paths: ["core/errors.ts", "core/sys/", "core/atomic-file.ts", "core/bytes.ts", "core/json.ts", "core/log.ts", "core/signals.ts", "core/version.ts", "core/validate.ts", "core/format/", "core/filters.ts", "core/events/", "core/steps.ts", "core/argv.ts"],
   },
   { name: "data: content-addressed blobs, layer tars, image records", paths: ["core/content/", "core/layer/", "core/image/reference.ts", "core/image/manifest.ts", "core/image/image-store.ts", "core/image/hello-world.ts", "core/client/"] },
   { name: "drivers: the storage, network and runtime seams and the plugin registry", paths: ["core/storage/", "core/runtime/", "core/plugin/", "core/network/types.ts", "core/network/netlink.ts", "core/network/rtnl.ts", "core/network/nftables.ts", "core/network/ipv4.ts", "core/network/ipv6.ts", "core/network/port-spec.ts", "core/network/remote-driver.ts", "core/network/remote-ipam.ts", "core/network/ipam.ts", "core/network/dns-server.ts"] },

@@ -13,8 +13,8 @@ const argv = invokedAs === "bunkerd" ? ["daemon", ...args] : args;
 
 let code: number;
 if (invokedAs === "bunker-runc" || argv[0] === "runtime") {
-  // The OCI runtime face: runc's command line (see cli/runtime.ts); loaded only here.
-  const { runRuntimeCli } = await import("./cli/runtime.ts");
+  // The OCI runtime face: runc's command line (see plugins/runtime-linux/cli.ts); loaded only here.
+  const { runRuntimeCli } = await import("./plugins/runtime-linux/cli.ts");
   code = await runRuntimeCli(invokedAs === "bunker-runc" ? argv : argv.slice(1), invokedAs === "bunker-runc" ? "bunker-runc" : "bunker runtime");
 } else code = await runCli(argv, builtinPlugins, invokedAs === "bunkerd" ? "bunkerd" : "bunker");
 process.exit(code);

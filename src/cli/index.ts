@@ -8,7 +8,7 @@ import { DaemonError } from "../core/client/engine-client.ts";
 import { EngineError, messageOf } from "../core/errors.ts";
 import type { AnyRegistration } from "../core/plugin/types.ts";
 import { GIT_COMMIT, VERSION } from "../core/version.ts";
-import { endOptionsAfterOperand } from "./argv.ts";
+import { endOptionsAfterOperand } from "../core/argv.ts";
 import { createCliContext, type GlobalFlags } from "./context.ts";
 
 /** docker's two-word commands that map onto one of ours. */

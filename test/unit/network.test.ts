@@ -4,7 +4,7 @@
  * chains rewritten), embedded DNS messages, and the command-line split for `network create`.
  */
 import { describe, expect, test } from "bun:test";
-import { endOptionsAfterOperand } from "../../src/cli/argv.ts";
+import { endOptionsAfterOperand } from "../../src/core/argv.ts";
 import { parseNetDev } from "../../src/core/network/counters.ts";
 import { answer, nameservers, parseQuestion } from "../../src/core/network/dns-server.ts";
 import { allocate, allocate6, chooseSubnet, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, release, type PoolState } from "../../src/core/network/ipam.ts";

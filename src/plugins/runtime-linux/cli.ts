@@ -10,11 +10,11 @@
 import { cac } from "cac";
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { EngineError, messageOf } from "../core/errors.ts";
-import { linuxSys } from "../core/sys/sys.ts";
-import { VERSION } from "../core/version.ts";
-import { endOptionsAfterOperand } from "./argv.ts";
-import type { CreateOptions } from "../plugins/runtime-linux/runtime.ts";
+import { EngineError, messageOf } from "../../core/errors.ts";
+import { linuxSys } from "../../core/sys/sys.ts";
+import { VERSION } from "../../core/version.ts";
+import { endOptionsAfterOperand } from "../../core/argv.ts";
+import type { CreateOptions } from "./runtime.ts";
 
 /** Global flags shared by every runtime command. */
 interface RuntimeGlobals {
@@ -76,30 +76,13 @@ export function splitExecCommand(argv: string[]): string[] {
   return endOptionsAfterOperand(argv, ["exec"], VALUE_FLAGS);
 }
 
-/** Run the runtime CLI with `argv` (after `runtime`); resolves with the exit code. */
-export async function runRuntimeCli(argv: string[], programName = "bunker runtime"): Promise<number> {
-  const cli = cac(programName);
-  let result: Promise<number> | undefined;
-  let globals: RuntimeGlobals = {};
-  const runtime = async (g: RuntimeGlobals) => {
-    globals = g;
-    const { LinuxRuntime } = await import("../plugins/runtime-linux/runtime.ts");
-    return new LinuxRuntime(linuxSys(), resolve(g.root ?? DEFAULT_ROOT));
-  };
-  const act = (fn: (o: RuntimeGlobals & Record<string, unknown>, ...args: string[]) => Promise<number>) =>
-    (...args: unknown[]) => {
-      const o = args.at(-1) as RuntimeGlobals & Record<string, unknown>;
-      globals = o;
-      result = fn(o, ...(args.slice(0, -1) as string[]));
-    };
+/** The cac instance, the wrapper that runs an action and keeps its result, and the runtime's maker. */
+type Cli = ReturnType<typeof cac>;
+type Act = (fn: (o: RuntimeGlobals & Record<string, unknown>, ...args: string[]) => Promise<number>) => (...args: unknown[]) => void;
+type RuntimeOf = (g: RuntimeGlobals) => Promise<import("./runtime.ts").LinuxRuntime>;
 
-  cli
-    .option("--root <dir>", `Root directory for container state (default ${DEFAULT_ROOT})`)
-    .option("--log <file>", "Write errors (and, with --debug, more) to this file")
-    .option("--log-format <format>", "Log format: text (default) or json")
-    .option("--systemd-cgroup", "Accepted for compatibility; cgroups are managed through cgroupfs")
-    .option("--debug", "Enable debug output");
-
+/** `create`, `start` and `run`. */
+function lifecycleCommands(cli: Cli, act: Act, runtime: RuntimeOf): void {
   cli
     .command("create <id>", "Create a container (its process waits for `start`)")
     .option("-b, --bundle <dir>", "Path to the bundle (default: the current directory)")
@@ -152,6 +135,10 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       return code;
     }));
 
+}
+
+/** `exec`: a command line or a process.json. */
+function execCommand(cli: Cli, act: Act, runtime: RuntimeOf): void {
   cli
     .command("exec <id> [...command]", "Run a process in a running container, and wait for it (unless --detach)")
     .option("-p, --process <file>", "A process.json (runtime-spec process) to run instead of the command")
@@ -168,7 +155,7 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     .action(act(async (o, id) => {
       const command = (o["--"] as string[] | undefined) ?? [];
       const rt = await runtime(o);
-      const { parseProcess } = await import("../core/runtime/oci.ts");
+      const { parseProcess } = await import("../../core/runtime/oci.ts");
       let proc;
       if (o.process) proc = parseProcess(await Bun.file(o.process as string).text(), o.process as string);
       else {
@@ -197,6 +184,10 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       return code;
     }));
 
+}
+
+/** `state`, `kill`, `pause`, `resume`, `ps`, `delete`, `list`. */
+function stateCommands(cli: Cli, act: Act, runtime: RuntimeOf): void {
   cli.command("state <id>", "Print the state of a container (runc's JSON)").action(act(async (o, id) => {
     process.stdout.write(`${JSON.stringify((await runtime(o)).state(id!), null, 2)}\n`);
     return 0;
@@ -264,12 +255,16 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
       return 0;
     }));
 
+}
+
+/** `spec` and `features`. */
+function specCommands(cli: Cli, act: Act): void {
   cli
     .command("spec", "Write a default config.json into the bundle directory")
     .option("-b, --bundle <dir>", "Bundle directory (default: the current directory)")
     .option("--rootless", "A spec for a rootless container (with a user namespace)")
     .action(act(async (o) => {
-      const { defaultSpec } = await import("../plugins/runtime-linux/default-spec.ts");
+      const { defaultSpec } = await import("./default-spec.ts");
       const file = join(resolve((o.bundle as string) ?? "."), "config.json");
       if (existsSync(file)) throw new EngineError("already-exists", `File ${file} exists. Remove it first`);
       const spec = defaultSpec(o.rootless ? { rootless: true, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } : {});
@@ -279,10 +274,41 @@ export async function runRuntimeCli(argv: string[], programName = "bunker runtim
     }));
 
   cli.command("features", "Show what this runtime supports (runtime-spec features JSON)").action(act(async () => {
-    const { runtimeFeatures } = await import("../plugins/runtime-linux/features.ts");
+    const { runtimeFeatures } = await import("./features.ts");
     process.stdout.write(`${JSON.stringify(runtimeFeatures(), null, 2)}\n`);
     return 0;
   }));
+
+}
+
+/** Run the runtime CLI with `argv` (after `runtime`); resolves with the exit code. */
+export async function runRuntimeCli(argv: string[], programName = "bunker runtime"): Promise<number> {
+  const cli = cac(programName);
+  let result: Promise<number> | undefined;
+  let globals: RuntimeGlobals = {};
+  const runtime = async (g: RuntimeGlobals) => {
+    globals = g;
+    const { LinuxRuntime } = await import("./runtime.ts");
+    return new LinuxRuntime(linuxSys(), resolve(g.root ?? DEFAULT_ROOT));
+  };
+  const act = (fn: (o: RuntimeGlobals & Record<string, unknown>, ...args: string[]) => Promise<number>) =>
+    (...args: unknown[]) => {
+      const o = args.at(-1) as RuntimeGlobals & Record<string, unknown>;
+      globals = o;
+      result = fn(o, ...(args.slice(0, -1) as string[]));
+    };
+
+  cli
+    .option("--root <dir>", `Root directory for container state (default ${DEFAULT_ROOT})`)
+    .option("--log <file>", "Write errors (and, with --debug, more) to this file")
+    .option("--log-format <format>", "Log format: text (default) or json")
+    .option("--systemd-cgroup", "Accepted for compatibility; cgroups are managed through cgroupfs")
+    .option("--debug", "Enable debug output");
+
+  lifecycleCommands(cli, act, runtime);
+  execCommand(cli, act, runtime);
+  stateCommands(cli, act, runtime);
+  specCommands(cli, act);
 
   cli.help();
   cli.version(VERSION);
