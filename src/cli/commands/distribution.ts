@@ -5,7 +5,7 @@
  */
 import { encodeRegistryAuth, removeCredentials, storeCredentials, storedCredentials } from "../../core/registry/auth.ts";
 import { invalidArgument } from "../../core/errors.ts";
-import { normalizeRegistryHost } from "../../core/image/image-service.ts";
+import { normalizeRegistryHost } from "../../core/image/reference.ts";
 import { parseWithDefaultTag } from "../../core/image/reference.ts";
 import type { CliContext } from "../context.ts";
 import { tabwrite } from "../output.ts";

@@ -58,7 +58,7 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
   const base = images.image(c.Image);
   const pause = (opts.pause ?? true) && c.State.Running && !c.State.Paused && tryPause(ctx, c.Id);
   try {
-    const { applyChanges } = await import("../image/image-service.ts");
+    const { applyChanges } = await import("../image/config-changes.ts");
     let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
     delete config.Hostname;
     if (opts.changes?.length) config = applyChanges(config, opts.changes);

@@ -11,6 +11,7 @@ import type { ContainerConfig, HostConfig } from "./create-config.ts";
 import type { HealthState } from "./health.ts";
 import type { MountPoint } from "./mounts.ts";
 import type { ContainerNetworking } from "../network/network-service.ts";
+import type { PortBinding } from "../network/types.ts";
 
 /** Docker's State object. */
 export interface ContainerStateRecord {
@@ -55,6 +56,8 @@ export interface ContainerRecord {
   MountPoints?: MountPoint[];
   /** Its networks and published ports (see core/network). */
   NetworkSettings?: ContainerNetworking;
+  /** The published ports, parsed once at create from PortBindings (and ExposedPorts with -P). */
+  PublishedPorts?: PortBinding[];
   /** True once the user stopped it (for `unless-stopped`). */
   ManuallyStopped?: boolean;
 }

@@ -134,7 +134,8 @@ export async function createContainer(ctx: ContainerContext, raw: unknown, name?
     primary.RequestedMac = body.MacAddress.toLowerCase();
     primary.MacAddress = body.MacAddress;
   }
-  ctx.deps.networks.portsOf({ Id: "", Name: "", Config: { ExposedPorts: body.ExposedPorts ?? null }, HostConfig: h, State: { Running: false, Pid: 0 } }); // bad bindings fail here
+  // The port bindings, parsed once here (bad ones fail the create); the start publishes these.
+  const publishedPorts = ctx.deps.networks.portsOf({ Id: "", Name: "", Config: { ExposedPorts: { ...((ic.ExposedPorts as Record<string, unknown>) ?? {}), ...(body.ExposedPorts ?? {}) } }, HostConfig: h, State: { Running: false, Pid: 0 } });
   delete (config as Record<string, unknown>).HostConfig;
   delete (config as Record<string, unknown>).NetworkingConfig;
   const links = (h.Links ?? []) as string[];
@@ -157,6 +158,7 @@ export async function createContainer(ctx: ContainerContext, raw: unknown, name?
     HostsPath: join(dir, "hosts"),
     RwLayer: rwKey,
     NetworkSettings: networking,
+    PublishedPorts: publishedPorts,
   };
   if (!["json-file", "none", "local"].includes(rec.HostConfig.LogConfig!.Type!)) {
     await layers.removeWritable(rwKey, ctx.rootfsOf(rec));

@@ -72,3 +72,15 @@ export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm =
   d.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
   return d.digest();
 }
+
+/** The chain ID of a layer with diff ID `diffId` on top of the chain `parent`: sha256(parent + " " + diff). */
+export function chainIdOf(parent: Digest | undefined, diffId: Digest): Digest {
+  return parent ? digestOf(`${parent} ${diffId}`) : diffId;
+}
+
+/** Chain IDs for diff IDs: chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n)). */
+export function chainIds(diffIds: readonly Digest[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIds) out.push(chainIdOf(out.at(-1), d));
+  return out;
+}

@@ -176,9 +176,9 @@ export class ImageStore {
   }
 
   /** Point `ref` at image `id` (moving it from any other image). Returns the familiar name. */
-  tag(id: Digest, ref: string): string {
+  tag(id: Digest, ref: string | Reference): string {
     if (!this.state.images[id]) throw notFound(`No such image: ${id}`);
-    const r = parseWithDefaultTag(ref);
+    const r = typeof ref === "string" ? parseWithDefaultTag(ref) : ref;
     this.state.refs[formatReference(r)] = id;
     this.state.images[id]!.lastTagTime = new Date().toISOString();
     this.save();

@@ -6,7 +6,7 @@
  * diff IDs to chain IDs as Docker computes them.
  */
 import * as v from "valibot";
-import { type Digest, digestOf, isDigest } from "../content/digest.ts";
+import { type Digest, isDigest } from "../content/digest.ts";
 import { invalidArgument, notFound } from "../errors.ts";
 import { formatIssues } from "../validate.ts";
 
@@ -229,9 +229,4 @@ export function parseImageConfig(bytes: Uint8Array | string): ImageConfig {
   return r.output;
 }
 
-/** Chain IDs for diff IDs: chain(0) = diff(0); chain(n) = sha256(chain(n-1) + " " + diff(n)). */
-export function chainIds(diffIds: readonly Digest[]): Digest[] {
-  const out: Digest[] = [];
-  for (const d of diffIds) out.push(out.length === 0 ? d : digestOf(`${out.at(-1)} ${d}`));
-  return out;
-}
+export { chainIds } from "../content/digest.ts";

@@ -111,3 +111,9 @@ function splitDomain(name: string): { domain: string; remainder: string } {
   if (domain === DEFAULT_DOMAIN && !remainder.includes("/")) remainder = OFFICIAL_PREFIX + remainder;
   return { domain, remainder };
 }
+
+/** `https://index.docker.io/v1/`, `http://host:5000/` and the like → the registry's host. */
+export function normalizeRegistryHost(address: string): string {
+  const host = address.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  return host === "index.docker.io" || host === "registry-1.docker.io" ? "docker.io" : host;
+}

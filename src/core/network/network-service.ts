@@ -77,6 +77,8 @@ export interface NetContainer {
   HostConfig: { NetworkMode?: string | null; PortBindings?: Record<string, { HostIp?: string | null; HostPort?: string | null }[] | null | undefined> | null; PublishAllPorts?: boolean | null; Links?: string[] | null };
   State: { Running: boolean; Pid: number };
   NetworkSettings?: ContainerNetworking;
+  /** The published ports, parsed once from PortBindings when the container was created. */
+  PublishedPorts?: PortBinding[];
 }
 
 /** Services the network service relies on. */
@@ -641,7 +643,7 @@ export class NetworkService {
       } finally {
         inner.close();
       }
-      let ports = this.portsOf(c);
+      let ports = c.PublishedPorts ?? this.portsOf(c); // records from before PublishedPorts: parsed here
       let index = 0;
       c.NetworkSettings!.Ports = exposedView(c);
       for (const [, s] of Object.entries(c.NetworkSettings?.Networks ?? {})) {

@@ -9,11 +9,11 @@
  * retry does not fetch them again.
  */
 import type { ContentStore } from "../content/content-store.ts";
-import type { Digest } from "../content/digest.ts";
+import { chainIdOf, type Digest } from "../content/digest.ts";
 import { EngineError, messageOf } from "../errors.ts";
 import type { ImageStore, StoredLayer } from "../image/image-store.ts";
-import { chainIds, type Descriptor, hostPlatform, type ImageManifest, LAYER_TYPES, type Platform, parseImageConfig, parseManifest, selectPlatform } from "../image/manifest.ts";
-import { familiarName, familiarString, formatReference, parseWithDefaultTag } from "../image/reference.ts";
+import { type Descriptor, hostPlatform, type ImageManifest, LAYER_TYPES, type Platform, parseImageConfig, parseManifest, selectPlatform } from "../image/manifest.ts";
+import { familiarName, familiarString, formatReference, type Reference } from "../image/reference.ts";
 import type { Logger } from "../log.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { AuthConfig } from "./auth.ts";
@@ -126,9 +126,8 @@ export function fetchBlob(client: RegistryClient, deps: DistributionDeps, desc: 
   return p;
 }
 
-/** Pull `name` (tag `latest` implied); resolves with the image ID. */
-export async function pullImage(deps: DistributionDeps, name: string, opts: { auth?: AuthConfig; platform?: Platform; progress: Progress }): Promise<Digest> {
-  const ref = parseWithDefaultTag(name);
+/** Pull `ref` (parsed once, at the edge, with tag `latest` implied); resolves with the image ID. */
+export async function pullImage(deps: DistributionDeps, ref: Reference, opts: { auth?: AuthConfig; platform?: Platform; progress: Progress }): Promise<Digest> {
   const progress = opts.progress;
   const client = new RegistryClient(ref.domain, ref.path, deps.settings, opts.auth, "pull");
   const wanted = ref.digest ?? ref.tag ?? "latest";
@@ -164,7 +163,7 @@ export async function pullImage(deps: DistributionDeps, name: string, opts: { au
   let parent: Digest | undefined;
   const chains: { chain: Digest; present: boolean }[] = [];
   for (const d of diffIds) {
-    const chain: Digest = parent ? chainIds([parent, d])[1]! : d;
+    const chain = chainIdOf(parent, d);
     chains.push({ chain, present: deps.layers.has(chain) });
     parent = chain;
   }
@@ -212,7 +211,7 @@ export async function pullImage(deps: DistributionDeps, name: string, opts: { au
       const short = shortId(l.digest);
       const present = chains[i]!.present;
       if (!present) progress({ status: "Extracting", progressDetail: { current: l.size, total: l.size }, progress: bar(l.size, l.size), id: short });
-      const reg = await deps.layers.register(parent, diffIds[i]!, () => deps.content.readStream(l.digest));
+      const reg = await deps.layers.register(parent, diffIds[i]!, () => deps.content.readStream(l.digest), chains[i]!.chain);
       if (!reg.existed) created.push(reg.chainId);
       if (!present) progress({ status: "Pull complete", progressDetail: {}, id: short });
       stored.push({ diffId: diffIds[i]!, blob: l.digest, mediaType: l.mediaType, size: l.size });
@@ -226,9 +225,9 @@ export async function pullImage(deps: DistributionDeps, name: string, opts: { au
   // What the tag named before this pull: the same image means "up to date".
   const before = ref.tag ? safeResolve(deps.images, formatReference({ ...ref, digest: undefined } as typeof ref)) : undefined;
   deps.images.add(id, stored);
-  const repo = formatReference({ ...ref, tag: undefined, digest: undefined } as typeof ref);
-  if (ref.tag && !ref.digest) deps.images.tag(id, `${repo}:${ref.tag}`);
-  deps.images.tag(id, `${repo}@${topDigest}`);
+  const repo = { domain: ref.domain, path: ref.path };
+  if (ref.tag && !ref.digest) deps.images.tag(id, { ...repo, tag: ref.tag });
+  deps.images.tag(id, { ...repo, digest: topDigest });
   progress({ status: `Digest: ${topDigest}` });
   const shown = familiarString({ ...ref });
   progress({ status: before === id ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });

@@ -6,9 +6,8 @@
  * containers (their writable layers) are prepared, mounted with reference counts, measured and
  * removed here: container code never touches the driver.
  */
-import { type Digest, Digester } from "../content/digest.ts";
+import { chainIdOf, type Digest, Digester } from "../content/digest.ts";
 import { EngineError } from "../errors.ts";
-import { chainIds } from "../image/manifest.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { decompressStream } from "../layer/compression.ts";
 import type { Sys } from "../sys/sys.ts";
@@ -66,9 +65,9 @@ export class LayerStore {
   /**
    * Register the layer whose diff ID is `diffId` on top of `parent` (a chain ID, or undefined for
    * a base layer), reading its (possibly compressed) tar from `blob()` only if it is missing.
+   * A caller that has computed the chain ID already (a pull plans every layer's) passes it.
    */
-  register(parent: Digest | undefined, diffId: Digest, blob: () => AsyncIterable<Uint8Array>): Promise<RegisteredLayer> {
-    const chainId = parent ? chainIds([parent, diffId])[1]! : diffId;
+  register(parent: Digest | undefined, diffId: Digest, blob: () => AsyncIterable<Uint8Array>, chainId: Digest = chainIdOf(parent, diffId)): Promise<RegisteredLayer> {
     // Present already: the new blob must still prove it is this layer (a blob is kept with the
     // image for save and push, so an unverified one must never be accepted).
     if (this.has(chainId)) return this.verifyOnly(blob).then((got) => {

@@ -7,6 +7,7 @@ import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
 import { decodeRegistryAuth } from "../../registry/auth.ts";
 import { parseOrThrow } from "../../validate.ts";
 import type { ImageService, Progress } from "../../image/image-service.ts";
+import { parseWithDefaultTag } from "../../image/reference.ts";
 import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
@@ -75,11 +76,12 @@ function distributionRoutes(images: () => Promise<ImageService>): Route[] {
         if (src === null && from !== null) {
           const tag = req.query.get("tag");
           const name = tag ? `${from}${tag.includes(":") ? "@" : ":"}${tag}` : from;
+          const ref = parseWithDefaultTag(name); // parsed once, here; the service, the puller and the store take it typed
           const svc = await images();
-          if (!svc.isBuiltin(name)) {
+          if (!svc.isBuiltin(ref)) {
             const auth = decodeRegistryAuth(req.headers.get("x-registry-auth"));
             const platform = req.query.get("platform");
-            await streamProgress(res, (progress) => svc.pull(name, { ...(auth ? { auth } : {}), ...(platform ? { platform } : {}), progress }));
+            await streamProgress(res, (progress) => svc.pull(ref, { ...(auth ? { auth } : {}), ...(platform ? { platform } : {}), progress }));
             return;
           }
           const created = await svc.provideBuiltin(name);
