@@ -6,18 +6,20 @@
  * world (is the init process alive, with the same start time as recorded; does the fifo still
  * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, watch, writeFileSync, writeSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
-import { writeFileAtomic } from "../../core/atomic-file.ts";
+import { closeSync, existsSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
 import { signalByName } from "../../core/signals.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
-import { AT_FDCWD, O_APPEND, O_CLOEXEC, O_CREAT, O_RDONLY, O_WRONLY, S_IFIFO, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+import { AT_FDCWD, O_CLOEXEC, O_WRONLY, type Sys, WNOHANG } from "../../core/sys/sys.ts";
 import { Cgroup, type CgroupMode, cgroupMode, type CgroupStats } from "./cgroups.ts";
-import { containerPlan, MONITOR_FD, type MonitorOutput } from "./container-plan.ts";
+import { MONITOR_FD, type MonitorOutput } from "./container-plan.ts";
 import { runHooks } from "./hooks.ts";
-import { NAMESPACES } from "./linux-constants.ts";
-import { spawnPlan, type Spawned } from "./spawn.ts";
-import { type NamespaceType, parseSpec, type ProcessSpec, type Resources, type Spec } from "../../core/runtime/oci.ts";
+
+import { type Spawned } from "./spawn.ts";
+import { type ProcessSpec, type Resources, type Spec } from "../../core/runtime/oci.ts";
+import { create, outputFds, start } from "./lifecycle.ts";
+import { exec, processSpec } from "./exec.ts";
 
 /** runc's status names. */
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
@@ -36,7 +38,7 @@ export interface ContainerState {
 }
 
 /** What is kept on disk per container. */
-interface StoredState {
+export interface StoredState {
   id: string;
   pid: number;
   /** Field 22 of /proc/<pid>/stat when created: tells a reused pid from ours. */
@@ -104,12 +106,13 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 /** Runtime state describes live processes: it need not survive a power cut, only a crash (rename). */
-const VOLATILE = { durable: false };
+export const VOLATILE = { durable: false };
 
 /** A runtime instance over one state root. */
 export class LinuxRuntime {
   constructor(
-    private readonly sys: Sys,
+    /** @internal */
+    readonly sys: Sys,
     readonly root: string,
     /** Parent of containers' cgroups when the spec gives no cgroupsPath. */
     readonly cgroupParent = "bunker",
@@ -120,32 +123,38 @@ export class LinuxRuntime {
    * to the end, so that a failure between start and exec (a startContainer hook, execve itself)
    * is reported by `start` rather than only as exit status 127.
    */
-  private readonly startPending = new Map<string, Spawned>();
+  /** @internal */
+  readonly startPending = new Map<string, Spawned>();
 
-  private dir(id: string): string {
+  /** @internal */
+  dir(id: string): string {
     if (!ID.test(id)) throw invalidArgument(`invalid container id ${JSON.stringify(id)}: use letters, digits and _ + . -`);
     return join(this.root, id);
   }
 
-  private load(id: string): StoredState {
+  /** @internal */
+  load(id: string): StoredState {
     const file = join(this.dir(id), "state.json");
     if (!existsSync(file)) throw notFound(`container ${id} does not exist`);
     return JSON.parse(readFileSync(file, "utf8")) as StoredState;
   }
 
-  private statusOf(s: StoredState): ContainerStatus {
+  /** @internal */
+  statusOf(s: StoredState): ContainerStatus {
     if (processStartTime(s.pid) !== s.startTime) return "stopped";
     if (existsSync(join(this.dir(s.id), "exec.fifo"))) return "created";
     if (this.cgroupOf(s).frozen()) return "paused";
     return "running";
   }
 
-  private cgroupOf(s: StoredState): Cgroup {
+  /** @internal */
+  cgroupOf(s: StoredState): Cgroup {
     return new Cgroup(this.mode(), s.cgroupPath);
   }
 
   private cgMode: CgroupMode | undefined;
-  private mode(): CgroupMode {
+  /** @internal */
+  mode(): CgroupMode {
     return (this.cgMode ??= cgroupMode());
   }
 
@@ -179,111 +188,12 @@ export class LinuxRuntime {
    * On any failure the process is killed and the state removed: nothing is left behind.
    */
   async create(id: string, opts: CreateOptions): Promise<CreatedContainer> {
-    const dir = this.dir(id);
-    if (existsSync(join(dir, "state.json"))) throw new EngineError("already-exists", `container with id exists: ${id}`);
-    const bundle = resolve(opts.bundle);
-    const configFile = join(bundle, "config.json");
-    if (!opts.spec && !existsSync(configFile)) throw invalidArgument(`bundle ${bundle}: config.json does not exist`);
-    const spec = opts.spec ?? parseSpec(readFileSync(configFile, "utf8"), configFile);
-    if (!spec.process) throw invalidArgument(`${configFile}: process: required to create a container`);
-    if (!spec.root) throw invalidArgument(`${configFile}: root: required to create a container`);
-    const rootfs = isAbsolute(spec.root.path) ? spec.root.path : join(bundle, spec.root.path);
-    if (!existsSync(rootfs)) throw invalidArgument(`${configFile}: root.path: rootfs ${rootfs} does not exist`);
-    if (opts.io && !opts.monitor) throw invalidArgument("output capture (io) needs a monitor");
-    if (spec.process.terminal && !opts.consoleSocket && !opts.io) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
-    if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
-
-    mkdirSync(dir, { recursive: true, mode: 0o711 });
-    const fifo = join(dir, "exec.fifo");
-    const joinFds: Partial<Record<NamespaceType, number>> = {};
-    const newNamespaces: NamespaceType[] = [];
-    let spawned: Spawned | undefined;
-    const cgroup = new Cgroup(this.mode(), Cgroup.pathFor(id, spec.linux?.cgroupsPath, this.cgroupParent));
-    let cgroupJoinFds: { fd: number; what: string }[] = [];
-    // One pipe per in-container hook: the state is written into it at the sync point.
-    const hookPipes = { createContainer: [] as [number, number][], startContainer: [] as [number, number][] };
-    const [syncR, syncW] = this.sys.pipe();
-    const io = new IoFds();
-    try {
-      const output = opts.io ? this.outputFds(io, opts.io, !!spec.process.terminal) : undefined;
-      for (const kind of ["createContainer", "startContainer"] as const) for (const _ of spec.hooks?.[kind] ?? []) hookPipes[kind].push(this.sys.pipe());
-      // Limits first: the process joins at its sync point, before it runs anything of the container's.
-      cgroup.create();
-      cgroup.apply(spec.linux?.resources, spec.linux?.devices, this.sys);
-      this.sys.mknodat(AT_FDCWD, fifo, S_IFIFO | 0o622, 0, 0);
-      this.sys.fchmodat(AT_FDCWD, fifo, 0o622, 0); // whatever the umask: a non-root container user must be able to open it
-      for (const ns of spec.linux?.namespaces ?? []) {
-        if (ns.path) joinFds[ns.type] = this.sys.openat2(AT_FDCWD, ns.path, O_RDONLY | O_CLOEXEC, 0, 0);
-        else newNamespaces.push(ns.type);
-      }
-      cgroupJoinFds = this.openSelfJoin(cgroup);
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: this.mode(), cgroupJoinFds, hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) }, closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit"), ...(output ? { output: output.monitor } : {}) } } : {}), ...(output?.stdio ? { stdio: output.stdio } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
-      const child = spawned;
-      const outcome = await spawned.settle(async () => {
-        if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
-        const state = { ociVersion: spec.ociVersion, id, status: "creating", pid: child.pid, bundle, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
-        await runHooks("prestart", spec.hooks?.prestart, state);
-        await runHooks("createRuntime", spec.hooks?.createRuntime, state);
-        for (const kind of ["createContainer", "startContainer"] as const) {
-          const json = new TextEncoder().encode(JSON.stringify({ ...state, status: kind === "createContainer" ? "creating" : "created" }));
-          if (json.length > 65536 && hookPipes[kind].length) throw invalidArgument(`hooks.${kind}: the container's state (${json.length} bytes) does not fit a pipe's buffer`);
-          for (const [, w] of hookPipes[kind]) writeSync(w, json);
-          for (const pair of hookPipes[kind]) closeSync(pair.splice(1, 1)[0]!); // the hook reads to end of file
-        }
-        writeSync(syncW, new Uint8Array([1]));
-      }, { awaitPid: !!opts.monitor });
-      if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
-      const startTime = processStartTime(spawned.pid);
-      if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);
-      const stored: StoredState = { id, pid: spawned.pid, startTime, bundle, rootfs, created: new Date().toISOString(), spec, cgroupPath: cgroup.path, ...(opts.monitor ? { monitorPid: spawned.childPid } : {}) };
-      writeFileAtomic(join(dir, "state.json"), JSON.stringify(stored), 0o600, VOLATILE);
-      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644, VOLATILE);
-      this.startPending.set(id, spawned);
-      const stdin = output?.stdinWrite;
-      if (stdin !== undefined) io.keep(stdin);
-      return { ...this.state(id), ...(stdin !== undefined ? { stdin } : {}) };
-    } catch (err) {
-      if (spawned) this.reap(spawned.pid, true);
-      // The container's init may still be exiting (it is the monitor's child, not ours): its cgroup
-      // is busy until the kernel lets it go, so wait for it to empty and retry, as delete does.
-      await removeCgroup(cgroup).catch(() => {}); // the original error is what the caller needs
-      rmSync(dir, { recursive: true, force: true });
-      throw err;
-    } finally {
-      if (spawned && this.startPending.get(id) !== spawned) spawned.close();
-      io.close();
-      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd), ...Object.values(hookPipes).flat(2)]) closeSync(fd);
-    }
+    return create(this, id, opts);
   }
 
   /** Let a created container exec its process. */
   async start(id: string): Promise<void> {
-    const s = this.load(id);
-    const status = this.statusOf(s);
-    if (status !== "created") throw new EngineError("failed-precondition", `cannot start a container that has ${status === "stopped" ? "stopped" : `status ${status}`}`);
-    const fifo = join(this.dir(id), "exec.fifo");
-    // The init process holds the write side open (blocked in open); opening the read side lets it go on.
-    const fd = openSync(fifo, "r");
-    try {
-      readFileSync(fd);
-    } finally {
-      closeSync(fd);
-      rmSync(fifo, { force: true });
-    }
-    const pending = this.startPending.get(id);
-    if (pending) {
-      this.startPending.delete(id);
-      try {
-        await pending.settle(); // to exec (end of file), or the step that failed
-      } finally {
-        pending.close();
-      }
-    }
-    try {
-      await runHooks("poststart", s.spec.hooks?.poststart, { ...this.state(id), status: "running" });
-    } catch (err) {
-      process.stderr.write(`warning: ${(err as Error).message}\n`);
-    }
+    return start(this, id);
   }
 
   /**
@@ -293,44 +203,7 @@ export class LinuxRuntime {
    * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
    */
   async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {}): Promise<{ pid: number; waitPid: number; master?: number }> {
-    const s = this.load(id);
-    const status = this.statusOf(s);
-    if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
-    if (proc.terminal && !opts.consoleSocket && !opts.receiveTerminal) throw invalidArgument("exec: a terminal needs --console-socket");
-    const consolePair = proc.terminal && opts.receiveTerminal ? this.sys.socketpair() : undefined;
-    const joinFds: Partial<Record<NamespaceType, number>> = {};
-    let cgroupJoinFds: { fd: number; what: string }[] = [];
-    const [syncR, syncW] = this.sys.pipe();
-    let spawned: Spawned | undefined;
-    try {
-      for (const ns of s.spec.linux?.namespaces ?? []) {
-        joinFds[ns.type] = this.sys.openat2(AT_FDCWD, `/proc/${s.pid}/ns/${NAMESPACES[ns.type].file}`, O_RDONLY | O_CLOEXEC, 0, 0);
-      }
-      if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
-      cgroupJoinFds = this.openSelfJoin(this.cgroupOf(s));
-      spawned = spawnPlan(this.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, cgroupJoinFds, ...(opts.stdio && !proc.terminal ? { stdio: opts.stdio } : {}), ...(consolePair ? { consoleFd: consolePair[1] } : {}), ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
-      await spawned.settle(() => {
-        writeSync(syncW, new Uint8Array([1]));
-      });
-      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(spawned.pid), 0o644, VOLATILE);
-      let master: number | undefined;
-      if (consolePair) {
-        closeSync(consolePair[1]);
-        consolePair[1] = -1;
-        master = this.sys.recvFd(consolePair[0]); // sent before exec: already queued
-        if (master === undefined) throw new EngineError("internal", `exec in ${id}: the process did not send its terminal`);
-      }
-      return { pid: spawned.pid, waitPid: spawned.childPid, ...(master !== undefined ? { master } : {}) };
-    } catch (err) {
-      if (spawned) {
-        this.reap(spawned.pid, true);
-        this.reap(spawned.childPid, true);
-      }
-      throw err;
-    } finally {
-      spawned?.close();
-      for (const fd of [syncR, syncW, ...Object.values(joinFds), ...cgroupJoinFds.map((j) => j.fd), ...(consolePair ?? []).filter((fd) => fd >= 0)]) closeSync(fd);
-    }
+    return exec(this, id, proc, opts);
   }
 
   /**
@@ -467,7 +340,8 @@ export class LinuxRuntime {
   }
 
   /** Kill (optionally) and collect `pid` if it is our child; ignores other processes' children. */
-  private reap(pid: number, kill: boolean): void {
+  /** @internal */
+  reap(pid: number, kill: boolean): void {
     try {
       if (kill) process.kill(pid, "SIGKILL");
     } catch {
@@ -506,20 +380,8 @@ export class LinuxRuntime {
   }
 
   /** The fds for output capture (all close-on-exec, collected in `io` to be closed after create). */
-  private outputFds(io: IoFds, o: NonNullable<CreateOptions["io"]>, tty: boolean): { monitor: MonitorOutput; stdio?: [number, number, number]; stdinWrite?: number } {
-    const spool = io.add(this.sys.openat2(AT_FDCWD, o.spool, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640, 0));
-    if (tty) {
-      const [monitorEnd, containerEnd] = this.sys.socketpair().map((fd) => io.add(fd)) as [number, number];
-      return { monitor: { spool, tty: { monitorEnd, containerEnd } } };
-    }
-    const [outR, outW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
-    const [errR, errW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
-    if (o.stdin === "null") {
-      const devnull = io.add(this.sys.openat2(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC, 0, 0));
-      return { monitor: { spool, stdout: outR, stderr: errR }, stdio: [devnull, outW, errW] };
-    }
-    const [inR, inW] = this.sys.pipe().map((fd) => io.add(fd)) as [number, number];
-    return { monitor: { spool, stdout: outR, stderr: errR, ...(o.stdin === "hold" ? { stdinHold: inW } : {}) }, stdio: [inR, outW, errW], stdinWrite: inW };
+  outputFds(io: IoFds, o: NonNullable<CreateOptions["io"]>, tty: boolean): { monitor: MonitorOutput; stdio?: [number, number, number]; stdinWrite?: number } {
+    return outputFds(this, io, o, tty);
   }
 
   /**
@@ -538,7 +400,8 @@ export class LinuxRuntime {
   }
 
   /** Open the files the container's process writes "0" to, to move itself into `cgroup`. */
-  private openSelfJoin(cgroup: Cgroup): { fd: number; what: string }[] {
+  /** @internal */
+  openSelfJoin(cgroup: Cgroup): { fd: number; what: string }[] {
     const out: { fd: number; what: string }[] = [];
     try {
       for (const { file, what } of cgroup.selfJoinFiles()) out.push({ fd: this.sys.openat2(AT_FDCWD, file, O_WRONLY | O_CLOEXEC, 0, 0), what });
@@ -551,14 +414,12 @@ export class LinuxRuntime {
 
   /** The container's process spec (the base of an exec's). */
   processSpec(id: string): ProcessSpec {
-    const p = this.load(id).spec.process;
-    if (!p) throw invalidArgument(`container ${id} has no process`);
-    return p;
+    return processSpec(this, id);
   }
 }
 
 /** Write the spec's uid and gid maps for a child in a new user namespace. */
-function writeIdMaps(pid: number, spec: Spec): void {
+export function writeIdMaps(pid: number, spec: Spec): void {
   const uid = spec.linux?.uidMappings ?? [];
   const gid = spec.linux?.gidMappings ?? [];
   if (uid.length === 0 || gid.length === 0) throw invalidArgument("linux.uidMappings and linux.gidMappings are required with a new user namespace");
@@ -581,7 +442,7 @@ export function signalNumber(sig: string | number): number {
 }
 
 /** fds opened for one create: closed together afterwards, except those handed to the caller. */
-class IoFds {
+export class IoFds {
   private readonly fds = new Set<number>();
   add(fd: number): number {
     this.fds.add(fd);
@@ -600,7 +461,7 @@ class IoFds {
  * Remove a container's cgroup once it is empty: a cgroup stays busy until the kernel has released
  * its last exiting task, so wait for its processes to go (up to 10 s) and retry EBUSY for a moment.
  */
-async function removeCgroup(cg: { pids(): number[]; destroy(): void }): Promise<void> {
+export async function removeCgroup(cg: { pids(): number[]; destroy(): void }): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (cg.pids().length > 0 && Date.now() < deadline) await Bun.sleep(5);
   for (let i = 0; ; i++) {
