@@ -22,40 +22,34 @@
  *     create/start, the wait on the exec fifo; no_new_privs; every fd above stdio close-on-exec;
  *     execve.
  */
-import { statSync } from "node:fs";
+
 import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
 import {
   AT_FDCWD,
-  AT_SYMLINK_NOFOLLOW,
-  MNT_DETACH,
   O_CLOEXEC,
   O_CREAT,
-  O_DIRECTORY,
-  O_NOFOLLOW,
   O_PATH,
-  O_RDWR,
   O_TRUNC,
   O_WRONLY,
   RESOLVE_IN_ROOT,
   RESOLVE_NO_MAGICLINKS,
-  S_IFBLK,
-  S_IFCHR,
-  S_IFIFO,
 } from "../../core/sys/sys.ts";
-import { capMask, lastCap, MS, NAMESPACES, parseMountOptions, RLIMITS } from "./linux-constants.ts";
-import { type Arg, DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
-import { type CgroupMode, expandCgroupMount } from "./cgroups.ts";
-import { compileSeccomp, seccompFlags } from "./seccomp.ts";
-import type { MountSpec, NamespaceType, ProcessSpec, SeccompSpec, Spec } from "../../core/runtime/oci.ts";
+import { NAMESPACES, RLIMITS } from "./linux-constants.ts";
+import { type Arg, DataRef, Label, PlanBuilder, type Reg } from "./plan.ts";
+import { type CgroupMode } from "./cgroups.ts";
 
-const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };
-const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, SET_NAME: 15, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
-const PROC_SUPER_MAGIC = 0x9fa0;
-const SYSFS_MAGIC = 0x62656572;
+import type { NamespaceType, ProcessSpec, Spec } from "../../core/runtime/oci.ts";
+import { afterPivot, mkdirAll, mounts, pivot, writeProc } from "./plan-fs.ts";
+import { identity, loadSeccomp, lookup, recvFd, terminal } from "./plan-process.ts";
+
+export const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+export const E = { EPERM: 1, ENOENT: 2, EBADF: 9, EACCES: 13, EEXIST: 17, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, ENOSYS: 38, ELOOP: 40 };
+export const PR = { SET_DUMPABLE: 4, SET_KEEPCAPS: 8, SET_NAME: 15, CAPBSET_DROP: 24, SET_NO_NEW_PRIVS: 38, CAP_AMBIENT: 47 };
+export const PROC_SUPER_MAGIC = 0x9fa0;
+export const SYSFS_MAGIC = 0x62656572;
 const CLOSE_RANGE_CLOEXEC = 4;
-const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 /** The devices every container gets (runtime-spec "Default Devices"). */
 export const DEFAULT_DEVICES = [
@@ -138,17 +132,17 @@ export const MONITOR_FD = { output: 3, stderr: 4, spool: 5, stdinHold: 6 } as co
 export const INIT_ANNOTATION = "io.bunker.init";
 
 /** Kernel device number encoding for mknod (new_encode_dev). */
-function encodeDev(major: number, minor: number): number {
+export function encodeDev(major: number, minor: number): number {
   return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0;
 }
 
 /** A clean path inside the root, without the leading slash ("" for the root itself). */
-function inRoot(p: string): string {
+export function inRoot(p: string): string {
   return posix.normalize("/" + p).replace(/^\/+/, "").replace(/\/+$/, "");
 }
 
 /** The capability data for capset: 2 × {effective, permitted, inheritable} (u32 each). */
-function capData(effective: bigint, permitted: bigint, inheritable: bigint): Uint8Array {
+export function capData(effective: bigint, permitted: bigint, inheritable: bigint): Uint8Array {
   const b = new Uint8Array(24);
   const v = new DataView(b.buffer);
   const parts = [effective, permitted, inheritable];
@@ -158,7 +152,7 @@ function capData(effective: bigint, permitted: bigint, inheritable: bigint): Uin
   return b;
 }
 
-function u64s(...xs: (number | bigint)[]): Uint8Array {
+export function u64s(...xs: (number | bigint)[]): Uint8Array {
   const b = new Uint8Array(xs.length * 8);
   const v = new DataView(b.buffer);
   xs.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, BigInt(x)), true));
@@ -177,6 +171,7 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
   const CHECK = p.reg();
   const HOOK = { pid: p.reg(), status: p.reg() };
   const pathBuf = p.scratch(32);
+  const regs: PlanRegs = { ROOT, TMP, TGT, FIFO, EXE, CHECK, HOOK, pathBuf };
   const newNs = new Set(input.newNamespaces);
   let cloneFlags = 0;
   // A new cgroup namespace is made after the sync point, once the process is in its cgroup, so
@@ -193,6 +188,51 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     cloneFlags = 0; // the monitor itself is a plain fork; the container gets the flags
   }
 
+  const SOCK = cleanProcess(p, input);
+  joinAndSync(p, input, newNs, { lateCgroupNs, timeNs }, CHECK);
+  if (!input.exec) {
+    // 3. Names.
+    if (spec.hostname !== undefined) {
+      if (!newNs.has("uts") && input.joinFds.uts === undefined) throw invalidArgument("hostname: setting the hostname needs a UTS namespace");
+      const h = new TextEncoder().encode(spec.hostname);
+      p.call("sethostname", [p.str(spec.hostname), h.length], `sethostname ${spec.hostname}`);
+    }
+    if (spec.domainname !== undefined) {
+      const d = new TextEncoder().encode(spec.domainname);
+      p.call("setdomainname", [p.str(spec.domainname), d.length], `setdomainname ${spec.domainname}`);
+    }
+
+    // 4–5. The filesystem.
+    if (!newNs.has("mount")) throw invalidArgument("linux.namespaces: a new mount namespace is required");
+    mounts(p, input, { ROOT, TMP, TGT, pathBuf }, newNs.has("user"));
+    hooksInside(p, "createContainer", spec.hooks?.createContainer, input.hookStdin?.createContainer, HOOK);
+    if (input.execFifo) p.call("openat", [AT_FDCWD, p.str(input.execFifo), O_PATH | O_CLOEXEC, 0], "open the exec fifo", { store: FIFO });
+    pivot(p, input, ROOT);
+    afterPivot(p, spec, CHECK);
+  }
+
+  // The terminal: a pty from the container's devpts, its master sent to the console socket.
+  if (SOCK) terminal(p, proc, SOCK, TMP, TGT, !!input.exec);
+
+  processSteps(p, input, regs);
+  return { plan: p, cloneFlags };
+}
+
+/** The registers and scratch buffer a container's plan uses throughout. */
+interface PlanRegs {
+  ROOT: Reg;
+  TMP: Reg;
+  TGT: Reg;
+  FIFO: Reg;
+  EXE: Reg;
+  CHECK: Reg;
+  HOOK: { pid: Reg; status: Reg };
+  pathBuf: DataRef;
+}
+
+/** Step 1: a clean process in its cgroup, its stdio, signals, session; the console socket connected. Returns its register. */
+function cleanProcess(p: PlanBuilder, input: ContainerPlanInput): Reg | undefined {
+  const proc = input.process;
   // 1. A clean process, in its cgroup (the monitor, above, stays out of it).
   for (const fd of input.closeFds ?? []) p.call("close", [fd], "close the runtime's end of a pipe");
   if (input.stdio) input.stdio.forEach((fd, i) => p.call("dup3", [fd, i, 0], `fd ${fd} as the container's fd ${i}`));
@@ -220,6 +260,13 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     p.call("connect", [SOCK, p.bytes(addr), 110], `connect to the console socket ${input.consoleSocket}`);
   }
 
+  return SOCK;
+}
+
+/** Step 2: the namespaces joined by path, then the sync point (user ids, late cgroup and time namespaces). */
+function joinAndSync(p: PlanBuilder, input: ContainerPlanInput, newNs: Set<NamespaceType>, late: { lateCgroupNs: boolean; timeNs: boolean }, CHECK: Reg): void {
+  const { spec } = input;
+  const { lateCgroupNs, timeNs } = late;
   // 2. Namespaces by path, then the sync point.
   const order: NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
   for (const t of order) {
@@ -242,30 +289,12 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     }
   }
 
-  if (!input.exec) {
-    // 3. Names.
-    if (spec.hostname !== undefined) {
-      if (!newNs.has("uts") && input.joinFds.uts === undefined) throw invalidArgument("hostname: setting the hostname needs a UTS namespace");
-      const h = new TextEncoder().encode(spec.hostname);
-      p.call("sethostname", [p.str(spec.hostname), h.length], `sethostname ${spec.hostname}`);
-    }
-    if (spec.domainname !== undefined) {
-      const d = new TextEncoder().encode(spec.domainname);
-      p.call("setdomainname", [p.str(spec.domainname), d.length], `setdomainname ${spec.domainname}`);
-    }
+}
 
-    // 4–5. The filesystem.
-    if (!newNs.has("mount")) throw invalidArgument("linux.namespaces: a new mount namespace is required");
-    mounts(p, input, { ROOT, TMP, TGT, pathBuf }, newNs.has("user"));
-    hooksInside(p, "createContainer", spec.hooks?.createContainer, input.hookStdin?.createContainer, HOOK);
-    if (input.execFifo) p.call("openat", [AT_FDCWD, p.str(input.execFifo), O_PATH | O_CLOEXEC, 0], "open the exec fifo", { store: FIFO });
-    pivot(p, input, ROOT);
-    afterPivot(p, spec, CHECK);
-  }
-
-  // The terminal: a pty from the container's devpts, its master sent to the console socket.
-  if (SOCK) terminal(p, proc, SOCK, TMP, TGT, !!input.exec);
-
+/** Steps 6–9: rlimits, working directory, identity and seccomp, then the program is looked up, started and exec'd. */
+function processSteps(p: PlanBuilder, input: ContainerPlanInput, r: PlanRegs): void {
+  const { spec, process: proc } = input;
+  const { TMP, TGT, FIFO, EXE, CHECK, HOOK, pathBuf } = r;
   // 6. rlimits.
   for (const r of proc.rlimits ?? []) {
     const res = RLIMITS[r.type];
@@ -311,7 +340,6 @@ export function containerPlan(input: ContainerPlanInput): { plan: PlanBuilder; c
     p.init("init: fork the program");
   }
   p.call("execve", [EXE, argv, envp], `exec ${proc.args[0]}`);
-  return { plan: p, cloneFlags };
 }
 
 /** Unblock every signal and give each its default action. */
@@ -388,226 +416,19 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   p.here(container);
 }
 
-/**
- * Receive one fd (SCM_RIGHTS) on `sock`; returns the 4-byte slot that holds it afterwards (-1 when
- * none came: a container that fails before sending closes its end and recvmsg returns 0).
- */
-function recvFd(p: PlanBuilder, sock: number): DataRef {
-  const iobuf = p.scratch(64);
-  const iov = new Uint8Array(16);
-  new DataView(iov.buffer).setBigUint64(8, 64n, true);
-  const iovRef = p.struct(iov, [[0, iobuf]]);
-  const cmsgBytes = new Uint8Array(24);
-  cmsgBytes.fill(0xff, 16, 20);
-  const cmsg = p.bytes(cmsgBytes);
-  const msg = new Uint8Array(56);
-  const mv = new DataView(msg.buffer);
-  mv.setBigUint64(24, 1n, true); // msg_iovlen
-  mv.setBigUint64(40, 24n, true); // msg_controllen
-  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsg]]);
-  p.call("recvmsg", [sock, msgRef, O_CLOEXEC /* MSG_CMSG_CLOEXEC */], "monitor: receive the pty master");
-  p.call("close", [sock], "monitor: close the terminal socket");
-  return new DataRef(cmsg.offset + 16);
-}
 
-/** Open a pty inside the container, send the master over `sock` (SCM_RIGHTS), make the slave the controlling terminal and stdio. */
-function terminal(p: PlanBuilder, proc: ProcessSpec, sock: Reg, master: Reg, slave: Reg, exec: boolean): void {
-  const O_NOCTTY = 0o400;
-  p.call("openat", [AT_FDCWD, p.str("/dev/ptmx"), O_RDWR | O_NOCTTY | O_CLOEXEC, 0], "open /dev/ptmx", { store: master });
-  p.call("ioctl", [master, 0x40045431 /* TIOCSPTLCK */, p.bytes(new Uint8Array(4))], "unlock the pty");
-  p.call("ioctl", [master, 0x5441 /* TIOCGPTPEER */, O_RDWR | O_NOCTTY], "open the pty's slave", { store: slave });
-  if (proc.consoleSize) {
-    const ws = new Uint8Array(8);
-    const v = new DataView(ws.buffer);
-    v.setUint16(0, proc.consoleSize.height, true);
-    v.setUint16(2, proc.consoleSize.width, true);
-    p.call("ioctl", [slave, 0x5414 /* TIOCSWINSZ */, p.bytes(ws)], "set the terminal size");
-  }
-  // struct msghdr with one iovec (a name for the receiver) and one SCM_RIGHTS control message.
-  const name = new TextEncoder().encode("/dev/ptmx");
-  const data = p.bytes(name);
-  const iov = new Uint8Array(16);
-  new DataView(iov.buffer).setBigUint64(8, BigInt(name.length), true);
-  const iovRef = p.struct(iov, [[0, data]]);
-  const cmsg = new Uint8Array(24);
-  const cv = new DataView(cmsg.buffer);
-  cv.setBigUint64(0, 20n, true); // CMSG_LEN(sizeof(int))
-  cv.setInt32(8, 1, true); // SOL_SOCKET
-  cv.setInt32(12, 1, true); // SCM_RIGHTS
-  const cmsgRef = p.bytes(cmsg);
-  const msg = new Uint8Array(56);
-  const mv = new DataView(msg.buffer);
-  mv.setBigUint64(24, 1n, true); // msg_iovlen
-  mv.setBigUint64(40, 24n, true); // msg_controllen
-  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsgRef]]);
-  p.store32(master, new DataRef(cmsgRef.offset + 16), "put the pty master in the control message");
-  p.call("sendmsg", [sock, msgRef, 0], "send the pty master to the console socket");
-  p.call("close", [master], "close the pty master");
-  p.call("close", [sock], "close the console socket");
-  if (exec) p.call("setsid", [], "setsid", { ok: [E.EPERM] });
-  p.call("ioctl", [slave, 0x540e /* TIOCSCTTY */, 0], "make the pty the controlling terminal");
-  for (const fd of [0, 1, 2]) p.call("dup3", [slave, fd, 0], `pty as fd ${fd}`);
-  p.call("close", [slave], "close");
-}
 
-/** Install the profile's filter (compiled to BPF here, in TypeScript). */
-function loadSeccomp(p: PlanBuilder, profile: SeccompSpec): void {
-  const { program, instructions } = compileSeccomp(profile);
-  const prog = p.bytes(program);
-  const fprog = new Uint8Array(16);
-  new DataView(fprog.buffer).setUint16(0, instructions, true);
-  const ref = p.struct(fprog, [[8, prog]]);
-  p.call("seccomp", [1 /* SECCOMP_SET_MODE_FILTER */, seccompFlags(profile), ref], `load the seccomp filter (${instructions} instructions)`);
-}
 
 /** Registers and scratch space shared by the filesystem steps. */
-interface FsRegs {
+export interface FsRegs {
   ROOT: Reg;
   TMP: Reg;
   TGT: Reg;
   pathBuf: DataRef;
 }
 
-/**
- * `mkdir -p` of `rel` inside the root, each parent resolved in the root (openat2 RESOLVE_IN_ROOT
- * from `root`), or from "/" after pivot_root (`root` undefined); the last component is a file
- * when `!dir` (a mount point for a file bind mount).
- */
-function mkdirAll(p: PlanBuilder, root: Reg | undefined, rel: string, dirReg: Reg, fileReg: Reg, dir: boolean): void {
-  const parts = rel.split("/");
-  for (let i = 0; i < parts.length; i++) {
-    const parent = parts.slice(0, i).join("/");
-    const base = p.str(parts[i]!);
-    if (root === undefined) p.call("openat", [AT_FDCWD, p.str(`/${parent}`), O_PATH | O_DIRECTORY | O_CLOEXEC, 0], `open /${parent}`, { store: dirReg });
-    else p.call("openat2", [root, p.str(parent || "."), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve /${parent} in the rootfs`, { store: dirReg });
-    if (i < parts.length - 1 || dir) p.call("mkdirat", [dirReg, base, 0o755], `mkdir /${parts.slice(0, i + 1).join("/")}`, { ok: [E.EEXIST] });
-    else {
-      p.call("openat", [dirReg, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644], `create mount point /${rel}`, { ok: [E.EISDIR, E.ELOOP], store: fileReg });
-      p.call("close", [fileReg], "close", { ok: [E.EBADF] });
-    }
-    p.call("close", [dirReg], "close");
-  }
-}
 
-function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: boolean): void {
-  const { spec } = input;
-  const prop = spec.linux?.rootfsPropagation;
-  const rootProp = prop ? (parseMountOptions([prop], "linux.rootfsPropagation").propagation[0]! | MS.REC) : MS.SLAVE | MS.REC;
-  const none = p.str("");
-  p.call("mount", [none, p.str("/"), 0, rootProp, 0], `make / ${prop ?? "rslave"}`);
-  const rootfs = p.str(input.rootfs);
-  p.call("mount", [rootfs, rootfs, p.str("bind"), MS.BIND | MS.REC, 0], `bind ${input.rootfs} on itself`);
-  p.call("openat", [AT_FDCWD, rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0], `open ${input.rootfs}`, { store: r.ROOT });
 
-  let devIsTmpfs = false;
-  let hasDevpts = false;
-  // A "cgroup" mount stands for the host's cgroup filesystems (one per v1 hierarchy, or cgroup2).
-  // In a user namespace cgroup v1 cannot be mounted: the host's tree is bound read-only instead.
-  const specMounts = (spec.mounts ?? []).flatMap((m): MountSpec[] => {
-    if (m.type !== "cgroup" || parseMountOptions(m.options, "mounts").bind) return [m];
-    if (userns) return [{ destination: m.destination, type: "bind", source: "/sys/fs/cgroup", options: ["rbind", "ro", "nosuid", "noexec", "nodev"] }];
-    return expandCgroupMount(m.destination, m.options ?? [], input.cgroupMode);
-  });
-  for (const [i, m] of specMounts.entries()) {
-    const field = `mounts[${i}]`;
-    const dest = inRoot(m.destination);
-    if (!dest) throw invalidArgument(`${field}.destination: cannot mount over the root`);
-    const o = parseMountOptions(m.options, `${field}.options`);
-    const type = o.bind ? "bind" : (m.type ?? "");
-    if (!o.bind && !type) throw invalidArgument(`${field}.type: required for a non-bind mount`);
-    // /proc and /sys hold what they say: nothing else may be mounted over them (CVE-2019-19921).
-    if ((dest === "proc" && type !== "proc") || (dest === "sys" && type !== "sysfs" && !o.bind)) {
-      throw invalidArgument(`${field}: only ${dest === "proc" ? "proc" : "sysfs"} may be mounted on /${dest}`);
-    }
-    if (dest.startsWith("proc/") && !["proc/cpuinfo", "proc/meminfo", "proc/stat", "proc/uptime", "proc/diskstats", "proc/loadavg", "proc/swaps", "proc/slabinfo"].includes(dest)) {
-      throw invalidArgument(`${field}.destination: ${m.destination} is inside /proc`);
-    }
-    if (dest === "dev" && type === "tmpfs") devIsTmpfs = true;
-    if (dest === "dev/pts") hasDevpts = true;
-    const source = m.source ?? (o.bind ? "" : type);
-    let isDir = true;
-    if (o.bind) {
-      try {
-        isDir = statSync(source).isDirectory();
-      } catch (err) {
-        throw invalidArgument(`${field}.source: ${source}: ${(err as Error).message}`);
-      }
-    }
-    mkdirAll(p, r.ROOT, dest, r.TMP, r.TGT, isDir);
-    p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} in the rootfs`, { store: r.TGT });
-    p.fdPath(r.TGT, r.pathBuf, `path of ${m.destination}`);
-    const data = o.data.length ? p.str(o.data.join(",")) : 0;
-    const what = `mount ${type} ${source} on ${m.destination}`;
-    if (o.bind) {
-      p.call("mount", [p.str(source), r.pathBuf, 0, MS.BIND | (o.recursive ? MS.REC : 0), 0], what);
-    } else {
-      // In a new user namespace sysfs cannot be mounted without a new network namespace; bind it then, as runc does.
-      if (type === "sysfs" && userns && !input.newNamespaces.includes("network")) {
-        p.call("mount", [p.str("/sys"), r.pathBuf, 0, MS.BIND | MS.REC, 0], `${what} (bind, user namespace)`);
-      } else p.call("mount", [p.str(source), r.pathBuf, p.str(type), o.flags & ~MS.REMOUNT, data], what);
-    }
-    const remount = o.bind && (o.flags & ~MS.REMOUNT) !== 0;
-    if (remount || o.propagation.length) {
-      // The fd still names the directory under the new mount: resolve again to reach the mount itself.
-      p.call("close", [r.TGT], "close");
-      p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} after mounting`, { store: r.TGT });
-      p.fdPath(r.TGT, r.pathBuf, `path of ${m.destination}`);
-    }
-    // Bind mounts take their flags on a remount.
-    if (remount) p.call("mount", [0, r.pathBuf, 0, MS.BIND | MS.REMOUNT | o.flags, 0], `${what}: remount with options`);
-    for (const flag of o.propagation) p.call("mount", [0, r.pathBuf, 0, flag, 0], `${what}: propagation`);
-    if (type === "proc" || type === "sysfs") {
-      // Re-resolve and check the result really is procfs/sysfs.
-      p.call("openat2", [r.ROOT, p.str(dest), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${m.destination} again`, { store: r.TMP });
-      p.fsType(r.TMP, type === "proc" ? PROC_SUPER_MAGIC : SYSFS_MAGIC, `${m.destination} is ${type}`);
-      p.call("close", [r.TMP], "close");
-    }
-    p.call("close", [r.TGT], "close");
-  }
-
-  // Devices: the defaults (when /dev is a fresh tmpfs) and the spec's; bind-mounted from the host in a user namespace.
-  const devices = [...(devIsTmpfs ? DEFAULT_DEVICES.map((d) => ({ ...d, fileMode: 0o666, uid: 0, gid: 0 })) : []), ...(spec.linux?.devices ?? [])];
-  const seen = new Set<string>();
-  for (const d of devices) {
-    const rel = inRoot(d.path);
-    if (seen.has(rel)) continue;
-    seen.add(rel);
-    if (!rel.startsWith("dev/")) throw invalidArgument(`linux.devices: ${d.path} is not under /dev`);
-    const parent = posix.dirname(rel);
-    if (parent !== "dev") mkdirAll(p, r.ROOT, parent, r.TMP, r.TGT, true);
-    p.call("openat2", [r.ROOT, p.str(parent), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve /${parent}`, { store: r.TMP });
-    const base = p.str(posix.basename(rel));
-    if (userns) {
-      p.call("mknodat", [r.TMP, base, 0o644, 0], `create ${d.path}`, { ok: [E.EEXIST] });
-      p.call("openat2", [r.ROOT, p.str(rel), p.bytes(u64s(O_PATH | O_CLOEXEC, 0, IN_ROOT)), 24], `resolve ${d.path}`, { store: r.TGT });
-      p.fdPath(r.TGT, r.pathBuf, `path of ${d.path}`);
-      p.call("mount", [p.str(d.path), r.pathBuf, 0, MS.BIND, 0], `bind ${d.path} from the host`);
-      p.call("close", [r.TGT], "close");
-    } else {
-      const kind = d.type === "b" ? S_IFBLK : d.type === "p" ? S_IFIFO : S_IFCHR;
-      p.call("unlinkat", [r.TMP, base, 0], `remove an old ${d.path}`, { ok: [E.ENOENT] });
-      p.call("mknodat", [r.TMP, base, kind | ((d.fileMode ?? 0o666) & 0o7777), encodeDev(d.major ?? 0, d.minor ?? 0)], `mknod ${d.path}`);
-      p.call("fchownat", [r.TMP, base, d.uid ?? 0, d.gid ?? 0, AT_SYMLINK_NOFOLLOW], `chown ${d.path}`);
-    }
-    p.call("close", [r.TMP], "close");
-  }
-  if (devIsTmpfs) {
-    p.call("openat2", [r.ROOT, p.str("dev"), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], "resolve /dev", { store: r.TMP });
-    const links: [string, string][] = [["/proc/self/fd", "fd"], ["/proc/self/fd/0", "stdin"], ["/proc/self/fd/1", "stdout"], ["/proc/self/fd/2", "stderr"], ["/proc/kcore", "core"]];
-    if (hasDevpts) links.push(["pts/ptmx", "ptmx"]);
-    for (const [target, name] of links) p.call("symlinkat", [p.str(target), r.TMP, p.str(name)], `symlink /dev/${name}`, { ok: [E.EEXIST] });
-    p.call("close", [r.TMP], "close");
-  }
-}
-
-function pivot(p: PlanBuilder, input: ContainerPlanInput, root: Reg): void {
-  const dot = p.str(".");
-  p.call("fchdir", [root], `chdir ${input.rootfs}`);
-  p.call("pivot_root", [dot, dot], "pivot_root");
-  p.call("umount2", [dot, MNT_DETACH], "detach the old root");
-  p.call("chdir", [p.str("/")], "chdir /");
-  p.call("close", [root], "close");
-}
 
 /** Open `path` write-only, check it is on procfs, write `value`. */
 type Hook = NonNullable<NonNullable<Spec["hooks"]>["createContainer"]>[number];
@@ -638,83 +459,6 @@ function hooksInside(p: PlanBuilder, kind: string, hooks: Hook[] | undefined, st
   });
 }
 
-function writeProc(p: PlanBuilder, path: string, value: string, reg: Reg): void {
-  p.call("openat", [AT_FDCWD, p.str(path), O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0], `open ${path}`, { store: reg });
-  p.fsType(reg, PROC_SUPER_MAGIC, `${path} is on procfs`);
-  const bytes = new TextEncoder().encode(value);
-  p.call("write", [reg, p.bytes(bytes), bytes.length], `write ${value} to ${path}`);
-  p.call("close", [reg], "close");
-}
 
-function afterPivot(p: PlanBuilder, spec: Spec, reg: Reg): void {
-  const linux = spec.linux ?? {};
-  // sysctls first: /proc/sys becomes read-only below.
-  for (const [key, value] of Object.entries(linux.sysctl ?? {})) {
-    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_-]+)+$/.test(key)) throw invalidArgument(`linux.sysctl: invalid key ${key}`);
-    writeProc(p, `/proc/sys/${key.replaceAll(".", "/")}`, value, reg);
-  }
-  for (const path of linux.maskedPaths ?? []) {
-    const s = p.str(path);
-    p.call("mount", [p.str("/dev/null"), s, 0, MS.BIND, 0], `mask ${path}`, { ok: [E.ENOENT, E.ENOTDIR] });
-    p.call("mount", [p.str("tmpfs"), s, p.str("tmpfs"), MS.RDONLY, p.str("size=0k")], `mask directory ${path}`, { ok: [E.ENOENT, E.ENOTDIR] });
-  }
-  for (const path of linux.readonlyPaths ?? []) {
-    const s = p.str(path);
-    p.call("mount", [s, s, 0, MS.BIND | MS.REC, 0], `bind ${path} read-only`, { ok: [E.ENOENT] });
-    p.call("mount", [s, s, 0, MS.BIND | MS.REC | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 0], `make ${path} read-only`, { ok: [E.ENOENT] });
-  }
-  if (spec.root?.readonly) p.call("mount", [0, p.str("/"), 0, MS.BIND | MS.REMOUNT | MS.RDONLY, 0], "make the root read-only");
-}
 
-function identity(p: PlanBuilder, proc: ProcessSpec): void {
-  const caps = proc.capabilities ?? {};
-  const bounding = capMask(caps.bounding, "process.capabilities.bounding");
-  const last = lastCap();
-  p.call("prctl", [PR.SET_KEEPCAPS, 1, 0, 0, 0], "prctl PR_SET_KEEPCAPS 1");
-  for (let c = 0; c <= last; c++) {
-    if (!(bounding & (1n << BigInt(c)))) p.call("prctl", [PR.CAPBSET_DROP, c, 0, 0, 0], `drop capability ${c} from the bounding set`, { ok: [E.EINVAL] });
-  }
-  const groups = proc.user.additionalGids ?? [];
-  const gl = new Uint8Array(Math.max(4, groups.length * 4));
-  groups.forEach((g, i) => new DataView(gl.buffer).setUint32(i * 4, g, true));
-  p.call("setgroups", [groups.length, p.bytes(gl)], `setgroups ${groups.join(",") || "(none)"}`, { ok: [E.EPERM] });
-  p.call("setresgid", [proc.user.gid, proc.user.gid, proc.user.gid], `setgid ${proc.user.gid}`);
-  p.call("setresuid", [proc.user.uid, proc.user.uid, proc.user.uid], `setuid ${proc.user.uid}`);
-  p.call("prctl", [PR.SET_KEEPCAPS, 0, 0, 0, 0], "prctl PR_SET_KEEPCAPS 0");
-  const header = new Uint8Array(8);
-  new DataView(header.buffer).setUint32(0, LINUX_CAPABILITY_VERSION_3, true);
-  const data = capData(capMask(caps.effective, "process.capabilities.effective"), capMask(caps.permitted, "process.capabilities.permitted"), capMask(caps.inheritable, "process.capabilities.inheritable"));
-  p.call("capset", [p.bytes(header), p.bytes(data)], "set capabilities");
-  p.call("prctl", [PR.CAP_AMBIENT, 4, 0, 0, 0], "clear the ambient capabilities", { ok: [E.EINVAL] });
-  const ambient = capMask(caps.ambient, "process.capabilities.ambient");
-  for (let c = 0; c <= last; c++) {
-    // A capability missing from the inheritable (or permitted) set cannot be ambient: EPERM is
-    // skipped as runc does (it warns), so runc's default spec (ambient, no inheritable) runs.
-    if (ambient & (1n << BigInt(c))) p.call("prctl", [PR.CAP_AMBIENT, 2, c, 0, 0], `raise ambient capability ${c}`, { ok: [E.EPERM] });
-  }
-}
 
-/** Find the program as execve would through the container's PATH (runc looks it up inside too). */
-function lookup(p: PlanBuilder, prog: string, env: string[], exe: Reg): void {
-  if (prog.includes("/")) {
-    const path = p.str(prog);
-    p.call("faccessat", [AT_FDCWD, path, 1 /* X_OK */, 0], `exec: "${prog}"`);
-    p.set(exe, path);
-    return;
-  }
-  const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  const candidates = pathVar.split(":").filter(Boolean).map((dir) => ({ path: p.str(posix.join(dir, prog)), name: posix.join(dir, prog), label: new Label() }));
-  for (const c of candidates) {
-    // 0 when executable; -ENOENT/-EACCES go on to the next directory.
-    p.call("faccessat", [AT_FDCWD, c.path, 1 /* X_OK */, 0], `look for ${c.name}`, { ok: [E.ENOENT, E.EACCES], store: exe });
-    p.jumpIfZero(exe, c.label);
-  }
-  p.fail(StubError.NotFound, `exec: "${prog}"`);
-  const done = new Label();
-  for (const c of candidates) {
-    p.here(c.label);
-    p.set(exe, c.path);
-    p.jump(done);
-  }
-  p.here(done);
-}
