@@ -1,0 +1,141 @@
+/**
+ * The builder's shared types: what a build is asked and uses, a stage, the build cache index,
+ * a build's running state, and the classic builder's error with a RUN's exit code.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { posix } from "node:path";
+import { writeFileAtomic } from "../atomic-file.ts";
+import type { ContainerService } from "../container/container-service.ts";
+
+
+
+import { EngineError } from "../errors.ts";
+import type { ImageService } from "../image/image-service.ts";
+import type { ImageRecord } from "../image/image-store.ts";
+
+
+import { type Sys } from "../sys/sys.ts";
+
+
+
+/** Build-args usable without an ARG line, and not written to history (Docker's list). */
+export const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
+
+/** A failed build; `code` is a failing RUN's exit status. */
+export class BuildError extends EngineError {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super("invalid-argument", message);
+  }
+}
+
+/** What a build is asked to do. */
+export interface BuildOptions {
+  /** The extracted context directory. */
+  context: string;
+  dockerfile: string;
+  tags: string[];
+  buildArgs: Record<string, string | null>;
+  labels: Record<string, string>;
+  target?: string;
+  noCache: boolean;
+  pull: boolean;
+  network?: string;
+  /** The Dockerfile's text, when it was read before the context was trimmed (.dockerignore may name it). */
+  dockerfileText?: string;
+  /** `--cache-from`: only these images (and the steps they were built from) may be cache hits. */
+  cacheFrom?: string[];
+  /** `--add-host host:ip` entries for RUN containers' /etc/hosts. */
+  extraHosts?: string[];
+  /** Output lines (the classic builder's `stream` messages). */
+  out: (text: string) => void;
+  /** Pull an image that is missing (FROM), with progress shown. */
+  pullImage: (name: string) => Promise<void>;
+}
+
+/** Services the builder uses. */
+export interface BuildDeps {
+  sys: Sys;
+  images: ImageService;
+  containers: ContainerService;
+  /** The cache index file. */
+  cacheFile: string;
+}
+
+export type Config = Record<string, unknown> & {
+  Env?: string[];
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  ExposedPorts?: Record<string, object>;
+  Volumes?: Record<string, object>;
+  Labels?: Record<string, string>;
+  OnBuild?: string[] | null;
+  Shell?: string[];
+  Healthcheck?: Record<string, unknown>;
+  StopSignal?: string;
+};
+
+export interface Stage {
+  name?: string;
+  image?: ImageRecord;
+  config: Config;
+  /** ARG values declared in this stage. */
+  args: Map<string, string>;
+  /** True once CMD was set in this stage (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+  author?: string;
+}
+
+export const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+export const sha256 = (s: string) => new Bun.CryptoHasher("sha256").update(s).digest("hex");
+
+/** The cache index: step key → image ID. */
+export class BuildCache {
+  private map: Record<string, string>;
+  constructor(private readonly file: string) {
+    this.map = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : {};
+  }
+  get(key: string): string | undefined {
+    return this.map[key];
+  }
+  set(key: string, id: string): void {
+    this.map[key] = id;
+    mkdirSync(posix.dirname(this.file), { recursive: true });
+    writeFileAtomic(this.file, JSON.stringify(this.map), 0o600, { durable: false });
+  }
+}
+
+
+/** One build's state, shared by its steps. */
+export interface BuildRun {
+  deps: BuildDeps;
+  opts: BuildOptions;
+  cache: BuildCache;
+  /** `--cache-from`'s images and their ancestors, when given: the only cache hits allowed. */
+  cacheFrom: Set<string> | undefined;
+  /** The Dockerfile's escape character. */
+  escape: string;
+  /** Build args some ARG consumed (the others are warned about). */
+  usedArgs: Set<string>;
+  /** ARGs before the first FROM. */
+  globals: Map<string, string>;
+  /** The stages built so far, by name. */
+  built: { name?: string; image: ImageRecord | undefined }[];
+  /** The empty image of FROM scratch, once made. */
+  empty?: ImageRecord;
+}
+
+
+/** Whether the image store has `name`. */
+export function exists(images: ImageService, name: string): boolean {
+  try {
+    images.image(name);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * COPY and ADD: sources from the context, another stage or an image (globs, here-documents,
+ * URLs, local archives), a checksum of them for the cache, and the write into the target root,
+ * resolved inside it (a symlink in the image cannot lead out).
+ */
+import { closeSync, createReadStream, fstatSync, readdirSync, readSync } from "node:fs";
+import { posix } from "node:path";
+
+
+import { extractTo, mkdirInRoot, sourceEntries } from "../container/archive.ts";
+import { resolveUser } from "../container/user.ts";
+import { Digester } from "../content/digest.ts";
+
+
+import type { ImageRecord } from "../image/image-store.ts";
+import { decompressStream, detectCompression } from "../layer/compression.ts";
+import { type TarInput, writeTar } from "../layer/tar-stream.ts";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
+import { type Instruction } from "./dockerfile.ts";
+import { expandFields, expandWord } from "./shell-lex.ts";
+
+import { type BuildDeps, BuildError, type BuildRun, exists, type Stage } from "./build-types.ts";
+import { container, emptyImage, stepImage } from "./build-steps.ts";
+
+/** COPY/ADD: sources from the context, another stage or an image, written inside the target root. */
+export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Record<string, string>) {
+  const { deps, opts, escape, built } = run;
+  const isAdd = ins.name === "add";
+  for (const f of Object.keys(ins.flags)) if (!["from", "chown", "chmod", "link", "keep-git-dir", "checksum"].includes(f)) throw new BuildError(`Unknown flag: ${f}`);
+  if (isAdd && ins.flags.from) throw new BuildError("ADD does not support --from");
+  const words = ins.json ?? expandFields(ins.args, env, escape);
+  if (words.length < 2 && !ins.heredocs.length) throw new BuildError(`${ins.name.toUpperCase()} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+  const dest = words.at(-1)!;
+  const isMarker = (x: string) => ins.heredocs.some((h) => new RegExp(`^<<-?(["']?)${h.name}\\1$`).test(x));
+  const srcs = words.slice(0, -1).filter((x) => !isMarker(x));
+  let destAbs = dest.startsWith("/") ? dest : posix.join(s.config.WorkingDir || "/", dest);
+  // A directory destination: a trailing slash, ".", several sources (or an existing directory, checked in the root).
+  let destIsDir = dest.endsWith("/") || dest === "." || dest.endsWith("/.") || srcs.length + ins.heredocs.length > 1 || srcs.some((x) => /[*?[]/.test(x));
+  destAbs = posix.normalize(destAbs);
+  if (destIsDir && !destAbs.endsWith("/")) destAbs += "/";
+  // Where sources come from.
+  let srcRoot = opts.context;
+  let srcImage: ImageRecord | undefined;
+  let srcContainer: string | undefined;
+  if (ins.flags.from) {
+    const from = expandWord(ins.flags.from, env, escape).toLowerCase();
+    const byName = built.find((b, n) => b.name === from || String(n) === from);
+    if (byName) srcImage = byName.image ?? (await emptyImage(run));
+    else {
+      if (!exists(deps.images, from)) await opts.pullImage(from);
+      srcImage = deps.images.image(from);
+    }
+  }
+  // ADD --checksum=<algorithm>:<hex>: a downloaded file must have that digest.
+  const expected = ins.flags.checksum ? expandWord(ins.flags.checksum, env, escape) : undefined;
+  if (expected !== undefined && !/^sha(256:[0-9a-f]{64}|384:[0-9a-f]{96}|512:[0-9a-f]{128})$/.test(expected)) throw new BuildError(`invalid checksum digest format: ${expected}`);
+  if (expected !== undefined && (!isAdd || srcs.some((x) => !/^https?:\/\//.test(x)) || ins.heredocs.length)) throw new BuildError("checksum can't be specified for non-HTTP(S) sources");
+  const chmod = ins.flags.chmod ? Number.parseInt(ins.flags.chmod, 8) : undefined;
+  if (ins.flags.chmod && (Number.isNaN(chmod) || chmod! > 0o7777)) throw new BuildError(`invalid chmod parameter: ${ins.flags.chmod}`);
+  const items: Item[] = [];
+  for (const h of ins.heredocs) items.push({ kind: "inline", name: h.name, body: new TextEncoder().encode(h.quoted ? h.content : expandWord(h.content.replace(/"/g, '\\"'), env, escape)) });
+  const withSource = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
+    if (!srcImage) return fn(srcRoot);
+    srcContainer ??= (await deps.containers.create({ Image: srcImage.id, Cmd: ["true"], Entrypoint: [] })).Id;
+    return deps.containers.withRoot(srcContainer, "/", (root) => fn(root));
+  };
+  try {
+    const checksum = await collectSources(deps, { srcs, isAdd, srcImage, srcRoot, withSource, items });
+    const key = `${ins.name.toUpperCase()} ${JSON.stringify(ins.flags)} ${srcImage?.id ?? ""} ${checksum} ${destAbs}`;
+    await stepImage(run, s, key, async () => {
+      const id = await container(run, s, null, s.config.Env ?? []);
+      try {
+        await deps.containers.withRoot(id, "/", async (root) => {
+          const owner = ins.flags.chown ? resolveUser(deps.sys, root, expandWord(ins.flags.chown, env, escape)) : undefined;
+          const fix = (e: TarInput): TarInput => ({
+            ...e,
+            header: {
+              ...e.header,
+              ...(owner ? { uid: owner.uid, gid: owner.gid } : !srcImage ? { uid: 0, gid: 0 } : {}),
+              ...(chmod !== undefined && e.header.type !== "symlink" ? { mode: chmod } : {}),
+            },
+          });
+          if (!destIsDir && isDirIn(deps.sys, root, destAbs)) {
+            destIsDir = true;
+            destAbs += "/";
+          }
+          const targetDir = destIsDir ? destAbs : posix.dirname(destAbs);
+          mkdirInRoot(deps.sys, root, targetDir, owner?.uid ?? 0, owner?.gid ?? 0);
+          for (const it of items) {
+            let entries: AsyncIterable<TarInput>;
+            let into = targetDir;
+            if (it.kind === "inline") entries = [fix({ header: { name: destIsDir ? it.name : posix.basename(destAbs), type: "file", mode: 0o644, uid: 0, gid: 0, size: it.body.length, mtime: Date.now() / 1000 }, body: it.body })] as unknown as AsyncIterable<TarInput>;
+            else if (it.kind === "url") {
+              const res = await fetch(it.url);
+              if (!res.ok) throw new BuildError(`ADD failed: ${it.url}: HTTP ${res.status}`);
+              const body = new Uint8Array(await res.arrayBuffer());
+              if (expected) {
+                const [algo, hex] = expected.split(":") as [string, string];
+                const got = new Bun.CryptoHasher(algo as "sha256" | "sha384" | "sha512").update(body).digest("hex");
+                if (got !== hex) throw new BuildError(`ADD failed: digest mismatch for ${it.url}: expected ${expected}, got ${algo}:${got}`);
+              }
+              const name = destIsDir ? posix.basename(new URL(it.url).pathname) || "index.html" : posix.basename(destAbs);
+              const mtime = Date.parse(res.headers.get("last-modified") ?? "") / 1000 || Date.now() / 1000;
+              entries = [fix({ header: { name, type: "file", mode: 0o600, uid: 0, gid: 0, size: body.length, mtime }, body })] as unknown as AsyncIterable<TarInput>;
+            } else if (it.kind === "archive") {
+              // ADD of a local archive: its contents are extracted at the destination.
+              into = destAbs.endsWith("/") ? destAbs : `${destAbs}/`;
+              mkdirInRoot(deps.sys, root, into);
+              const { stream } = await decompressStream(openInRoot(deps.sys, srcRoot, it.path));
+              await extractTo(deps.sys, root, into, stream);
+              continue;
+            } else {
+              const src = await withSource(async (r) => sourceEntries(deps.sys, r, it.path));
+              const renamed = !src.isDir && !destIsDir;
+              const base = renamed ? posix.basename(destAbs) : src.name;
+              entries = mapEntries(src.entries, (e) => fix(src.isDir ? e : { ...e, header: { ...e.header, name: base } }));
+              if (src.isDir) into = destAbs;
+              mkdirInRoot(deps.sys, root, into, owner?.uid ?? 0, owner?.gid ?? 0);
+              try {
+                await extractTo(deps.sys, root, into, writeTar(entries));
+              } finally {
+                src.done();
+              }
+              continue;
+            }
+            await extractTo(deps.sys, root, into, writeTar(entries));
+          }
+        });
+        const fileSum = checksum.slice(7);
+        return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: `/bin/sh -c #(nop) ${ins.name.toUpperCase()} ${items.length === 1 && items[0]!.kind !== "inline" ? "file" : "multi"}:${fileSum} in ${destAbs} ` });
+      } finally {
+        await deps.containers.remove(id, { force: true }).catch(() => {});
+      }
+    });
+  } finally {
+    if (srcContainer) await deps.containers.remove(srcContainer, { force: true }).catch(() => {});
+  }
+}
+
+/** A source of COPY/ADD: a path (in the context or a stage's root), a here-document, a URL, or a local archive to extract. */
+type Item = { kind: "path"; path: string } | { kind: "inline"; name: string; body: Uint8Array } | { kind: "url"; url: string } | { kind: "archive"; path: string };
+
+/**
+ * The sources matched (globs, archives, URLs) added to `items`, and the step's checksum of what
+ * would be copied: names, types, modes, link targets and bytes, not times or owners.
+ */
+async function collectSources(deps: BuildDeps, c: { srcs: string[]; isAdd: boolean; srcImage: ImageRecord | undefined; srcRoot: string; withSource: <T>(fn: (root: string) => Promise<T>) => Promise<T>; items: Item[] }): Promise<string> {
+  const { srcs, isAdd, srcImage, srcRoot, withSource, items } = c;
+  const dfInContext = (p: string) => posix.normalize(`/${p}`).slice(1);
+  for (const src of srcs) {
+    if (isAdd && /^https?:\/\//.test(src)) {
+      items.push({ kind: "url", url: src });
+      continue;
+    }
+    const rel = dfInContext(src);
+    if (!srcImage && (posix.normalize(src).startsWith("../") || posix.normalize(src) === "..")) throw new BuildError(`COPY failed: forbidden path outside the build context: ${src} ()`);
+    const matches = await withSource(async (root) => glob(deps.sys, root, rel));
+    if (!matches.length) throw new BuildError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
+    for (const m of matches) {
+      if (isAdd && !srcImage && isArchive(deps.sys, srcRoot, m)) items.push({ kind: "archive", path: m });
+      else items.push({ kind: "path", path: m });
+    }
+  }
+  // The cache key: the instruction and a checksum of what would be copied.
+  const sum = new Digester("sha256");
+  for (const it of items) {
+    if (it.kind === "inline") sum.update(new TextEncoder().encode(`inline ${it.name}\n`)), sum.update(it.body);
+    else if (it.kind === "url") sum.update(new TextEncoder().encode(`url ${it.url}\n`));
+    else {
+      sum.update(new TextEncoder().encode(`${it.kind} ${it.path}\n`));
+      if (srcImage) continue; // another stage or image: its ID is in the key already
+      // Names, types, modes, link targets and bytes; not times or owners (copies from the context get root's).
+      const src = sourceEntries(deps.sys, srcRoot, it.path);
+      try {
+        for await (const chunk of writeTar(mapEntries(src.entries, (e) => ({ ...e, header: { ...e.header, mtime: 0, uid: 0, gid: 0, uname: "", gname: "" } })))) sum.update(chunk);
+      } finally {
+        src.done();
+      }
+    }
+  }
+  return sum.digest();
+}
+
+
+async function* mapEntries(it: AsyncIterable<TarInput>, fn: (e: TarInput) => TarInput): AsyncGenerator<TarInput> {
+  for await (const e of it) yield fn(e);
+}
+
+/**
+ * A context file opened inside the context (openat2 RESOLVE_IN_ROOT, a final symlink not
+ * followed): a symlink in a client's context cannot make the daemon read one of its own files.
+ */
+function openInRoot(sys: Sys, root: string, path: string): AsyncIterable<Uint8Array> {
+  const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    const fd = sys.openat2(rootFd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    return createReadStream("", { fd, autoClose: true }) as AsyncIterable<Uint8Array>;
+  } finally {
+    sys.close(rootFd);
+  }
+}
+
+/** Whether a context file is a regular tar archive (plain or compressed) that ADD extracts; symlinks never are. */
+function isArchive(sys: Sys, root: string, path: string): boolean {
+  try {
+    const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    let fd: number;
+    try {
+      fd = sys.openat2(rootFd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+    } finally {
+      sys.close(rootFd);
+    }
+    const head = new Uint8Array(512);
+    let n: number;
+    try {
+      if (!fstatSync(fd).isFile()) return false;
+      n = readSync(fd, head, 0, 512, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (detectCompression(head.subarray(0, n)) !== "none") return true;
+    return new TextDecoder().decode(head.subarray(257, 262)) === "ustar";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Source paths matching a COPY source (Go filepath.Match per component); the path itself when it
+ * has no wildcard. Directories are listed through descriptors resolved inside the root, so a
+ * symlink in the context cannot list the daemon's own directories.
+ */
+function glob(sys: Sys, root: string, raw: string): string[] {
+  const pattern = raw.replace(/\/+$/, "");
+  const listIn = (dir: string): string[] | undefined => {
+    const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    try {
+      const fd = sys.openat2(rootFd, dir || ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+      try {
+        return readdirSync(`/proc/self/fd/${fd}`);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      return undefined;
+    } finally {
+      sys.close(rootFd);
+    }
+  };
+  if (!/[*?[]/.test(pattern)) {
+    const dir = pattern.includes("/") ? pattern.slice(0, pattern.lastIndexOf("/")) : "";
+    const base = pattern.slice(pattern.lastIndexOf("/") + 1);
+    return !pattern || listIn(dir)?.includes(base) ? [pattern || "."] : [];
+  }
+  let current = [""];
+  for (const part of pattern.split("/")) {
+    const re = new RegExp(`^${part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+    const next: string[] = [];
+    for (const dir of current) for (const n of (listIn(dir) ?? []).sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
+    current = next;
+  }
+  return current;
+}
+
+/** Whether `path` is a directory inside `root` (resolved inside it). */
+function isDirIn(sys: Sys, root: string, path: string): boolean {
+  try {
+    const rootFd = sys.openat2(AT_FDCWD, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    try {
+      sys.close(sys.openat2(rootFd, path.replace(/^\/+/, "") || ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
+      return true;
+    } finally {
+      sys.close(rootFd);
+    }
+  } catch {
+    return false;
+  }
+}
+
+
+
