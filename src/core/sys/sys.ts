@@ -176,9 +176,8 @@ function check(name: string, path: string | undefined, call: () => number | bigi
   }
 }
 
-/** The real implementation on Linux, through `bun:ffi`. */
-export function createLinuxSys(): Sys {
-  const c = () => getLibc();
+/** Files and mounts: the *at calls inside a root, ownership, modes, times, xattrs, mount and umount. */
+function fileOps(c: () => ReturnType<typeof getLibc>): Pick<Sys, "flock" | "openat2" | "close" | "mkdirat" | "mknodat" | "symlinkat" | "linkat" | "unlinkat" | "fchownat" | "fchmodat" | "utimensat" | "fchown" | "fchmod" | "futimens" | "fsetxattr" | "mount" | "umount2"> {
   return {
     flock(fd, operation, path) {
       check("flock", path, () => getLibcCore().flock(fd, operation));
@@ -236,6 +235,12 @@ export function createLinuxSys(): Sys {
     umount2(target, flags) {
       check("umount2", target, () => c().umount2(cstr(target), flags));
     },
+  };
+}
+
+/** Descriptors: ioctl, pipes and socket pairs, pidfds, fd passing, bpf. */
+function fdOps(c: () => ReturnType<typeof getLibc>): Pick<Sys, "ioctl" | "pipe" | "socketpair" | "pidfdOpen" | "pidfdGetfd" | "recvFd" | "bpf"> {
+  return {
     ioctl(fd, request, arg, path) {
       return check("ioctl", path, () => c().ioctl(fd, BigInt(request), ptr(arg)));
     },
@@ -273,6 +278,12 @@ export function createLinuxSys(): Sys {
     bpf(cmd, attr, what) {
       return check("bpf", what, () => c().syscall(SYS_bpf, cmd, ptr(attr), attr.length, 0, 0, 0));
     },
+  };
+}
+
+/** Sockets (netlink among them, in a namespace too), extended attributes, syncfs. */
+function socketOps(c: () => ReturnType<typeof getLibc>): Pick<Sys, "socket" | "socketInNetns" | "bind" | "getsockname" | "setsockopt" | "send" | "recv" | "wait4" | "lgetxattrs" | "syncfs"> {
+  return {
     socket(domain, type, protocol) {
       return check("socket", undefined, () => c().syscall(SYS_socket, domain, type, protocol, 0, 0, 0));
     },
@@ -341,6 +352,12 @@ export function createLinuxSys(): Sys {
       check("syncfs", path, () => c().syncfs(fd));
     },
   };
+}
+
+/** The real implementation on Linux, through `bun:ffi`. */
+export function createLinuxSys(): Sys {
+  const c = () => getLibc();
+  return { ...fileOps(c), ...fdOps(c), ...socketOps(c) };
 }
 
 let shared: Sys | undefined;

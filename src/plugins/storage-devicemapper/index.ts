@@ -42,7 +42,7 @@ export type DevicemapperOptions = v.InferOutput<typeof DevicemapperOptions>;
 /** What the driver needs from the system; tests replace parts of it. */
 export interface DevicemapperDeps {
   sys: Sys;
-  dm?: Pick<DeviceMapper, "create" | "load" | "resume" | "suspend" | "remove" | "info" | "status" | "message" | "targetVersions" | "close">;
+  dm?: DmApi;
   attachLoop?: (sys: Sys, file: string) => LoopDevice;
   /** Make a filesystem on `device` (default: run mkfs.<fs>). */
   mkfs?: (device: string, fs: string) => void;
@@ -77,6 +77,95 @@ function sparseFile(path: string, size: number): void {
 
 const human = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}GB` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}MB` : `${(n / 1e3).toFixed(2)}kB`);
 
+/** The device-mapper calls the driver makes (a fake in the unit tests). */
+type DmApi = Pick<DeviceMapper, "create" | "load" | "resume" | "suspend" | "remove" | "info" | "status" | "message" | "targetVersions" | "close">;
+
+/** Create, load and resume a device (its /dev/mapper node made: no udev on many small systems); removed again if any step fails. */
+function activateDm(dm: DmApi, sys: DevicemapperDeps["sys"], devDir: string, name: string, targets: DmTarget[], readonly: boolean): void {
+  const dev = dm.create(name);
+  try {
+    dm.load(name, targets, readonly);
+    dm.resume(name);
+    const path = join(devDir, name);
+    if (!existsSync(path)) sys.mknodat(AT_FDCWD, path, S_IFBLK | 0o600, dev.major, dev.minor);
+  } catch (err) {
+    try {
+      dm.remove(name);
+    } catch {
+      /* report the first failure */
+    }
+    throw err;
+  }
+}
+
+/** The loop-file thin pool made on first start (and re-attached after a reboot). */
+function createLoopPool(p: { sys: DevicemapperDeps["sys"]; opts: DevicemapperOptions; deps: DevicemapperDeps; poolName: string; dataFile: string; metaFile: string }, activateDevice: (name: string, targets: DmTarget[], readonly: boolean) => void): void {
+  const { sys, opts, deps, poolName, dataFile, metaFile } = p;
+  sparseFile(dataFile, opts.loopdatasize);
+  sparseFile(metaFile, opts.loopmetadatasize);
+  const attach = deps.attachLoop ?? attachLoop;
+  const data = attach(sys, dataFile);
+  const metadata = attach(sys, metaFile);
+  try {
+    const length = BigInt(Math.floor(opts.loopdatasize / SECTOR));
+    const lowWater = Math.max(1, Math.floor(opts.loopdatasize / (opts.blocksize * SECTOR) / 100));
+    activateDevice(poolName, [{ start: 0n, length, type: "thin-pool", params: `${metadata.path} ${data.path} ${opts.blocksize} ${lowWater} 1 skip_block_zeroing` }], false);
+  } finally {
+    data.close();
+    metadata.close();
+  }
+}
+
+/** `docker info`'s Storage Driver lines: the pool, its block size, the base, the space used. */
+function poolStatus(p: { dm: DmApi; opts: DevicemapperOptions; poolName: string; dataFile: string; metaFile: string }, base: { fs: string; basesize: number } | undefined): [string, string][] {
+  const { dm, opts, poolName, dataFile, metaFile } = p;
+  const lines: [string, string][] = [
+    ["Pool Name", poolName],
+    ["Pool Blocksize", human(opts.blocksize * SECTOR)],
+    ["Base Device Size", human(base?.basesize ?? opts.basesize)],
+    ["Backing Filesystem", (base?.fs ?? opts.fs) === "ext4" ? "extfs" : (base?.fs ?? opts.fs)],
+  ];
+  if (!base) return [...lines, ["Pool Status", "created on first use"]];
+  if (!opts.thinpooldev) lines.push(["Data file", dataFile], ["Metadata file", metaFile]);
+  try {
+    // thin-pool status: <transaction> <used meta>/<total meta> <used data>/<total data> …
+    const f = dm.status(poolName)[0]?.params.split(" ") ?? [];
+    const [mu, mt] = (f[1] ?? "0/0").split("/").map(Number);
+    const [du, dt] = (f[2] ?? "0/0").split("/").map(Number);
+    const blk = opts.blocksize * SECTOR;
+    lines.push(["Data Space Used", human(du! * blk)], ["Data Space Total", human(dt! * blk)]);
+    lines.push(["Metadata Space Used", human(mu! * 4096)], ["Metadata Space Total", human(mt! * 4096)]);
+  } catch (err) {
+    lines.push(["Pool Status", messageOf(err)]);
+  }
+  return lines;
+}
+
+/** create_snap needs its origin quiet: suspend it around the message when it is active. */
+function snapshotThin(dm: DmApi, poolName: string, nameOf: (id: number) => string, id: number, origin: number): void {
+  // An id not in the metadata can only be an orphan of an interrupted create: clear it first.
+  try {
+    dm.message(poolName, `delete ${id}`);
+  } catch {
+    /* the usual case: there is none */
+  }
+  const active = origin !== BASE_ID && !!dm.info(nameOf(origin));
+  if (active) dm.suspend(nameOf(origin));
+  try {
+    dm.message(poolName, `create_snap ${id} ${origin}`);
+  } finally {
+    if (active) dm.resume(nameOf(origin));
+  }
+}
+
+/** NotSupported unless the kernel's device-mapper has the thin-pool and thin targets. */
+function requireThinTargets(dm: DmApi): void {
+  const versions = dm.targetVersions();
+  for (const t of ["thin-pool", "thin"]) {
+    if (!versions.has(t)) throw new NotSupportedError(`the kernel's device-mapper has no ${t} target (modprobe dm_thin_pool)`);
+  }
+}
+
 /** Create the driver rooted at `root`; the pool and base device are made on first use. */
 export function createDevicemapperDriver(root: string, opts: DevicemapperOptions, deps: DevicemapperDeps): StorageDriver {
   const { sys } = deps;
@@ -84,10 +173,7 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
   const devDir = deps.devDir ?? "/dev/mapper";
   const mkfs = deps.mkfs ?? runMkfs;
   mkdirSync(join(root, "devicemapper"), { recursive: true, mode: 0o700 });
-  const versions = dm.targetVersions();
-  for (const t of ["thin-pool", "thin"]) {
-    if (!versions.has(t)) throw new NotSupportedError(`the kernel's device-mapper has no ${t} target (modprobe dm_thin_pool)`);
-  }
+  requireThinTargets(dm);
   const st = statSync(root);
   const prefix = `bunker-${st.dev}-${st.ino}`;
   const poolName = opts.thinpooldev ?? `${prefix}-pool`;
@@ -98,28 +184,7 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
   const nameOf = (id: number) => `${prefix}-${id}`;
   const pathOf = (id: number) => join(devDir, nameOf(id));
 
-  /** Make sure /dev/mapper/<name> exists (no udev on many small systems). */
-  const ensureNode = (name: string, dev: { major: number; minor: number }) => {
-    const path = join(devDir, name);
-    if (!existsSync(path)) sys.mknodat(AT_FDCWD, path, S_IFBLK | 0o600, dev.major, dev.minor);
-  };
-  /** Create, load and resume a device; removed again if any step fails. */
-  const activateDevice = (name: string, targets: DmTarget[], readonly: boolean) => {
-    const dev = dm.create(name);
-    try {
-      dm.load(name, targets, readonly);
-      dm.resume(name);
-      ensureNode(name, dev);
-    } catch (err) {
-      try {
-        dm.remove(name);
-      } catch {
-        /* report the first failure */
-      }
-      throw err;
-    }
-  };
-
+  const activateDevice = (name: string, targets: DmTarget[], readonly: boolean) => activateDm(dm, sys, devDir, name, targets, readonly);
   const thinTable = (id: number): DmTarget[] => [{ start: 0n, length: BigInt(Math.floor((base?.basesize ?? opts.basesize) / SECTOR)), type: "thin", params: `${poolPath} ${id}` }];
   const activate = (id: number, readonly: boolean) => {
     if (!dm.info(nameOf(id))) activateDevice(nameOf(id), thinTable(id), readonly);
@@ -138,19 +203,7 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
     // The pool: an existing one, or loop files made on first start (and re-attached after a reboot).
     if (!dm.info(poolName)) {
       if (opts.thinpooldev) throw new EngineError("failed-precondition", `thin pool ${opts.thinpooldev} does not exist`);
-      sparseFile(dataFile, opts.loopdatasize);
-      sparseFile(metaFile, opts.loopmetadatasize);
-      const attach = deps.attachLoop ?? attachLoop;
-      const data = attach(sys, dataFile);
-      const metadata = attach(sys, metaFile);
-      try {
-        const length = BigInt(Math.floor(opts.loopdatasize / SECTOR));
-        const lowWater = Math.max(1, Math.floor(opts.loopdatasize / (opts.blocksize * SECTOR) / 100));
-        activateDevice(poolName, [{ start: 0n, length, type: "thin-pool", params: `${metadata.path} ${data.path} ${opts.blocksize} ${lowWater} 1 skip_block_zeroing` }], false);
-      } finally {
-        data.close();
-        metadata.close();
-      }
+      createLoopPool({ sys, opts, deps, poolName, dataFile, metaFile }, activateDevice);
     }
     // The base: an empty formatted thin device every base layer is a snapshot of.
     const baseMarker = join(root, "devicemapper", "base.json");
@@ -177,22 +230,7 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
     const { fs } = ready();
     return [{ type: fs, source: pathOf(s.id), options: s.kind === "view" ? ["ro", fs === "ext4" ? "noload" : "norecovery"] : ["rw"] }];
   };
-  /** create_snap needs its origin quiet: suspend it around the message when it is active. */
-  const snapshot = (id: number, origin: number) => {
-    // An id not in the metadata can only be an orphan of an interrupted create: clear it first.
-    try {
-      dm.message(poolName, `delete ${id}`);
-    } catch {
-      /* the usual case: there is none */
-    }
-    const active = origin !== BASE_ID && !!dm.info(nameOf(origin));
-    if (active) dm.suspend(nameOf(origin));
-    try {
-      dm.message(poolName, `create_snap ${id} ${origin}`);
-    } finally {
-      if (active) dm.resume(nameOf(origin));
-    }
-  };
+  const snapshot = (id: number, origin: number) => snapshotThin(dm, poolName, nameOf, id, origin);
   const create = async (key: string, kind: "active" | "view", parent?: string) => {
     ready();
     const rec = meta.create(key, kind, parent);
@@ -209,28 +247,7 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
 
   return {
     name: "devicemapper",
-    status() {
-      const lines: [string, string][] = [
-        ["Pool Name", poolName],
-        ["Pool Blocksize", human(opts.blocksize * SECTOR)],
-        ["Base Device Size", human(base?.basesize ?? opts.basesize)],
-        ["Backing Filesystem", (base?.fs ?? opts.fs) === "ext4" ? "extfs" : (base?.fs ?? opts.fs)],
-      ];
-      if (!base) return [...lines, ["Pool Status", "created on first use"]];
-      if (!opts.thinpooldev) lines.push(["Data file", dataFile], ["Metadata file", metaFile]);
-      try {
-        // thin-pool status: <transaction> <used meta>/<total meta> <used data>/<total data> …
-        const f = dm.status(poolName)[0]?.params.split(" ") ?? [];
-        const [mu, mt] = (f[1] ?? "0/0").split("/").map(Number);
-        const [du, dt] = (f[2] ?? "0/0").split("/").map(Number);
-        const blk = opts.blocksize * SECTOR;
-        lines.push(["Data Space Used", human(du! * blk)], ["Data Space Total", human(dt! * blk)]);
-        lines.push(["Metadata Space Used", human(mu! * 4096)], ["Metadata Space Total", human(mt! * 4096)]);
-      } catch (err) {
-        lines.push(["Pool Status", messageOf(err)]);
-      }
-      return lines;
-    },
+    status: () => poolStatus({ dm, opts, poolName, dataFile, metaFile }, base),
     prepare: (key, parent) => create(key, "active", parent),
     view: (key, parent) => create(key, "view", parent),
     async mounts(key) {
