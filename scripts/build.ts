@@ -21,13 +21,24 @@ mkdirSync("dist", { recursive: true });
 for (const t of targets) {
   const started = performance.now();
   const args = [
-    process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", "--sourcemap=none",
+    process.execPath,
+    "build",
+    "--compile",
+    "--minify",
+    "--bytecode",
+    "--format=esm",
+    "--sourcemap=none",
     // A daemon must not pick up a .env or bunfig.toml from whatever directory it was started in.
-    "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
-    "--define", `BUNKER_BUILD_COMMIT=${JSON.stringify(commit)}`,
-    "--define", `BUNKER_BUILD_TIME=${JSON.stringify(buildTime)}`,
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    "--define",
+    `BUNKER_BUILD_COMMIT=${JSON.stringify(commit)}`,
+    "--define",
+    `BUNKER_BUILD_TIME=${JSON.stringify(buildTime)}`,
     ...(t.target ? [`--target=${t.target}`] : []),
-    "src/main.ts", "--outfile", t.out,
+    "src/main.ts",
+    "--outfile",
+    t.out,
   ];
   const r = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) {

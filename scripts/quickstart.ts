@@ -18,7 +18,10 @@ const host = `unix://${execRoot}/bunker.sock`;
 const daemon = Bun.spawn(["dist/bunker", "daemon", "--data-root", dataRoot, "--exec-root", execRoot], { stdout: "inherit", stderr: "inherit" });
 for (let i = 0; ; i++) {
   if (daemon.exitCode !== null) process.exit(daemon.exitCode);
-  const ok = await fetch("http://localhost/_ping", { unix: `${execRoot}/bunker.sock` } as RequestInit).then((r) => r.ok, () => false);
+  const ok = await fetch("http://localhost/_ping", { unix: `${execRoot}/bunker.sock` } as RequestInit).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (ok) break;
   if (i > 500) {
     console.error("daemon did not come up");

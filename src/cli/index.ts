@@ -40,7 +40,6 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
     .option("-D, --debug", "Enable debug mode")
     .option("--tlsverify", "Use TLS and verify the remote");
 
-
   systemCommands(r, builtins);
   containerLifecycleCommands(r);
   containerCommands(r);
@@ -85,10 +84,53 @@ export async function runCli(argv: string[], builtins: readonly AnyRegistration[
 
 /** Flags of run/create/exec that take a value (so the operand after them is not the image). */
 const VALUE_FLAGS = new Set([
-  "-H", "--host", "--name", "-e", "--env", "--env-file", "-v", "--volume", "--mount", "--tmpfs", "-w", "--workdir", "-u", "--user", "--entrypoint",
-  "--restart", "-m", "--memory", "--memory-swap", "--cpus", "-c", "--cpu-shares", "--cpuset-cpus", "--pids-limit", "--ulimit", "--cap-add", "--cap-drop",
-  "--security-opt", "--hostname", "--add-host", "--dns", "--group-add", "-l", "--label", "--network", "--log-driver", "--log-opt", "--stop-signal",
-  "--stop-timeout", "--expose", "--pull", "-p", "--publish", "--ip", "--ip6", "--network-alias", "--link",
+  "-H",
+  "--host",
+  "--name",
+  "-e",
+  "--env",
+  "--env-file",
+  "-v",
+  "--volume",
+  "--mount",
+  "--tmpfs",
+  "-w",
+  "--workdir",
+  "-u",
+  "--user",
+  "--entrypoint",
+  "--restart",
+  "-m",
+  "--memory",
+  "--memory-swap",
+  "--cpus",
+  "-c",
+  "--cpu-shares",
+  "--cpuset-cpus",
+  "--pids-limit",
+  "--ulimit",
+  "--cap-add",
+  "--cap-drop",
+  "--security-opt",
+  "--hostname",
+  "--add-host",
+  "--dns",
+  "--group-add",
+  "-l",
+  "--label",
+  "--network",
+  "--log-driver",
+  "--log-opt",
+  "--stop-signal",
+  "--stop-timeout",
+  "--expose",
+  "--pull",
+  "-p",
+  "--publish",
+  "--ip",
+  "--ip6",
+  "--network-alias",
+  "--link",
 ]);
 
 /** docker stops reading its own flags at the image (run, create) or the container (exec). */
@@ -100,7 +142,6 @@ export function stopAtOperand(argv: string[]): string[] {
 function isFlagValue(args: string[], word: string, at = args.indexOf(word)): boolean {
   return at > 0 && (args[at - 1] === "-H" || args[at - 1] === "--host");
 }
-
 
 /** What the command registrations share: the cac instance, where an action puts its result, the client context. */
 interface Registrar {
@@ -159,7 +200,7 @@ const runFlags = (cmd: ReturnType<ReturnType<typeof cac>["command"]>) =>
     .option("--stop-timeout <s>", "Timeout (in seconds) to stop a container")
     .option("--expose <port>", "Expose a port or a range of ports", { type: [String] })
     .option("--init", "Run an init inside the container that forwards signals and reaps processes")
-    .option("--pull <policy>", "Pull image before running (\"always\", \"missing\", \"never\")");
+    .option("--pull <policy>", 'Pull image before running ("always", "missing", "never")');
 
 /** version, info, events, daemon. */
 function systemCommands({ cli, set, ctxOf }: Registrar, builtins: readonly AnyRegistration[]): void {
@@ -217,17 +258,12 @@ function systemCommands({ cli, set, ctxOf }: Registrar, builtins: readonly AnyRe
     .option("--log-opt <kv>", "Default log driver option key=value (repeatable)", { type: [String] })
     .option("--exec-opt <opt>", "Runtime execution option: native.cgroupdriver=cgroupfs|systemd (repeatable)", { type: [String] })
     .action((o) => set(import("./commands/daemon.ts").then((m) => m.daemonCommand(o, builtins))));
-
 }
 
 /** run, create, start, stop, restart, kill, rm, pause, unpause, wait, rename, top. */
 function containerLifecycleCommands({ cli, set, ctxOf }: Registrar): void {
-  runFlags(cli.command("run <image> [...command]", "Create and run a new container from an image")).action(
-    (image: string, command: string[], o) => set(C().then((m) => m.runCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))),
-  );
-  runFlags(cli.command("create <image> [...command]", "Create a new container")).action(
-    (image: string, command: string[], o) => set(C().then((m) => m.createCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))),
-  );
+  runFlags(cli.command("run <image> [...command]", "Create and run a new container from an image")).action((image: string, command: string[], o) => set(C().then((m) => m.runCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))));
+  runFlags(cli.command("create <image> [...command]", "Create a new container")).action((image: string, command: string[], o) => set(C().then((m) => m.createCommand(ctxOf(o), o, image, [...command, ...(o["--"] ?? [])]))));
   cli
     .command("start [...containers]", "Start one or more stopped containers")
     .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
@@ -357,7 +393,10 @@ function containerCommands({ cli, set, ctxOf }: Registrar): void {
 /** images, tag, rmi, load, save, build, pull, push, login, logout, search, registry. */
 function imageCommands({ cli, set, ctxOf }: Registrar): void {
   const I = () => import("./commands/images.ts");
-  cli.command("images", "List images").option("-q, --quiet", "Only show image IDs").action((o) => set(I().then((m) => m.imagesCommand(ctxOf(o), o))));
+  cli
+    .command("images", "List images")
+    .option("-q, --quiet", "Only show image IDs")
+    .action((o) => set(I().then((m) => m.imagesCommand(ctxOf(o), o))));
   cli.command("tag <source> <target>", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE").action((a: string, b: string, o) => set(I().then((m) => m.tagCommand(ctxOf(o), a, b))));
   cli
     .command("rmi [...images]", "Remove one or more images")

@@ -45,7 +45,12 @@ function lookup(value: unknown, path: string): unknown {
 
 function show(v: unknown): string {
   if (v === undefined || v === null) return "<no value>";
-  if (typeof v === "object") return Array.isArray(v) ? `[${v.map(show).join(" ")}]` : `map[${Object.entries(v).map(([k, x]) => `${k}:${show(x)}`).join(" ")}]`;
+  if (typeof v === "object")
+    return Array.isArray(v)
+      ? `[${v.map(show).join(" ")}]`
+      : `map[${Object.entries(v)
+          .map(([k, x]) => `${k}:${show(x)}`)
+          .join(" ")}]`;
   return String(v);
 }
 
@@ -106,7 +111,7 @@ export function toTimestamp(value: string, now = Date.now()): string {
   const dur = /^((\d+(\.\d+)?)(ns|us|µs|ms|s|m|h))+$/.test(value);
   if (dur) {
     let ms = 0;
-    const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+    const mult: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
     for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * mult[m[2]!]!;
     return msToTimestamp(now - ms);
   }

@@ -3,7 +3,6 @@
  */
 import { EngineError } from "./errors.ts";
 
-
 /** Concatenate byte arrays (returns the only part itself when there is one). */
 export function concatBytes(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]!;

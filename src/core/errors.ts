@@ -5,17 +5,7 @@
  */
 
 /** The closed set of error classes; each maps to exactly one HTTP status. */
-export type ErrorCode =
-  | "not-found"
-  | "already-exists"
-  | "invalid-argument"
-  | "failed-precondition"
-  | "conflict"
-  | "unavailable"
-  | "not-implemented"
-  | "permission-denied"
-  | "resource-exhausted"
-  | "internal";
+export type ErrorCode = "not-found" | "already-exists" | "invalid-argument" | "failed-precondition" | "conflict" | "unavailable" | "not-implemented" | "permission-denied" | "resource-exhausted" | "internal";
 
 /** An error with a machine-readable class. Wrap causes with `{ cause }`. */
 export class EngineError extends Error {
@@ -31,8 +21,7 @@ export class EngineError extends Error {
 
 /** Shorthand constructors keep call sites short and the code visible. */
 export const notFound = (msg: string, cause?: unknown) => new EngineError("not-found", msg, { cause });
-export const invalidArgument = (msg: string, cause?: unknown) =>
-  new EngineError("invalid-argument", msg, { cause });
+export const invalidArgument = (msg: string, cause?: unknown) => new EngineError("invalid-argument", msg, { cause });
 export const conflict = (msg: string, cause?: unknown) => new EngineError("conflict", msg, { cause });
 export const unavailable = (msg: string, cause?: unknown) => new EngineError("unavailable", msg, { cause });
 export const resourceExhausted = (msg: string, cause?: unknown) => new EngineError("resource-exhausted", msg, { cause });
@@ -49,10 +38,7 @@ export class SyscallError extends EngineError {
     readonly path?: string,
     detail?: string,
   ) {
-    super(
-      errnoCode(errno),
-      `${syscall}${path ? ` ${path}` : ""}: ${errnoName(errno)} (${strerror(errno)})${detail ? `: ${detail}` : ""}`,
-    );
+    super(errnoCode(errno), `${syscall}${path ? ` ${path}` : ""}: ${errnoName(errno)} (${strerror(errno)})${detail ? `: ${detail}` : ""}`);
   }
   /** Symbolic errno such as `EPERM`. */
   get errnoName(): string {

@@ -8,8 +8,5 @@ const MARK = "\u0000big:";
 
 /** `JSON.stringify` that writes bigints as integer literals. */
 export function stringifyJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `${MARK}${v}` : v)).replace(
-    /"\\u0000big:(-?\d+)"/g,
-    "$1",
-  );
+  return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? `${MARK}${v}` : v)).replace(/"\\u0000big:(-?\d+)"/g, "$1");
 }

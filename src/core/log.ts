@@ -35,7 +35,7 @@ const stderrSink: LogSink = (line) => {
 
 /** Create a logger writing to `sink` at `level` in `format`. */
 export function createLogger(opts: { level?: LogLevel; format?: LogFormat; sink?: LogSink } = {}): Logger {
-  const state = { level: opts.level ?? "info", format: opts.format ?? "text" as LogFormat };
+  const state = { level: opts.level ?? "info", format: opts.format ?? ("text" as LogFormat) };
   const sink = opts.sink ?? stderrSink;
   const make = (base: LogFields): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: LogFields) => {

@@ -142,14 +142,11 @@ export async function startCommand(ctx: CliContext, o: Opts, names: string[]): P
 
 export const stopCommand = (ctx: CliContext, o: Opts, names: string[]) =>
   each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/stop`, { query: { t: o.time as number | undefined, signal: o.signal as string | undefined } })));
-export const restartCommand = (ctx: CliContext, o: Opts, names: string[]) =>
-  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/restart`, { query: { t: o.time as number | undefined } })));
-export const killCommand = (ctx: CliContext, o: Opts, names: string[]) =>
-  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/kill`, { query: { signal: (o.signal as string | undefined) ?? "KILL" } })));
+export const restartCommand = (ctx: CliContext, o: Opts, names: string[]) => each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/restart`, { query: { t: o.time as number | undefined } })));
+export const killCommand = (ctx: CliContext, o: Opts, names: string[]) => each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/kill`, { query: { signal: (o.signal as string | undefined) ?? "KILL" } })));
 export const rmCommand = (ctx: CliContext, o: Opts, names: string[]) =>
   each(ctx, names, async (n) => void (await ctx.client().request("DELETE", `/containers/${n}`, { query: { force: o.force ? 1 : undefined, v: o.volumes ? 1 : undefined } })));
-export const pauseCommand = (ctx: CliContext, names: string[], pause: boolean) =>
-  each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/${pause ? "pause" : "unpause"}`)));
+export const pauseCommand = (ctx: CliContext, names: string[], pause: boolean) => each(ctx, names, async (n) => void (await ctx.client().request("POST", `/containers/${n}/${pause ? "pause" : "unpause"}`)));
 
 export async function waitCommand(ctx: CliContext, names: string[]): Promise<number> {
   return each(ctx, names, async (n) => ctx.out(`${(await ctx.client().json<{ StatusCode: number }>("POST", `/containers/${n}/wait`)).StatusCode}\n`), false);
@@ -208,7 +205,9 @@ export async function psCommand(ctx: CliContext, o: Opts): Promise<number> {
     const at = f.indexOf("=");
     (filters[f.slice(0, at)] ??= []).push(f.slice(at + 1));
   }
-  const rows = await ctx.client().json<Summary[]>("GET", "/containers/json", { query: { all: o.all || o.quiet && o.all ? 1 : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined, limit: o.last as number | undefined } });
+  const rows = await ctx
+    .client()
+    .json<Summary[]>("GET", "/containers/json", { query: { all: o.all || (o.quiet && o.all) ? 1 : undefined, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined, limit: o.last as number | undefined } });
   const trunc = o.trunc !== false; // cac reads --no-trunc as trunc: false
   if (o.quiet) {
     for (const r of rows) ctx.out(`${trunc ? r.Id.slice(0, 12) : r.Id}\n`);
@@ -224,13 +223,21 @@ export async function psCommand(ctx: CliContext, o: Opts): Promise<number> {
     State: r.State,
     Status: r.Status,
     Names: r.Names.map((n) => n.slice(1)).join(","),
-    Labels: Object.entries(r.Labels).map(([k, v]) => `${k}=${v}`).join(","),
+    Labels: Object.entries(r.Labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(","),
   });
   if (o.format) {
     for (const r of rows) ctx.out(`${renderFormat(String(o.format), view(r))}\n`);
     return 0;
   }
-  const lines = ["CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES", ...rows.map((r) => { const v = view(r); return `${v.ID}\t${v.Image}\t${v.Command}\t${v.RunningFor}\t${v.Status}\t${v.Ports}\t${v.Names}`; })];
+  const lines = [
+    "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES",
+    ...rows.map((r) => {
+      const v = view(r);
+      return `${v.ID}\t${v.Image}\t${v.Command}\t${v.RunningFor}\t${v.Status}\t${v.Ports}\t${v.Names}`;
+    }),
+  ];
   ctx.out(`${tabwrite(lines.join("\n"), 10, 3)}\n`); // docker: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
   return 0;
 }
@@ -409,7 +416,9 @@ async function collect(body: AsyncIterable<Uint8Array> | undefined): Promise<Uin
 /** `bunker commit CONTAINER [REPO[:TAG]]`. */
 export async function commitCommand(ctx: CliContext, o: Opts, name: string, ref?: string): Promise<number> {
   const [repo, tag] = ref ? (ref.lastIndexOf(":") > ref.lastIndexOf("/") ? [ref.slice(0, ref.lastIndexOf(":")), ref.slice(ref.lastIndexOf(":") + 1)] : [ref, undefined]) : [undefined, undefined];
-  const r = await ctx.client().json<{ Id: string }>("POST", "/commit", { query: { container: name, repo, tag, comment: o.message as string | undefined, author: o.author as string | undefined, pause: o.pause === false ? 0 : 1, changes: list(o.change).join("\n") || undefined } });
+  const r = await ctx.client().json<{ Id: string }>("POST", "/commit", {
+    query: { container: name, repo, tag, comment: o.message as string | undefined, author: o.author as string | undefined, pause: o.pause === false ? 0 : 1, changes: list(o.change).join("\n") || undefined },
+  });
   ctx.out(`${r.Id}\n`);
   return 0;
 }
@@ -446,7 +455,15 @@ export async function statsCommand(ctx: CliContext, names: string[]): Promise<nu
   const rows = ["CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS"];
   const { bytesSize } = await import("../output.ts");
   for (const id of ids) {
-    const s = await client.json<{ id: string; name: string; cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number; online_cpus: number }; precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number }; memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> }; pids_stats: { current?: number }; blkio_stats: { io_service_bytes_recursive: { op: string; value: number }[] | null } }>("GET", `/containers/${id}/stats`, { query: { stream: 0 } });
+    const s = await client.json<{
+      id: string;
+      name: string;
+      cpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage: number; online_cpus: number };
+      precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
+      memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
+      pids_stats: { current?: number };
+      blkio_stats: { io_service_bytes_recursive: { op: string; value: number }[] | null };
+    }>("GET", `/containers/${id}/stats`, { query: { stream: 0 } });
     const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
     const sysDelta = s.cpu_stats.system_cpu_usage - (s.precpu_stats.system_cpu_usage ?? 0);
     const cpu = sysDelta > 0 ? (cpuDelta / sysDelta) * (s.cpu_stats.online_cpus || 1) * 100 : 0;
@@ -456,7 +473,9 @@ export async function statsCommand(ctx: CliContext, names: string[]): Promise<nu
     const blk = s.blkio_stats.io_service_bytes_recursive ?? [];
     const rd = blk.filter((b) => b.op.toLowerCase() === "read").reduce((a, b) => a + b.value, 0);
     const wr = blk.filter((b) => b.op.toLowerCase() === "write").reduce((a, b) => a + b.value, 0);
-    rows.push(`${s.id.slice(0, 12)}\t${s.name.slice(1)}\t${cpu.toFixed(2)}%\t${bytesSize(used)} / ${bytesSize(limit)}\t${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%\t0B / 0B\t${bytesSize(rd)} / ${bytesSize(wr)}\t${s.pids_stats.current ?? 0}`);
+    rows.push(
+      `${s.id.slice(0, 12)}\t${s.name.slice(1)}\t${cpu.toFixed(2)}%\t${bytesSize(used)} / ${bytesSize(limit)}\t${limit ? ((used / limit) * 100).toFixed(2) : "0.00"}%\t0B / 0B\t${bytesSize(rd)} / ${bytesSize(wr)}\t${s.pids_stats.current ?? 0}`,
+    );
   }
   ctx.out(`${tabwrite(rows.join("\n"), 10, 3)}\n`);
   return 0;

@@ -8,10 +8,8 @@ import { resolve } from "node:path";
 
 import { parseByteSize } from "../../core/bytes.ts";
 
-
 import { invalidArgument } from "../../core/errors.ts";
 import { type HostBinding, parsePublish } from "../../core/network/port-spec.ts";
-
 
 import { endpointIpam } from "./networks.ts";
 
@@ -32,7 +30,15 @@ export function resourceFlags(o: Opts): Record<string, unknown> {
 
 /** The create body from `run`/`create` flags (docker's cli/command/container/opts.go, the common part). */
 export function createBody(o: Opts, image: string, cmd: string[]): Record<string, unknown> {
-  const env = [...list(o.envFile).flatMap((f) => readFileSync(f, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))), ...list(o.env)].map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+  const env = [
+    ...list(o.envFile).flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#")),
+    ),
+    ...list(o.env),
+  ].map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
   const labels = Object.fromEntries(list(o.label).map((l) => (l.includes("=") ? [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] : [l, ""])));
   const binds: string[] = [];
   const volumes: Record<string, object> = {};
@@ -119,4 +125,3 @@ export function createBody(o: Opts, image: string, cmd: string[]): Record<string
     },
   };
 }
-

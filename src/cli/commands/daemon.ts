@@ -144,7 +144,11 @@ export function daemonFlags(o: DaemonCliOptions): DaemonFlags {
   const repeatable = new Set(["hosts", "required-plugins", "plugins", "docker-plugin-dirs", "dns", "default-address-pools", "insecure-registries", "registry-mirrors", "exec-opts"]);
   // A single-valued flag given twice keeps the last value, as docker's flag parser does.
   const last = (k: string, v: unknown) => (!repeatable.has(k) && Array.isArray(v) ? v.at(-1) : v);
-  return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined).map(([k, v]) => [k, last(k, v)])) as DaemonFlags;
+  return Object.fromEntries(
+    Object.entries(f)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, last(k, v)]),
+  ) as DaemonFlags;
 }
 
 /** Run the daemon until a signal stops it. Resolves with the exit code. */

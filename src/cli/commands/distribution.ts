@@ -132,7 +132,9 @@ export async function logoutCommand(ctx: CliContext, server?: string): Promise<n
 }
 
 export async function searchCommand(ctx: CliContext, o: Opts, term: string): Promise<number> {
-  const rows = await ctx.client().json<{ name: string; description: string; star_count: number; is_official: boolean }[]>("GET", "/images/search", { query: { term, limit: o.limit as number | undefined }, headers: authHeaderFor(`${term.split("/")[0]}/x`) });
+  const rows = await ctx
+    .client()
+    .json<{ name: string; description: string; star_count: number; is_official: boolean }[]>("GET", "/images/search", { query: { term, limit: o.limit as number | undefined }, headers: authHeaderFor(`${term.split("/")[0]}/x`) });
   ctx.out(`${tabwrite(["NAME\tDESCRIPTION\tSTARS\tOFFICIAL", ...rows.map((r) => `${r.name}\t${r.description}\t${r.star_count}\t${r.is_official ? "[OK]" : ""}`)].join("\n"), 10, 3)}\n`);
   return 0;
 }

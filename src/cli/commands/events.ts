@@ -30,10 +30,7 @@ export function filtersJson(filters: string[]): string | undefined {
 }
 
 /** Run the command until the daemon closes the stream, `--until` passes or the user interrupts. */
-export async function eventsCommand(
-  ctx: CliContext,
-  opts: { since?: string; until?: string; filter?: string | string[]; format?: string },
-): Promise<number> {
+export async function eventsCommand(ctx: CliContext, opts: { since?: string; until?: string; filter?: string | string[]; format?: string }): Promise<number> {
   const filters = opts.filter === undefined ? [] : Array.isArray(opts.filter) ? opts.filter : [opts.filter];
   const res = await ctx.client().request("GET", "/events", {
     query: {

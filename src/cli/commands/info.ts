@@ -62,7 +62,12 @@ export function renderServerInfo(i: Info): string {
     add(`  System Time: ${i.SystemTime}`);
     add(`  EventsListeners: ${i.NEventsListener}`);
   }
-  for (const [k, v] of [["HTTP Proxy", i.HttpProxy], ["HTTPS Proxy", i.HttpsProxy], ["No Proxy", i.NoProxy]]) if (v) add(` ${k}: ${v}`);
+  for (const [k, v] of [
+    ["HTTP Proxy", i.HttpProxy],
+    ["HTTPS Proxy", i.HttpsProxy],
+    ["No Proxy", i.NoProxy],
+  ])
+    if (v) add(` ${k}: ${v}`);
   add(` Experimental: ${i.ExperimentalBuild}`);
   const insecure = (i.RegistryConfig?.InsecureRegistryCIDRs ?? []) as string[];
   if (insecure.length) {

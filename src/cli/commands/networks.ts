@@ -35,7 +35,16 @@ export async function networkCommand(ctx: CliContext, o: Opts, sub: string, args
       const aux = kv(list(o.auxAddress));
       const config = subnets.map((s, i) => ({ Subnet: s, ...(gateways[i] ? { Gateway: gateways[i] } : {}), ...(ranges[i] ? { IPRange: ranges[i] } : {}), ...(Object.keys(aux).length ? { AuxiliaryAddresses: aux } : {}) }));
       const r = await client.json<{ Id: string }>("POST", "/networks/create", {
-        body: { Name: args[0], Driver: o.driver ?? "bridge", Internal: !!o.internal, EnableIPv6: !!o.ipv6, Attachable: !!o.attachable, IPAM: { Driver: o.ipamDriver ? String(o.ipamDriver) : "default", Config: config, Options: {} }, Options: kv(list(o.opt)), Labels: kv(list(o.label)) },
+        body: {
+          Name: args[0],
+          Driver: o.driver ?? "bridge",
+          Internal: !!o.internal,
+          EnableIPv6: !!o.ipv6,
+          Attachable: !!o.attachable,
+          IPAM: { Driver: o.ipamDriver ? String(o.ipamDriver) : "default", Config: config, Options: {} },
+          Options: kv(list(o.opt)),
+          Labels: kv(list(o.label)),
+        },
       });
       ctx.out(`${r.Id}\n`);
       return 0;

@@ -36,9 +36,7 @@ export function createApiHandler(router: Router, log?: Logger): Handler {
 /** moby's wording for versions outside [MIN_API_VERSION, API_VERSION]. */
 export function checkVersion(v: string): void {
   if (compareApiVersions(v, MIN_API_VERSION) < 0) {
-    throw invalidArgument(
-      `client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
-    );
+    throw invalidArgument(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
   }
   if (compareApiVersions(v, API_VERSION) > 0) {
     throw invalidArgument(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`);

@@ -3,20 +3,7 @@
  * steps, the build container made from a stage's image, the empty image of FROM scratch.
  */
 
-
-
-
-
-
-
-
-
 import type { ImageRecord } from "../image/image-store.ts";
-
-
-
-
-
 
 import { type BuildRun, exists, PROXY_ARGS, sha256, short, type Stage } from "./build-types.ts";
 

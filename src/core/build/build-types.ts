@@ -7,16 +7,11 @@ import { posix } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import type { ContainerService } from "../container/container-service.ts";
 
-
-
 import { EngineError } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
 
-
 import { type Sys } from "../sys/sys.ts";
-
-
 
 /** Build-args usable without an ARG line, and not written to history (Docker's list). */
 export const PROXY_ARGS = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
@@ -109,7 +104,6 @@ export class BuildCache {
   }
 }
 
-
 /** One build's state, shared by its steps. */
 export interface BuildRun {
   deps: BuildDeps;
@@ -128,7 +122,6 @@ export interface BuildRun {
   /** The empty image of FROM scratch, once made. */
   empty?: ImageRecord;
 }
-
 
 /** Whether the image store has `name`. */
 export function exists(images: ImageService, name: string): boolean {

@@ -10,15 +10,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, posix } from "node:path";
 
-
-
-
-
 import { invalidArgument } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
-
-
 
 import { type Instruction, parseDockerfile } from "./dockerfile.ts";
 import { expandWord, parseKeyValues } from "./shell-lex.ts";
@@ -68,7 +62,10 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     last = names.indexOf(opts.target.toLowerCase());
     if (last < 0) throw new BuildError(`failed to reach build target ${opts.target} in Dockerfile`);
   }
-  const metaArgs = df.instructions.slice(0, df.instructions.findIndex((x) => x.name === "from"));
+  const metaArgs = df.instructions.slice(
+    0,
+    df.instructions.findIndex((x) => x.name === "from"),
+  );
   const total = metaArgs.length + stagesText.slice(0, last + 1).reduce((n, s) => n + s.length, 0);
   let step = 0;
   // As moby: the ARGs before the first FROM are numbered steps too (they make no image).
@@ -116,7 +113,13 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
   // Labels from the command line go on the final image.
   if (Object.keys(opts.labels).length) {
     stage!.config.Labels = { ...(stage!.config.Labels ?? {}), ...opts.labels };
-    await configStep(run, stage!, `LABEL ${Object.entries(opts.labels).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    await configStep(
+      run,
+      stage!,
+      `LABEL ${Object.entries(opts.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
+    );
   }
   const unused = Object.keys(opts.buildArgs).filter((k) => !usedArgs.has(k) && !PROXY_ARGS.includes(k));
   if (unused.length) opts.out(`[Warning] One or more build-args [${unused.join(" ")}] were not consumed\n`);
@@ -124,7 +127,6 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
   deps.images.markIntermediate(finalImage.id, false);
   return finalImage.id;
 }
-
 
 /** Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds. */
 export function parseDuration(s: string): number {

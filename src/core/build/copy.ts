@@ -6,11 +6,9 @@
 import { closeSync, createReadStream, fstatSync, readdirSync, readSync } from "node:fs";
 import { posix } from "node:path";
 
-
 import { extractTo, mkdirInRoot, sourceEntries } from "../container/archive.ts";
 import { resolveUser } from "../container/user.ts";
 import { Digester } from "../content/digest.ts";
-
 
 import type { ImageRecord } from "../image/image-store.ts";
 import { decompressStream, detectCompression } from "../layer/compression.ts";
@@ -22,9 +20,17 @@ import { expandFields, expandWord } from "./shell-lex.ts";
 import { type BuildDeps, BuildError, type BuildRun, exists, type Stage } from "./build-types.ts";
 import { container, emptyImage, stepImage } from "./build-steps.ts";
 
+/** `--from`: an earlier stage (by name or index), else an image (pulled when missing). */
+async function fromImage(run: BuildRun, from: string): Promise<ImageRecord> {
+  const byName = run.built.find((b, n) => b.name === from || String(n) === from);
+  if (byName) return byName.image ?? (await emptyImage(run));
+  if (!exists(run.deps.images, from)) await run.opts.pullImage(from);
+  return run.deps.images.image(from);
+}
+
 /** COPY/ADD: sources from the context, another stage or an image, written inside the target root. */
 export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Record<string, string>) {
-  const { deps, opts, escape, built } = run;
+  const { deps, opts, escape } = run;
   const isAdd = ins.name === "add";
   for (const f of Object.keys(ins.flags)) if (!["from", "chown", "chmod", "link", "keep-git-dir", "checksum"].includes(f)) throw new BuildError(`Unknown flag: ${f}`);
   if (isAdd && ins.flags.from) throw new BuildError("ADD does not support --from");
@@ -40,17 +46,8 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
   if (destIsDir && !destAbs.endsWith("/")) destAbs += "/";
   // Where sources come from.
   let srcRoot = opts.context;
-  let srcImage: ImageRecord | undefined;
+  const srcImage = ins.flags.from ? await fromImage(run, expandWord(ins.flags.from, env, escape).toLowerCase()) : undefined;
   let srcContainer: string | undefined;
-  if (ins.flags.from) {
-    const from = expandWord(ins.flags.from, env, escape).toLowerCase();
-    const byName = built.find((b, n) => b.name === from || String(n) === from);
-    if (byName) srcImage = byName.image ?? (await emptyImage(run));
-    else {
-      if (!exists(deps.images, from)) await opts.pullImage(from);
-      srcImage = deps.images.image(from);
-    }
-  }
   // ADD --checksum=<algorithm>:<hex>: a downloaded file must have that digest.
   const expected = ins.flags.checksum ? expandWord(ins.flags.checksum, env, escape) : undefined;
   if (expected !== undefined && !/^sha(256:[0-9a-f]{64}|384:[0-9a-f]{96}|512:[0-9a-f]{128})$/.test(expected)) throw new BuildError(`invalid checksum digest format: ${expected}`);
@@ -89,7 +86,10 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
           for (const it of items) {
             let entries: AsyncIterable<TarInput>;
             let into = targetDir;
-            if (it.kind === "inline") entries = [fix({ header: { name: destIsDir ? it.name : posix.basename(destAbs), type: "file", mode: 0o644, uid: 0, gid: 0, size: it.body.length, mtime: Date.now() / 1000 }, body: it.body })] as unknown as AsyncIterable<TarInput>;
+            if (it.kind === "inline")
+              entries = [
+                fix({ header: { name: destIsDir ? it.name : posix.basename(destAbs), type: "file", mode: 0o644, uid: 0, gid: 0, size: it.body.length, mtime: Date.now() / 1000 }, body: it.body }),
+              ] as unknown as AsyncIterable<TarInput>;
             else if (it.kind === "url") {
               const res = await fetch(it.url);
               if (!res.ok) throw new BuildError(`ADD failed: ${it.url}: HTTP ${res.status}`);
@@ -127,7 +127,12 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
           }
         });
         const fileSum = checksum.slice(7);
-        return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: `/bin/sh -c #(nop) ${ins.name.toUpperCase()} ${items.length === 1 && items[0]!.kind !== "inline" ? "file" : "multi"}:${fileSum} in ${destAbs} ` });
+        return await deps.containers.commit(id, {
+          config: s.config,
+          exactConfig: true,
+          pause: false,
+          createdBy: `/bin/sh -c #(nop) ${ins.name.toUpperCase()} ${items.length === 1 && items[0]!.kind !== "inline" ? "file" : "multi"}:${fileSum} in ${destAbs} `,
+        });
       } finally {
         await deps.containers.remove(id, { force: true }).catch(() => {});
       }
@@ -180,7 +185,6 @@ async function collectSources(deps: BuildDeps, c: { srcs: string[]; isAdd: boole
   }
   return sum.digest();
 }
-
 
 async function* mapEntries(it: AsyncIterable<TarInput>, fn: (e: TarInput) => TarInput): AsyncGenerator<TarInput> {
   for await (const e of it) yield fn(e);
@@ -254,7 +258,12 @@ function glob(sys: Sys, root: string, raw: string): string[] {
   }
   let current = [""];
   for (const part of pattern.split("/")) {
-    const re = new RegExp(`^${part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+    const re = new RegExp(
+      `^${part
+        .replace(/[.+^${}()|\\]/g, "\\$&")
+        .replace(/\*/g, "[^/]*")
+        .replace(/\?/g, "[^/]")}$`,
+    );
     const next: string[] = [];
     for (const dir of current) for (const n of (listIn(dir) ?? []).sort()) if (re.test(n)) next.push(dir ? `${dir}/${n}` : n);
     current = next;
@@ -276,6 +285,3 @@ function isDirIn(sys: Sys, root: string, path: string): boolean {
     return false;
   }
 }
-
-
-

@@ -103,7 +103,7 @@ export function parseDockerfile(text: string): Dockerfile {
     if (name !== "run" || /^--/.test(rest)) {
       for (;;) {
         const f = /^--([a-zA-Z][a-zA-Z0-9-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest);
-        if (!f || name === "healthcheck" && !/^--(interval|timeout|start-period|start-interval|retries)=/.test(rest)) break;
+        if (!f || (name === "healthcheck" && !/^--(interval|timeout|start-period|start-interval|retries)=/.test(rest))) break;
         if (name === "env" || name === "label" || name === "arg" || name === "cmd" || name === "entrypoint") break;
         flags[f[1]!] = f[2] ?? "true";
         rest = rest.slice(f[0].length);

@@ -5,15 +5,7 @@
 
 import { posix } from "node:path";
 
-
 import { mkdirInRoot } from "../container/archive.ts";
-
-
-
-
-
-
-
 
 import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord, parseKeyValues } from "./shell-lex.ts";
@@ -98,7 +90,7 @@ export async function dispatch(run: BuildRun, s: Stage, ins: Instruction, fromOn
     case "arg": {
       for (const [k, v] of parseKeyValues(ins.args, env(), escape, "ARG")) {
         const given = opts.buildArgs[k];
-        const value = given ?? (v !== "" || ins.args.includes("=") ? v : globals.get(k) ?? "");
+        const value = given ?? (v !== "" || ins.args.includes("=") ? v : (globals.get(k) ?? ""));
         if (given !== undefined) usedArgs.add(k);
         s.args.set(k, value ?? "");
       }

@@ -119,11 +119,7 @@ export class EngineClient {
       return await fetch(url, init);
     } catch (err) {
       if ((err as Error).name === "AbortError") throw err;
-      throw new EngineError(
-        "unavailable",
-        `Cannot connect to the Bunker daemon at ${this.endpoint.host}. Is the bunker daemon running?`,
-        { cause: err },
-      );
+      throw new EngineError("unavailable", `Cannot connect to the Bunker daemon at ${this.endpoint.host}. Is the bunker daemon running?`, { cause: err });
     }
   }
 }

@@ -72,9 +72,7 @@ export async function hijack(endpoint: Endpoint, method: string, path: string, b
   }
   const payload = body === undefined ? "" : JSON.stringify(body);
   socket.write(
-    `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n` +
-      (body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) +
-      `\r\n${payload}`,
+    `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n` + (body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`) + `\r\n${payload}`,
   );
   const { status, rest, text } = await headPromise;
   if (status !== 101 && status !== 200) {

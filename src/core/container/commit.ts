@@ -62,7 +62,16 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
     let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
     delete config.Hostname;
     if (opts.changes?.length) config = applyChanges(config, opts.changes);
-    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), { config, containerId: c.Id, containerConfig: { ...c.Config }, ...(opts.repo ? { repo: opts.repo } : {}), ...(opts.tag ? { tag: opts.tag } : {}), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.createdBy ? { createdBy: opts.createdBy } : {}) });
+    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), {
+      config,
+      containerId: c.Id,
+      containerConfig: { ...c.Config },
+      ...(opts.repo ? { repo: opts.repo } : {}),
+      ...(opts.tag ? { tag: opts.tag } : {}),
+      ...(opts.comment ? { comment: opts.comment } : {}),
+      ...(opts.author ? { author: opts.author } : {}),
+      ...(opts.createdBy ? { createdBy: opts.createdBy } : {}),
+    });
     ctx.publish(c, "commit", { comment: opts.comment ?? "" });
     return id;
   } finally {

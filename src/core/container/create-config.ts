@@ -13,7 +13,15 @@ const strs = v.nullish(v.array(v.string()));
 const strMap = v.nullish(v.record(v.string(), v.string()));
 const emptyObjMap = v.nullish(v.record(v.string(), v.looseObject({})));
 /** A Go []string that some clients send as a single string (Entrypoint, Cmd, Shell). */
-const strSlice = v.nullish(v.union([v.array(v.string()), v.pipe(v.string(), v.transform((s) => [s]))]));
+const strSlice = v.nullish(
+  v.union([
+    v.array(v.string()),
+    v.pipe(
+      v.string(),
+      v.transform((s) => [s]),
+    ),
+  ]),
+);
 
 export const HealthcheckSchema = v.looseObject({
   Test: strs,

@@ -148,7 +148,19 @@ export async function createContainer(ctx: ContainerContext, raw: unknown, name?
     Image: img.id,
     ImageName: body.Image,
     Config: config,
-    HostConfig: { ...h, ...(links.length ? { Links: links.map((l) => { const [t, a] = splitLink(l); return `/${t}:${fullName}/${a}`; }) } : {}), NetworkMode: netMode, LogConfig: logConfigOf(ctx, h) },
+    HostConfig: {
+      ...h,
+      ...(links.length
+        ? {
+            Links: links.map((l) => {
+              const [t, a] = splitLink(l);
+              return `/${t}:${fullName}/${a}`;
+            }),
+          }
+        : {}),
+      NetworkMode: netMode,
+      LogConfig: logConfigOf(ctx, h),
+    },
     State: createdState(),
     RestartCount: 0,
     Driver: layers.driverName,

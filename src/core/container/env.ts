@@ -6,4 +6,3 @@ export function mergeEnv(...lists: (string[] | null | undefined)[]): string[] {
   for (const l of lists) for (const e of l ?? []) out.set(e.includes("=") ? e.slice(0, e.indexOf("=")) : e, e);
   return [...out.values()];
 }
-

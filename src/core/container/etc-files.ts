@@ -34,7 +34,9 @@ function hostsFile(ctx: ContainerContext, c: ContainerRecord): string {
     if (ip === "host-gateway") return `${ctx.deps.networks.hostGatewayIp()}\t${host}`;
     return `${ip}\t${host}`;
   });
-  return ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::\tip6-localnet", "ff00::\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ...ctx.deps.networks.hostsEntries(c), ...extra, ""].join("\n");
+  return ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::\tip6-localnet", "ff00::\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ...ctx.deps.networks.hostsEntries(c), ...extra, ""].join(
+    "\n",
+  );
 }
 
 /** /etc/resolv.conf: the embedded DNS server, `--dns`, the daemon's, the host's; then search and options. */
@@ -43,7 +45,8 @@ function resolvFile(ctx: ContainerContext, c: ContainerRecord): string {
   const mode = c.HostConfig.NetworkMode;
   let resolv = "";
   const embedded = networks.dnsServerFor(c);
-  if (embedded) resolv = `nameserver ${embedded}\n`; // the network's DNS server answers names, forwards the rest
+  if (embedded)
+    resolv = `nameserver ${embedded}\n`; // the network's DNS server answers names, forwards the rest
   else if (c.HostConfig.Dns?.length) resolv = c.HostConfig.Dns.map((d) => `nameserver ${d}`).join("\n") + "\n";
   else if (networks.daemonDns?.length && mode !== "none") resolv = networks.daemonDns.map((d) => `nameserver ${d}`).join("\n") + "\n";
   else if (mode === "host" && existsSync("/etc/resolv.conf")) resolv = readFileSync("/etc/resolv.conf", "utf8");

@@ -59,9 +59,7 @@ export interface ExecSink {
 export class ExecService {
   private readonly execs = new Map<string, ExecInstance>();
 
-  constructor(
-    private readonly deps: { sys: Sys; store: ContainerStore; runtime: ContainerRuntime; events: EventBus },
-  ) {}
+  constructor(private readonly deps: { sys: Sys; store: ContainerStore; runtime: ContainerRuntime; events: EventBus }) {}
 
   /** `POST /containers/{id}/exec`. */
   create(ref: string, raw: unknown): string {

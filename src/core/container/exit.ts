@@ -15,17 +15,21 @@ import { runContainer } from "./start.ts";
 /** Run the container's health check while it runs (State.Health, health_status events). */
 export function startHealth(ctx: ContainerContext, c: ContainerRecord, live: Live): void {
   if (!healthCommand(c)) return;
-  const m = new HealthMonitor(c, (cmd, timeout) => ctx.execs.probe(c.Id, cmd, timeout), (h, changed) => {
-    let cur: ContainerRecord;
-    try {
-      cur = ctx.store.get(c.Id);
-    } catch {
-      return; // removed meanwhile
-    }
-    cur.State = { ...cur.State, Health: structuredClone(h) };
-    ctx.store.save(cur);
-    if (changed) ctx.publish(cur, `health_status: ${h.Status}`);
-  });
+  const m = new HealthMonitor(
+    c,
+    (cmd, timeout) => ctx.execs.probe(c.Id, cmd, timeout),
+    (h, changed) => {
+      let cur: ContainerRecord;
+      try {
+        cur = ctx.store.get(c.Id);
+      } catch {
+        return; // removed meanwhile
+      }
+      cur.State = { ...cur.State, Health: structuredClone(h) };
+      ctx.store.save(cur);
+      if (changed) ctx.publish(cur, `health_status: ${h.Status}`);
+    },
+  );
   live.health = m;
   m.start();
 }

@@ -81,11 +81,17 @@ export function pathStat(ctx: ContainerContext, ref: string, path: string): Prom
 /** `GET /containers/{id}/archive`: `path` as a tar, its stat given to `begin` before the first chunk. */
 export function readArchive(ctx: ContainerContext, ref: string, path: string, begin: (stat: PathStat & { name: string }) => { write(chunk: Uint8Array): Promise<void> | void; end(): void }): Promise<void> {
   return namedErrors(ref, path, () =>
-    withRoot(ctx, ref, path, async (root, inner) => {
-      const out = begin(statOf(ctx, root, inner, path));
-      for await (const chunk of archivePath(ctx.deps.sys, root, inner, path)) await out.write(chunk);
-      out.end();
-    }, { action: "archive-path", path }),
+    withRoot(
+      ctx,
+      ref,
+      path,
+      async (root, inner) => {
+        const out = begin(statOf(ctx, root, inner, path));
+        for await (const chunk of archivePath(ctx.deps.sys, root, inner, path)) await out.write(chunk);
+        out.end();
+      },
+      { action: "archive-path", path },
+    ),
   );
 }
 
@@ -103,9 +109,7 @@ export async function changes(ctx: ContainerContext, ref: string): Promise<{ Pat
   // What the engine itself puts there (mount points, the /etc files it binds) is not a change
   // of the container's, as Docker's init layer keeps it out of sight.
   const hidden = new Set(["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", ...(c.MountPoints ?? []).map((m) => m.Destination)]);
-  const own = (await images.layers.changes(c.RwLayer))
-    .filter((x) => !hidden.has(x.path) && !x.path.startsWith("/dev/") && !x.path.startsWith("/proc/") && !x.path.startsWith("/sys/"))
-    .map((x) => ({ Path: x.path, Kind: x.kind }));
+  const own = (await images.layers.changes(c.RwLayer)).filter((x) => !hidden.has(x.path) && !x.path.startsWith("/dev/") && !x.path.startsWith("/proc/") && !x.path.startsWith("/sys/")).map((x) => ({ Path: x.path, Kind: x.kind }));
   // A directory holding a change is itself changed (Docker lists `C /etc` above `A /etc/x`),
   // unless it is new or gone itself.
   const listed = new Set(own.map((x) => x.Path));

@@ -61,7 +61,8 @@ export function parseBind(spec: string): MountPoint {
     if (!existsSync(src)) throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${src}`);
     return { Type: "bind", Source: posix.normalize(src), Destination: destination, Mode: opts, RW: rw, Propagation: propagation || "rprivate" };
   }
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(src)) throw invalidArgument(`create ${src}: "${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(src))
+    throw invalidArgument(`create ${src}: "${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
   if (propagation) throw invalidArgument(`invalid volume specification: '${spec}': propagation is only for bind mounts`);
   return { Type: "volume", Name: src, Source: "", Destination: destination, Driver: "local", Mode: opts, RW: rw, Propagation: "", CopyUp: copy };
 }
@@ -84,7 +85,18 @@ export function containerMounts(config: ContainerConfig, host: HostConfig, image
       add({ Type: "bind", Source: posix.normalize(m.Source), Destination: dest, Mode: "", RW: !m.ReadOnly, Propagation: prop });
     } else if (m.Type === "volume") {
       const anonymous = !m.Source;
-      add({ Type: "volume", ...(m.Source ? { Name: m.Source } : {}), Source: "", Destination: dest, Driver: m.VolumeOptions?.DriverConfig?.Name || "local", Mode: "", RW: !m.ReadOnly, Propagation: "", CopyUp: !m.VolumeOptions?.NoCopy, ...(anonymous ? { Anonymous: true } : {}) });
+      add({
+        Type: "volume",
+        ...(m.Source ? { Name: m.Source } : {}),
+        Source: "",
+        Destination: dest,
+        Driver: m.VolumeOptions?.DriverConfig?.Name || "local",
+        Mode: "",
+        RW: !m.ReadOnly,
+        Propagation: "",
+        CopyUp: !m.VolumeOptions?.NoCopy,
+        ...(anonymous ? { Anonymous: true } : {}),
+      });
     } else if (m.Type === "tmpfs") {
       if (m.Source) throw invalidArgument(`invalid mount config for type "tmpfs": field Source must not be specified`);
       const opts = [...(m.TmpfsOptions?.SizeBytes ? [`size=${m.TmpfsOptions.SizeBytes}`] : []), ...(m.TmpfsOptions?.Mode ? [`mode=${m.TmpfsOptions.Mode.toString(8)}`] : [])];

@@ -47,7 +47,10 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
 
 /** IDs of the containers using volume `name`. */
 export function volumeUsers(ctx: ContainerContext, name: string): string[] {
-  return ctx.store.all().filter((c) => (c.MountPoints ?? []).some((m) => m.Type === "volume" && m.Name === name)).map((c) => c.Id);
+  return ctx.store
+    .all()
+    .filter((c) => (c.MountPoints ?? []).some((m) => m.Type === "volume" && m.Name === name))
+    .map((c) => c.Id);
 }
 
 /**
@@ -62,7 +65,10 @@ export async function pruneContainers(ctx: ContainerContext, filters: Filters, u
     if (untilMs !== undefined && Date.parse(c.Created) >= untilMs) continue;
     if (filters.has("label") && !matches(c, filters, [])) continue;
     // The writable layer's size, as dockerd counts what a prune gives back.
-    const size = await sizes(ctx, c.Id).then((s) => s.SizeRw, () => 0);
+    const size = await sizes(ctx, c.Id).then(
+      (s) => s.SizeRw,
+      () => 0,
+    );
     await removeContainer(ctx, c.Id, {});
     deleted.push(c.Id);
     reclaimed += size;

@@ -43,7 +43,10 @@ export async function startContainer(ctx: ContainerContext, ref: string): Promis
 /** Start `c` (a start, a restart policy's restart, a daemon start's), tracked in `ctx.starting`. */
 export function runContainer(ctx: ContainerContext, c: ContainerRecord): Promise<void> {
   const p = startSteps(ctx, c).finally(() => ctx.starting.delete(c.Id));
-  ctx.starting.set(c.Id, p.catch(() => undefined)); // remove waits for it; the error is the caller's
+  ctx.starting.set(
+    c.Id,
+    p.catch(() => undefined),
+  ); // remove waits for it; the error is the caller's
   return p;
 }
 
@@ -81,42 +84,58 @@ async function startSteps(ctx: ContainerContext, c: ContainerRecord): Promise<vo
   let created: { pid: number; stdin?: number } | undefined;
   const bundle = join(dir, "bundle");
   try {
-    await runStepsAsync(`container ${c.Id.slice(0, 12)}`, [
-      {
-        name: "network",
-        run: async () => {
-          const undo = () => deps.networks.detach(c).catch((e) => deps.log.debug("network detach after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) }));
-          await deps.networks.allocate(c).catch(async (err) => {
-            await undo(); // what it allocated before failing
-            throw err;
-          });
-          return undo;
+    await runStepsAsync(
+      `container ${c.Id.slice(0, 12)}`,
+      [
+        {
+          name: "network",
+          run: async () => {
+            const undo = () => deps.networks.detach(c).catch((e) => deps.log.debug("network detach after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) }));
+            await deps.networks.allocate(c).catch(async (err) => {
+              await undo(); // what it allocated before failing
+              throw err;
+            });
+            return undo;
+          },
         },
-      },
-      { name: "etc files", run: () => writeEtcFiles(ctx, c) },
-      { name: "spec", run: async () => { spec = await specOf(ctx, c, rootfs); } },
-      { name: "bundle", run: () => writeBundle(dir, bundle, spec!) },
-      {
-        name: "runtime",
-        run: async () => {
-          await deps.runtime.delete(c.Id, true).catch(() => undefined); // a leftover from a crash
-          const undo = () => deps.runtime.delete(c.Id, true).catch((e) => {
-            if (!/not found|no such|ENOENT/i.test(messageOf(e))) deps.log.warn("runtime delete after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) });
-          });
-          try {
-            const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
-            created = await deps.runtime.create(c.Id, { bundle, io: { spool: join(dir, "output.spool"), stdin }, spec: spec! });
-          } catch (err) {
-            await undo();
-            throw err;
-          }
-          return undo;
+        { name: "etc files", run: () => writeEtcFiles(ctx, c) },
+        {
+          name: "spec",
+          run: async () => {
+            spec = await specOf(ctx, c, rootfs);
+          },
         },
-      },
-      { name: "join networks", run: () => deps.networks.attach(c, created!.pid) },
-      { name: "output", run: async () => { await captureOutput(ctx, c, created!.stdin); return () => dropLive(ctx, c.Id); } },
-      { name: "run", run: () => deps.runtime.start(c.Id) },
-    ], { log: deps.log, errors: "as-is" });
+        { name: "bundle", run: () => writeBundle(dir, bundle, spec!) },
+        {
+          name: "runtime",
+          run: async () => {
+            await deps.runtime.delete(c.Id, true).catch(() => undefined); // a leftover from a crash
+            const undo = () =>
+              deps.runtime.delete(c.Id, true).catch((e) => {
+                if (!/not found|no such|ENOENT/i.test(messageOf(e))) deps.log.warn("runtime delete after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) });
+              });
+            try {
+              const stdin = c.Config.OpenStdin ? (c.Config.StdinOnce ? "pipe" : "hold") : "null";
+              created = await deps.runtime.create(c.Id, { bundle, io: { spool: join(dir, "output.spool"), stdin }, spec: spec! });
+            } catch (err) {
+              await undo();
+              throw err;
+            }
+            return undo;
+          },
+        },
+        { name: "join networks", run: () => deps.networks.attach(c, created!.pid) },
+        {
+          name: "output",
+          run: async () => {
+            await captureOutput(ctx, c, created!.stdin);
+            return () => dropLive(ctx, c.Id);
+          },
+        },
+        { name: "run", run: () => deps.runtime.start(c.Id) },
+      ],
+      { log: deps.log, errors: "as-is" },
+    );
   } catch (err) {
     images.layers.unmountWritable(c.RwLayer, rootfs);
     c.State = { ...c.State, Status: c.State.StartedAt === ZERO_TIME ? "created" : "exited", Running: false, Pid: 0, ExitCode: 128, Error: messageOf(err) };

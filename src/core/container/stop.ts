@@ -55,13 +55,16 @@ export async function stopContainer(ctx: ContainerContext, ref: string, timeout?
   } catch {
     /* exited meanwhile: the exit handler records it */
   }
-  const timer = t < 0 ? undefined : setTimeout(() => {
-    try {
-      ctx.deps.runtime.kill(c.Id, 9, true);
-    } catch {
-      /* exited within the timeout */
-    }
-  }, t * 1000);
+  const timer =
+    t < 0
+      ? undefined
+      : setTimeout(() => {
+          try {
+            ctx.deps.runtime.kill(c.Id, 9, true);
+          } catch {
+            /* exited within the timeout */
+          }
+        }, t * 1000);
   await l?.handled; // the exit, recorded (state saved, layer unmounted)
   if (timer) clearTimeout(timer);
   ctx.publish(c, "stop");

@@ -59,6 +59,9 @@ export async function top(ctx: ContainerContext, ref: string, psArgs = "-ef"): P
   if (!c.State.Running) throw conflict(`Container ${c.Id} is not running`);
   const ps = Bun.which("ps");
   if (ps) return psTop(ps, psArgs, new Set(ctx.deps.runtime.pids(c.Id)));
-  const rows = ctx.deps.runtime.pids(c.Id).map(procRow).filter((r): r is string[] => r !== undefined);
+  const rows = ctx.deps.runtime
+    .pids(c.Id)
+    .map(procRow)
+    .filter((r): r is string[] => r !== undefined);
   return { Titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], Processes: rows };
 }

@@ -15,7 +15,10 @@ export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: st
     try {
       const fd = sys.openat2(root, path, O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
       try {
-        return readFileSync(fd, "utf8").split("\n").filter(Boolean).map((l) => l.split(":"));
+        return readFileSync(fd, "utf8")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(":"));
       } finally {
         closeSync(fd);
       }

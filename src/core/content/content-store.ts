@@ -8,17 +8,7 @@
  * continues with an HTTP Range request). Deletion of unreferenced blobs is mark-and-sweep: callers
  * that own references (images, build cache) pass the live set to `sweep`.
  */
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-} from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir, writeFileAtomic } from "../atomic-file.ts";

@@ -153,9 +153,7 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
   const conflicts = (Object.keys(fromFile) as DaemonKey[]).filter((k) => flags[k] !== undefined);
   if (conflicts.length) {
     throw invalidArgument(
-      `the following directives are specified both as a flag and in the configuration file: ${conflicts
-        .map((k) => `${k}: (from flag: ${JSON.stringify(flags[k])}, from file: ${JSON.stringify(fromFile[k])})`)
-        .join(", ")}`,
+      `the following directives are specified both as a flag and in the configuration file: ${conflicts.map((k) => `${k}: (from flag: ${JSON.stringify(flags[k])}, from file: ${JSON.stringify(fromFile[k])})`).join(", ")}`,
     );
   }
   const c: DaemonFileConfig = { ...fromFile, ...withoutConfigFile(flags) };
@@ -197,7 +195,11 @@ export function resolveDaemonConfig(flags: DaemonFlags, file?: DaemonFileConfig)
     ...(c["default-address-pools"]?.length ? { addressPools: c["default-address-pools"] } : {}),
     ...(c.bip ? { bip: c.bip } : {}),
     logDriver: { Type: c["log-driver"] ?? "json-file", Config: c["log-opts"] ?? {} },
-    cgroupDriver: (c["exec-opts"] ?? []).map((o) => o.split("=")[1]).filter((d): d is "cgroupfs" | "systemd" => d === "cgroupfs" || d === "systemd").at(-1) ?? "cgroupfs",
+    cgroupDriver:
+      (c["exec-opts"] ?? [])
+        .map((o) => o.split("=")[1])
+        .filter((d): d is "cgroupfs" | "systemd" => d === "cgroupfs" || d === "systemd")
+        .at(-1) ?? "cgroupfs",
   };
   // dockerd's iptables and ip-forward are the bridge driver's settings; its own plugin section wins.
   if (c.iptables !== undefined || c["ip-forward"] !== undefined) {
@@ -260,16 +262,10 @@ function checkTls(cfg: DaemonConfig): void {
   for (const h of cfg.hosts) {
     if (h.kind !== "tcp") continue;
     if (!isLoopback(h.host) && !cfg.tlsVerify) {
-      throw invalidArgument(
-        `refusing to listen on tcp://${h.host}:${h.port} without --tlsverify: a non-loopback TCP socket needs mutual TLS (--tlsverify --tlscacert --tlscert --tlskey)`,
-      );
+      throw invalidArgument(`refusing to listen on tcp://${h.host}:${h.port} without --tlsverify: a non-loopback TCP socket needs mutual TLS (--tlsverify --tlscacert --tlscert --tlskey)`);
     }
     if (cfg.tls) {
-      const missing = [
-        ["tlscert", cfg.tlsCert],
-        ["tlskey", cfg.tlsKey],
-        ...(cfg.tlsVerify ? [["tlscacert", cfg.tlsCaCert]] : []),
-      ].filter(([, val]) => !val).map(([k]) => `--${k}`);
+      const missing = [["tlscert", cfg.tlsCert], ["tlskey", cfg.tlsKey], ...(cfg.tlsVerify ? [["tlscacert", cfg.tlsCaCert]] : [])].filter(([, val]) => !val).map(([k]) => `--${k}`);
       if (missing.length) throw invalidArgument(`TLS is enabled but ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set`);
     }
   }

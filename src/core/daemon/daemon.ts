@@ -124,7 +124,12 @@ export class Daemon {
       const dataRoot = config.dataRoot;
       this.system.contribute(() => ({ Images: this.imagesLoaded?.count() ?? countImages(join(dataRoot, "image")) }));
       const runtime = [...plugins.instances("runtime.v1").values()][0];
-      router.add(...imageRoutes(() => this.imageService(storage), () => this.diskUsage(storage, runtime)));
+      router.add(
+        ...imageRoutes(
+          () => this.imageService(storage),
+          () => this.diskUsage(storage, runtime),
+        ),
+      );
       router.add(...volumeRoutes(() => this.volumeService()));
       if (runtime) {
         const containers = () => this.containerService(storage, runtime);
@@ -153,10 +158,7 @@ export class Daemon {
     const gid = groupId(config.group);
     const tls = config.tls ? tlsFiles(config) : undefined;
     for (const host of config.hosts) {
-      const spec: ListenSpec =
-        host.kind === "unix"
-          ? { kind: "unix", path: host.path, mode: 0o660, ...(gid !== undefined ? { gid } : {}) }
-          : { kind: "tcp", host: host.host, port: host.port, ...(tls ? { tls } : {}) };
+      const spec: ListenSpec = host.kind === "unix" ? { kind: "unix", path: host.path, mode: 0o660, ...(gid !== undefined ? { gid } : {}) } : { kind: "tcp", host: host.host, port: host.port, ...(tls ? { tls } : {}) };
       const l = await listen(spec, handler, renderError);
       this.listeners.push(l);
       log.info("API listen on " + l.address.replace(/^unix:\/\//, ""));

@@ -23,11 +23,7 @@ export function lockDataRoot(sys: Sys, dataRoot: string): DataRootLock {
     closeSync(fd);
     if (err instanceof SyscallError && err.errno === EWOULDBLOCK) {
       const holder = readFileSync(path, "utf8").trim();
-      throw new EngineError(
-        "unavailable",
-        `another bunker daemon${holder ? ` (pid ${holder})` : ""} is already using data root ${dataRoot}: ${path} is locked`,
-        { cause: err },
-      );
+      throw new EngineError("unavailable", `another bunker daemon${holder ? ` (pid ${holder})` : ""} is already using data root ${dataRoot}: ${path} is locked`, { cause: err });
     }
     throw err;
   }

@@ -45,10 +45,7 @@ export interface EventInput {
 }
 
 /** Filter keys `GET /events` accepts. */
-export const EVENT_FILTER_KEYS = [
-  "config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
-  "secret", "service", "type", "volume",
-] as const;
+export const EVENT_FILTER_KEYS = ["config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope", "secret", "service", "type", "volume"] as const;
 
 /** A live subscription; call `close` to stop receiving. */
 export interface Subscription {
@@ -119,8 +116,7 @@ function inWindow(e: EventMessage, since?: bigint, until?: bigint): boolean {
 /** moby's event filter semantics (daemon/events/filter.go). */
 export function matchesEvent(f: Filters, e: EventMessage): boolean {
   const attrs = e.Actor.Attributes;
-  const byName = (type: EventType, key: string) =>
-    !f.has(key) || (e.Type === type && (f.fuzzyMatch(key, e.Actor.ID) || f.fuzzyMatch(key, attrs.name ?? "")));
+  const byName = (type: EventType, key: string) => !f.has(key) || (e.Type === type && (f.fuzzyMatch(key, e.Actor.ID) || f.fuzzyMatch(key, attrs.name ?? "")));
   const action = e.Action.includes(":") ? e.Action.slice(0, e.Action.indexOf(":")) : e.Action;
   return (
     f.exactMatch("type", e.Type) &&
@@ -132,9 +128,7 @@ export function matchesEvent(f: Filters, e: EventMessage): boolean {
     byName("volume", "volume") &&
     byName("network", "network") &&
     byName("node", "node") &&
-    (!f.has("image") ||
-      (e.Type === "image" && (f.fuzzyMatch("image", e.Actor.ID) || f.fuzzyMatch("image", attrs.name ?? ""))) ||
-      (e.Type === "container" && f.fuzzyMatch("image", attrs.image ?? ""))) &&
+    (!f.has("image") || (e.Type === "image" && (f.fuzzyMatch("image", e.Actor.ID) || f.fuzzyMatch("image", attrs.name ?? ""))) || (e.Type === "container" && f.fuzzyMatch("image", attrs.image ?? ""))) &&
     f.matchKV("label", attrs)
   );
 }

@@ -44,8 +44,12 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
     if (!m || !op || !CHANGE_INSTRUCTIONS.includes(op)) throw invalidArgument(`${line.split(/\s/)[0] || line} is not a valid change command`);
     const arg = m[2]!.trim();
     switch (op) {
-      case "CMD": c.Cmd = commandForm(arg); break;
-      case "ENTRYPOINT": c.Entrypoint = commandForm(arg); break;
+      case "CMD":
+        c.Cmd = commandForm(arg);
+        break;
+      case "ENTRYPOINT":
+        c.Entrypoint = commandForm(arg);
+        break;
       case "ENV": {
         const env = new Map<string, string>(((c.Env as string[] | undefined) ?? []).map((e) => [e.split("=")[0]!, e] as [string, string]));
         // $VAR and ${VAR} stand for the image's value so far (ENV PATH=/usr/bin:$PATH).
@@ -54,20 +58,54 @@ export function applyChanges(config: Record<string, unknown>, changes: string[])
         c.Env = [...env.values()];
         break;
       }
-      case "LABEL": c.Labels = { ...c.Labels, ...Object.fromEntries(keyValues(arg)) }; break;
-      case "EXPOSE": for (const p of arg.split(/\s+/)) (c.ExposedPorts ??= {})[p.includes("/") ? p : `${p}/tcp`] = {}; break;
-      case "VOLUME": for (const v of commandForm(arg)[0] === "/bin/sh" ? arg.split(/\s+/) : commandForm(arg)) (c.Volumes ??= {})[v] = {}; break;
-      case "USER": c.User = arg; break;
-      case "WORKDIR": c.WorkingDir = arg; break;
-      case "STOPSIGNAL": c.StopSignal = arg; break;
-      case "ONBUILD": (c.OnBuild ??= []).push(arg); break;
+      case "LABEL":
+        c.Labels = { ...c.Labels, ...Object.fromEntries(keyValues(arg)) };
+        break;
+      case "EXPOSE":
+        for (const p of arg.split(/\s+/)) (c.ExposedPorts ??= {})[p.includes("/") ? p : `${p}/tcp`] = {};
+        break;
+      case "VOLUME":
+        for (const v of commandForm(arg)[0] === "/bin/sh" ? arg.split(/\s+/) : commandForm(arg)) (c.Volumes ??= {})[v] = {};
+        break;
+      case "USER":
+        c.User = arg;
+        break;
+      case "WORKDIR":
+        c.WorkingDir = arg;
+        break;
+      case "STOPSIGNAL":
+        c.StopSignal = arg;
+        break;
+      case "ONBUILD":
+        (c.OnBuild ??= []).push(arg);
+        break;
     }
   }
   return c;
 }
 
 /** The container config fields Docker 20.10 always shows in image inspect, in its order. */
-const CONFIG_DEFAULTS = { Hostname: "", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, ExposedPorts: undefined, Tty: false, OpenStdin: false, StdinOnce: false, Env: null, Cmd: null, Healthcheck: undefined, Image: "", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: null };
+const CONFIG_DEFAULTS = {
+  Hostname: "",
+  Domainname: "",
+  User: "",
+  AttachStdin: false,
+  AttachStdout: false,
+  AttachStderr: false,
+  ExposedPorts: undefined,
+  Tty: false,
+  OpenStdin: false,
+  StdinOnce: false,
+  Env: null,
+  Cmd: null,
+  Healthcheck: undefined,
+  Image: "",
+  Volumes: null,
+  WorkingDir: "",
+  Entrypoint: null,
+  OnBuild: null,
+  Labels: null,
+};
 
 /** `config` with every field Docker shows (absent ones at their zero value; optional ones only when set). */
 export function withConfigDefaults(config: unknown): Record<string, unknown> {

@@ -26,15 +26,11 @@ import { familiarString, formatReference, normalizeRegistryHost, parseWithDefaul
 export { applyChanges } from "./config-changes.ts";
 export { normalizeRegistryHost } from "./reference.ts";
 
-
 const unix = (iso: string) => Math.floor(Date.parse(iso) / 1000) || 0;
-
 
 /** The image service. */
 export class ImageService {
-  constructor(
-    private readonly deps: { sys: Sys; content: ContentStore; images: ImageStore; layers: LayerStore; events: EventBus; tmpRoot: string; registry?: RegistrySettings; log?: Logger },
-  ) {}
+  constructor(private readonly deps: { sys: Sys; content: ContentStore; images: ImageStore; layers: LayerStore; events: EventBus; tmpRoot: string; registry?: RegistrySettings; log?: Logger }) {}
 
   private distribution() {
     if (!this.deps.registry || !this.deps.log) throw new EngineError("not-implemented", "registry access is not configured");
@@ -73,7 +69,10 @@ export class ImageService {
     const { RegistryClient } = await import("../registry/client.ts");
     const q = term.slice(slash + 1);
     const repos = await new RegistryClient(first, "catalog", this.distribution().settings, undefined, "pull").catalog();
-    return repos.filter((r) => r.includes(q)).slice(0, limit).map((r) => ({ name: `${first}/${r}`, description: "", star_count: 0, is_official: false, is_automated: false }));
+    return repos
+      .filter((r) => r.includes(q))
+      .slice(0, limit)
+      .map((r) => ({ name: `${first}/${r}`, description: "", star_count: 0, is_official: false, is_automated: false }));
   }
 
   private sizeOf(r: ImageRecord): number {
@@ -258,11 +257,16 @@ export class ImageService {
       registered = await this.deps.layers.register(undefined, diffId, () => this.deps.content.readStream(blob.digest));
       const { os, architecture } = platform;
       const now = new Date().toISOString();
-      const cfgBytes = new TextEncoder().encode(JSON.stringify({
-        architecture, os, created: now, config,
-        rootfs: { type: "layers", diff_ids: [diffId] },
-        history: [{ created: now, created_by: "", comment: opts.message || "Imported from -" }],
-      }));
+      const cfgBytes = new TextEncoder().encode(
+        JSON.stringify({
+          architecture,
+          os,
+          created: now,
+          config,
+          rootfs: { type: "layers", diff_ids: [diffId] },
+          history: [{ created: now, created_by: "", comment: opts.message || "Imported from -" }],
+        }),
+      );
       const id = (await this.deps.content.put(cfgBytes)).digest;
       const mediaType = compression === "gzip" ? "application/vnd.oci.image.layer.v1.tar+gzip" : compression === "zstd" ? "application/vnd.oci.image.layer.v1.tar+zstd" : "application/vnd.oci.image.layer.v1.tar";
       this.deps.images.add(id, [{ diffId, blob: blob.digest, mediaType, size: blob.size }]);
@@ -280,7 +284,11 @@ export class ImageService {
    * `docker commit`: a new image made of `base`'s layers plus `diff` (the container's writable
    * layer as a tar), with `config` as its runtime config. Returns the image ID.
    */
-  async commit(base: ImageRecord, diff: AsyncIterable<Uint8Array>, opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string; containerConfig?: Record<string, unknown>; createdBy?: string }): Promise<string> {
+  async commit(
+    base: ImageRecord,
+    diff: AsyncIterable<Uint8Array>,
+    opts: { config: Record<string, unknown>; repo?: string; tag?: string; comment?: string; author?: string; containerId: string; containerConfig?: Record<string, unknown>; createdBy?: string },
+  ): Promise<string> {
     const blob = await this.deps.content.ingest(diff);
     let registered: { chainId: Digest; existed: boolean } | undefined;
     try {
@@ -288,18 +296,20 @@ export class ImageService {
       registered = await this.deps.layers.register(base.chainIds.at(-1), diffId, () => this.deps.content.readStream(blob.digest));
       const now = new Date().toISOString();
       const cfg = base.config as Record<string, unknown> & { rootfs: { diff_ids: string[] }; history?: unknown[] };
-      const cfgBytes = new TextEncoder().encode(JSON.stringify({
-        ...cfg,
-        created: now,
-        ...(opts.author ? { author: opts.author } : {}),
-        config: opts.config,
-        container: opts.containerId,
-        // What dockerd records for a commit: the container's own config, the parent image, the message.
-        ...(opts.containerConfig ? { container_config: opts.containerConfig } : {}),
-        ...(opts.comment ? { comment: opts.comment } : { comment: undefined }),
-        rootfs: { type: "layers", diff_ids: [...cfg.rootfs.diff_ids, diffId] },
-        history: [...(cfg.history ?? []), { created: now, ...(opts.createdBy ? { created_by: opts.createdBy } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
-      }));
+      const cfgBytes = new TextEncoder().encode(
+        JSON.stringify({
+          ...cfg,
+          created: now,
+          ...(opts.author ? { author: opts.author } : {}),
+          config: opts.config,
+          container: opts.containerId,
+          // What dockerd records for a commit: the container's own config, the parent image, the message.
+          ...(opts.containerConfig ? { container_config: opts.containerConfig } : {}),
+          ...(opts.comment ? { comment: opts.comment } : { comment: undefined }),
+          rootfs: { type: "layers", diff_ids: [...cfg.rootfs.diff_ids, diffId] },
+          history: [...(cfg.history ?? []), { created: now, ...(opts.createdBy ? { created_by: opts.createdBy } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.comment ? { comment: opts.comment } : {}) }],
+        }),
+      );
       const id = (await this.deps.content.put(cfgBytes)).digest;
       this.deps.images.add(id, [...base.layers, { diffId, blob: blob.digest, mediaType: "application/vnd.oci.image.layer.v1.tar", size: blob.size }], base.id);
       if (opts.repo) this.tag(id, opts.repo, opts.tag);
@@ -319,7 +329,9 @@ export class ImageService {
   async derive(base: ImageRecord | undefined, config: Record<string, unknown>, history: { created_by: string; empty_layer?: boolean }, extra: Record<string, unknown> = {}): Promise<Digest> {
     const now = new Date().toISOString();
     const cfg = (base?.config ?? { architecture: process.arch === "arm64" ? "arm64" : "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, history: [] }) as Record<string, unknown> & { history?: unknown[] };
-    const cfgBytes = new TextEncoder().encode(JSON.stringify({ ...cfg, ...extra, created: now, config, history: [...(cfg.history ?? []), { created: now, created_by: history.created_by, ...(history.empty_layer ? { empty_layer: true } : {}) }] }));
+    const cfgBytes = new TextEncoder().encode(
+      JSON.stringify({ ...cfg, ...extra, created: now, config, history: [...(cfg.history ?? []), { created: now, created_by: history.created_by, ...(history.empty_layer ? { empty_layer: true } : {}) }] }),
+    );
     const id = (await this.deps.content.put(cfgBytes)).digest;
     this.deps.images.add(id, base?.layers ?? [], base?.id);
     return id;
@@ -349,7 +361,10 @@ export class ImageService {
 
   /** The build cache's share of `system df`. */
   buildCacheUsage(): { ID: string; Type: string; Size: number; CreatedAt: string; InUse: boolean; Shared: boolean; Description: string; UsageCount: number }[] {
-    return this.deps.images.list().filter((r) => r.intermediate && !r.repoTags.length).map((r) => ({ ID: r.id.slice(7, 19), Type: "regular", Size: this.sizeOf(r), CreatedAt: r.created, InUse: false, Shared: false, Description: (r.config.history ?? []).at(-1)?.created_by ?? "", UsageCount: 0 }));
+    return this.deps.images
+      .list()
+      .filter((r) => r.intermediate && !r.repoTags.length)
+      .map((r) => ({ ID: r.id.slice(7, 19), Type: "regular", Size: this.sizeOf(r), CreatedAt: r.created, InUse: false, Shared: false, Description: (r.config.history ?? []).at(-1)?.created_by ?? "", UsageCount: 0 }));
   }
 
   /** The image `name` refers to (404 "No such image" when none). */
@@ -425,6 +440,11 @@ export class ImageService {
 
 /** Docker's reference filter glob (`*` within a path component). */
 function globMatch(pattern: string, s: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, "[^/]*")
+      .replace(/\?/g, "[^/]")}$`,
+  );
   return re.test(s);
 }

@@ -140,7 +140,9 @@ export class ImageStore {
     const meta = this.state.images[id];
     if (!meta || !isDigest(id)) throw notFound(`No such image: ${id}`);
     const config = parseImageConfig(this.content.readBytes(id as Digest));
-    const refs = Object.entries(this.state.refs).filter(([, v]) => v === id).map(([k]) => k);
+    const refs = Object.entries(this.state.refs)
+      .filter(([, v]) => v === id)
+      .map(([k]) => k);
     return {
       ...meta,
       config,

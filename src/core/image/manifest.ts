@@ -30,8 +30,13 @@ const INDEX_TYPES: readonly string[] = [MediaTypes.dockerManifestList, MediaType
 const CONFIG_TYPES: readonly string[] = [MediaTypes.dockerConfig, MediaTypes.ociConfig];
 /** Layer media types the engine can unpack (compression is still detected from the bytes). */
 export const LAYER_TYPES: readonly string[] = [
-  MediaTypes.dockerLayerGzip, MediaTypes.dockerForeignLayerGzip, MediaTypes.ociLayer, MediaTypes.ociLayerGzip,
-  MediaTypes.ociLayerZstd, MediaTypes.ociLayerNondistGzip, "application/vnd.oci.image.layer.nondistributable.v1.tar",
+  MediaTypes.dockerLayerGzip,
+  MediaTypes.dockerForeignLayerGzip,
+  MediaTypes.ociLayer,
+  MediaTypes.ociLayerGzip,
+  MediaTypes.ociLayerZstd,
+  MediaTypes.ociLayerNondistGzip,
+  "application/vnd.oci.image.layer.nondistributable.v1.tar",
   "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 ];
 
@@ -133,7 +138,12 @@ export function parsePlatform(s: string): Platform {
 /** containerd's normalisation: arm64 defaults to v8, arm to v7, aliases to Go names. */
 export function normalizePlatform(p: Platform): Platform {
   const alias: Record<string, [string, string?]> = {
-    x86_64: ["amd64"], "x86-64": ["amd64"], aarch64: ["arm64"], armhf: ["arm", "v7"], armel: ["arm", "v6"], i386: ["386"],
+    x86_64: ["amd64"],
+    "x86-64": ["amd64"],
+    aarch64: ["arm64"],
+    armhf: ["arm", "v7"],
+    armel: ["arm", "v6"],
+    i386: ["386"],
   };
   const [architecture, impliedVariant] = alias[p.architecture] ?? [p.architecture];
   let variant = p.variant ?? impliedVariant;
@@ -198,10 +208,21 @@ const ImageConfigSchema = v.object({
   os: v.string(),
   variant: v.optional(v.string()),
   // An image without layers may say null for its time and its diff IDs (dockerd loads it).
-  created: v.optional(v.pipe(v.nullable(v.string()), v.transform((x) => x ?? undefined))),
+  created: v.optional(
+    v.pipe(
+      v.nullable(v.string()),
+      v.transform((x) => x ?? undefined),
+    ),
+  ),
   author: v.optional(v.string()),
   config: v.optional(v.nullable(ContainerConfigSchema)),
-  rootfs: v.object({ type: v.literal("layers"), diff_ids: v.pipe(v.nullable(v.array(DigestSchema)), v.transform((x) => x ?? [])) }),
+  rootfs: v.object({
+    type: v.literal("layers"),
+    diff_ids: v.pipe(
+      v.nullable(v.array(DigestSchema)),
+      v.transform((x) => x ?? []),
+    ),
+  }),
   history: v.optional(v.nullable(v.array(HistorySchema))),
   // Docker's own fields of a local image (commit, classic build): shown by inspect.
   comment: v.optional(v.string()),

@@ -60,7 +60,10 @@ const IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
 /** Clean an archive path lexically inside the root: `a/../../b` → `b`; `/x` → `x`; root → "". */
 export function cleanEntryPath(name: string): string {
-  return posix.normalize("/" + name).replace(/^\/+/, "").replace(/\/+$/, "");
+  return posix
+    .normalize("/" + name)
+    .replace(/^\/+/, "")
+    .replace(/\/+$/, "");
 }
 
 /** Apply the tar stream `layer` onto `root`. */
@@ -226,16 +229,7 @@ function ensureDir(sys: Sys, rootFd: number, dir: string): number {
  * Create one entry under `parentFd`, replacing what is there unless both are directories.
  * For a regular file, returns its open descriptor (the caller sets metadata and closes it).
  */
-async function create(
-  sys: Sys,
-  rootFd: number,
-  parentFd: number,
-  dir: string,
-  base: string,
-  h: TarHeader,
-  body: AsyncIterable<Uint8Array>,
-  parents: ParentCache,
-): Promise<number | undefined> {
+async function create(sys: Sys, rootFd: number, parentFd: number, dir: string, base: string, h: TarHeader, body: AsyncIterable<Uint8Array>, parents: ParentCache): Promise<number | undefined> {
   const attempt = async (): Promise<number | undefined> => {
     switch (h.type) {
       case "directory":

@@ -76,10 +76,7 @@ export async function decompressStream(source: AsyncIterable<Uint8Array>): Promi
 export async function* compressStream(source: AsyncIterable<Uint8Array>, compression: Exclude<Compression, "none">, level?: number): AsyncGenerator<Uint8Array> {
   const z = await zlib();
   const { Readable } = await nodeStream();
-  const deflater =
-    compression === "gzip"
-      ? z.createGzip({ level: level ?? 6 })
-      : z.createZstdCompress({ params: { [z.constants.ZSTD_c_compressionLevel]: level ?? 3 } });
+  const deflater = compression === "gzip" ? z.createGzip({ level: level ?? 6 }) : z.createZstdCompress({ params: { [z.constants.ZSTD_c_compressionLevel]: level ?? 3 } });
   yield* Readable.from(source).pipe(deflater) as AsyncIterable<Uint8Array>;
 }
 

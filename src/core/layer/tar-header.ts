@@ -31,7 +31,15 @@ export interface TarHeader {
 export const BLOCK = 512;
 
 const TYPE_FLAGS: Record<string, EntryType> = {
-  "0": "file", "\0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "chardev", "4": "blockdev", "5": "directory", "6": "fifo",
+  "0": "file",
+  "\0": "file",
+  "7": "file",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "chardev",
+  "4": "blockdev",
+  "5": "directory",
+  "6": "fifo",
 };
 const FLAG_OF: Record<EntryType, string> = { file: "0", hardlink: "1", symlink: "2", chardev: "3", blockdev: "4", directory: "5", fifo: "6" };
 
@@ -163,7 +171,14 @@ function putString(b: Uint8Array, off: number, len: number, s: string): void {
 }
 
 function putOctal(b: Uint8Array, off: number, len: number, v: number): void {
-  putString(b, off, len, Math.floor(v).toString(8).padStart(len - 1, "0"));
+  putString(
+    b,
+    off,
+    len,
+    Math.floor(v)
+      .toString(8)
+      .padStart(len - 1, "0"),
+  );
 }
 
 const fitsOctal = (v: number, len: number) => Number.isInteger(v) && v >= 0 && v < 8 ** (len - 1);

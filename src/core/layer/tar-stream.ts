@@ -6,18 +6,7 @@
  * ids and sizes, sub-second times, xattrs).
  */
 import { invalidArgument } from "../errors.ts";
-import {
-  applyPax,
-  BLOCK,
-  encodePax,
-  headerBlock,
-  isZeroBlock,
-  padding,
-  parseHeaderBlock,
-  parsePax,
-  paxRecords,
-  type TarHeader,
-} from "./tar-header.ts";
+import { applyPax, BLOCK, encodePax, headerBlock, isZeroBlock, padding, parseHeaderBlock, parsePax, paxRecords, type TarHeader } from "./tar-header.ts";
 
 /** A member as read: header plus its body. */
 export interface TarEntry {
@@ -34,7 +23,12 @@ class ByteReader {
   private ended = false;
 
   constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
-    this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (async function* () { yield* source; })();
+    this.it =
+      Symbol.asyncIterator in source
+        ? source[Symbol.asyncIterator]()
+        : (async function* () {
+            yield* source;
+          })();
   }
 
   /** Fill until `n` bytes are buffered; false when the source ends first. */

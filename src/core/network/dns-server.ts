@@ -45,7 +45,7 @@ export function answer(query: Uint8Array, end: number, ip: string | undefined, r
   const out = new Uint8Array(end + rr);
   out.set(query.subarray(0, end));
   const v = new DataView(out.buffer);
-  v.setUint16(2, 0x8000 | 0x0400 | (query[2]! & 0x01) << 8 | 0x0080 | rcode); // QR, AA, RD copied, RA
+  v.setUint16(2, 0x8000 | 0x0400 | ((query[2]! & 0x01) << 8) | 0x0080 | rcode); // QR, AA, RD copied, RA
   v.setUint16(6, ip ? 1 : 0);
   v.setUint16(8, 0);
   v.setUint16(10, 0);

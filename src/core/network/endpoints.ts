@@ -4,11 +4,8 @@
  * network by the network's driver and left again, connect and disconnect while it runs.
  */
 
-
-
 import { randomHex } from "../bytes.ts";
 import { EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
-
 
 import { O_CLOEXEC, O_RDONLY } from "../sys/sys.ts";
 

@@ -203,7 +203,7 @@ export function hostRoutes6(text = safeRead("/proc/net/ipv6_route")): { iface: s
     if (f.length < 10 || !/^[0-9a-f]{32}$/.test(f[0]!)) continue;
     const prefix = parseInt(f[1]!, 16);
     const base = BigInt(`0x${f[0]}`);
-    if (prefix === 0 || prefix === 128 || (base >> 118n) === 0x3fan /* fe80::/10 */ || (base >> 120n) === 0xffn /* multicast */) continue;
+    if (prefix === 0 || prefix === 128 || base >> 118n === 0x3fan /* fe80::/10 */ || base >> 120n === 0xffn /* multicast */) continue;
     out.push({ iface: f[9]!, cidr: { base, prefix } });
   }
   return out;

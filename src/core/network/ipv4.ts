@@ -40,5 +40,5 @@ export function formatCidr(c: Cidr): string {
 /** Whether two subnets share any address. */
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & maskOf(p)) >>> 0) === ((b.base & maskOf(p)) >>> 0);
+  return (a.base & maskOf(p)) >>> 0 === (b.base & maskOf(p)) >>> 0;
 }

@@ -3,20 +3,12 @@
  * names, aliases, links), /etc/hosts entries, legacy link environment variables, host-gateway.
  */
 
-
-
-
 import { invalidArgument, messageOf } from "../errors.ts";
-
-
 
 import { hostUpstream, startDnsServer } from "./dns-server.ts";
 import { v4PoolOf } from "./ipam.ts";
 
-
-
 import { parsePortKey } from "./port-spec.ts";
-
 
 import type { NetworkRecord } from "./types.ts";
 

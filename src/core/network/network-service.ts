@@ -258,7 +258,14 @@ export class NetworkService {
     for (const c of this.deps.containers()) {
       if (!c.State.Running) continue;
       for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
-        if (s.NetworkID === n.Id && s.EndpointID) out[c.Id] = { Name: c.Name.replace(/^\//, ""), EndpointID: s.EndpointID, MacAddress: s.MacAddress, IPv4Address: s.IPAddress ? `${s.IPAddress}/${s.IPPrefixLen}` : "", IPv6Address: s.GlobalIPv6Address ? `${s.GlobalIPv6Address}/${s.GlobalIPv6PrefixLen}` : "" };
+        if (s.NetworkID === n.Id && s.EndpointID)
+          out[c.Id] = {
+            Name: c.Name.replace(/^\//, ""),
+            EndpointID: s.EndpointID,
+            MacAddress: s.MacAddress,
+            IPv4Address: s.IPAddress ? `${s.IPAddress}/${s.IPPrefixLen}` : "",
+            IPv6Address: s.GlobalIPv6Address ? `${s.GlobalIPv6Address}/${s.GlobalIPv6PrefixLen}` : "",
+          };
       }
     }
     return out;
@@ -425,7 +432,6 @@ export class NetworkService {
   }
 }
 
-
 /** `name:alias` (also Docker's stored form `/name:/self/alias`) → [name, alias]. */
 export function splitLink(link: string): [string, string] {
   const [a = "", b] = link.split(":");
@@ -467,6 +473,3 @@ export function macOf(ip: string): string {
   const n = parseIPv4(ip);
   return ["02", "42", ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
-
-
-

@@ -4,12 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 
-
-
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
-
-
-
 
 import { completePool, completePool6, type IpamPoolConfig, v4PoolOf } from "./ipam.ts";
 import { compareApiVersions } from "../version.ts";
@@ -21,7 +16,6 @@ import { Rtnl } from "./rtnl.ts";
 import type { NetworkRecord } from "./types.ts";
 import { routeOf } from "./endpoints.ts";
 
-
 import { bridgeNameOf, type NetworkCreateRequest, NetworkService } from "./network-service.ts";
 
 /** Load the records, add the predefined networks, set up every network's host side, take back running containers' endpoints. */
@@ -29,8 +23,8 @@ export async function init(svc: NetworkService): Promise<void> {
   if (existsSync(svc.file)) for (const n of JSON.parse(readFileSync(svc.file, "utf8")) as NetworkRecord[]) svc.networks.set(n.Id, n);
   const hasName = (name: string) => [...svc.networks.values()].some((n) => n.Name === name);
   let changed = false;
-  if (!hasName("none")) (svc.add(svc.record({ Name: "none", Driver: "null" })), (changed = true));
-  if (!hasName("host")) (svc.add(svc.record({ Name: "host", Driver: "host" })), (changed = true));
+  if (!hasName("none")) svc.add(svc.record({ Name: "none", Driver: "null" })), (changed = true);
+  if (!hasName("host")) svc.add(svc.record({ Name: "host", Driver: "host" })), (changed = true);
   if (!hasName("bridge") && svc.deps.drivers.has("bridge") && svc.deps.defaultBridge !== null) {
     const br = svc.deps.defaultBridge ?? "bunker0";
     const existing = routeOf(br);

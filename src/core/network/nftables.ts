@@ -329,7 +329,10 @@ export function encodeRuleset(rs: Ruleset, seq0: number, remove = false, previou
           } else run.push(i);
         });
         flush();
-        patched.set(c.name, newKeys.map((k) => handleOf.get(k)));
+        patched.set(
+          c.name,
+          newKeys.map((k) => handleOf.get(k)),
+        );
       }
     }
     if (!ops.length) return undefined;
@@ -366,7 +369,10 @@ function commentOf(udata: Uint8Array | undefined): string | undefined {
   while (udata && off + 2 <= udata.length) {
     const type = udata[off]!;
     const len = udata[off + 1]!;
-    if (type === 0) return Buffer.from(udata.subarray(off + 2, off + 2 + len)).toString("latin1").replace(/\0.*$/s, "");
+    if (type === 0)
+      return Buffer.from(udata.subarray(off + 2, off + 2 + len))
+        .toString("latin1")
+        .replace(/\0.*$/s, "");
     off += 2 + len;
   }
   return undefined;

@@ -112,11 +112,7 @@ export class Rtnl {
     const peer = new Uint8Array(16 + 0);
     const peerAttrs: Attr[] = [nla.str(IFLA_IFNAME, o.peerName), nla.u32(IFLA_NET_NS_FD, o.peerNetnsFd), nla.bytes(IFLA_ADDRESS, macBytes(o.peerMac))];
     if (o.mtu) peerAttrs.push(nla.u32(IFLA_MTU, o.mtu));
-    const attrs: Attr[] = [
-      nla.str(IFLA_IFNAME, o.hostName),
-      nla.u32(IFLA_MASTER, o.master),
-      nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, "veth"), nla.nest(IFLA_INFO_DATA, { type: VETH_INFO_PEER, data: concatPeer(peer, peerAttrs) })),
-    ];
+    const attrs: Attr[] = [nla.str(IFLA_IFNAME, o.hostName), nla.u32(IFLA_MASTER, o.master), nla.nest(IFLA_LINKINFO, nla.str(IFLA_INFO_KIND, "veth"), nla.nest(IFLA_INFO_DATA, { type: VETH_INFO_PEER, data: concatPeer(peer, peerAttrs) }))];
     if (o.mtu) attrs.push(nla.u32(IFLA_MTU, o.mtu));
     this.req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, true), attrs, o.hostName, "RTM_NEWLINK");
   }

@@ -175,7 +175,10 @@ export function dockerPluginFinder<T>(subsystem: string, make: (name: string, cl
         await client.activate(subsystem);
         return make(name, client);
       })();
-      p.then((d) => d ?? cache.delete(name), () => cache.delete(name));
+      p.then(
+        (d) => d ?? cache.delete(name),
+        () => cache.delete(name),
+      );
       cache.set(name, p);
     }
     return p;

@@ -109,11 +109,7 @@ export async function createGraphDriverProxy(client: DockerPluginClient, name: s
  * Find plugin `name` in the discovery directories (waiting up to `retryFor` for it to appear)
  * and connect to it as a storage driver; a missing plugin is NotSupported with the places searched.
  */
-export async function connectGraphDriverPlugin(
-  name: string,
-  root: string,
-  opts: DockerPluginClientOptions & { dirs?: readonly string[] } = {},
-): Promise<GraphDriverProxy> {
+export async function connectGraphDriverPlugin(name: string, root: string, opts: DockerPluginClientOptions & { dirs?: readonly string[] } = {}): Promise<GraphDriverProxy> {
   // As moby's loadWithRetry: a plugin that starts after the daemon gets until the deadline to appear.
   const deadline = Date.now() + (opts.retryFor ?? 30_000);
   let address = findDockerPlugin(name, opts.dirs);

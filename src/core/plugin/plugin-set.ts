@@ -8,13 +8,7 @@ import { EngineError, invalidArgument, isNotSupported, messageOf } from "../erro
 import type { Logger } from "../log.ts";
 import type { Sys } from "../sys/sys.ts";
 import { orderPlugins } from "./graph.ts";
-import {
-  type AnyRegistration,
-  pluginKey,
-  type PluginInstances,
-  type PluginStatus,
-  type PluginType,
-} from "./types.ts";
+import { type AnyRegistration, pluginKey, type PluginInstances, type PluginStatus, type PluginType } from "./types.ts";
 
 /** A registration and where it came from ("builtin" or a module path). */
 export interface SourcedRegistration {
@@ -87,8 +81,7 @@ export class PluginSet {
     const { log } = this.opts;
     for (const { reg, source } of this.order) {
       const key = pluginKey(reg);
-      const record = (status: PluginStatus["status"], reason?: string) =>
-        this.status.set(key, { type: reg.type, id: reg.id, status, source, ...(reason ? { reason } : {}) });
+      const record = (status: PluginStatus["status"], reason?: string) => this.status.set(key, { type: reg.type, id: reg.id, status, source, ...(reason ? { reason } : {}) });
       const missing = this.missingDependency(reg);
       if (missing) {
         record(missing.failed ? "failed" : "skipped", missing.reason);

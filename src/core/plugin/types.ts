@@ -99,7 +99,9 @@ export interface PluginHostApi {
   /** The engine's valibot, for config schemas. */
   v: typeof v;
   /** Throw this from `init` to be skipped with a reason. */
-  NotSupportedError: new (reason: string) => Error;
+  NotSupportedError: new (
+    reason: string,
+  ) => Error;
   /** Build a PluginConfig from a valibot schema. */
   configFrom<S extends v.GenericSchema>(schema: S, defaults: v.InferOutput<S>): PluginConfig<v.InferOutput<S>>;
   engineVersion: string;

@@ -91,7 +91,14 @@ export async function pushImage(deps: DistributionDeps, name: string, opts: { au
   const client = new RegistryClient(ref.domain, ref.path, deps.settings, opts.auth, "pull,push");
   progress({ status: `The push refers to repository [${ref.domain}/${ref.path}]` });
   // Other repositories of the same registry that hold this image: blobs can be mounted from them.
-  const siblings = [...new Set([...img.repoTags, ...img.repoDigests].map((t) => parseWithDefaultTag(t)).filter((r: Reference) => r.domain === ref.domain && r.path !== ref.path).map((r) => r.path))];
+  const siblings = [
+    ...new Set(
+      [...img.repoTags, ...img.repoDigests]
+        .map((t) => parseWithDefaultTag(t))
+        .filter((r: Reference) => r.domain === ref.domain && r.path !== ref.path)
+        .map((r) => r.path),
+    ),
+  ];
   const layers = [...img.layers].reverse();
   for (const l of layers) progress({ status: "Preparing", progressDetail: {}, id: shortId(l.blob) });
   for (const stored of layers) {

@@ -106,11 +106,6 @@ export async function startRegistryServer(opts: RegistryServerOptions): Promise<
     }
   }
 
-
-
-
-
-
   const server = Bun.serve({
     hostname: host,
     port: Number(portText),
@@ -298,7 +293,10 @@ function referrers(store: RegistryStore, url: URL, name: string, ref: string): R
     if (filter && artifactType !== filter) continue;
     manifests.push({ mediaType: rev.mediaType, digest: rev.digest, size: bytes.length, ...(artifactType ? { artifactType } : {}), ...(doc.annotations ? { annotations: doc.annotations } : {}) });
   }
-  return Response.json({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }, { headers: { ...API_HEADER, "Content-Type": "application/vnd.oci.image.index.v1+json", ...(filter ? { "OCI-Filters-Applied": "artifactType" } : {}) } });
+  return Response.json(
+    { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests },
+    { headers: { ...API_HEADER, "Content-Type": "application/vnd.oci.image.index.v1+json", ...(filter ? { "OCI-Filters-Applied": "artifactType" } : {}) } },
+  );
 }
 
 /** `host:port` → [host, port]. */

@@ -64,10 +64,31 @@ const DeviceRule = v.object({ allow: v.boolean(), type: v.optional(v.picklist(["
 export const ResourcesSchema = v.looseObject({
   devices: v.optional(v.array(DeviceRule)),
   memory: v.optional(v.looseObject({ limit: v.optional(i64), reservation: v.optional(i64), swap: v.optional(i64), kernel: v.optional(i64), swappiness: v.optional(v.number()), disableOOMKiller: v.optional(v.boolean()) })),
-  cpu: v.optional(v.looseObject({ shares: v.optional(v.number()), quota: v.optional(i64), period: v.optional(v.number()), cpus: v.optional(v.string()), mems: v.optional(v.string()), realtimeRuntime: v.optional(i64), realtimePeriod: v.optional(v.number()), idle: v.optional(i64) })),
+  cpu: v.optional(
+    v.looseObject({
+      shares: v.optional(v.number()),
+      quota: v.optional(i64),
+      period: v.optional(v.number()),
+      cpus: v.optional(v.string()),
+      mems: v.optional(v.string()),
+      realtimeRuntime: v.optional(i64),
+      realtimePeriod: v.optional(v.number()),
+      idle: v.optional(i64),
+    }),
+  ),
   pids: v.optional(v.object({ limit: i64 })),
   // 0 means "not set" (dockerd sends it); otherwise 10–1000.
-  blockIO: v.optional(v.looseObject({ weight: v.optional(v.pipe(v.number(), v.integer(), v.check((w) => w === 0 || (w >= 10 && w <= 1000), "must be 0 (unset) or 10–1000"))) })),
+  blockIO: v.optional(
+    v.looseObject({
+      weight: v.optional(
+        v.pipe(
+          v.number(),
+          v.integer(),
+          v.check((w) => w === 0 || (w >= 10 && w <= 1000), "must be 0 (unset) or 10–1000"),
+        ),
+      ),
+    }),
+  ),
   hugepageLimits: v.optional(v.array(v.object({ pageSize: v.string(), limit: v.number() }))),
   unified: v.optional(v.record(v.string(), v.string())),
 });
@@ -123,17 +144,16 @@ export const SpecSchema = v.looseObject({
       maskedPaths: v.optional(v.array(abs)),
       readonlyPaths: v.optional(v.array(abs)),
       mountLabel: v.optional(v.string()),
-      timeOffsets: v.optional(v.record(v.picklist(["monotonic", "boottime"], "must be monotonic or boottime"), v.object({ secs: v.optional(i64), nanosecs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(999_999_999))) }))),
+      timeOffsets: v.optional(
+        v.record(v.picklist(["monotonic", "boottime"], "must be monotonic or boottime"), v.object({ secs: v.optional(i64), nanosecs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(999_999_999))) })),
+      ),
     }),
   ),
 });
 export type Spec = v.InferOutput<typeof SpecSchema>;
 
 /** Fields of the spec this runtime does not implement: using one is an error, never ignored. */
-const UNSUPPORTED = [
-  "linux.intelRdt", "linux.personality", "linux.netDevices", "linux.memoryPolicy",
-  "process.scheduler", "process.ioPriority", "process.execCPUAffinity",
-];
+const UNSUPPORTED = ["linux.intelRdt", "linux.personality", "linux.netDevices", "linux.memoryPolicy", "process.scheduler", "process.ioPriority", "process.execCPUAffinity"];
 
 function jsonOf(text: string, what: string): unknown {
   try {

@@ -46,7 +46,18 @@ export interface ContainerRuntime {
   /** Times the container's cgroup ran out of memory and killed. */
   oomKills(id: string): number;
   /** Resource usage from the container's cgroup (CPU in ns, memory in bytes). */
-  stats(id: string): { cpuNs: number; userNs: number; systemNs: number; memUsage: number; memMax: number; memLimit: number; memStats: Record<string, number>; pids: number; pidsLimit: number; blkio: { major: number; minor: number; op: string; value: number }[] };
+  stats(id: string): {
+    cpuNs: number;
+    userNs: number;
+    systemNs: number;
+    memUsage: number;
+    memMax: number;
+    memLimit: number;
+    memStats: Record<string, number>;
+    pids: number;
+    pidsLimit: number;
+    blkio: { major: number; minor: number; op: string; value: number }[];
+  };
   /** Change a running container's limits (runtime-spec `linux.resources`). */
   update(id: string, resources: Resources): void;
   /** Host pids in the container's cgroup. */

@@ -70,10 +70,11 @@ export class LayerStore {
   register(parent: Digest | undefined, diffId: Digest, blob: () => AsyncIterable<Uint8Array>, chainId: Digest = chainIdOf(parent, diffId)): Promise<RegisteredLayer> {
     // Present already: the new blob must still prove it is this layer (a blob is kept with the
     // image for save and push, so an unverified one must never be accepted).
-    if (this.has(chainId)) return this.verifyOnly(blob).then((got) => {
-      if (got.digest !== diffId) throw new EngineError("failed-precondition", `layer content does not match its diff ID: expected ${diffId}, got ${got.digest}`);
-      return { chainId, diffId, size: got.size, existed: true };
-    });
+    if (this.has(chainId))
+      return this.verifyOnly(blob).then((got) => {
+        if (got.digest !== diffId) throw new EngineError("failed-precondition", `layer content does not match its diff ID: expected ${diffId}, got ${got.digest}`);
+        return { chainId, diffId, size: got.size, existed: true };
+      });
     const running = this.inflight.get(chainId);
     if (running) return running;
     const p = this.apply(chainId, parent, diffId, blob).finally(() => this.inflight.delete(chainId));

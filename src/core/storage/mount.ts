@@ -5,28 +5,19 @@
  */
 import { readFileSync } from "node:fs";
 import { EngineError } from "../errors.ts";
-import {
-  AT_FDCWD,
-  MNT_DETACH,
-  MS_BIND,
-  MS_NODEV,
-  MS_NOEXEC,
-  MS_NOSUID,
-  MS_RDONLY,
-  MS_REC,
-  MS_REMOUNT,
-  O_CLOEXEC,
-  O_DIRECTORY,
-  O_PATH,
-  type Sys,
-} from "../sys/sys.ts";
+import { AT_FDCWD, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT, O_CLOEXEC, O_DIRECTORY, O_PATH, type Sys } from "../sys/sys.ts";
 import type { Mount } from "./driver.ts";
 
 /** The kernel's limit on mount data: one page. */
 const MAX_MOUNT_DATA = 4095;
 
 const FLAG_OPTIONS: Record<string, number> = {
-  ro: MS_RDONLY, rbind: MS_BIND | MS_REC, bind: MS_BIND, nosuid: MS_NOSUID, nodev: MS_NODEV, noexec: MS_NOEXEC,
+  ro: MS_RDONLY,
+  rbind: MS_BIND | MS_REC,
+  bind: MS_BIND,
+  nosuid: MS_NOSUID,
+  nodev: MS_NODEV,
+  noexec: MS_NOEXEC,
 };
 
 /** Split options into mount flags and the data string. */
@@ -43,7 +34,9 @@ export function mountFlags(options: string[]): { flags: number; data: string[] }
 /** True when something is mounted on `path` (this process's mount table). */
 export function isMountPoint(path: string): boolean {
   try {
-    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === path);
+    return readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .some((l) => l.split(" ")[4] === path);
   } catch {
     return false;
   }
@@ -76,11 +69,14 @@ function shortenLowerdirs(sys: Sys, data: string[], fds: number[]): string {
   return data
     .map((o) => {
       if (!o.startsWith("lowerdir=")) return o;
-      const dirs = o.slice("lowerdir=".length).split(":").map((d) => {
-        const fd = sys.openat2(AT_FDCWD, d, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
-        fds.push(fd);
-        return `/proc/self/fd/${fd}`;
-      });
+      const dirs = o
+        .slice("lowerdir=".length)
+        .split(":")
+        .map((d) => {
+          const fd = sys.openat2(AT_FDCWD, d, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0);
+          fds.push(fd);
+          return `/proc/self/fd/${fd}`;
+        });
       return `lowerdir=${dirs.join(":")}`;
     })
     .join(",");

@@ -31,10 +31,7 @@ export function driverHasData(root: string): boolean {
 }
 
 /** Choose the driver; throws failed-precondition with the reason when none can be chosen. */
-export function selectDriver(
-  available: ReadonlyMap<string, StorageDriver>,
-  opts: { configured?: string; hasData: (id: string) => boolean; priority?: string[]; unavailable?: Map<string, string> },
-): StorageDriver {
+export function selectDriver(available: ReadonlyMap<string, StorageDriver>, opts: { configured?: string; hasData: (id: string) => boolean; priority?: string[]; unavailable?: Map<string, string> }): StorageDriver {
   if (opts.configured) {
     const d = available.get(opts.configured);
     if (d) return d;
@@ -43,10 +40,7 @@ export function selectDriver(
   }
   const withData = [...available.keys()].filter((id) => opts.hasData(id));
   if (withData.length > 1) {
-    throw new EngineError(
-      "failed-precondition",
-      `several storage drivers hold data (${withData.join(", ")}): choose one with --storage-driver (or "storage-driver" in daemon.json)`,
-    );
+    throw new EngineError("failed-precondition", `several storage drivers hold data (${withData.join(", ")}): choose one with --storage-driver (or "storage-driver" in daemon.json)`);
   }
   if (withData.length === 1) return available.get(withData[0]!)!;
   const order = [...(opts.priority ?? DRIVER_PRIORITY), ...available.keys()];

@@ -14,7 +14,8 @@ const coreSymbols = {
   flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
 } as const;
-const symbols = {  /** Raw syscall for calls glibc 2.36 has no wrapper for (openat2). Integer arguments only. */
+const symbols = {
+  /** Raw syscall for calls glibc 2.36 has no wrapper for (openat2). Integer arguments only. */
   syscall: { args: [i64, i64, i64, i64, i64, i64, i64], returns: i64 },
   close: { args: [i32], returns: i32 },
   mkdirat: { args: [i32, ptr, u32], returns: i32 },

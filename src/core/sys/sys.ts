@@ -177,7 +177,9 @@ function check(name: string, path: string | undefined, call: () => number | bigi
 }
 
 /** Files and mounts: the *at calls inside a root, ownership, modes, times, xattrs, mount and umount. */
-function fileOps(c: () => ReturnType<typeof getLibc>): Pick<Sys, "flock" | "openat2" | "close" | "mkdirat" | "mknodat" | "symlinkat" | "linkat" | "unlinkat" | "fchownat" | "fchmodat" | "utimensat" | "fchown" | "fchmod" | "futimens" | "fsetxattr" | "mount" | "umount2"> {
+function fileOps(
+  c: () => ReturnType<typeof getLibc>,
+): Pick<Sys, "flock" | "openat2" | "close" | "mkdirat" | "mknodat" | "symlinkat" | "linkat" | "unlinkat" | "fchownat" | "fchmodat" | "utimensat" | "fchown" | "fchmod" | "futimens" | "fsetxattr" | "mount" | "umount2"> {
   return {
     flock(fd, operation, path) {
       check("flock", path, () => getLibcCore().flock(fd, operation));

@@ -88,9 +88,7 @@ export interface SystemSettings {
 export class SystemService {
   private readonly contributors: InfoContributor[] = [];
 
-  constructor(
-    private readonly deps: { config: SystemSettings; engineId: string; plugins: PluginSet; events: EventBus },
-  ) {}
+  constructor(private readonly deps: { config: SystemSettings; engineId: string; plugins: PluginSet; events: EventBus }) {}
 
   /** Register a subsystem's `/info` fields. */
   contribute(fn: InfoContributor): void {
@@ -103,9 +101,7 @@ export class SystemService {
     const statuses = plugins.statuses();
     // Failures are warnings; a skipped plugin (the host cannot support it, such as btrfs off a
     // btrfs filesystem) is normal and is listed in BunkerPlugins with its reason instead.
-    const warnings = statuses
-      .filter((s) => s.status === "failed")
-      .map((s) => `WARNING: plugin ${s.type}.${s.id} ${s.status}: ${s.reason ?? ""}`.trimEnd());
+    const warnings = statuses.filter((s) => s.status === "failed").map((s) => `WARNING: plugin ${s.type}.${s.id} ${s.status}: ${s.reason ?? ""}`.trimEnd());
     const base: Record<string, unknown> = {
       ID: engineId,
       Containers: 0,

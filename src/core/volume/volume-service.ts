@@ -150,7 +150,16 @@ export class VolumeService {
       // A plugin's volume: the plugin creates it; the record here names the driver.
       await (await this.plugin(driver)).call("VolumeDriver.Create", { Name: name, Opts: body.DriverOpts ?? {} }, v.looseObject({}));
       mkdirSync(join(this.root, name), { mode: 0o700 });
-      const vol: Volume = { Name: name, Driver: driver, Mountpoint: "", CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"), Labels: body.Labels ?? {}, Scope: "local", Options: body.DriverOpts ?? {}, ...(opts.anonymous ? { Anonymous: true } : {}) };
+      const vol: Volume = {
+        Name: name,
+        Driver: driver,
+        Mountpoint: "",
+        CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+        Labels: body.Labels ?? {},
+        Scope: "local",
+        Options: body.DriverOpts ?? {},
+        ...(opts.anonymous ? { Anonymous: true } : {}),
+      };
       writeFileAtomic(this.file(name), JSON.stringify(vol), 0o600);
       this.events.publish({ Type: "volume", Action: "create", Actor: { ID: name, Attributes: { driver } } });
       return vol;

@@ -82,61 +82,73 @@ export class BridgeDriver implements NetworkDriver {
     const prefix = parseCidr(pool.Subnet).prefix;
     const rt = Rtnl.open(this.sys);
     try {
-      runSteps(`network ${net.Name}`, [
-        {
-          name: `create bridge ${bridge}`,
-          run: () => {
-            if (rt.linkIndex(bridge) !== undefined) return;
-            rt.addBridge(bridge);
-            return () => rt.deleteLink(bridge);
+      runSteps(
+        `network ${net.Name}`,
+        [
+          {
+            name: `create bridge ${bridge}`,
+            run: () => {
+              if (rt.linkIndex(bridge) !== undefined) return;
+              rt.addBridge(bridge);
+              return () => rt.deleteLink(bridge);
+            },
           },
-        },
-        {
-          name: `address ${pool.Gateway}/${prefix} on ${bridge}`,
-          run: () => {
-            const idx = rt.linkIndex(bridge)!;
-            try {
-              rt.addAddress(idx, pool.Gateway!, prefix, bridge);
-            } catch (err) {
-              if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
-            }
-            rt.setUp(idx, bridge);
+          {
+            name: `address ${pool.Gateway}/${prefix} on ${bridge}`,
+            run: () => {
+              const idx = rt.linkIndex(bridge)!;
+              try {
+                rt.addAddress(idx, pool.Gateway!, prefix, bridge);
+              } catch (err) {
+                if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
+              }
+              rt.setUp(idx, bridge);
+            },
           },
-        },
-        {
-          name: `IPv6 address ${pool6?.Gateway}/${pool6 ? parseCidr6(pool6.Subnet).prefix : 0} on ${bridge}`,
-          run: () => {
-            const idx = rt.linkIndex(bridge)!;
-            // A bridge kept from an earlier start may hold a gateway the network no longer has
-            // (IPv6 turned off, or fixed-cidr-v6 moved): only the current one stays.
-            const keep = pool6?.Gateway ? formatIPv6(parseIPv6(pool6.Gateway)) : undefined;
-            for (const a of rt.addresses6(idx, bridge)) if (a.ip !== keep) rt.deleteAddress(idx, a.ip, a.prefix, bridge);
-            if (!pool6?.Gateway) return;
-            try {
-              rt.addAddress(idx, pool6.Gateway, parseCidr6(pool6.Subnet).prefix, bridge);
-            } catch (err) {
-              if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
-            }
+          {
+            name: `IPv6 address ${pool6?.Gateway}/${pool6 ? parseCidr6(pool6.Subnet).prefix : 0} on ${bridge}`,
+            run: () => {
+              const idx = rt.linkIndex(bridge)!;
+              // A bridge kept from an earlier start may hold a gateway the network no longer has
+              // (IPv6 turned off, or fixed-cidr-v6 moved): only the current one stays.
+              const keep = pool6?.Gateway ? formatIPv6(parseIPv6(pool6.Gateway)) : undefined;
+              for (const a of rt.addresses6(idx, bridge)) if (a.ip !== keep) rt.deleteAddress(idx, a.ip, a.prefix, bridge);
+              if (!pool6?.Gateway) return;
+              try {
+                rt.addAddress(idx, pool6.Gateway, parseCidr6(pool6.Subnet).prefix, bridge);
+              } catch (err) {
+                if (!(err instanceof SyscallError && err.errno === EEXIST)) throw err;
+              }
+            },
           },
-        },
-        {
-          name: "forwarding and loopback routing",
-          run: () => {
-            if (this.opts.ipForward !== false) writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
-            if (pool6) writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-            // Published ports bound to 127.0.0.1 are DNATed out of the bridge: let such packets be routed.
-            writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "1");
+          {
+            name: "forwarding and loopback routing",
+            run: () => {
+              if (this.opts.ipForward !== false) writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+              if (pool6) writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+              // Published ports bound to 127.0.0.1 are DNATed out of the bridge: let such packets be routed.
+              writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, "1");
+            },
           },
-        },
-        {
-          name: "rules",
-          run: () => {
-            this.networks.set(net.Id, { net, name: net.Name, bridge, subnet: pool.Subnet, gateway: pool.Gateway!, ...(pool6 ? { subnet6: pool6.Subnet, ...(pool6.Gateway ? { gateway6: pool6.Gateway } : {}) } : {}), internal: net.Internal });
-            this.sync();
-            return () => this.networks.delete(net.Id);
+          {
+            name: "rules",
+            run: () => {
+              this.networks.set(net.Id, {
+                net,
+                name: net.Name,
+                bridge,
+                subnet: pool.Subnet,
+                gateway: pool.Gateway!,
+                ...(pool6 ? { subnet6: pool6.Subnet, ...(pool6.Gateway ? { gateway6: pool6.Gateway } : {}) } : {}),
+                internal: net.Internal,
+              });
+              this.sync();
+              return () => this.networks.delete(net.Id);
+            },
           },
-        },
-      ], { log: this.opts.log });
+        ],
+        { log: this.opts.log },
+      );
     } finally {
       rt.close();
     }
@@ -162,59 +174,63 @@ export class BridgeDriver implements NetworkDriver {
     const rt = Rtnl.open(this.sys);
     let inner: Rtnl | undefined;
     try {
-      runSteps(`endpoint ${ep.id.slice(0, 12)} on ${net.Name}`, [
-        {
-          name: "reserve host ports",
-          run: () => {
-            try {
-              for (const p of ep.ports) {
-                const r = reservePort(this.sys, p);
-                portFds.push(r.fd);
-                ports.push(r.binding);
-                // On an IPv6 network a port published on every address is also published on
-                // every IPv6 one, with the same number (as Docker shows: 0.0.0.0 and [::]).
-                if (ep.ip6 && r.binding.hostIp === "0.0.0.0") {
-                  const r6 = reservePort(this.sys, { ...r.binding, hostIp: "::" });
-                  portFds.push(r6.fd);
-                  ports.push(r6.binding);
+      runSteps(
+        `endpoint ${ep.id.slice(0, 12)} on ${net.Name}`,
+        [
+          {
+            name: "reserve host ports",
+            run: () => {
+              try {
+                for (const p of ep.ports) {
+                  const r = reservePort(this.sys, p);
+                  portFds.push(r.fd);
+                  ports.push(r.binding);
+                  // On an IPv6 network a port published on every address is also published on
+                  // every IPv6 one, with the same number (as Docker shows: 0.0.0.0 and [::]).
+                  if (ep.ip6 && r.binding.hostIp === "0.0.0.0") {
+                    const r6 = reservePort(this.sys, { ...r.binding, hostIp: "::" });
+                    portFds.push(r6.fd);
+                    ports.push(r6.binding);
+                  }
                 }
+              } catch (err) {
+                for (const fd of portFds) this.sys.close(fd);
+                throw err;
               }
-            } catch (err) {
-              for (const fd of portFds) this.sys.close(fd);
-              throw err;
-            }
-            return () => portFds.forEach((fd) => this.sys.close(fd));
+              return () => portFds.forEach((fd) => this.sys.close(fd));
+            },
           },
-        },
-        {
-          name: `create veth ${hostIf}`,
-          run: () => {
-            rt.addVeth({ hostName: hostIf, master: rt.linkIndex(state.bridge)!, peerName: sb.ifname, peerNetnsFd: sb.netnsFd, peerMac: ep.mac });
-            return () => rt.deleteLink(hostIf);
+          {
+            name: `create veth ${hostIf}`,
+            run: () => {
+              rt.addVeth({ hostName: hostIf, master: rt.linkIndex(state.bridge)!, peerName: sb.ifname, peerNetnsFd: sb.netnsFd, peerMac: ep.mac });
+              return () => rt.deleteLink(hostIf);
+            },
           },
-        },
-        {
-          name: `configure ${sb.ifname} in the container`,
-          run: () => {
-            inner = Rtnl.open(this.sys, sb.netnsFd);
-            const idx = inner.linkIndex(sb.ifname)!;
-            inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
-            inner.setUp(idx, sb.ifname);
-            if (!state.internal && sb.defaultRoute) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
-            if (ep.ip6 && ep.prefix6) {
-              inner.addAddress(idx, ep.ip6, ep.prefix6, sb.ifname);
-              if (!state.internal && sb.defaultRoute && ep.gateway6) inner.addDefaultRoute(idx, ep.gateway6, sb.ifname);
-            }
+          {
+            name: `configure ${sb.ifname} in the container`,
+            run: () => {
+              inner = Rtnl.open(this.sys, sb.netnsFd);
+              const idx = inner.linkIndex(sb.ifname)!;
+              inner.addAddress(idx, ep.ip, ep.prefix, sb.ifname);
+              inner.setUp(idx, sb.ifname);
+              if (!state.internal && sb.defaultRoute) inner.addDefaultRoute(idx, ep.gateway, sb.ifname);
+              if (ep.ip6 && ep.prefix6) {
+                inner.addAddress(idx, ep.ip6, ep.prefix6, sb.ifname);
+                if (!state.internal && sb.defaultRoute && ep.gateway6) inner.addDefaultRoute(idx, ep.gateway6, sb.ifname);
+              }
+            },
           },
-        },
-        {
-          name: "rules",
-          run: () => {
-            this.endpoints.set(ep.id, { netId: net.Id, ep: { ...ep, ports }, hostIf, portFds });
-            this.sync();
+          {
+            name: "rules",
+            run: () => {
+              this.endpoints.set(ep.id, { netId: net.Id, ep: { ...ep, ports }, hostIf, portFds });
+              this.sync();
+            },
           },
-        },
-      ], { log: this.opts.log });
+        ],
+        { log: this.opts.log },
+      );
     } finally {
       inner?.close();
       rt.close();
@@ -275,7 +291,12 @@ export class BridgeDriver implements NetworkDriver {
 
   /** Accept this driver's bridges in other programs' dropping forward chains (see foreign-forward.ts). */
   private coexist(): void {
-    acceptBridgesInForeignForward(this.sys, this.opts.table, [...this.networks.values()].map((n) => n.bridge), this.opts.log);
+    acceptBridgesInForeignForward(
+      this.sys,
+      this.opts.table,
+      [...this.networks.values()].map((n) => n.bridge),
+      this.opts.log,
+    );
   }
 
   /** The driver's table (family ip) from its current state. */

@@ -92,7 +92,12 @@ function networkRules(n: RuleNetwork, v6: boolean): Rule[] {
   const rules: Rule[] = [];
   const subnet = v6 ? n.subnet6! : n.subnet;
   const gateway = v6 ? n.gateway6 : n.gateway;
-  rules.push({ chain: "raw", exprs: [...match.daddrIn(subnet), ...(gateway ? match.daddrNot(gateway) : []), ...match.iifname(n.bridge, false), action.drop()], comment: `direct routing to ${n.name}`, key: `raw ${n.bridge} ${subnet} ${gateway}` });
+  rules.push({
+    chain: "raw",
+    exprs: [...match.daddrIn(subnet), ...(gateway ? match.daddrNot(gateway) : []), ...match.iifname(n.bridge, false), action.drop()],
+    comment: `direct routing to ${n.name}`,
+    key: `raw ${n.bridge} ${subnet} ${gateway}`,
+  });
   if (!n.internal) rules.push({ chain: "postrouting", exprs: [...match.saddr(subnet), ...match.oifname(n.bridge, false), action.masquerade()], comment: `outbound ${n.name}`, key: `outbound ${n.bridge} ${subnet} ${n.name}` });
   if (!v6) {
     rules.push({ chain: "postrouting", exprs: [...match.oifname(n.bridge), ...match.ctDnat(), ...match.saddr("127.0.0.0/8"), action.masquerade()], comment: `loopback to ${n.name}`, key: `loopback ${n.bridge} ${n.name}` });

@@ -97,7 +97,17 @@ export interface CgroupStats {
 const ALWAYS_ALLOWED = [
   { allow: true, type: "c" as const, major: -1, minor: -1, access: "m" },
   { allow: true, type: "b" as const, major: -1, minor: -1, access: "m" },
-  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [136, -1]].map(([major, minor]) => ({ allow: true, type: "c" as const, major, minor, access: "rwm" })),
+  ...[
+    [1, 3],
+    [1, 5],
+    [1, 7],
+    [1, 8],
+    [1, 9],
+    [5, 0],
+    [5, 1],
+    [5, 2],
+    [136, -1],
+  ].map(([major, minor]) => ({ allow: true, type: "c" as const, major, minor, access: "rwm" })),
 ];
 
 /** A container's cgroup(s). */
@@ -143,7 +153,10 @@ export class Cgroup {
       let cur = this.mode.root;
       const available = readFileSync(join(cur, "cgroup.controllers"), "utf8").trim().split(/\s+/).filter(Boolean);
       for (const part of parts) {
-        const want = available.filter((c) => ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"].includes(c)).map((c) => `+${c}`).join(" ");
+        const want = available
+          .filter((c) => ["cpu", "cpuset", "io", "memory", "pids", "hugetlb"].includes(c))
+          .map((c) => `+${c}`)
+          .join(" ");
         if (want) {
           try {
             writeFileSync(join(cur, "cgroup.subtree_control"), want);
@@ -334,7 +347,16 @@ export class Cgroup {
       }
     };
     const num = (t: string) => (t.trim() === "max" || t.trim() === "" ? 0 : Number(t.trim()));
-    const kv = (t: string) => Object.fromEntries(t.split("\n").filter(Boolean).map((l) => { const [k, x] = l.split(/\s+/); return [k!, Number(x)]; }));
+    const kv = (t: string) =>
+      Object.fromEntries(
+        t
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => {
+            const [k, x] = l.split(/\s+/);
+            return [k!, Number(x)];
+          }),
+      );
     let cpuNs = 0;
     let userNs = 0;
     let systemNs = 0;

@@ -25,16 +25,7 @@
 
 import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
-import {
-  AT_FDCWD,
-  O_CLOEXEC,
-  O_CREAT,
-  O_PATH,
-  O_TRUNC,
-  O_WRONLY,
-  RESOLVE_IN_ROOT,
-  RESOLVE_NO_MAGICLINKS,
-} from "../../core/sys/sys.ts";
+import { AT_FDCWD, O_CLOEXEC, O_CREAT, O_PATH, O_TRUNC, O_WRONLY, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "../../core/sys/sys.ts";
 import { NAMESPACES, RLIMITS } from "./linux-constants.ts";
 import { type Arg, DataRef, Label, PlanBuilder, type Reg } from "./plan.ts";
 import { type CgroupMode } from "./cgroups.ts";
@@ -138,7 +129,10 @@ export function encodeDev(major: number, minor: number): number {
 
 /** A clean path inside the root, without the leading slash ("" for the root itself). */
 export function inRoot(p: string): string {
-  return posix.normalize("/" + p).replace(/^\/+/, "").replace(/\/+$/, "");
+  return posix
+    .normalize("/" + p)
+    .replace(/^\/+/, "")
+    .replace(/\/+$/, "");
 }
 
 /** The capability data for capset: 2 × {effective, permitted, inheritable} (u32 each). */
@@ -247,8 +241,10 @@ function cleanProcess(p: PlanBuilder, input: ContainerPlanInput): Reg | undefine
   // The console socket is a host path: connect before any namespace or root change.
   const SOCK = proc.terminal ? p.reg() : undefined;
   const ttyPair = input.monitor?.output?.tty;
-  if (SOCK && ttyPair && !input.exec) p.set(SOCK, ttyPair.containerEnd); // the monitor receives the master
-  else if (SOCK && input.consoleFd !== undefined) p.set(SOCK, input.consoleFd); // the caller receives it
+  if (SOCK && ttyPair && !input.exec)
+    p.set(SOCK, ttyPair.containerEnd); // the monitor receives the master
+  else if (SOCK && input.consoleFd !== undefined)
+    p.set(SOCK, input.consoleFd); // the caller receives it
   else if (SOCK) {
     if (!input.consoleSocket) throw invalidArgument("process.terminal: a console socket is required");
     p.call("socket", [1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | O_CLOEXEC, 0], "socket for the console", { store: SOCK });
@@ -284,11 +280,12 @@ function joinAndSync(p: PlanBuilder, input: ContainerPlanInput, newNs: Set<Names
     if (lateCgroupNs) p.call("unshare", [NAMESPACES.cgroup.flag], "create the cgroup namespace");
     if (timeNs) {
       p.call("unshare", [NAMESPACES.time.flag], "create the time namespace");
-      const offsets = Object.entries(spec.linux?.timeOffsets ?? {}).map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`).join("");
+      const offsets = Object.entries(spec.linux?.timeOffsets ?? {})
+        .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}\n`)
+        .join("");
       if (offsets) writeProc(p, "/proc/self/timens_offsets", offsets, CHECK);
     }
   }
-
 }
 
 /** Steps 6–9: rlimits, working directory, identity and seccomp, then the program is looked up, started and exec'd. */
@@ -382,7 +379,12 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
       first = tmp;
     }
     // Own fds to 3…6 (through high numbers, so none is overwritten before it is moved).
-    const mine: [Arg, number][] = [[first, MONITOR_FD.output], [out.stderr ?? -1, MONITOR_FD.stderr], [out.spool, MONITOR_FD.spool], [out.stdinHold ?? -1, MONITOR_FD.stdinHold]];
+    const mine: [Arg, number][] = [
+      [first, MONITOR_FD.output],
+      [out.stderr ?? -1, MONITOR_FD.stderr],
+      [out.spool, MONITOR_FD.spool],
+      [out.stdinHold ?? -1, MONITOR_FD.stdinHold],
+    ];
     const high = [p.reg(), p.reg(), p.reg(), p.reg()];
     mine.forEach(([fd, at], i) => {
       if (fd === -1) p.set(high[i]!, -1);
@@ -416,9 +418,6 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   p.here(container);
 }
 
-
-
-
 /** Registers and scratch space shared by the filesystem steps. */
 export interface FsRegs {
   ROOT: Reg;
@@ -426,9 +425,6 @@ export interface FsRegs {
   TGT: Reg;
   pathBuf: DataRef;
 }
-
-
-
 
 /** Open `path` write-only, check it is on procfs, write `value`. */
 type Hook = NonNullable<NonNullable<Spec["hooks"]>["createContainer"]>[number];
@@ -458,7 +454,3 @@ function hooksInside(p: PlanBuilder, kind: string, hooks: Hook[] | undefined, st
     p.here(done);
   });
 }
-
-
-
-

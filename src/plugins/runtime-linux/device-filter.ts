@@ -82,7 +82,10 @@ export function deviceFilterInsns(rules: readonly DeviceRule[]): Insn[] {
     if (rule.major !== undefined && rule.major !== null && rule.major >= 0) checks.push([[JMP_JNE_K, 4, 0, -1, rule.major]]);
     if (rule.minor !== undefined && rule.minor !== null && rule.minor >= 0) checks.push([[JMP_JNE_K, 5, 0, -1, rule.minor]]);
     const body = checks.flat();
-    const tail: Insn[] = [[ALU64_MOV_K, 0, 0, 0, rule.allow ? 1 : 0], [JMP_EXIT, 0, 0, 0, 0]];
+    const tail: Insn[] = [
+      [ALU64_MOV_K, 0, 0, 0, rule.allow ? 1 : 0],
+      [JMP_EXIT, 0, 0, 0, 0],
+    ];
     // Every "no match" jump goes past this rule's body and tail.
     body.forEach((insn, k) => {
       if (insn[3] === -1) insn[3] = body.length - k - 1 + tail.length;

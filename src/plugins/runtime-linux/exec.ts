@@ -22,7 +22,12 @@ import { LinuxRuntime, processStartTime, VOLATILE } from "./runtime.ts";
  * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
  * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
  */
-export async function exec(rt: LinuxRuntime, id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {}): Promise<{ pid: number; waitPid: number; master?: number }> {
+export async function exec(
+  rt: LinuxRuntime,
+  id: string,
+  proc: ProcessSpec,
+  opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {},
+): Promise<{ pid: number; waitPid: number; master?: number }> {
   const s = rt.load(id);
   const status = rt.statusOf(s);
   if (status !== "running" && status !== "created") throw new EngineError("failed-precondition", `cannot exec in a ${status} container`);
@@ -38,7 +43,23 @@ export async function exec(rt: LinuxRuntime, id: string, proc: ProcessSpec, opts
     }
     if (processStartTime(s.pid) !== s.startTime) throw new EngineError("failed-precondition", `container ${id} stopped`);
     cgroupJoinFds = rt.openSelfJoin(rt.cgroupOf(s));
-    spawned = spawnPlan(rt.sys, (statusFd) => containerPlan({ spec: s.spec, process: proc, rootfs: s.rootfs, joinFds, newNamespaces: [], statusFd, syncFd: syncR, exec: true, cgroupJoinFds, ...(opts.stdio && !proc.terminal ? { stdio: opts.stdio } : {}), ...(consolePair ? { consoleFd: consolePair[1] } : {}), ...(opts.detach ? { detach: true } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+    spawned = spawnPlan(rt.sys, (statusFd) =>
+      containerPlan({
+        spec: s.spec,
+        process: proc,
+        rootfs: s.rootfs,
+        joinFds,
+        newNamespaces: [],
+        statusFd,
+        syncFd: syncR,
+        exec: true,
+        cgroupJoinFds,
+        ...(opts.stdio && !proc.terminal ? { stdio: opts.stdio } : {}),
+        ...(consolePair ? { consoleFd: consolePair[1] } : {}),
+        ...(opts.detach ? { detach: true } : {}),
+        ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}),
+      }),
+    );
     await spawned.settle(() => {
       writeSync(syncW, new Uint8Array([1]));
     });

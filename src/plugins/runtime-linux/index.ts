@@ -35,7 +35,10 @@ export function linuxContainerRuntime(make: () => LinuxRuntime): ContainerRuntim
       const s = rt().state(id);
       return { id: s.id, status: s.status === "creating" ? "created" : s.status, pid: s.pid };
     },
-    list: () => rt().list().map((s) => s.id),
+    list: () =>
+      rt()
+        .list()
+        .map((s) => s.id),
     kill: (id, signal, all) => rt().kill(id, signal, all),
     pause: (id) => rt().pause(id),
     resume: (id) => rt().resume(id),

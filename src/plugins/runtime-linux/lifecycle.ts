@@ -60,21 +60,42 @@ export async function create(rt: LinuxRuntime, id: string, opts: CreateOptions):
       else newNamespaces.push(ns.type);
     }
     cgroupJoinFds = rt.openSelfJoin(cgroup);
-    spawned = spawnPlan(rt.sys, (statusFd) => containerPlan({ spec, process: spec.process!, rootfs, joinFds, newNamespaces, execFifo: fifo, statusFd, syncFd: syncR, cgroupMode: rt.mode(), cgroupJoinFds, hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) }, closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!), ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit"), ...(output ? { output: output.monitor } : {}) } } : {}), ...(output?.stdio ? { stdio: output.stdio } : {}), ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}) }));
+    spawned = spawnPlan(rt.sys, (statusFd) =>
+      containerPlan({
+        spec,
+        process: spec.process!,
+        rootfs,
+        joinFds,
+        newNamespaces,
+        execFifo: fifo,
+        statusFd,
+        syncFd: syncR,
+        cgroupMode: rt.mode(),
+        cgroupJoinFds,
+        hookStdin: { createContainer: hookPipes.createContainer.map(([r]) => r), startContainer: hookPipes.startContainer.map(([r]) => r) },
+        closeFds: [...hookPipes.createContainer, ...hookPipes.startContainer].map(([, w]) => w!),
+        ...(opts.monitor ? { monitor: { exitFile: join(dir, "exit"), ...(output ? { output: output.monitor } : {}) } } : {}),
+        ...(output?.stdio ? { stdio: output.stdio } : {}),
+        ...(opts.consoleSocket ? { consoleSocket: resolve(opts.consoleSocket) } : {}),
+      }),
+    );
     const child = spawned;
-    const outcome = await spawned.settle(async () => {
-      if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
-      const state = { ociVersion: spec.ociVersion, id, status: "creating", pid: child.pid, bundle, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
-      await runHooks("prestart", spec.hooks?.prestart, state);
-      await runHooks("createRuntime", spec.hooks?.createRuntime, state);
-      for (const kind of ["createContainer", "startContainer"] as const) {
-        const json = new TextEncoder().encode(JSON.stringify({ ...state, status: kind === "createContainer" ? "creating" : "created" }));
-        if (json.length > 65536 && hookPipes[kind].length) throw invalidArgument(`hooks.${kind}: the container's state (${json.length} bytes) does not fit a pipe's buffer`);
-        for (const [, w] of hookPipes[kind]) writeSync(w, json);
-        for (const pair of hookPipes[kind]) closeSync(pair.splice(1, 1)[0]!); // the hook reads to end of file
-      }
-      writeSync(syncW, new Uint8Array([1]));
-    }, { awaitPid: !!opts.monitor });
+    const outcome = await spawned.settle(
+      async () => {
+        if (newNamespaces.includes("user")) writeIdMaps(child.pid, spec);
+        const state = { ociVersion: spec.ociVersion, id, status: "creating", pid: child.pid, bundle, ...(spec.annotations ? { annotations: spec.annotations } : {}) };
+        await runHooks("prestart", spec.hooks?.prestart, state);
+        await runHooks("createRuntime", spec.hooks?.createRuntime, state);
+        for (const kind of ["createContainer", "startContainer"] as const) {
+          const json = new TextEncoder().encode(JSON.stringify({ ...state, status: kind === "createContainer" ? "creating" : "created" }));
+          if (json.length > 65536 && hookPipes[kind].length) throw invalidArgument(`hooks.${kind}: the container's state (${json.length} bytes) does not fit a pipe's buffer`);
+          for (const [, w] of hookPipes[kind]) writeSync(w, json);
+          for (const pair of hookPipes[kind]) closeSync(pair.splice(1, 1)[0]!); // the hook reads to end of file
+        }
+        writeSync(syncW, new Uint8Array([1]));
+      },
+      { awaitPid: !!opts.monitor },
+    );
     if (outcome !== "ready") throw new EngineError("internal", `container ${id}: the init process ended before it was ready`);
     const startTime = processStartTime(spawned.pid);
     if (!startTime) throw new EngineError("internal", `container ${id}: the init process is gone`);

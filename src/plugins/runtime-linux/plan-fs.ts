@@ -6,20 +6,7 @@
 import { statSync } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument } from "../../core/errors.ts";
-import {
-  AT_FDCWD,
-  AT_SYMLINK_NOFOLLOW,
-  MNT_DETACH,
-  O_CLOEXEC,
-  O_CREAT,
-  O_DIRECTORY,
-  O_NOFOLLOW,
-  O_PATH,
-  O_WRONLY,
-  S_IFBLK,
-  S_IFCHR,
-  S_IFIFO,
-} from "../../core/sys/sys.ts";
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, MNT_DETACH, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_WRONLY, S_IFBLK, S_IFCHR, S_IFIFO } from "../../core/sys/sys.ts";
 import { MS, parseMountOptions } from "./linux-constants.ts";
 import { PlanBuilder, type Reg } from "./plan.ts";
 import { expandCgroupMount } from "./cgroups.ts";
@@ -51,7 +38,7 @@ export function mkdirAll(p: PlanBuilder, root: Reg | undefined, rel: string, dir
 export function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, userns: boolean): void {
   const { spec } = input;
   const prop = spec.linux?.rootfsPropagation;
-  const rootProp = prop ? (parseMountOptions([prop], "linux.rootfsPropagation").propagation[0]! | MS.REC) : MS.SLAVE | MS.REC;
+  const rootProp = prop ? parseMountOptions([prop], "linux.rootfsPropagation").propagation[0]! | MS.REC : MS.SLAVE | MS.REC;
   const none = p.str("");
   p.call("mount", [none, p.str("/"), 0, rootProp, 0], `make / ${prop ?? "rslave"}`);
   const rootfs = p.str(input.rootfs);
@@ -152,7 +139,13 @@ export function mounts(p: PlanBuilder, input: ContainerPlanInput, r: FsRegs, use
   }
   if (devIsTmpfs) {
     p.call("openat2", [r.ROOT, p.str("dev"), p.bytes(u64s(O_PATH | O_DIRECTORY | O_CLOEXEC, 0, IN_ROOT)), 24], "resolve /dev", { store: r.TMP });
-    const links: [string, string][] = [["/proc/self/fd", "fd"], ["/proc/self/fd/0", "stdin"], ["/proc/self/fd/1", "stdout"], ["/proc/self/fd/2", "stderr"], ["/proc/kcore", "core"]];
+    const links: [string, string][] = [
+      ["/proc/self/fd", "fd"],
+      ["/proc/self/fd/0", "stdin"],
+      ["/proc/self/fd/1", "stdout"],
+      ["/proc/self/fd/2", "stderr"],
+      ["/proc/kcore", "core"],
+    ];
     if (hasDevpts) links.push(["pts/ptmx", "ptmx"]);
     for (const [target, name] of links) p.call("symlinkat", [p.str(target), r.TMP, p.str(name)], `symlink /dev/${name}`, { ok: [E.EEXIST] });
     p.call("close", [r.TMP], "close");

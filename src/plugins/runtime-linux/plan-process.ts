@@ -5,11 +5,7 @@
  */
 import { posix } from "node:path";
 
-import {
-  AT_FDCWD,
-  O_CLOEXEC,
-  O_RDWR,
-} from "../../core/sys/sys.ts";
+import { AT_FDCWD, O_CLOEXEC, O_RDWR } from "../../core/sys/sys.ts";
 import { capMask, lastCap } from "./linux-constants.ts";
 import { DataRef, Label, PlanBuilder, type Reg, StubError } from "./plan.ts";
 
@@ -34,7 +30,10 @@ export function recvFd(p: PlanBuilder, sock: number): DataRef {
   const mv = new DataView(msg.buffer);
   mv.setBigUint64(24, 1n, true); // msg_iovlen
   mv.setBigUint64(40, 24n, true); // msg_controllen
-  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsg]]);
+  const msgRef = p.struct(msg, [
+    [16, iovRef],
+    [32, cmsg],
+  ]);
   p.call("recvmsg", [sock, msgRef, O_CLOEXEC /* MSG_CMSG_CLOEXEC */], "monitor: receive the pty master");
   p.call("close", [sock], "monitor: close the terminal socket");
   return new DataRef(cmsg.offset + 16);
@@ -69,7 +68,10 @@ export function terminal(p: PlanBuilder, proc: ProcessSpec, sock: Reg, master: R
   const mv = new DataView(msg.buffer);
   mv.setBigUint64(24, 1n, true); // msg_iovlen
   mv.setBigUint64(40, 24n, true); // msg_controllen
-  const msgRef = p.struct(msg, [[16, iovRef], [32, cmsgRef]]);
+  const msgRef = p.struct(msg, [
+    [16, iovRef],
+    [32, cmsgRef],
+  ]);
   p.store32(master, new DataRef(cmsgRef.offset + 16), "put the pty master in the control message");
   p.call("sendmsg", [sock, msgRef, 0], "send the pty master to the console socket");
   p.call("close", [master], "close the pty master");
@@ -127,7 +129,10 @@ export function lookup(p: PlanBuilder, prog: string, env: string[], exe: Reg): v
     return;
   }
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  const candidates = pathVar.split(":").filter(Boolean).map((dir) => ({ path: p.str(posix.join(dir, prog)), name: posix.join(dir, prog), label: new Label() }));
+  const candidates = pathVar
+    .split(":")
+    .filter(Boolean)
+    .map((dir) => ({ path: p.str(posix.join(dir, prog)), name: posix.join(dir, prog), label: new Label() }));
   for (const c of candidates) {
     // 0 when executable; -ENOENT/-EACCES go on to the next directory.
     p.call("faccessat", [AT_FDCWD, c.path, 1 /* X_OK */, 0], `look for ${c.name}`, { ok: [E.ENOENT, E.EACCES], store: exe });

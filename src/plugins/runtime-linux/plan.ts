@@ -272,7 +272,20 @@ export class PlanBuilder {
     const base = BigInt(addressOf(buffer));
     v.setBigInt64(fixOff, BigInt(this.fixups.length), true);
     this.fixups.forEach((f, i) => v.setBigInt64(fixOff + 8 * (1 + i), BigInt(dataOff + f.at), true));
-    const header = [MAGIC, 0n, BigInt(fixOff), BigInt(this.nr.clone), BigInt(this.nr.write), BigInt(this.nr.exit_group), BigInt(this.nr.close), BigInt(opts.cloneFlags), BigInt(opts.errFd), BigInt(this.ops.length), BigInt(opsOff), BigInt(total)];
+    const header = [
+      MAGIC,
+      0n,
+      BigInt(fixOff),
+      BigInt(this.nr.clone),
+      BigInt(this.nr.write),
+      BigInt(this.nr.exit_group),
+      BigInt(this.nr.close),
+      BigInt(opts.cloneFlags),
+      BigInt(opts.errFd),
+      BigInt(this.ops.length),
+      BigInt(opsOff),
+      BigInt(total),
+    ];
     header.forEach((x, i) => v.setBigUint64(i * 8, BigInt.asUintN(64, x), true));
     this.ops.forEach((op, i) => {
       const o = opsOff + i * OP_SIZE;

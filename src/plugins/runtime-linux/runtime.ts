@@ -202,7 +202,11 @@ export class LinuxRuntime {
    * container's capabilities, seccomp filter and no_new_privs unless the process says otherwise).
    * Returns the exec'd pid and the pid to wait for (its exit status is the process's).
    */
-  async exec(id: string, proc: ProcessSpec, opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {}): Promise<{ pid: number; waitPid: number; master?: number }> {
+  async exec(
+    id: string,
+    proc: ProcessSpec,
+    opts: { pidFile?: string; consoleSocket?: string; detach?: boolean; stdio?: [number, number, number]; receiveTerminal?: boolean } = {},
+  ): Promise<{ pid: number; waitPid: number; master?: number }> {
     return exec(this, id, proc, opts);
   }
 
@@ -424,7 +428,10 @@ export function writeIdMaps(pid: number, spec: Spec): void {
   const gid = spec.linux?.gidMappings ?? [];
   if (uid.length === 0 || gid.length === 0) throw invalidArgument("linux.uidMappings and linux.gidMappings are required with a new user namespace");
   const text = (m: { containerID: number; hostID: number; size: number }[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join("");
-  for (const [file, maps, field] of [["uid_map", uid, "linux.uidMappings"], ["gid_map", gid, "linux.gidMappings"]] as const) {
+  for (const [file, maps, field] of [
+    ["uid_map", uid, "linux.uidMappings"],
+    ["gid_map", gid, "linux.gidMappings"],
+  ] as const) {
     try {
       writeFileSync(`/proc/${pid}/${file}`, text(maps));
     } catch (err) {

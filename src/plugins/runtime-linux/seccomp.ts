@@ -44,7 +44,23 @@ const ARCHES: Record<string, { audit: number; table: Record<string, number> }> =
   SCMP_ARCH_AARCH64: { audit: 0xc00000b7, table: SYSCALLS_AARCH64 },
 };
 /** Architectures a profile may name that this compiler ignores (no table: those programs get the bad-arch action). */
-const IGNORED_ARCHES = new Set(["SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64"]);
+const IGNORED_ARCHES = new Set([
+  "SCMP_ARCH_X32",
+  "SCMP_ARCH_ARM",
+  "SCMP_ARCH_MIPS",
+  "SCMP_ARCH_MIPS64",
+  "SCMP_ARCH_MIPS64N32",
+  "SCMP_ARCH_MIPSEL",
+  "SCMP_ARCH_MIPSEL64",
+  "SCMP_ARCH_MIPSEL64N32",
+  "SCMP_ARCH_PPC",
+  "SCMP_ARCH_PPC64",
+  "SCMP_ARCH_PPC64LE",
+  "SCMP_ARCH_S390",
+  "SCMP_ARCH_S390X",
+  "SCMP_ARCH_RISCV64",
+  "SCMP_ARCH_LOONGARCH64",
+]);
 
 /** The architecture of the running kernel. */
 export function nativeArch(): string {

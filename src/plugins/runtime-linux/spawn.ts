@@ -88,12 +88,7 @@ export class RecordReader {
 }
 
 /** A record from the status pipe. */
-export type StatusRecord =
-  | { kind: "exec" }
-  | { kind: "ready" }
-  | { kind: "sync" }
-  | { kind: "pid"; pid: number }
-  | { kind: "error"; error: StepError };
+export type StatusRecord = { kind: "exec" } | { kind: "ready" } | { kind: "sync" } | { kind: "pid"; pid: number } | { kind: "error"; error: StepError };
 
 /** A process started from a plan, and its status pipe. */
 export class Spawned {

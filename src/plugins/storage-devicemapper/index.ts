@@ -99,7 +99,10 @@ function activateDm(dm: DmApi, sys: DevicemapperDeps["sys"], devDir: string, nam
 }
 
 /** The loop-file thin pool made on first start (and re-attached after a reboot). */
-function createLoopPool(p: { sys: DevicemapperDeps["sys"]; opts: DevicemapperOptions; deps: DevicemapperDeps; poolName: string; dataFile: string; metaFile: string }, activateDevice: (name: string, targets: DmTarget[], readonly: boolean) => void): void {
+function createLoopPool(
+  p: { sys: DevicemapperDeps["sys"]; opts: DevicemapperOptions; deps: DevicemapperDeps; poolName: string; dataFile: string; metaFile: string },
+  activateDevice: (name: string, targets: DmTarget[], readonly: boolean) => void,
+): void {
   const { sys, opts, deps, poolName, dataFile, metaFile } = p;
   sparseFile(dataFile, opts.loopdatasize);
   sparseFile(metaFile, opts.loopmetadatasize);

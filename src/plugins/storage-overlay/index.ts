@@ -56,7 +56,10 @@ export function createOverlayDriver(root: string): StorageDriver & DirectApply &
 
   return {
     name: "overlay",
-    status: () => [["Backing Filesystem", backingFsName(filesystemType(root))], ["Supports d_type", "true"]],
+    status: () => [
+      ["Backing Filesystem", backingFsName(filesystemType(root))],
+      ["Supports d_type", "true"],
+    ],
     prepare: (key, parent) => create(key, "active", parent),
     view: (key, parent) => create(key, "view", parent),
     mounts: async (key) => mountsOf(meta.mountable(key)),

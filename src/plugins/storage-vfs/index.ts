@@ -27,11 +27,7 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
     try {
       if (parent) {
         // Loaded when first needed, so a daemon that never copies a snapshot does not carry them.
-        const [{ applyLayer }, { archiveDirectory }, { writeTar }] = await Promise.all([
-          import("../../core/layer/apply.ts"),
-          import("../../core/layer/archive-dir.ts"),
-          import("../../core/layer/tar-stream.ts"),
-        ]);
+        const [{ applyLayer }, { archiveDirectory }, { writeTar }] = await Promise.all([import("../../core/layer/apply.ts"), import("../../core/layer/archive-dir.ts"), import("../../core/layer/tar-stream.ts")]);
         const from = dirOf(meta.get(parent));
         await applyLayer(sys, dir, writeTar(archiveDirectory(sys, from)), { whiteouts: "remove", sync: false });
       }

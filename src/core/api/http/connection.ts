@@ -5,16 +5,7 @@
  */
 import type { Socket } from "bun";
 import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
-import {
-  BodyDecoder,
-  bodyFraming,
-  concatBytes,
-  findHeadEnd,
-  MAX_HEAD_BYTES,
-  parseHead,
-  type Query,
-  type RequestHead,
-} from "./request.ts";
+import { BodyDecoder, bodyFraming, concatBytes, findHeadEnd, MAX_HEAD_BYTES, parseHead, type Query, type RequestHead } from "./request.ts";
 import { Exchange, type HijackState } from "./exchange.ts";
 
 /** Default limit for buffered (JSON) request bodies. */
@@ -306,9 +297,7 @@ export class Connection {
 
   private failBeforeRequest(status: number, message: string): void {
     const body = JSON.stringify({ message }) + "\n";
-    this.write(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Error"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    this.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Error"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     this.mode = "closed";
     this.endAfterFlush = "close";
     this.flush();

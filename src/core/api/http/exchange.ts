@@ -5,12 +5,7 @@
  */
 
 import { EngineError, invalidArgument, messageOf } from "../../errors.ts";
-import {
-  BodyDecoder,
-  bodyTooLarge,
-  concatBytes,
-  type RequestHead,
-} from "./request.ts";
+import { BodyDecoder, bodyTooLarge, concatBytes, type RequestHead } from "./request.ts";
 import { BODY_HIGH_WATER, type Connection, DEFAULT_BODY_LIMIT, type HttpRequest, type ResponseWriter, STATUS_TEXT, type StreamWriter, toBytes } from "./connection.ts";
 
 /** Body chunks handed from the connection to the handler, with backpressure. */
@@ -172,9 +167,7 @@ export class Exchange {
     const extra = new Map<string, string>();
     let started = false;
     const isHead = this.head.method === "HEAD";
-    const keepAlive = this.head.httpVersion === "1.1"
-      ? this.head.headers.get("connection")?.toLowerCase() !== "close"
-      : this.head.headers.get("connection")?.toLowerCase() === "keep-alive";
+    const keepAlive = this.head.httpVersion === "1.1" ? this.head.headers.get("connection")?.toLowerCase() !== "close" : this.head.headers.get("connection")?.toLowerCase() === "keep-alive";
     const conn = this.conn;
     const headLines = (status: number, headers: [string, string][]) => {
       let s = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Status"}\r\n`;
@@ -252,7 +245,11 @@ export class Exchange {
         const upgrade = self.head.headers.get("upgrade");
         if (upgrade !== undefined) {
           conn.write(
-            headLines(101, [["Content-Type", contentType], ["Connection", "Upgrade"], ["Upgrade", upgrade || "tcp"]]) + "\r\n",
+            headLines(101, [
+              ["Content-Type", contentType],
+              ["Connection", "Upgrade"],
+              ["Upgrade", upgrade || "tcp"],
+            ]) + "\r\n",
           );
         } else {
           conn.write(headLines(200, [["Content-Type", contentType]]) + "\r\n");

@@ -116,7 +116,13 @@ export type BodyFraming = { kind: "none" } | { kind: "length"; length: number } 
 export function bodyFraming(head: RequestHead): BodyFraming {
   const te = head.headers.get("transfer-encoding");
   if (te !== undefined) {
-    if (te.toLowerCase().split(",").map((s) => s.trim()).at(-1) !== "chunked") {
+    if (
+      te
+        .toLowerCase()
+        .split(",")
+        .map((s) => s.trim())
+        .at(-1) !== "chunked"
+    ) {
       throw invalidArgument(`unsupported Transfer-Encoding: ${te}`);
     }
     return { kind: "chunked" };

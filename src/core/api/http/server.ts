@@ -9,9 +9,7 @@ import { EngineError, messageOf } from "../../errors.ts";
 import { Connection, type ErrorRenderer, type Handler } from "./connection.ts";
 
 /** Where to listen. */
-export type ListenSpec =
-  | { kind: "unix"; path: string; mode?: number; gid?: number }
-  | { kind: "tcp"; host: string; port: number; tls?: { ca?: string; cert: string; key: string; verifyClient: boolean } };
+export type ListenSpec = { kind: "unix"; path: string; mode?: number; gid?: number } | { kind: "tcp"; host: string; port: number; tls?: { ca?: string; cert: string; key: string; verifyClient: boolean } };
 
 /** A bound listener. */
 export interface Listener {

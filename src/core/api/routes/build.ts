@@ -22,7 +22,11 @@ function jsonArg(q: Query, name: string): Record<string, string | null> {
 }
 
 /** A repeated or comma-separated or JSON-array query argument (`cachefrom`, `extrahosts`). */
-const listArg = (q: Query, name: string) => q.getAll(name).flatMap((x) => (x.startsWith("[") ? (JSON.parse(x) as string[]) : x.split(","))).filter(Boolean);
+const listArg = (q: Query, name: string) =>
+  q
+    .getAll(name)
+    .flatMap((x) => (x.startsWith("[") ? (JSON.parse(x) as string[]) : x.split(",")))
+    .filter(Boolean);
 
 async function build({ req, res }: RouteContext, svc: BuildService): Promise<void> {
   const q = req.query;
@@ -46,19 +50,23 @@ async function build({ req, res }: RouteContext, svc: BuildService): Promise<voi
       const line = JSON.stringify(obj) + "\n";
       chain = chain.then(() => out.write(line));
     };
-    await svc.build(context, {
-      dockerfile,
-      tags: q.getAll("t"),
-      buildArgs,
-      labels,
-      cacheFrom,
-      extraHosts: listArg(q, "extrahosts"),
-      ...(q.get("target") ? { target: q.get("target")! } : {}),
-      noCache: truthy(q.get("nocache")),
-      pull: truthy(q.get("pull")),
-      ...(network && network !== "default" ? { network } : {}),
-      quiet: truthy(q.get("q")),
-    }, send);
+    await svc.build(
+      context,
+      {
+        dockerfile,
+        tags: q.getAll("t"),
+        buildArgs,
+        labels,
+        cacheFrom,
+        extraHosts: listArg(q, "extrahosts"),
+        ...(q.get("target") ? { target: q.get("target")! } : {}),
+        noCache: truthy(q.get("nocache")),
+        pull: truthy(q.get("pull")),
+        ...(network && network !== "default" ? { network } : {}),
+        quiet: truthy(q.get("q")),
+      },
+      send,
+    );
     await chain;
     out.end();
   } finally {

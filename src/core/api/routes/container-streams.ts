@@ -215,11 +215,15 @@ export const streamRoutes: Entry[] = [
   ["POST", "/containers/{id}/attach", attachRoute],
   ["POST", "/containers/{id}/exec", async (ctx, b) => ctx.res.json(201, { Id: b.execs.create(b.get(ctx.params.id!).Id, await ctx.req.json()) })],
   ["GET", "/exec/{id}/json", (ctx, b) => ctx.res.json(200, b.execs.inspect(ctx.params.id!))],
-  ["POST", "/exec/{id}/resize", (ctx, b) => {
-    const [h, w] = resizeArgs(ctx);
-    b.execs.resize(ctx.params.id!, h, w);
-    ctx.res.send(200);
-  }],
+  [
+    "POST",
+    "/exec/{id}/resize",
+    (ctx, b) => {
+      const [h, w] = resizeArgs(ctx);
+      b.execs.resize(ctx.params.id!, h, w);
+      ctx.res.send(200);
+    },
+  ],
   ["POST", "/exec/{id}/start", execStart],
   ["GET", "/containers/{id}/logs", logsRoute],
 ];

@@ -13,7 +13,6 @@ import { inspectOf, summaryOf } from "../views/container.ts";
 import { streamRoutes } from "./container-streams.ts";
 import { type Entry, type Handler, resizeArgs, timeArg } from "./query-args.ts";
 
-
 /** `?t=` seconds, if given. */
 const timeoutArg = (ctx: RouteContext) => {
   const t = ctx.req.query.get("t");
@@ -112,7 +111,10 @@ const commit: Handler = async ({ req, res }, b) => {
     ...(q.get("comment") ? { comment: q.get("comment")! } : {}),
     ...(q.get("author") ? { author: q.get("author")! } : {}),
     pause: q.get("pause") === null ? true : truthy(q.get("pause")),
-    changes: q.getAll("changes").flatMap((c) => c.split("\n")).filter(Boolean),
+    changes: q
+      .getAll("changes")
+      .flatMap((c) => c.split("\n"))
+      .filter(Boolean),
     ...(body && typeof body === "object" ? { config: body } : {}),
   });
   res.json(201, { Id: id });
@@ -157,22 +159,58 @@ const exportFs: Handler = async (ctx, b) => {
 const verbs: Entry[] = [
   ["POST", "/containers/{id}/start", async (ctx, b) => ctx.res.send((await b.start(ctx.params.id!)) ? 204 : 304)],
   ["POST", "/containers/{id}/stop", async (ctx, b) => ctx.res.send((await b.stop(ctx.params.id!, timeoutArg(ctx), ctx.req.query.get("signal") ?? undefined)) ? 204 : 304)],
-  ["POST", "/containers/{id}/restart", async (ctx, b) => { await b.restart(b.get(ctx.params.id!).Id, timeoutArg(ctx), ctx.req.query.get("signal") ?? undefined); ctx.res.send(204); }],
-  ["POST", "/containers/{id}/kill", async (ctx, b) => { await b.kill(ctx.params.id!, ctx.req.query.get("signal") || "SIGKILL"); ctx.res.send(204); }],
-  ["POST", "/containers/{id}/pause", (ctx, b) => { b.pause(ctx.params.id!, true); ctx.res.send(204); }],
-  ["POST", "/containers/{id}/unpause", (ctx, b) => { b.pause(ctx.params.id!, false); ctx.res.send(204); }],
+  [
+    "POST",
+    "/containers/{id}/restart",
+    async (ctx, b) => {
+      await b.restart(b.get(ctx.params.id!).Id, timeoutArg(ctx), ctx.req.query.get("signal") ?? undefined);
+      ctx.res.send(204);
+    },
+  ],
+  [
+    "POST",
+    "/containers/{id}/kill",
+    async (ctx, b) => {
+      await b.kill(ctx.params.id!, ctx.req.query.get("signal") || "SIGKILL");
+      ctx.res.send(204);
+    },
+  ],
+  [
+    "POST",
+    "/containers/{id}/pause",
+    (ctx, b) => {
+      b.pause(ctx.params.id!, true);
+      ctx.res.send(204);
+    },
+  ],
+  [
+    "POST",
+    "/containers/{id}/unpause",
+    (ctx, b) => {
+      b.pause(ctx.params.id!, false);
+      ctx.res.send(204);
+    },
+  ],
   ["POST", "/containers/{id}/update", async (ctx, b) => ctx.res.json(200, b.update(b.get(ctx.params.id!).Id, await ctx.req.json(), ctx.apiVersion))],
-  ["POST", "/containers/{id}/rename", (ctx, b) => {
-    const name = ctx.req.query.get("name");
-    if (!name) throw invalidArgument("Neither old nor new names may be empty");
-    b.rename(ctx.params.id!, name);
-    ctx.res.send(204);
-  }],
-  ["POST", "/containers/{id}/resize", (ctx, b) => {
-    const [h, w] = resizeArgs(ctx);
-    b.resize(ctx.params.id!, h, w);
-    ctx.res.send(200);
-  }],
+  [
+    "POST",
+    "/containers/{id}/rename",
+    (ctx, b) => {
+      const name = ctx.req.query.get("name");
+      if (!name) throw invalidArgument("Neither old nor new names may be empty");
+      b.rename(ctx.params.id!, name);
+      ctx.res.send(204);
+    },
+  ],
+  [
+    "POST",
+    "/containers/{id}/resize",
+    (ctx, b) => {
+      const [h, w] = resizeArgs(ctx);
+      b.resize(ctx.params.id!, h, w);
+      ctx.res.send(200);
+    },
+  ],
   ["GET", "/containers/{id}/top", async (ctx, b) => ctx.res.json(200, await b.top(ctx.params.id!, ctx.req.query.get("ps_args") || "-ef"))],
 ];
 

@@ -11,7 +11,6 @@ import { parseWithDefaultTag } from "../../image/reference.ts";
 import { Filters } from "../../filters.ts";
 import type { Route } from "../router.ts";
 
-
 const AuthBody = v.looseObject({ username: v.optional(v.string()), password: v.optional(v.string()), serveraddress: v.optional(v.string()), email: v.optional(v.string()) });
 
 /**

@@ -63,7 +63,10 @@ export function networkRoutes(containers: () => Promise<ContainerService>): Rout
             (!f.has("dangling") || f.get("dangling").some((d) => truthy(d) === (!builtin(n) && Object.keys(svc.containersOn(n)).length === 0)))
           );
         });
-        res.json(200, list.map((n) => view(svc, n, false)));
+        res.json(
+          200,
+          list.map((n) => view(svc, n, false)),
+        );
       },
     },
     {

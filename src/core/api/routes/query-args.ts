@@ -31,4 +31,3 @@ export function timeArg(v: string | null): bigint | undefined {
   if (Number.isNaN(ms)) throw invalidArgument(`invalid value for time: ${v}`);
   return BigInt(ms) * 1_000_000n;
 }
-

@@ -13,9 +13,11 @@ export const NO_SWARM = "This node is not part of a swarm";
 /** moby's answer on a node that is not a manager (every swarm object route). */
 export const NOT_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
-const refuse = (message: string): Route["handler"] => () => {
-  throw new EngineError("unavailable", message);
-};
+const refuse =
+  (message: string): Route["handler"] =>
+  () => {
+    throw new EngineError("unavailable", message);
+  };
 
 const METHODS = ["GET", "POST", "PUT", "DELETE"] as const;
 

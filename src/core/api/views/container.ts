@@ -18,16 +18,18 @@ export function statusText(c: ContainerRecord, nowMs = Date.now()): string {
 
 /** inspect's and ps's `Mounts`. */
 function mountsView(c: ContainerRecord): Record<string, unknown>[] {
-  return (c.MountPoints ?? []).filter((m) => !m.FromTmpfsOption).map((m) => ({
-    Type: m.Type,
-    ...(m.Name ? { Name: m.Name } : {}),
-    Source: m.Source,
-    Destination: m.Destination,
-    ...(m.Driver ? { Driver: m.Driver } : {}),
-    Mode: m.Mode,
-    RW: m.RW,
-    Propagation: m.Propagation,
-  }));
+  return (c.MountPoints ?? [])
+    .filter((m) => !m.FromTmpfsOption)
+    .map((m) => ({
+      Type: m.Type,
+      ...(m.Name ? { Name: m.Name } : {}),
+      Source: m.Source,
+      Destination: m.Destination,
+      ...(m.Driver ? { Driver: m.Driver } : {}),
+      Mode: m.Mode,
+      RW: m.RW,
+      Propagation: m.Propagation,
+    }));
 }
 
 /** `docker inspect`'s object. */
@@ -103,7 +105,9 @@ function portsSummary(c: ContainerRecord): { IP?: string; PrivatePort: number; P
 const summaries = new WeakMap<ContainerRecord, { key: string; created: number; value: Record<string, unknown> }>();
 
 function cachedSummary(c: ContainerRecord): { created: number; value: Record<string, unknown> } {
-  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}\0${c.State.Health?.Status}\0${Object.entries(c.NetworkSettings?.Networks ?? {}).map(([k, n]) => k + n.IPAddress).join()}`;
+  const key = `${c.Name}\0${c.State.Status}\0${c.State.StartedAt}\0${c.State.FinishedAt}\0${c.State.ExitCode}\0${c.State.Paused}\0${c.State.Health?.Status}\0${Object.entries(c.NetworkSettings?.Networks ?? {})
+    .map(([k, n]) => k + n.IPAddress)
+    .join()}`;
   const hit = summaries.get(c);
   if (hit && hit.key === key) return hit;
   const entry = { key, created: Date.parse(c.Created), value: buildSummary(c) };
@@ -133,4 +137,3 @@ function buildSummary(c: ContainerRecord): Record<string, unknown> {
     Mounts: mountsView(c),
   };
 }
-
