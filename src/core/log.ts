@@ -29,7 +29,7 @@ const stderrSink: LogSink = (line) => {
   try {
     writeSync(2, line + "\n");
   } catch {
-    /* stderr closed: nothing useful to do */
+    // stderr closed: nothing useful to do. (The logger cannot log its own failure to write.)
   }
 };
 
@@ -72,4 +72,25 @@ function textLine(level: LogLevel, msg: string, fields: LogFields): string {
 
 function quote(s: string): string {
   return /^[A-Za-z0-9_.\/:@-]+$/.test(s) ? s : JSON.stringify(s);
+}
+
+let processLogger: Logger | undefined;
+
+/** The daemon's logger, which `ignored` writes to (set once when the daemon starts). */
+export function setProcessLogger(log: Logger): void {
+  processLogger = log;
+}
+
+/**
+ * A failure that is expected and let go (an undo that finds nothing to undo, a descriptor closed
+ * already): logged at debug with the reason, never thrown.
+ */
+export function ignored(reason: string, err?: unknown): undefined {
+  processLogger?.debug(reason, err === undefined ? {} : { error: err instanceof Error ? err.message : String(err) });
+  return undefined;
+}
+
+/** `ignored` for a promise: `p.catch(ignore("why it may fail"))`. */
+export function ignore(reason: string): (err: unknown) => undefined {
+  return (err) => ignored(reason, err);
 }

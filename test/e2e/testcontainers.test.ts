@@ -29,7 +29,18 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and
     expect(seen.port).toBeGreaterThan(0);
   };
 
-  const node = (host: string) => run([NODE!, join(REPO, "test/fixtures/testcontainers-node.mjs")], env(host));
+  /**
+   * Node testcontainers 11 has ended its process early, with status 0 and no output, about once
+   * in ten runs of the full suite, on dockerd and on Bunker alike (never in a loop of runs alone):
+   * such a run is shown (the fixture's steps are on stderr) and run once more.
+   */
+  const node = async (host: string) => {
+    const once = () => run([NODE!, join(REPO, "test/fixtures/testcontainers-node.mjs")], env(host));
+    const r = await once();
+    if (r.code !== 0 || r.stdout.trim()) return r;
+    console.log(`Node testcontainers on ${host} ended with status 0 and no output; its last steps:\n${r.stderr.split("\n").filter((l) => l.startsWith("step:")).join("\n")}\nrunning it once more`);
+    return once();
+  };
   const py = (host: string) => run([PY, join(REPO, "test/fixtures/testcontainers-py.py")], env(host));
 
   test.skipIf(!NODE || !HAS_NODE_TC || !DOCKERD)("Node testcontainers on dockerd (the reference)", async () => check(await node(peers.dockerd!.host)), 60_000);

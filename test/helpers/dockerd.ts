@@ -69,6 +69,12 @@ export async function startPair(dir: string, images: string): Promise<DaemonPair
     bunker,
     ...(dockerd ? { dockerd } : {}),
     async stop() {
+      // Containers outlive a stopped daemon (live restore): a test that left one running would
+      // keep its address on the bridge and its root mounted for the next file.
+      for (const host of [bunker.host, ...(dockerd ? [dockerd.host] : [])]) {
+        const ids = (await run([DOCKER_CLI!, "ps", "-aq"], { DOCKER_HOST: host })).stdout.split("\n").filter(Boolean);
+        if (ids.length) await run([DOCKER_CLI!, "rm", "-f", ...ids], { DOCKER_HOST: host });
+      }
       await bunker.stop();
       await dockerd?.stop();
       Bun.spawnSync(["ip", "link", "del", "docker0"]);
@@ -102,8 +108,8 @@ export function usePair(prefix: string): PairState {
   }, 60_000);
   afterAll(async () => {
     await pair?.stop();
-    const { cleanup } = await import("./daemon.ts");
-    if (state.dir) cleanup(state.dir);
+    const { cleanupMounted } = await import("./daemon.ts");
+    if (state.dir) cleanupMounted(state.dir);
   });
   return state;
 }

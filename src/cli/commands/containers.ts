@@ -11,6 +11,7 @@ import { concatBytes } from "../../core/bytes.ts";
 import { demux, hijack } from "../../core/client/hijack.ts";
 import { humanDuration } from "../../core/format/duration.ts";
 import { invalidArgument } from "../../core/errors.ts";
+import { ignore } from "../../core/log.ts";
 import { type HostBinding } from "../../core/network/port-spec.ts";
 import type { CliContext } from "../context.ts";
 import { renderFormat, tabwrite } from "../output.ts";
@@ -83,7 +84,7 @@ export async function runCommand(ctx: CliContext, o: Opts, image: string, cmd: s
   // As docker: wait first (headers at once), attach, then start.
   const waitRes = client.json<{ StatusCode: number }>("POST", `/containers/${id}/wait`, { query: { condition: o.rm ? "removed" : "next-exit" } });
   const resize = async () => {
-    if (o.tty && process.stdout.isTTY) await client.request("POST", `/containers/${id}/resize`, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(() => {});
+    if (o.tty && process.stdout.isTTY) await client.request("POST", `/containers/${id}/resize`, { query: { h: process.stdout.rows, w: process.stdout.columns } }).catch(ignore("resize of a container that ended"));
   };
   if (o.tty) process.on("SIGWINCH", () => void resize());
   try {

@@ -3,6 +3,7 @@
  * URLs, local archives), a checksum of them for the cache, and the write into the target root,
  * resolved inside it (a symlink in the image cannot lead out).
  */
+import { ignore } from "../log.ts";
 import { closeSync, createReadStream, fstatSync, readdirSync, readSync } from "node:fs";
 import { posix } from "node:path";
 
@@ -134,11 +135,11 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
           createdBy: `/bin/sh -c #(nop) ${ins.name.toUpperCase()} ${items.length === 1 && items[0]!.kind !== "inline" ? "file" : "multi"}:${fileSum} in ${destAbs} `,
         });
       } finally {
-        await deps.containers.remove(id, { force: true }).catch(() => {});
+        await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
       }
     });
   } finally {
-    if (srcContainer) await deps.containers.remove(srcContainer, { force: true }).catch(() => {});
+    if (srcContainer) await deps.containers.remove(srcContainer, { force: true }).catch(ignore("COPY --from source container removal failed"));
   }
 }
 

@@ -5,6 +5,7 @@
  * flags (`--from=…`), the JSON (exec) and shell forms, and here-documents (`RUN <<EOF`,
  * `COPY <<EOF /dest`, `<<-` stripping leading tabs, several per line). Errors name the line.
  */
+import { ignored } from "../log.ts";
 import { invalidArgument } from "../errors.ts";
 
 /** Every instruction the builder knows. */
@@ -129,8 +130,8 @@ export function parseDockerfile(text: string): Dockerfile {
       try {
         const parsed = JSON.parse(rest) as unknown;
         if (Array.isArray(parsed) && parsed.every((x) => typeof x === "string")) json = parsed;
-      } catch {
-        /* shell form that starts with a bracket */
+      } catch (err) {
+        ignored("shell form that starts with a bracket", err);
       }
     }
     const original = logical.trim();

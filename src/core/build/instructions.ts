@@ -3,6 +3,7 @@
  * the ones that run a build container (RUN, WORKDIR) or copy files (COPY, ADD: copy.ts).
  */
 
+import { ignore, ignored } from "../log.ts";
 import { posix } from "node:path";
 
 import { mkdirInRoot } from "../container/archive.ts";
@@ -151,7 +152,7 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
       if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code);
       return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: history, ...(s.author ? { author: s.author } : {}) });
     } finally {
-      await deps.containers.remove(id, { force: true }).catch(() => {});
+      await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
       opts.out(`Removing intermediate container ${short(id)}\n`);
     }
   });
@@ -173,7 +174,7 @@ async function workdirInstruction(run: BuildRun, s: Stage, ins: Instruction): Pr
       });
       return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: `/bin/sh -c #(nop) WORKDIR ${abs}` });
     } finally {
-      await deps.containers.remove(id, { force: true }).catch(() => {});
+      await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
     }
   });
 }
@@ -189,8 +190,8 @@ async function healthcheckInstruction(run: BuildRun, s: Stage, ins: Instruction)
     try {
       const parsed = JSON.parse(m[1]!) as unknown;
       if (Array.isArray(parsed)) json = parsed as string[];
-    } catch {
-      /* shell form */
+    } catch (err) {
+      ignored("shell form", err);
     }
     const dur = (v: string | undefined) => (v ? parseDuration(v) : undefined);
     s.config.Healthcheck = {

@@ -4,6 +4,7 @@
  * default socket. Requests go to `/v<API_VERSION>/…`; against an older daemon the client pings
  * once and downgrades, as docker's client negotiates.
  */
+import { ignored } from "../log.ts";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -128,8 +129,8 @@ function errorMessage(body: string): string {
   try {
     const j = JSON.parse(body) as { message?: string };
     if (typeof j.message === "string") return j.message;
-  } catch {
-    /* not JSON */
+  } catch (err) {
+    ignored("not JSON", err);
   }
   return body.trim();
 }

@@ -3,6 +3,7 @@
  * `Connection: Upgrade` / `Upgrade: tcp`, a `101 UPGRADED` answer, then raw bytes both ways, with
  * half-close (our end of input shuts down the write side only). Unix sockets and plain TCP.
  */
+import { ignored } from "../log.ts";
 import { EngineError } from "../errors.ts";
 import { DaemonError, type Endpoint } from "./engine-client.ts";
 
@@ -80,8 +81,8 @@ export async function hijack(endpoint: Endpoint, method: string, path: string, b
     let message = bodyText.trim();
     try {
       message = (JSON.parse(bodyText) as { message: string }).message;
-    } catch {
-      /* plain */
+    } catch (err) {
+      ignored("plain", err);
     }
     socket.end();
     throw new DaemonError(status, message || text.split("\r\n")[0]!);

@@ -6,6 +6,7 @@
  * (security.md: CVE-2018-15664 and CVE-2019-14271, whose fix was the same pause). Extraction goes
  * through the layer code, which refuses entries that would leave the destination.
  */
+import { ignored } from "../log.ts";
 import { closeSync, lstatSync, readlinkSync, type Stats } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument, notFound } from "../errors.ts";
@@ -165,8 +166,8 @@ export function mkdirInRoot(sys: Sys, root: string, path: string, uid = 0, gid =
       try {
         closeSync(sys.openat2(rootFd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT));
         continue;
-      } catch {
-        /* missing: created below */
+      } catch (err) {
+        ignored("missing: created below", err);
       }
       const parent = i === 1 ? "." : parts.slice(0, i - 1).join("/");
       const pfd = sys.openat2(rootFd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);

@@ -3,6 +3,7 @@
  * atomically on every change, so a crash leaves the old or the new record), loaded at start.
  * Lookup by full ID, unique ID prefix or name, with Docker's messages.
  */
+import { ignored } from "../log.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
@@ -84,8 +85,8 @@ export class ContainerStore {
       if (!/^[0-9a-f]{64}$/.test(id) || !existsSync(file)) continue;
       try {
         this.byId.set(id, JSON.parse(readFileSync(file, "utf8")) as ContainerRecord);
-      } catch {
-        /* unreadable: left on disk for inspection, not served */
+      } catch (err) {
+        ignored("unreadable: left on disk for inspection, not served", err);
       }
     }
   }

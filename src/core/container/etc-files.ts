@@ -3,6 +3,7 @@
  * bound into its root: the network's names and the links', `--add-host`, the embedded DNS server
  * or the host's name servers (loopback ones dropped), `--dns*`.
  */
+import { ignored } from "../log.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { invalidArgument } from "../errors.ts";
 import type { ContainerRecord } from "./container-store.ts";
@@ -16,8 +17,8 @@ function hostNameservers(): string {
   let text = "";
   try {
     text = readFileSync("/etc/resolv.conf", "utf8");
-  } catch {
-    /* no resolv.conf on the host: the fallback servers below */
+  } catch (err) {
+    ignored("no resolv.conf on the host: the fallback servers below", err);
   }
   const lines = text.split("\n").filter((l) => /^\s*(nameserver|search|options)\s/.test(l));
   const kept = lines.filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l));

@@ -5,6 +5,7 @@
  * otherwise; its stdio are pipes (or a pty) held by the daemon. The exit code is recorded before
  * the attached stream closes, since the CLI asks for it right after.
  */
+import { ignored } from "../log.ts";
 import { randomHex } from "../bytes.ts";
 import { closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -150,8 +151,8 @@ export class ExecService {
     const pump = async (fd: number, stream: 1 | 2) => {
       try {
         for await (const chunk of Bun.file(fd).stream()) opts.sink?.data(stream, chunk);
-      } catch {
-        /* the reader failed: the output ends */
+      } catch (err) {
+        ignored("the reader failed: the output ends", err);
       }
     };
     // A pty master is a character device, which Bun's file stream reads with pread (ESPIPE); a
@@ -242,8 +243,8 @@ export class ExecService {
     if (r === "timeout") {
       try {
         process.kill(e.pid, "SIGKILL");
-      } catch {
-        /* gone */
+      } catch (err) {
+        ignored("gone", err);
       }
       return { exitCode: -1, output: `Health check exceeded timeout (${timeoutMs / 1000}s)` };
     }

@@ -4,6 +4,7 @@
  * waiters told; then `--rm` removes it, or its restart policy restarts it after Docker's backoff.
  * Also `wait` and the health monitor that runs while the container does.
  */
+import { ignored } from "../log.ts";
 import { closeSync } from "node:fs";
 import { invalidArgument, messageOf } from "../errors.ts";
 import type { ContainerRecord } from "./container-store.ts";
@@ -58,8 +59,8 @@ export async function onExit(ctx: ContainerContext, id: string, code: number): P
   if (l?.input !== undefined) {
     try {
       closeSync(l.input);
-    } catch {
-      /* closed on stdin end */
+    } catch (err) {
+      ignored("closed on stdin end", err);
     }
   }
   let c: ContainerRecord;
@@ -74,8 +75,8 @@ export async function onExit(ctx: ContainerContext, id: string, code: number): P
   let oom = false;
   try {
     oom = ctx.deps.runtime.oomKills(id) > 0;
-  } catch {
-    /* its cgroup is gone: no OOM count to read */
+  } catch (err) {
+    ignored("its cgroup is gone: no OOM count to read", err);
   }
   await release(ctx, c);
   c.State = { ...c.State, Status: "exited", Running: false, Paused: false, Pid: 0, ExitCode: code, OOMKilled: oom, FinishedAt: now() };

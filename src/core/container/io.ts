@@ -2,6 +2,7 @@
  * A container's streams: attach (before the start too, from the first byte), input to its stdin
  * pipe or terminal, the terminal fetched from its monitor, resize, and the end of stdin.
  */
+import { ignored } from "../log.ts";
 import { closeSync, readlinkSync } from "node:fs";
 import { conflict, EngineError, messageOf } from "../errors.ts";
 import type { ContainerContext, Live } from "./context.ts";
@@ -120,8 +121,8 @@ export function closeStdin(ctx: ContainerContext, id: string): void {
   if (!l || l.input === undefined || c.Config.Tty) return;
   try {
     closeSync(l.input);
-  } catch {
-    /* closed already: the exit handler closes it too */
+  } catch (err) {
+    ignored("closed already: the exit handler closes it too", err);
   }
   delete l.input;
 }

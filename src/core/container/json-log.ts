@@ -5,6 +5,7 @@
  * at `max-size` into `<file>.1` … `<file>.<max-file − 1>`. Written from the monitor's spool
  * records, with the times the monitor took when the bytes arrived.
  */
+import { ignored } from "../log.ts";
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { concatBytes } from "../bytes.ts";
 import type { SpoolRecord } from "./spool.ts";
@@ -162,8 +163,8 @@ export function readJsonLog(file: string, maxFile = 1): LogEntry[] {
       try {
         const o = JSON.parse(line) as { log: string; stream: string; time: string };
         out.push({ stream: o.stream === "stderr" ? "stderr" : "stdout", timeNs: parseRfc3339Nano(o.time), text: enc.encode(o.log) });
-      } catch {
-        /* a line cut by a crash: skipped, as Docker's reader does */
+      } catch (err) {
+        ignored("a line cut by a crash: skipped, as Docker's reader does", err);
       }
     }
   }

@@ -3,6 +3,7 @@
  * watch, terminal or held stdin, health check) or, when they exited meanwhile, get their recorded
  * status (255 when none was recorded); then what the restart policies say should run is started.
  */
+import { ignored } from "../log.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf } from "../errors.ts";
@@ -37,8 +38,8 @@ async function recordExit(ctx: ContainerContext, c: ContainerRecord): Promise<vo
   let code = 255;
   try {
     code = ctx.deps.runtime.exitCode(c.Id) ?? 255;
-  } catch {
-    /* no runtime state at all: 255, as dockerd records a container found dead */
+  } catch (err) {
+    ignored("no runtime state at all: 255, as dockerd records a container found dead", err);
   }
   // Its output up to the exit still goes to the log.
   if (existsSync(join(ctx.store.dir(c.Id), "output.spool"))) ctx.live.set(c.Id, { pump: pumpFor(ctx, c), exited: Promise.resolve(code) });

@@ -4,6 +4,7 @@
  * under its monitor and joined to its networks, output pumped, the process started. A step that
  * fails undoes the ones done; the record says why and the error has Docker's wording.
  */
+import { ignore } from "../log.ts";
 import { closeSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
@@ -43,10 +44,7 @@ export async function startContainer(ctx: ContainerContext, ref: string): Promis
 /** Start `c` (a start, a restart policy's restart, a daemon start's), tracked in `ctx.starting`. */
 export function runContainer(ctx: ContainerContext, c: ContainerRecord): Promise<void> {
   const p = startSteps(ctx, c).finally(() => ctx.starting.delete(c.Id));
-  ctx.starting.set(
-    c.Id,
-    p.catch(() => undefined),
-  ); // remove waits for it; the error is the caller's
+  ctx.starting.set(c.Id, p.catch(ignore("a start's failure is its caller's; remove only waits for it"))); // remove waits for it; the error is the caller's
   return p;
 }
 
@@ -109,7 +107,7 @@ async function startSteps(ctx: ContainerContext, c: ContainerRecord): Promise<vo
         {
           name: "runtime",
           run: async () => {
-            await deps.runtime.delete(c.Id, true).catch(() => undefined); // a leftover from a crash
+            await deps.runtime.delete(c.Id, true).catch(ignore("no leftover runtime state from a crash")); // a leftover from a crash
             const undo = () =>
               deps.runtime.delete(c.Id, true).catch((e) => {
                 if (!/not found|no such|ENOENT/i.test(messageOf(e))) deps.log.warn("runtime delete after a failed start failed", { container: c.Id.slice(0, 12), error: messageOf(e) });

@@ -2,6 +2,7 @@
  * Measures of containers: one `GET /containers/{id}/stats` sample in Docker's shape, the sizes
  * of a container's writable layer and root, and the counts `/info` reports.
  */
+import { ignored } from "../log.ts";
 import { readFileSync } from "node:fs";
 import { interfaceCounters } from "../network/counters.ts";
 import type { ContainerContext } from "./context.ts";
@@ -63,8 +64,8 @@ export async function sizes(ctx: ContainerContext, ref: string): Promise<{ SizeR
   let image = 0;
   try {
     image = (images.inspect(c.Image) as { Size?: number }).Size ?? 0;
-  } catch {
-    /* the image was removed (rmi --force): only the writable layer counts */
+  } catch (err) {
+    ignored("the image was removed (rmi --force): only the writable layer counts", err);
   }
   return { SizeRw: rw, SizeRootFs: image + rw };
 }

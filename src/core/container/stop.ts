@@ -2,6 +2,7 @@
  * Signals and the states between running and stopped: kill, stop (the stop signal, then SIGKILL
  * after the timeout), pause and unpause, restart; and rename.
  */
+import { ignored } from "../log.ts";
 import { conflict, invalidArgument } from "../errors.ts";
 import { signalByName } from "../signals.ts";
 import type { ContainerContext } from "./context.ts";
@@ -52,8 +53,8 @@ export async function stopContainer(ctx: ContainerContext, ref: string, timeout?
   }
   try {
     ctx.deps.runtime.kill(c.Id, sig);
-  } catch {
-    /* exited meanwhile: the exit handler records it */
+  } catch (err) {
+    ignored("exited meanwhile: the exit handler records it", err);
   }
   const timer =
     t < 0
@@ -61,8 +62,8 @@ export async function stopContainer(ctx: ContainerContext, ref: string, timeout?
       : setTimeout(() => {
           try {
             ctx.deps.runtime.kill(c.Id, 9, true);
-          } catch {
-            /* exited within the timeout */
+          } catch (err) {
+            ignored("exited within the timeout", err);
           }
         }, t * 1000);
   await l?.handled; // the exit, recorded (state saved, layer unmounted)

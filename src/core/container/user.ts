@@ -3,7 +3,7 @@
  * the container's own /etc/passwd and /etc/group, read inside its root (openat2
  * RESOLVE_IN_ROOT): a symlinked /etc/passwd in an image cannot point at the host's.
  */
-import { closeSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { invalidArgument } from "../errors.ts";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
 
@@ -20,7 +20,7 @@ export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: st
           .filter(Boolean)
           .map((l) => l.split(":"));
       } finally {
-        closeSync(fd);
+        sys.close(fd);
       }
     } catch {
       return [];
@@ -32,7 +32,7 @@ export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: st
     passwd = read("etc/passwd");
     groups = read("etc/group");
   } finally {
-    closeSync(root);
+    sys.close(root);
   }
   const [u = "", g] = user.split(":");
   let uid = 0;

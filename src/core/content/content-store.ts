@@ -8,6 +8,7 @@
  * continues with an HTTP Range request). Deletion of unreferenced blobs is mark-and-sweep: callers
  * that own references (images, build cache) pass the live set to `sweep`.
  */
+import { ignore } from "../log.ts";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -293,8 +294,8 @@ class Writer implements ContentWriter {
   private async close(): Promise<void> {
     if (!this.done) {
       this.done = true;
-      await this.fh.sync().catch(() => {});
-      await this.fh.close().catch(() => {});
+      await this.fh.sync().catch(ignore("aborted ingest: fsync of the partial blob failed"));
+      await this.fh.close().catch(ignore("aborted ingest: close of the partial blob failed"));
     }
     this.release();
   }

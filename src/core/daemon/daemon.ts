@@ -26,7 +26,7 @@ import { systemRoutes } from "../api/routes/system.ts";
 import { countImages } from "../image/image-count.ts";
 import type { ImageService } from "../image/image-service.ts";
 import { EngineError, messageOf } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { ignored, type Logger, setProcessLogger } from "../log.ts";
 import { PluginSet, type SourcedRegistration } from "../plugin/plugin-set.ts";
 import type { AnyRegistration } from "../plugin/types.ts";
 import type { StorageDriver } from "../storage/driver.ts";
@@ -85,6 +85,7 @@ export class Daemon {
   private async setUp(): Promise<void> {
     const { config, deps } = this;
     const log = deps.log;
+    setProcessLogger(log);
     for (const dir of [config.dataRoot, config.execRoot]) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700);
@@ -388,8 +389,8 @@ export function randomUuid(): string {
 function rmQuiet(path: string): void {
   try {
     unlinkSync(path);
-  } catch {
-    /* gone */
+  } catch (err) {
+    ignored("gone", err);
   }
 }
 
@@ -400,8 +401,8 @@ export function groupId(name: string, groupFile = "/etc/group"): number | undefi
       const [n, , gid] = line.split(":");
       if (n === name && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
     }
-  } catch {
-    /* no group database */
+  } catch (err) {
+    ignored("no group database", err);
   }
   return undefined;
 }

@@ -6,6 +6,7 @@
  * archive cannot pull host files into an image. Save writes both formats in one tar, as dockerd
  * 25+ does, so dockerd, skopeo and umoci can all read it.
  */
+import { ignore } from "../log.ts";
 import { createReadStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { ContentStore } from "../content/content-store.ts";
@@ -175,7 +176,7 @@ async function importOne(deps: ArchiveDeps, dir: string, item: ImportItem): Prom
     deps.images.add(id, stored);
   } catch (err) {
     // Nothing partial stays: layers this import created, and blobs no image references.
-    for (const chain of created.reverse()) await deps.layers.release(chain).catch(() => {});
+    for (const chain of created.reverse()) await deps.layers.release(chain).catch(ignore("undo of a load: layer release failed"));
     deps.content.sweep(deps.images.liveBlobs());
     throw err;
   }

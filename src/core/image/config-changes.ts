@@ -3,6 +3,7 @@
  * instructions on a config), the config's default fields as Docker shows them, and the platform
  * an import is for.
  */
+import { ignored } from "../log.ts";
 import { invalidArgument } from "../errors.ts";
 
 /** Instructions `docker import --change` accepts. */
@@ -14,8 +15,8 @@ function commandForm(arg: string): string[] {
     try {
       const v = JSON.parse(arg);
       if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v;
-    } catch {
-      /* falls through to shell form, as Docker does */
+    } catch (err) {
+      ignored("falls through to shell form, as Docker does", err);
     }
   }
   return ["/bin/sh", "-c", arg];

@@ -2,6 +2,7 @@
  * Image operations as the API needs them: list, inspect, history, tag, remove (with layer release
  * and events), load and save. Shapes follow the Engine API 1.51 documents.
  */
+import { ignore, ignored } from "../log.ts";
 import type { ContentStore } from "../content/content-store.ts";
 
 import type { EventBus } from "../events/bus.ts";
@@ -274,7 +275,7 @@ export class ImageService {
       this.deps.events.publish({ Type: "image", Action: "import", Actor: { ID: id, Attributes: { name: opts.repo ?? id } } });
       return id;
     } catch (err) {
-      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(() => {});
+      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(ignore("undo of an import or commit: layer release failed"));
       this.deps.content.sweep(this.deps.images.liveBlobs());
       throw err;
     }
@@ -315,7 +316,7 @@ export class ImageService {
       if (opts.repo) this.tag(id, opts.repo, opts.tag);
       return id;
     } catch (err) {
-      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(() => {});
+      if (registered && !registered.existed) await this.deps.layers.release(registered.chainId).catch(ignore("undo of an import or commit: layer release failed"));
       this.deps.content.sweep(this.deps.images.liveBlobs());
       throw err;
     }
@@ -352,8 +353,8 @@ export class ImageService {
       try {
         await this.remove(r.id, true);
         deleted.push(r.id);
-      } catch {
-        /* used by a container or a child image: kept */
+      } catch (err) {
+        ignored("used by a container or a child image: kept", err);
       }
     }
     return { CachesDeleted: deleted, SpaceReclaimed: reclaimed };
@@ -395,8 +396,8 @@ export class ImageService {
     try {
       this.deps.images.resolve("hello-world:latest");
       return false;
-    } catch {
-      /* create it */
+    } catch (err) {
+      ignored("create it", err);
     }
     const { helloWorldImage } = await import("./hello-world.ts");
     const { writeTar } = await import("../layer/tar-stream.ts");

@@ -4,6 +4,7 @@
  * network by the network's driver and left again, connect and disconnect while it runs.
  */
 
+import { ignore } from "../log.ts";
 import { randomHex } from "../bytes.ts";
 import { EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
 
@@ -110,7 +111,7 @@ export async function releaseEndpoints(svc: NetworkService, c: NetContainer): Pr
   for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
     const n = svc.networks.get(s.NetworkID);
     if (n?.PoolID && s.IPAddress && s.EndpointID) {
-      const ipam = await svc.ipamFor(n.IPAM.Driver).catch(() => undefined);
+      const ipam = await svc.ipamFor(n.IPAM.Driver).catch(ignore("remote IPAM driver not reachable: the built-in IPAM answers"));
       await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => svc.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
     } else if (n && s.IPAddress) release(svc.poolOf(n), s.IPAddress, s.EndpointID);
     if (n && s.GlobalIPv6Address) release(svc.poolOf(n, 6), s.GlobalIPv6Address, s.EndpointID);
@@ -162,7 +163,7 @@ export async function attach(svc: NetworkService, c: NetContainer, pid: number):
     for (const [n] of joined) svc.publish(n, "connect", { container: c.Id });
     svc.deps.log.debug("network attach", { container: c.Id.slice(0, 12), ms: (performance.now() - t0).toFixed(2) });
   } catch (err) {
-    for (const [n, s, d] of joined.reverse()) await d.leave(n, svc.endpointOf(c, n, s), s.HostIf).catch(() => {});
+    for (const [n, s, d] of joined.reverse()) await d.leave(n, svc.endpointOf(c, n, s), s.HostIf).catch(ignore("undo of a join: leave failed"));
     throw err;
   } finally {
     sys.close(nsfd);
@@ -175,7 +176,7 @@ export async function detach(svc: NetworkService, c: NetContainer): Promise<void
   for (const s of Object.values(c.NetworkSettings?.Networks ?? {})) {
     const n = svc.networks.get(s.NetworkID);
     if (!n || !s.EndpointID) continue;
-    const d = await svc.driverFor(n.Driver).catch(() => undefined);
+    const d = await svc.driverFor(n.Driver).catch(ignore("network driver gone: nothing to leave"));
     await d?.leave(n, svc.endpointOf(c, n, s), s.HostIf, { sandboxGone: true }).catch((err) => svc.deps.log.warn("endpoint leave failed", { container: c.Id, network: n.Name, error: messageOf(err) }));
     if (s.HostIf !== undefined || c.State.Running) svc.publish(n, "disconnect", { container: c.Id });
   }
@@ -219,7 +220,7 @@ export async function disconnect(svc: NetworkService, c: NetContainer, ref: stri
   const s = nets[n.Name];
   if (!s) throw new EngineError("permission-denied", `container ${c.Id} is not connected to network ${n.Name}`);
   if (s.EndpointID) {
-    const d = await svc.driverFor(n.Driver).catch(() => undefined);
+    const d = await svc.driverFor(n.Driver).catch(ignore("network driver gone: nothing to leave"));
     // A running container's interface on this network is removed from its namespace.
     const nsfd = c.State.Running && s.IfName ? svc.deps.sys.openat2(-100, NetworkService.netnsPath(c.State.Pid), O_RDONLY | O_CLOEXEC, 0, 0) : undefined;
     try {

@@ -7,6 +7,7 @@
  * records persist in `<data-root>/network/networks.json`; address usage is derived from the
  * container records at start, so it cannot drift from what containers hold.
  */
+import { ignore } from "../log.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
@@ -308,7 +309,7 @@ export class NetworkService {
     const n = this.get(ref);
     if (PREDEFINED.has(n.Name)) throw new EngineError("permission-denied", `${n.Name} is a pre-defined network and cannot be removed`);
     if (Object.keys(this.containersOn(n)).length) throw new EngineError("permission-denied", `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
-    const d = await this.driverFor(n.Driver).catch(() => undefined);
+    const d = await this.driverFor(n.Driver).catch(ignore("network driver gone: nothing to restore"));
     this.dns.get(n.Id)?.close();
     this.dns.delete(n.Id);
     await d?.deleteNetwork(n);

@@ -2,6 +2,7 @@
  * Networks themselves: the service's start (records loaded, the predefined networks added, each
  * network's host side set up, running containers' endpoints taken back) and `network create`.
  */
+import { ignore } from "../log.ts";
 import { existsSync, readFileSync } from "node:fs";
 
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
@@ -136,7 +137,7 @@ export async function create(svc: NetworkService, req: NetworkCreateRequest): Pr
     svc.networks.delete(rec.Id);
     svc.dns.get(rec.Id)?.close();
     svc.dns.delete(rec.Id);
-    await driver.deleteNetwork(rec).catch(() => {});
+    await driver.deleteNetwork(rec).catch(ignore("undo of a network create: the driver's delete failed"));
     throw err;
   }
   svc.publish(rec, "create");

@@ -5,6 +5,7 @@
  * namespace (renamed `<DstPrefix><n>`) and configures with the endpoint's address and the
  * plugin's gateway. Methods the plugin does not implement (HTTP 404) are skipped, as libnetwork does.
  */
+import { ignore } from "../log.ts";
 import * as v from "valibot";
 import { EngineError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -77,7 +78,7 @@ export class RemoteNetworkDriver implements NetworkDriver {
       await this.optional("NetworkDriver.ProgramExternalConnectivity", { ...ids, Options: {} });
       return { hostIf: j.InterfaceName.SrcName, ports: [] };
     } catch (err) {
-      await this.leave(net, ep).catch(() => {});
+      await this.leave(net, ep).catch(ignore("undo of a remote join: leave failed"));
       throw err;
     }
   }

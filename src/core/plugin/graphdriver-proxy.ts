@@ -11,6 +11,7 @@
  * - layer apply → ApplyDiff, layer diff → Diff, usage → DiffSize, status → Status,
  *   close → Cleanup.
  */
+import { ignore } from "../log.ts";
 import * as v from "valibot";
 import { EngineError, NotSupportedError } from "../errors.ts";
 import { DOCKER_PLUGIN_DIRS, DockerPluginClient, findDockerPlugin, type DockerPluginClientOptions } from "./docker-plugin.ts";
@@ -98,7 +99,7 @@ export async function createGraphDriverProxy(client: DockerPluginClient, name: s
     async close() {
       for (const id of [...dirs.keys()]) {
         dirs.delete(id);
-        await client.call("GraphDriver.Put", { ID: id }, Empty).catch(() => {});
+        await client.call("GraphDriver.Put", { ID: id }, Empty).catch(ignore("GraphDriver.Put after a failed diff failed"));
       }
       await client.call("GraphDriver.Cleanup", {}, Empty);
     },

@@ -5,6 +5,7 @@
  * handshake (Basic, or Bearer tokens for the repository scope; a second 401 ends it), manifests
  * by tag or digest, blobs with ranges, uploads, mounts and tag lists.
  */
+import { ignored } from "../log.ts";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EngineError } from "../errors.ts";
@@ -282,8 +283,8 @@ export async function registryError(res: Response, what: string): Promise<Engine
   try {
     const body = (await res.json()) as { errors?: { code?: string; message?: string }[] };
     detail = (body.errors ?? []).map((e) => `${(e.code ?? "").toLowerCase().replace(/_/g, " ")}: ${e.message ?? ""}`).join("; ");
-  } catch {
-    /* not JSON */
+  } catch (err) {
+    ignored("not JSON", err);
   }
   const code = res.status === 404 ? "not-found" : res.status === 401 || res.status === 403 ? "permission-denied" : res.status === 400 ? "invalid-argument" : "unavailable";
   return new EngineError(code, `${what}: ${detail || `HTTP ${res.status} ${res.statusText}`}`);

@@ -8,6 +8,7 @@
  * layers it created are released, while blobs that verified stay in the content store so a
  * retry does not fetch them again.
  */
+import { ignore } from "../log.ts";
 import type { ContentStore } from "../content/content-store.ts";
 import { chainIdOf, type Digest } from "../content/digest.ts";
 import { EngineError, messageOf } from "../errors.ts";
@@ -72,7 +73,7 @@ export async function* readWithStallTimeout(body: ReadableStream<Uint8Array>, st
       }
     }
   } finally {
-    reader.cancel().catch(() => {});
+    reader.cancel().catch(ignore("blob download: cancelling the body stream failed"));
   }
 }
 
@@ -219,7 +220,7 @@ export async function pullImage(deps: DistributionDeps, ref: Reference, opts: { 
     }
   } catch (err) {
     await Promise.allSettled(downloads);
-    for (const c of created.reverse()) await deps.layers.release(c).catch(() => {});
+    for (const c of created.reverse()) await deps.layers.release(c).catch(ignore("undo of a pull: layer release failed"));
     throw err;
   }
   // What the tag named before this pull: the same image means "up to date".

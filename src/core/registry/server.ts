@@ -7,6 +7,7 @@
  * are refused with the spec's error codes. Used by `bunker registry serve` and by the daemon's
  * `registry-addr`.
  */
+import { ignore } from "../log.ts";
 import { readFileSync } from "node:fs";
 import { type Digest, isDigest } from "../content/digest.ts";
 import { EngineError, messageOf } from "../errors.ts";
@@ -239,7 +240,7 @@ async function upload(store: RegistryStore, req: Request, url: URL, name: string
     await w.suspend();
     return error(405, "UNSUPPORTED", "unsupported");
   } catch (err) {
-    await w.suspend().catch(() => {});
+    await w.suspend().catch(ignore("registry upload: suspending the ingest failed"));
     throw err;
   }
 }

@@ -6,6 +6,7 @@
  * containers (their writable layers) are prepared, mounted with reference counts, measured and
  * removed here: container code never touches the driver.
  */
+import { ignore, ignored } from "../log.ts";
 import { chainIdOf, type Digest, Digester } from "../content/digest.ts";
 import { EngineError } from "../errors.ts";
 import { applyLayer } from "../layer/apply.ts";
@@ -106,7 +107,7 @@ export class LayerStore {
       await this.driver.commit(chainId, key);
       return { chainId, diffId, size: digester.size, existed: false };
     } catch (err) {
-      await this.driver.remove(key).catch(() => {});
+      await this.driver.remove(key).catch(ignore("undo of a layer apply: snapshot removal failed"));
       throw err;
     }
   }
@@ -204,7 +205,7 @@ export class LayerStore {
       };
     } catch (err) {
       lower?.release();
-      if (parent) await this.driver.remove(viewKey).catch(() => {});
+      if (parent) await this.driver.remove(viewKey).catch(ignore("undo of a parent view: snapshot removal failed"));
       throw err;
     }
   }
@@ -261,8 +262,8 @@ export class LayerStore {
     this.writable.delete(key);
     try {
       unmount(this.sys, target);
-    } catch {
-      /* not mounted */
+    } catch (err) {
+      ignored("not mounted", err);
     }
   }
 
@@ -271,8 +272,8 @@ export class LayerStore {
     this.writable.delete(key);
     try {
       unmount(this.sys, target);
-    } catch {
-      /* not mounted */
+    } catch (err) {
+      ignored("not mounted", err);
     }
     try {
       await this.driver.remove(key);

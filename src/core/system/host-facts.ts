@@ -2,6 +2,7 @@
  * Facts about the host that `GET /info` and `GET /version` report: CPUs, memory, kernel,
  * operating system, cgroup version. Read once per call from /proc, /sys and /etc; cheap.
  */
+import { ignored } from "../log.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism, hostname, release, totalmem } from "node:os";
 
@@ -46,8 +47,8 @@ export function readHostFacts(): HostFacts {
     try {
       os = parseOsRelease(readFileSync(p, "utf8"));
       break;
-    } catch {
-      /* try the next */
+    } catch (err) {
+      ignored("try the next", err);
     }
   }
   return {

@@ -6,6 +6,7 @@
  * Docker VolumeDriver plugin (JSON over HTTP on a Unix socket, docker-api.md §5.4): it creates,
  * mounts (answering with the path to bind), unmounts and removes the volume.
  */
+import { ignored } from "../log.ts";
 import { randomHex } from "../bytes.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -115,8 +116,8 @@ export class VolumeService {
           known.add(pv.Name);
           mine.push({ Name: pv.Name, Driver: d, Mountpoint: pv.Mountpoint ?? "", CreatedAt: "", Labels: {}, Scope: "local", Options: {} });
         }
-      } catch {
-        /* a plugin that is gone lists nothing */
+      } catch (err) {
+        ignored("a plugin that is gone lists nothing", err);
       }
     }
     return mine;

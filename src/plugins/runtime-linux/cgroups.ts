@@ -8,6 +8,7 @@
  * so nothing it runs is ever outside them. A limit the kernel cannot apply (no such file:
  * controller missing or not enabled) is an error naming it, never a silent skip.
  */
+import { ignored } from "../../core/log.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Sys } from "../../core/sys/sys.ts";
@@ -160,8 +161,8 @@ export class Cgroup {
         if (want) {
           try {
             writeFileSync(join(cur, "cgroup.subtree_control"), want);
-          } catch {
-            /* some controllers cannot be enabled here (a process in an inner node); limits will say so */
+          } catch (err) {
+            ignored("some controllers cannot be enabled here (a process in an inner node); limits will say so", err);
           }
         }
         cur = join(cur, part);

@@ -7,6 +7,7 @@
  * Errors go to stderr and, when --log is given, to that file as runc writes them (containerd
  * reads the last error line from it to report "OCI runtime create failed: …").
  */
+import { ignored } from "../../core/log.ts";
 import { cac } from "cac";
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -36,8 +37,8 @@ function reportError(g: RuntimeGlobals, err: unknown): void {
     const time = new Date().toISOString();
     const line = g.logFormat === "json" ? JSON.stringify({ level: "error", msg, time }) : `time="${time}" level=error msg="${msg.replaceAll('"', '\\"')}"`;
     appendFileSync(g.log, `${line}\n`);
-  } catch {
-    /* the log is best effort; stderr has the message */
+  } catch (err) {
+    ignored("the log is best effort; stderr has the message", err);
   }
 }
 
@@ -56,8 +57,8 @@ function forwardSignals(pid: number): () => void {
     const h = () => {
       try {
         process.kill(pid, sig);
-      } catch {
-        /* gone */
+      } catch (err) {
+        ignored("gone", err);
       }
     };
     process.on(sig, h);

@@ -3,6 +3,7 @@
  * namespaces to join opened, the monitor and the container cloned from the prepared plan with
  * its output wired, the state recorded; then `start` opens the exec fifo.
  */
+import { ignore } from "../../core/log.ts";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
@@ -110,7 +111,7 @@ export async function create(rt: LinuxRuntime, id: string, opts: CreateOptions):
     if (spawned) rt.reap(spawned.pid, true);
     // The container's init may still be exiting (it is the monitor's child, not ours): its cgroup
     // is busy until the kernel lets it go, so wait for it to empty and retry, as delete does.
-    await removeCgroup(cgroup).catch(() => {}); // the original error is what the caller needs
+    await removeCgroup(cgroup).catch(ignore("undo of a create: cgroup removal failed (the original error is what the caller needs)")); // the original error is what the caller needs
     rmSync(dir, { recursive: true, force: true });
     throw err;
   } finally {

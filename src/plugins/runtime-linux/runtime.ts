@@ -6,6 +6,7 @@
  * world (is the init process alive, with the same start time as recorded; does the fifo still
  * exist; is the cgroup frozen), so a crash of the caller can never leave a stale status behind.
  */
+import { ignored } from "../../core/log.ts";
 import { closeSync, existsSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -244,8 +245,8 @@ export class LinuxRuntime {
         if (s.monitorPid) {
           try {
             this.sys.wait4(s.monitorPid, WNOHANG); // our child unless we were restarted: reap it
-          } catch {
-            /* not our child */
+          } catch (err) {
+            ignored("not our child", err);
           }
         }
         resolve(code ?? 255);
@@ -328,8 +329,8 @@ export class LinuxRuntime {
     for (const pid of cg.pids()) {
       try {
         process.kill(pid, "SIGKILL");
-      } catch {
-        /* gone */
+      } catch (err) {
+        ignored("gone", err);
       }
     }
     const deadline = Date.now() + 10_000;
@@ -348,13 +349,13 @@ export class LinuxRuntime {
   reap(pid: number, kill: boolean): void {
     try {
       if (kill) process.kill(pid, "SIGKILL");
-    } catch {
-      /* already gone */
+    } catch (err) {
+      ignored("already gone", err);
     }
     try {
       this.sys.wait4(pid, 0);
-    } catch {
-      /* not our child (created by another process) */
+    } catch (err) {
+      ignored("not our child (created by another process)", err);
     }
   }
 

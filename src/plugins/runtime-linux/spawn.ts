@@ -8,6 +8,7 @@
  * - step -3: a sync point: the child waits for a byte on its sync pipe;
  * - end of file: the final execve succeeded (the pipe closed on exec), or the child is gone.
  */
+import { ignore } from "../../core/log.ts";
 import { closeSync } from "node:fs";
 import { errnoName, strerror, SyscallError } from "../../core/errors.ts";
 import { compileC, FFIType } from "../../core/sys/cc.ts";
@@ -83,7 +84,7 @@ export class RecordReader {
   }
 
   cancel(): void {
-    this.reader.cancel().catch(() => {});
+    this.reader.cancel().catch(ignore("status pipe: cancelling the reader failed"));
   }
 }
 

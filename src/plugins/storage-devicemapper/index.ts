@@ -12,6 +12,7 @@
  * in the pool. Kernels without device-mapper (no /dev/mapper/control) or without the thin-pool
  * target make the plugin NotSupported with that reason.
  */
+import { ignored } from "../../core/log.ts";
 import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -91,8 +92,8 @@ function activateDm(dm: DmApi, sys: DevicemapperDeps["sys"], devDir: string, nam
   } catch (err) {
     try {
       dm.remove(name);
-    } catch {
-      /* report the first failure */
+    } catch (err) {
+      ignored("report the first failure", err);
     }
     throw err;
   }
@@ -149,8 +150,8 @@ function snapshotThin(dm: DmApi, poolName: string, nameOf: (id: number) => strin
   // An id not in the metadata can only be an orphan of an interrupted create: clear it first.
   try {
     dm.message(poolName, `delete ${id}`);
-  } catch {
-    /* the usual case: there is none */
+  } catch (err) {
+    ignored("the usual case: there is none", err);
   }
   const active = origin !== BASE_ID && !!dm.info(nameOf(origin));
   if (active) dm.suspend(nameOf(origin));
@@ -213,8 +214,8 @@ export function createDevicemapperDriver(root: string, opts: DevicemapperOptions
     if (!existsSync(baseMarker)) {
       try {
         dm.message(poolName, `delete ${BASE_ID}`); // a half-made base from an interrupted start
-      } catch {
-        /* none */
+      } catch (err) {
+        ignored("none", err);
       }
       dm.message(poolName, `create_thin ${BASE_ID}`);
       activate(BASE_ID, false);

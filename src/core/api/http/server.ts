@@ -2,6 +2,7 @@
  * Listeners for the HTTP/1.1 server: Unix sockets (mode and group applied after bind) and TCP,
  * optionally with mutual TLS. Each accepted socket gets a `Connection`.
  */
+import { ignored } from "../../log.ts";
 import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, SocketHandler, TLSOptions } from "bun";
@@ -71,8 +72,8 @@ export async function listen(spec: ListenSpec, handler: Handler, renderError: Er
         server.stop(true);
         try {
           unlinkSync(spec.path);
-        } catch {
-          /* already gone */
+        } catch (err) {
+          ignored("already gone", err);
         }
       },
     };
