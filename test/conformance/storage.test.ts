@@ -4,6 +4,7 @@
  * files, a 128-layer chain, layer apply round trips with whiteouts, removal rules, usage, and
  * metadata that survives a restart. Real mounts: root only.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,7 +22,6 @@ import { LayerStore } from "../../src/core/storage/layer-store.ts";
 import { cleanup, run, tempDir } from "../helpers/daemon.ts";
 import { treeListing } from "../helpers/tree.ts";
 
-const ROOT = process.getuid?.() === 0;
 const sys = linuxSys();
 
 /** A btrfs filesystem on a loop device, made in the test; returns its mount point. */
@@ -76,7 +76,7 @@ afterAll(() => pluginProc?.kill());
 for (const { name, make, skip, fs } of drivers) {
   const reason = !ROOT ? "needs root for mounts" : skip;
   if (reason) console.log(`conformance ${name}: skipped: ${reason}`);
-  describe.skipIf(!!reason)(`storage conformance: ${name}`, () => {
+  describe.skipIf(skipUnless(`storage conformance: ${name}`, { [reason ?? ""]: !reason }))(`storage conformance: ${name}`, () => {
     let dir: string;
     let driver: StorageDriver;
     let layers: LayerStore;

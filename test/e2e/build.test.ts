@@ -6,6 +6,7 @@
  * into a scratch image (when a gcc root filesystem made by debootstrap is available). URLs for
  * ADD are served on loopback by the test.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -15,8 +16,6 @@ import { readTar } from "../../src/core/layer/tar-stream.ts";
 import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 const DOCKERD = Bun.which("dockerd");
 /** A Debian root filesystem with gcc (debootstrap --include=gcc,libc6-dev), cached between runs. */
 const GCC_ROOTFS = process.env.BUNKER_TEST_GCC_ROOTFS ?? "/var/cache/bunker-test/gcc-rootfs";
@@ -57,7 +56,7 @@ async function flatten(saveTar: Uint8Array): Promise<Map<string, string>> {
   return fs;
 }
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (classic builder)", () => {
+describe.skipIf(skipUnless("docker build against Bunker (classic builder)", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("docker build against Bunker (classic builder)", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;
@@ -177,7 +176,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     expect((await docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}")).stdout).toMatch(/Build Cache [1-9]/);
   });
 
-  test.skipIf(!DOCKERD)("Debian's dockerd builds the same Dockerfile into an equal filesystem and config", async () => {
+  test.skipIf(skipUnless("Debian's dockerd builds the same Dockerfile into an equal filesystem and config", { "dockerd (docker.io)": DOCKERD }))("Debian's dockerd builds the same Dockerfile into an equal filesystem and config", async () => {
     const ddir = join("/var/tmp", `bunker-build-dockerd-${process.pid}`);
     const dsock = join(ddir, "docker.sock");
     mkdirSync(ddir, { recursive: true });
@@ -321,7 +320,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("docker build against Bunker (clas
     expect(((await notTar.json()) as { message: string }).message).toContain("build context");
   });
 
-  test.skipIf(!existsSync(join(GCC_ROOTFS, "usr/bin/gcc")))("multi-stage: gcc in a Debian stage (made by debootstrap on the host), only the binary in a scratch stage", async () => {
+  test.skipIf(skipUnless("multi-stage: gcc in a Debian stage (made by debootstrap on the host), only the binary in a scratch stage", { "a Debian rootfs with gcc (test/setup/gcc-rootfs.ts)": existsSync(join(GCC_ROOTFS, "usr/bin/gcc")) }))("multi-stage: gcc in a Debian stage (made by debootstrap on the host), only the binary in a scratch stage", async () => {
     const tarred = Bun.spawnSync(["tar", "--numeric-owner", "-C", GCC_ROOTFS, "-c", "."], { stdout: "pipe", maxBuffer: 1 << 30 });
     writeFileSync(join(dir, "gcc-rootfs.tar"), tarred.stdout);
     expect((await run([DOCKER!, "import", join(dir, "gcc-rootfs.tar"), "debian-gcc:local"], env)).code).toBe(0);

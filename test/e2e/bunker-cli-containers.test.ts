@@ -3,16 +3,15 @@
  * docker CLI on the same daemon: same output for `ps`, and run/exec/logs/stop/rm/volume working
  * as docker's do (flags after the image belong to the command; `-i` piped; `-it` under a pty).
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!ROOT || !BUSYBOX)("bunker CLI: containers", () => {
+describe.skipIf(skipUnless("bunker CLI: containers", { "root": ROOT, "busybox-static": BUSYBOX }))("bunker CLI: containers", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;

@@ -5,6 +5,7 @@
  * network and endpoint options, legacy links, devices, shared namespaces, attach with logs,
  * and dockerd's wording. Each test fails on the code before the fix.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +15,6 @@ import { DOCKER_CLI } from "../helpers/dockerd.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 import { rawConnect } from "../helpers/raw-http.ts";
 
-const ROOT = process.getuid?.() === 0;
 
 /** A build context holding only a Dockerfile with `text`. */
 async function dockerfileOnlyTar(text: string): Promise<Uint8Array> {
@@ -23,7 +23,7 @@ async function dockerfileOnlyTar(text: string): Promise<Uint8Array> {
   return Buffer.concat(await Array.fromAsync(writeTar([{ header: fullHeader({ name: "Dockerfile", type: "file", mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 1_700_000_000 }), body }])));
 }
 
-describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clients' suites found Bunker different", () => {
+describe.skipIf(skipUnless("Docker's behaviour where clients' suites found Bunker different", { "root": ROOT, "busybox-static": BUSYBOX, "the docker CLI": DOCKER_CLI }))("Docker's behaviour where clients' suites found Bunker different", () => {
   let daemon: TestDaemon;
   let dir: string;
   let api: ReturnType<typeof apiClient>;
@@ -230,7 +230,7 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
     expect((await api("GET", `/containers/${id}/json`)).json.HostConfig.Runtime).toBe("runc");
   });
 
-  test.skipIf(!require("node:fs").existsSync("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"))("--cpu-rt-period and --cpu-rt-runtime reach the container's cgroup (it was stored and never applied)", async () => {
+  test.skipIf(skipUnless("--cpu-rt-period and --cpu-rt-runtime reach the container's cgroup (it was stored and never applied)", { "cgroup v1 realtime scheduling (cpu.rt_runtime_us)": require("node:fs").existsSync("/sys/fs/cgroup/cpu/cpu.rt_runtime_us") }))("--cpu-rt-period and --cpu-rt-runtime reach the container's cgroup (it was stored and never applied)", async () => {
     // The containers' parent cgroup needs a real-time budget of its own first (dockerd's --cpu-rt-runtime does that).
     const parent = "/sys/fs/cgroup/cpu/bunker";
     require("node:fs").mkdirSync(parent, { recursive: true });
@@ -379,7 +379,7 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("Docker's behaviour where clie
   });
 });
 
-describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("push compresses what is stored uncompressed", () => {
+describe.skipIf(skipUnless("push compresses what is stored uncompressed", { "root": ROOT, "busybox-static": BUSYBOX, "the docker CLI": DOCKER_CLI }))("push compresses what is stored uncompressed", () => {
   test("a loaded image's uncompressed layer goes up gzip-compressed (zstd when asked), once; a pull brings the same image back", async () => {
     const dir = tempDir("bunker-pushgz-");
     const port = 15031;
@@ -420,7 +420,7 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("push compresses what is store
   }, 60_000);
 });
 
-describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !Bun.which("nft"))("dockerd's daemon flags, applied", () => {
+describe.skipIf(skipUnless("dockerd's daemon flags, applied", { "root": ROOT, "busybox-static": BUSYBOX, "the docker CLI": DOCKER_CLI, "nft (nftables)": Bun.which("nft") }))("dockerd's daemon flags, applied", () => {
   test("--iptables=false installs no rules; --bip sets the default bridge; --log-driver/--log-opt are the containers' default; docker info lists the drivers", async () => {
     const dir = tempDir("bunker-flags-");
     const daemon = await startDaemon({ dir, args: ["--iptables=false", "--bip", "172.29.5.1/24", "-b", "bunkerfl0", "--log-driver", "local", "--log-opt", "max-size=1m", "--plugin-config", 'network.v1.bridge={"table":"noflags"}'] });

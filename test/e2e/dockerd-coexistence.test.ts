@@ -7,6 +7,7 @@
  * chain go with its network. The firewall state from before the test is put back afterwards.
  * Traffic goes only to loopback and to the containers this file creates.
  */
+import { NFT, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,14 +15,12 @@ import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/
 import { DOCKER_CLI, DOCKERD, type PeerDockerd, startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
-const NFT = Bun.which("nft");
 const IPTABLES = Bun.which("iptables");
 const httpd = (text: string) => ["sh", "-c", `mkdir -p /www && echo ${text} > /www/index.html && exec busybox httpd -f -p 80 -h /www`];
 const fetchIn = (host: string) => `for i in 1 2 3 4 5; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 ${host} 80 && exit 0; sleep 0.3; done; exit 1`;
 const sh = (cmd: string[]) => Bun.spawnSync(cmd).stdout.toString();
 
-describe.skipIf(!ROOT || !NFT || !IPTABLES || !DOCKERD || !DOCKER_CLI || !BUSYBOX)("Bunker beside a running dockerd", () => {
+describe.skipIf(skipUnless("Bunker beside a running dockerd", { "root": ROOT, "nft (nftables)": NFT, "iptables": IPTABLES, "dockerd (docker.io)": DOCKERD, "the docker CLI": DOCKER_CLI, "busybox-static": BUSYBOX }))("Bunker beside a running dockerd", () => {
   let dir: string;
   let dockerd: PeerDockerd;
   let bunker: TestDaemon;

@@ -2,17 +2,16 @@
  * Interop with Docker's own daemon (Debian's docker.io): `docker save` from dockerd loads into
  * Bunker, and Bunker's save loads into dockerd, with the same image ID both ways.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
 const DOCKERD = Bun.which("dockerd");
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!DOCKER || !DOCKERD || !ROOT || !BUSYBOX)("interop with dockerd", () => {
+describe.skipIf(skipUnless("interop with dockerd", { "the docker CLI": DOCKER, "dockerd (docker.io)": DOCKERD, "root": ROOT, "busybox-static": BUSYBOX }))("interop with dockerd", () => {
   let dir: string;
   let dockerd: Bun.Subprocess;
   let bunker: TestDaemon;

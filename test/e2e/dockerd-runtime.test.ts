@@ -3,18 +3,17 @@
  * bunker=<bunker-runc>`): a plain `docker run` that prints, an interactive `-it` one driven
  * through a pty, and `docker exec` into a detached one, which Bunker's runtime lists as its own.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, cleanup, ensureBuilt, run, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
 const DOCKERD = Bun.which("dockerd");
 const SCRIPT = Bun.which("script");
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!DOCKER || !DOCKERD || !ROOT || !BUSYBOX || !SCRIPT)("dockerd with Bunker as its OCI runtime", () => {
+describe.skipIf(skipUnless("dockerd with Bunker as its OCI runtime", { "the docker CLI": DOCKER, "dockerd (docker.io)": DOCKERD, "root": ROOT, "busybox-static": BUSYBOX, "script (bsdutils)": SCRIPT }))("dockerd with Bunker as its OCI runtime", () => {
   let dir: string;
   let dockerd: Bun.Subprocess;
   let env: Record<string, string>;

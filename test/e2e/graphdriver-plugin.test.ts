@@ -4,16 +4,15 @@
  * `docker info` names it with the plugin's status, and images loaded through the docker CLI are
  * stored by the plugin (its ApplyDiff was called) and removed through it.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findDockerPlugin } from "../../src/core/plugin/docker-plugin.ts";
 import { connectGraphDriverPlugin } from "../../src/core/plugin/graphdriver-proxy.ts";
 import { cleanup, REPO, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 
 describe("docker plugin discovery", () => {
   test("sockets, spec files and json files are found in moby's order; a missing plugin is NotSupported", async () => {
@@ -42,7 +41,7 @@ describe("docker plugin discovery", () => {
   });
 });
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("a GraphDriver plugin as the daemon's storage driver", () => {
+describe.skipIf(skipUnless("a GraphDriver plugin as the daemon's storage driver", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("a GraphDriver plugin as the daemon's storage driver", () => {
   let daemon: TestDaemon;
   let work: string;
   let plugin: ReturnType<typeof Bun.spawn>;

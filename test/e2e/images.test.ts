@@ -3,16 +3,15 @@
  * layers), images, inspect, history, tag, save, rmi; a tampered layer is refused leaving nothing;
  * a saved archive loads into a second daemon with the same image ID.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("images through the docker CLI", () => {
+describe.skipIf(skipUnless("images through the docker CLI", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("images through the docker CLI", () => {
   let daemon: TestDaemon;
   let work: string;
   let env: Record<string, string>;

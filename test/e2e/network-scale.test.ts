@@ -6,6 +6,7 @@
  * create and container start answered 500. The time per network create and per container start
  * must stay flat as the host fills up. Traffic goes only to loopback.
  */
+import { NFT, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,8 +14,6 @@ import { apiClient } from "../helpers/api.ts";
 import { cleanup, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
-const NFT = Bun.which("nft");
 const NETWORKS = 100;
 const CONTAINERS = 300;
 const PORT0 = 21000;
@@ -27,7 +26,7 @@ const chainRules = (text: string, chain: string) => {
   return (m?.[1] ?? "").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("type "));
 };
 
-describe.skipIf(!ROOT || !NFT || !BUSYBOX)("100 networks and 300 containers", () => {
+describe.skipIf(skipUnless("100 networks and 300 containers", { "root": ROOT, "nft (nftables)": NFT, "busybox-static": BUSYBOX }))("100 networks and 300 containers", () => {
   let daemon: TestDaemon;
   let dir: string;
   let api: ReturnType<typeof apiClient>;

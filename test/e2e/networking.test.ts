@@ -6,6 +6,7 @@
  * -9 while ports are published, the other network modes, and bad input. Traffic goes only to
  * loopback and to the containers this file creates.
  */
+import { DOCKER, NFT, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,9 +15,6 @@ import { startPluginProcess } from "../helpers/plugin-process.ts";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
-const NFT = Bun.which("nft");
 const UPSTREAM = "127.0.0.153";
 
 /** A busybox httpd serving `text` on port 80. */
@@ -24,7 +22,7 @@ const httpd = (text: string) => ["sh", "-c", `mkdir -p /www && echo ${text} > /w
 /** A shell line fetching http://host:port/ with nc (busybox-static's wget needs NSS). */
 const fetchIn = (host: string, port = 80, wait = 3) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w ${wait} ${host} ${port}`;
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("networking through the docker CLI", () => {
+describe.skipIf(skipUnless("networking through the docker CLI", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("networking through the docker CLI", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;

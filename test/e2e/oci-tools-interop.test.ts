@@ -3,20 +3,19 @@
  * into Bunker, and Bunker's save output is read by `skopeo inspect` and unpacked by `umoci`
  * file for file equal to the original rootfs.
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyLayer } from "../../src/core/layer/apply.ts";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
 const SKOPEO = Bun.which("skopeo");
 const UMOCI = Bun.which("umoci");
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!DOCKER || !SKOPEO || !UMOCI || !ROOT || !BUSYBOX)("interop with skopeo and umoci", () => {
+describe.skipIf(skipUnless("interop with skopeo and umoci", { "the docker CLI": DOCKER, "skopeo": SKOPEO, "umoci": UMOCI, "root": ROOT, "busybox-static": BUSYBOX }))("interop with skopeo and umoci", () => {
   let dir: string;
   let bunker: TestDaemon;
   let layer: Buffer;

@@ -6,14 +6,13 @@
  * a wrong size, a wrong config, a Content-Type mismatch fail and leave no image; kill -9 of the
  * daemon mid-pull, then a pull that completes without fetching twice).
  */
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUNKER, cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive, filesLayer } from "../helpers/images.ts";
 
-const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
-const ROOT = process.getuid?.() === 0;
 const REGISTRY = Bun.which("docker-registry");
 const SKOPEO = Bun.which("skopeo");
 const DOCKERD = Bun.which("dockerd");
@@ -30,7 +29,7 @@ async function waitFor(url: string, tls?: object): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
+describe.skipIf(skipUnless("registries", { "the docker CLI": DOCKER, "root": ROOT, "busybox-static": BUSYBOX }))("registries", () => {
   let daemon: TestDaemon;
   let dir: string;
   let env: Record<string, string>;
@@ -93,7 +92,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     await waitFor(`${opts.tls ? "https" : "http"}://127.0.0.1:${port}/v2/`, { rejectUnauthorized: false });
   }
 
-  test.skipIf(!REGISTRY)("against docker-registry (plain): bunker push and pull a multi-layer image and get it back identical; docker push and pull through the daemon too", async () => {
+  test.skipIf(skipUnless("against docker-registry (plain): bunker push and pull a multi-layer image and get it back identical; docker push and pull through the daemon too", { "docker-registry": REGISTRY }))("against docker-registry (plain): bunker push and pull a multi-layer image and get it back identical; docker push and pull through the daemon too", async () => {
     await distribution(15000);
     expect((await docker("tag", "multi:v1", "127.0.0.1:15000/team/multi:v1")).code).toBe(0);
     const push = await bunker("push", "127.0.0.1:15000/team/multi:v1");
@@ -124,7 +123,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     expect(digests).toContain("127.0.0.1:15000/team/multi@sha256:");
   });
 
-  test.skipIf(!REGISTRY || !OPENSSL || !HTPASSWD)("against docker-registry with htpasswd Basic auth over TLS: refused without login; login, push, pull", async () => {
+  test.skipIf(skipUnless("against docker-registry with htpasswd Basic auth over TLS: refused without login; login, push, pull", { "docker-registry": REGISTRY, "openssl": OPENSSL, "htpasswd (apache2-utils)": HTPASSWD }))("against docker-registry with htpasswd Basic auth over TLS: refused without login; login, push, pull", async () => {
     const certs = join(dir, "tls");
     mkdirSync(certs, { recursive: true });
     const ssl = Bun.spawnSync([OPENSSL!, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(certs, "key.pem"), "-out", join(certs, "cert.pem")], { stderr: "ignore" });
@@ -153,7 +152,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     expect((await bunker("logout", "127.0.0.1:15001")).stdout).toBe("Removing login credentials for 127.0.0.1:15001\n");
   });
 
-  test.skipIf(!SKOPEO)("our registry server: skopeo copies in and out (docker-archive → registry → OCI layout), inspects and lists tags; bad uploads are refused", async () => {
+  test.skipIf(skipUnless("our registry server: skopeo copies in and out (docker-archive → registry → OCI layout), inspects and lists tags; bad uploads are refused", { "skopeo": SKOPEO }))("our registry server: skopeo copies in and out (docker-archive → registry → OCI layout), inspects and lists tags; bad uploads are refused", async () => {
     const port = 15002;
     const reg = Bun.spawn([BUNKER, "registry", "serve", "--addr", `127.0.0.1:${port}`, "--root", join(dir, "ourreg")], { stdout: "pipe", stderr: "ignore" });
     procs.push(reg);
@@ -194,7 +193,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     expect(await idOf("127.0.0.1:15006/site/multi:v1")).toBe(imageId);
   });
 
-  test.skipIf(!OPENSSL)("a Docker Hub mirror on loopback serves `docker pull <name>`; search reads a registry's catalog; our server over TLS", async () => {
+  test.skipIf(skipUnless("a Docker Hub mirror on loopback serves `docker pull <name>`; search reads a registry's catalog; our server over TLS", { "openssl": OPENSSL }))("a Docker Hub mirror on loopback serves `docker pull <name>`; search reads a registry's catalog; our server over TLS", async () => {
     const mirror = Bun.spawn([BUNKER, "registry", "serve", "--addr", "127.0.0.1:15009", "--root", join(dir, "mirror")], { stdout: "ignore", stderr: "ignore" });
     procs.push(mirror);
     await waitFor("http://127.0.0.1:15009/v2/");
@@ -222,7 +221,7 @@ describe.skipIf(!DOCKER || !ROOT || !BUSYBOX)("registries", () => {
     expect(await (await fetch("https://127.0.0.1:15008/v2/sec/multi/tags/list", { tls: { ca } } as RequestInit)).json()).toEqual({ name: "sec/multi", tags: ["v1"] });
   });
 
-  test.skipIf(!DOCKERD)("Debian's dockerd pulls from and pushes to our registry server", async () => {
+  test.skipIf(skipUnless("Debian's dockerd pulls from and pushes to our registry server", { "dockerd (docker.io)": DOCKERD }))("Debian's dockerd pulls from and pushes to our registry server", async () => {
     const port = 15004;
     const reg = Bun.spawn([BUNKER, "registry", "serve", "--addr", `127.0.0.1:${port}`, "--root", join(dir, "ourreg2")], { stdout: "ignore", stderr: "ignore" });
     procs.push(reg);

@@ -3,6 +3,7 @@
  * dockerode (npm) and docker-py (Debian's python3-docker): run with output, detached run, logs,
  * exec with exit code, list, inspect, stop, remove, volumes.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,11 +12,10 @@ import Docker from "dockerode";
 import { cleanup, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
 const PY = "/usr/bin/python3";
 const HAVE_PY_DOCKER = existsSync(PY) && Bun.spawnSync([PY, "-c", "import docker"]).exitCode === 0;
 
-describe.skipIf(!ROOT || !BUSYBOX)("SDK clients against Bunker", () => {
+describe.skipIf(skipUnless("SDK clients against Bunker", { "root": ROOT, "busybox-static": BUSYBOX }))("SDK clients against Bunker", () => {
   let daemon: TestDaemon;
   let dir: string;
 
@@ -121,7 +121,7 @@ describe.skipIf(!ROOT || !BUSYBOX)("SDK clients against Bunker", () => {
     for (const a of ["container:create", "container:start", "container:pause", "container:unpause", "container:kill", "container:die", "container:destroy", "network:create", "network:connect", "network:disconnect", "network:destroy", "image:delete"]) expect(actions).toContain(a);
   });
 
-  test.skipIf(!HAVE_PY_DOCKER)("docker-py: run, detached run, logs, exec_run, list, stop, remove, volumes", async () => {
+  test.skipIf(skipUnless("docker-py: run, detached run, logs, exec_run, list, stop, remove, volumes", { "python3-docker": HAVE_PY_DOCKER }))("docker-py: run, detached run, logs, exec_run, list, stop, remove, volumes", async () => {
     const script = `
 import docker, sys
 c = docker.DockerClient(base_url="unix://${daemon.socket}")

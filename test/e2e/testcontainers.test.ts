@@ -5,6 +5,7 @@
  * port and stop it, first against Debian's dockerd and then against Bunker, with the reaper
  * (Ryuk, an image from Docker Hub) disabled. Traffic goes only to loopback.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
@@ -13,12 +14,11 @@ import { REPO, run } from "../helpers/daemon.ts";
 import { DOCKER_CLI, DOCKERD, usePair } from "../helpers/dockerd.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
 const NODE = Bun.which("node");
 const PY = join(homedir(), ".cache/bunker-peers/venv-testcontainers/bin/python");
 const HAS_NODE_TC = existsSync(join(REPO, "node_modules/testcontainers/package.json"));
 
-describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and on Bunker", () => {
+describe.skipIf(skipUnless("testcontainers on dockerd and on Bunker", { "root": ROOT, "busybox-static": BUSYBOX, "the docker CLI": DOCKER_CLI }))("testcontainers on dockerd and on Bunker", () => {
   const peers = usePair("bunker-tc-");
   const env = (host: string) => ({ DOCKER_HOST: host, TESTCONTAINERS_RYUK_DISABLED: "true", DOCKER_CONFIG: join(peers.dir, "docker-config") });
   const check = (r: { stdout: string; stderr: string; code: number }) => {
@@ -43,8 +43,8 @@ describe.skipIf(!ROOT || !BUSYBOX || !DOCKER_CLI)("testcontainers on dockerd and
   };
   const py = (host: string) => run([PY, join(REPO, "test/fixtures/testcontainers-py.py")], env(host));
 
-  test.skipIf(!NODE || !HAS_NODE_TC || !DOCKERD)("Node testcontainers on dockerd (the reference)", async () => check(await node(peers.dockerd!.host)), 60_000);
-  test.skipIf(!NODE || !HAS_NODE_TC)("Node testcontainers on Bunker", async () => check(await node(peers.bunker.host)), 60_000);
-  test.skipIf(!existsSync(PY) || !DOCKERD)("Python testcontainers on dockerd (the reference)", async () => check(await py(peers.dockerd!.host)), 60_000);
-  test.skipIf(!existsSync(PY))("Python testcontainers on Bunker", async () => check(await py(peers.bunker.host)), 60_000);
+  test.skipIf(skipUnless("Node testcontainers on dockerd (the reference)", { "node": NODE, "the testcontainers npm package": HAS_NODE_TC, "dockerd (docker.io)": DOCKERD }))("Node testcontainers on dockerd (the reference)", async () => check(await node(peers.dockerd!.host)), 60_000);
+  test.skipIf(skipUnless("Node testcontainers on Bunker", { "node": NODE, "the testcontainers npm package": HAS_NODE_TC }))("Node testcontainers on Bunker", async () => check(await node(peers.bunker.host)), 60_000);
+  test.skipIf(skipUnless("Python testcontainers on dockerd (the reference)", { "Python testcontainers (scripts/peers/install.sh)": existsSync(PY), "dockerd (docker.io)": DOCKERD }))("Python testcontainers on dockerd (the reference)", async () => check(await py(peers.dockerd!.host)), 60_000);
+  test.skipIf(skipUnless("Python testcontainers on Bunker", { "Python testcontainers (scripts/peers/install.sh)": existsSync(PY) }))("Python testcontainers on Bunker", async () => check(await py(peers.bunker.host)), 60_000);
 });

@@ -3,13 +3,13 @@
  * process in the cgroup gets exactly the device access the rules give, the last matching rule
  * deciding. Runs on this hybrid host's v2 hierarchy (or on a pure v2 host's).
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { linuxSys } from "../../src/core/sys/sys.ts";
 import { attachDeviceFilter, deviceFilterInsns } from "../../src/plugins/runtime-linux/device-filter.ts";
 
-const ROOT = process.getuid?.() === 0;
 const v2Mount = (() => {
   try {
     const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.includes(" - cgroup2 "));
@@ -19,7 +19,7 @@ const v2Mount = (() => {
   }
 })();
 
-describe.skipIf(!ROOT || !v2Mount)("cgroup v2 device filter", () => {
+describe.skipIf(skipUnless("cgroup v2 device filter", { "root": ROOT, "a cgroup v2 mount": v2Mount }))("cgroup v2 device filter", () => {
   const dir = join(v2Mount ?? "/nonexistent", `bunker-devtest-${process.pid}`);
   afterAll(() => {
     try {

@@ -3,6 +3,7 @@
  * apart, stdin through a pipe the caller closes, a terminal whose master the monitor holds (input,
  * resize), and stdin held open by the monitor when the caller lets go.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -14,9 +15,8 @@ import { busyboxRootfs, testSpec, writeBundle } from "../helpers/bundle.ts";
 import { cleanup, tempDir } from "../helpers/daemon.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!ROOT || !BUSYBOX)("monitor output capture", () => {
+describe.skipIf(skipUnless("monitor output capture", { "root": ROOT, "busybox-static": BUSYBOX }))("monitor output capture", () => {
   let dir: string;
   let rootfs: string;
   let rt: LinuxRuntime;

@@ -3,6 +3,7 @@
  * compiled executable: namespaces, mounts, masked and read-only paths, capabilities, rlimits,
  * the create/start/state/kill/delete lifecycle, and bad input that must leave nothing behind.
  */
+import { ROOT, skipUnless } from "../helpers/env.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,9 +12,8 @@ import { BUNKER, cleanup, ensureBuilt, run, tempDir } from "../helpers/daemon.ts
 import { busyboxRootfs, testSpec, writeBundle } from "../helpers/bundle.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
-const ROOT = process.getuid?.() === 0;
 
-describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
+describe.skipIf(skipUnless("bunker runtime on the real kernel", { "root": ROOT, "busybox-static": BUSYBOX }))("bunker runtime on the real kernel", () => {
   let dir: string;
   let rootfs: string;
   let stateRoot: string;
@@ -45,7 +45,7 @@ describe.skipIf(!ROOT || !BUSYBOX)("bunker runtime on the real kernel", () => {
     expect(r.code).toBe(0);
   });
 
-  test.skipIf(!Bun.which("runc"))("runc's own default bundle (`runc spec`: ambient capabilities, no inheritable ones) runs", async () => {
+  test.skipIf(skipUnless("runc's own default bundle (`runc spec`: ambient capabilities, no inheritable ones) runs", { "runc": Bun.which("runc") }))("runc's own default bundle (`runc spec`: ambient capabilities, no inheritable ones) runs", async () => {
     const bundle = join(dir, "runc-default");
     require("node:fs").mkdirSync(bundle, { recursive: true });
     expect(Bun.spawnSync([Bun.which("runc")!, "spec", "--bundle", bundle]).exitCode).toBe(0);

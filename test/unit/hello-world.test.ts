@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { skipUnless } from "../helpers/env.ts";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HELLO_MESSAGE, helloElf } from "../../src/core/image/hello-world.ts";
@@ -21,7 +22,7 @@ describe("the generated hello-world program", () => {
     cleanup(d);
   });
 
-  test.skipIf(!QEMU)(`runs as ${other} under qemu user-mode emulation`, async () => {
+  test.skipIf(skipUnless(`runs as ${other} under qemu user-mode emulation`, { "qemu-user": QEMU }))(`runs as ${other} under qemu user-mode emulation`, async () => {
     const d = tempDir();
     const p = join(d, "hello");
     writeFileSync(p, helloElf(other));
