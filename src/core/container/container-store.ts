@@ -9,10 +9,16 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { conflict, EngineError, invalidArgument, notFound } from "../errors.ts";
 import type { ContainerConfig, HostConfig } from "./create-config.ts";
-import type { HealthState } from "./health.ts";
 import type { MountPoint } from "./mounts.ts";
 import type { ContainerNetworking } from "../network/network-service.ts";
 import type { PortBinding } from "../network/types.ts";
+
+/** Docker's State.Health. */
+export interface HealthState {
+  Status: "starting" | "healthy" | "unhealthy";
+  FailingStreak: number;
+  Log: { Start: string; End: string; ExitCode: number; Output: string }[];
+}
 
 /** Docker's State object. */
 export interface ContainerStateRecord {

@@ -4,14 +4,9 @@
  * failures make the container unhealthy, one success healthy; failures during `StartPeriod` do
  * not count. The last five results are kept in `State.Health.Log`; changes are events.
  */
-import type { ContainerRecord } from "./container-store.ts";
+import type { ContainerRecord, HealthState } from "./container-store.ts";
 
-/** Docker's State.Health. */
-export interface HealthState {
-  Status: "starting" | "healthy" | "unhealthy";
-  FailingStreak: number;
-  Log: { Start: string; End: string; ExitCode: number; Output: string }[];
-}
+export type { HealthState } from "./container-store.ts";
 
 /** The test to run, as a command (CMD / CMD-SHELL), or undefined when there is none (NONE). */
 export function healthCommand(c: ContainerRecord): string[] | undefined {
