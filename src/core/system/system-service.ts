@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { PluginSet } from "../plugin/plugin-set.ts";
 import { API_VERSION, BUILD_TIME, GIT_COMMIT, goArch, MIN_API_VERSION, VERSION } from "../version.ts";
-import type { EventBus } from "../events/bus.ts";
+import { type EventBus, wallClockNanos } from "../events/bus.ts";
+import { rfc3339Nano } from "../format/time.ts";
 import { readHostFacts } from "./host-facts.ts";
 
 /** A subsystem's additions to `/info` (storage driver, container counts, runtimes…). */
@@ -126,7 +127,9 @@ export class SystemService {
       NFd: safeCount("/proc/self/fd"),
       OomKillDisable: false,
       NGoroutines: 0,
-      SystemTime: new Date().toISOString(),
+      // Nanoseconds from the events' clock, as dockerd's RFC3339Nano: clients take it as `since`
+      // for events (moby's DaemonUnixTime), so a millisecond cut would let earlier events in.
+      SystemTime: rfc3339Nano(wallClockNanos()),
       LoggingDriver: config.logDriver.Type,
       CgroupDriver: config.cgroupDriver,
       CgroupVersion: host.CgroupVersion,

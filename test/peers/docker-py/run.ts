@@ -11,7 +11,7 @@
  * Downloads are cached under ~/.cache/bunker-peers. Ends with `N passed, N failed`, where a
  * failure is a test that passes on dockerd and fails on Bunker without being listed.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { cleanup, cleanupMounted, run, startDaemon } from "../../helpers/daemon.ts";
@@ -85,12 +85,18 @@ async function runSuite(name: string, host: string, python: string, tests: strin
   for (const d of deselected) cmd.push(d.includes("::") ? `--deselect=${d}` : `--ignore=${d}`);
   if (kExpr) cmd.push("-k", kExpr);
   const t0 = performance.now();
-  mkdirSync(join(workDir, `${name}-home`), { recursive: true });
+  const home = join(workDir, `${name}-home`);
+  mkdirSync(join(home, ".docker"), { recursive: true });
+  // docker-py keeps contexts beside its config file; with none, in ./contexts of the working
+  // directory (the cached suite): a context one run left there broke the next run's context tests.
+  writeFileSync(join(home, ".docker", "config.json"), "{}\n");
+  rmSync(join(tests, "contexts"), { recursive: true, force: true });
   const p = Bun.spawn(cmd, {
     cwd: tests,
     // A proxy that refuses: nothing the suite or the daemon does can reach past this machine.
-    // Its own HOME: the context tests write ~/.docker, and a context left behind would redirect later clients.
-    env: { ...process.env, HOME: join(workDir, `${name}-home`), DOCKER_HOST: host, HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", PYTHONDONTWRITEBYTECODE: "1" },
+    // Its own HOME and DOCKER_CONFIG: the context tests write contexts there, and a context left
+    // behind would redirect later clients.
+    env: { ...process.env, HOME: home, DOCKER_CONFIG: join(home, ".docker"), DOCKER_HOST: host, HTTPS_PROXY: "http://127.0.0.1:9", HTTP_PROXY: "http://127.0.0.1:9", NO_PROXY: "localhost,127.0.0.1", PYTHONDONTWRITEBYTECODE: "1" },
     stdout: Bun.file(join(workDir, `${name}.log`)),
     stderr: "inherit",
   });
