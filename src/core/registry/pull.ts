@@ -33,9 +33,15 @@ export interface ProgressMessage {
 export type Progress = (m: ProgressMessage) => void;
 
 /** Stores and settings a pull works with. */
+/**
+ * What pull and push need of the image store (the ImageStore is one): record a pulled image,
+ * name it, read what a push sends. The registry code depends on this, not on the store itself.
+ */
+export type ImageSink = Pick<ImageStore, "add" | "tag" | "resolve" | "manifest" | "configBytes" | "replaceLayerBlob">;
+
 export interface DistributionDeps {
   content: ContentStore;
-  images: ImageStore;
+  images: ImageSink;
   layers: LayerStore;
   settings: RegistrySettings;
   log: Logger;
@@ -235,7 +241,7 @@ export async function pullImage(deps: DistributionDeps, ref: Reference, opts: { 
   return id;
 }
 
-function safeResolve(images: ImageStore, name: string): string | undefined {
+function safeResolve(images: ImageSink, name: string): string | undefined {
   try {
     return images.resolve(name).id;
   } catch {
