@@ -8,7 +8,20 @@ import * as v from "valibot";
 
 const str = v.nullish(v.string());
 const bool = v.nullish(v.boolean());
-const int = v.nullish(v.pipe(v.number(), v.integer()));
+/**
+ * An integer the engine stores as Go's int64 does: a value at or past 2^63 (JSON's 9223372036854775808,
+ * which would be kept as a float and break every later `docker inspect`) is refused with 400.
+ */
+const int = v.nullish(
+  v.pipe(
+    v.number(),
+    v.integer(),
+    v.check(
+      (n) => n >= -(2 ** 63) && n < 2 ** 63,
+      (issue) => `${issue.input} is out of range for an int64`,
+    ),
+  ),
+);
 const strs = v.nullish(v.array(v.string()));
 const strMap = v.nullish(v.record(v.string(), v.string()));
 const emptyObjMap = v.nullish(v.record(v.string(), v.looseObject({})));

@@ -125,7 +125,12 @@ export class ExecService {
     };
     if (cfg.Tty && cfg.ConsoleSize?.length === 2 && cfg.ConsoleSize[0]! > 0) proc.consoleSize = { height: cfg.ConsoleSize[0], width: cfg.ConsoleSize[1] };
     else delete proc.consoleSize;
-    if (cfg.User) proc.user = resolveUser(this.deps.sys, join(this.deps.store.dir(c.Id), "rootfs"), cfg.User);
+    if (cfg.User) {
+      const { home, ...user } = resolveUser(this.deps.sys, join(this.deps.store.dir(c.Id), "rootfs"), cfg.User);
+      proc.user = user;
+      // HOME is the exec user's unless the image, the container or the exec set one (as with runc).
+      if (![...(c.Config.Env ?? []), ...(cfg.Env ?? [])].some((x) => x.startsWith("HOME="))) proc.env = mergeEnv(proc.env as string[], [`HOME=${home}`]);
+    }
     if (cfg.Privileged) proc.capabilities = { bounding: ALL_CAPS, effective: ALL_CAPS, permitted: ALL_CAPS };
     return proc;
   }

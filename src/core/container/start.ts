@@ -4,12 +4,13 @@
  * under its monitor and joined to its networks, output pumped, the process started. A step that
  * fails undoes the ones done; the record says why and the error has Docker's wording.
  */
-import { ignore } from "../log.ts";
+import { ignore, ignored } from "../log.ts";
 import { closeSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { conflict, EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { MountSpec, Spec } from "../runtime/oci.ts";
 import { runStepsAsync } from "../steps.ts";
+import { AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_WRONLY, RESOLVE_IN_ROOT } from "../sys/sys.ts";
 import { type ContainerRecord, createdState, ZERO_TIME } from "./container-store.ts";
 import { type ContainerContext, DEFAULT_PATH, type Live, now } from "./context.ts";
 import { copyUp } from "./copy-up.ts";
@@ -54,13 +55,16 @@ async function specOf(ctx: ContainerContext, c: ContainerRecord, rootfs: string)
   const user = resolveUser(ctx.deps.sys, rootfs, c.Config.User ?? "", c.HostConfig.GroupAdd ?? []);
   if (c.Config.WorkingDir) mkdirSync(join(rootfs, safeRel(c.Config.WorkingDir)), { recursive: true });
   const env = mergeEnv(c.Config.Env, [`HOSTNAME=${c.Config.Hostname}`], c.Config.Tty ? ["TERM=xterm"] : [], ctx.deps.networks.linkEnv(c), c.Config.Env);
+  // HOME from the user's passwd entry when the image and the request set none (runc sets it so for Docker).
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
+  const { home: _home, ...ids } = user;
   return buildSpec({
     id: c.Id,
     config: c.Config,
     hostConfig: c.HostConfig,
     args: [c.Path, ...c.Args],
     env: env.some((e) => e.startsWith("PATH=")) ? env : [DEFAULT_PATH, ...env],
-    user,
+    user: ids,
     rootfs,
     etcFiles: { hosts: c.HostsPath, hostname: c.HostnamePath, resolvConf: c.ResolvConfPath },
     mounts: await volumeMounts(ctx, c, rootfs),
@@ -97,6 +101,7 @@ async function startSteps(ctx: ContainerContext, c: ContainerRecord): Promise<vo
           },
         },
         { name: "etc files", run: () => writeEtcFiles(ctx, c) },
+        { name: "dockerenv", run: () => markContainer(ctx, rootfs) },
         {
           name: "spec",
           run: async () => {
@@ -146,6 +151,23 @@ async function startSteps(ctx: ContainerContext, c: ContainerRecord): Promise<vo
   const live = ctx.live.get(c.Id)!;
   live.handled = live.exited.then((code) => onExit(ctx, c.Id, code));
   startHealth(ctx, c, live);
+}
+
+/**
+ * An empty /.dockerenv in the container's root, as Docker makes (tools tell a container by it),
+ * created inside the root (openat2 RESOLVE_IN_ROOT, no symlink followed): one the image put there
+ * as a link cannot make the daemon write outside it.
+ */
+function markContainer(ctx: ContainerContext, rootfs: string): void {
+  const { sys } = ctx.deps;
+  const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  try {
+    sys.close(sys.openat2(root, ".dockerenv", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o755, RESOLVE_IN_ROOT));
+  } catch (err) {
+    ignored("/.dockerenv not made (the image has something else there)", err);
+  } finally {
+    sys.close(root);
+  }
 }
 
 /** config.json in the bundle, and an empty output spool with its read offset. */

@@ -8,7 +8,7 @@ import { invalidArgument } from "../errors.ts";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
 
 /** `User` ("name", "uid", "uid:gid", "name:group") resolved in the container's /etc/passwd and /etc/group. */
-export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: string[] = []): { uid: number; gid: number; additionalGids: number[] } {
+export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: string[] = []): { uid: number; gid: number; additionalGids: number[]; home: string } {
   // Read inside the container's root: a symlinked /etc/passwd cannot point at the host's.
   const root = sys.openat2(AT_FDCWD, rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
   const read = (path: string): string[][] => {
@@ -69,5 +69,7 @@ export function resolveUser(sys: Sys, rootfs: string, user: string, groupAdd: st
       additional.add(Number(gr[2]));
     }
   }
-  return { uid, gid, additionalGids: [...additional] };
+  // The home directory, for HOME when the environment has none (runc's rule: / without an entry).
+  const home = passwd.find((p) => Number(p[2]) === uid)?.[5] || "/";
+  return { uid, gid, additionalGids: [...additional], home };
 }

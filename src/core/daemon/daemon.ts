@@ -273,6 +273,12 @@ export class Daemon {
         defaultLog: this.config.logDriver,
         cgroupDriver: this.config.cgroupDriver,
       });
+      // Docker's image-in-use rules: rmi and prune ask which containers use an image.
+      (await this.imageService(storage)).containerUsers = (id) =>
+        store
+          .all()
+          .filter((c) => c.Image === id)
+          .map((c) => ({ id: c.Id, running: c.State.Running || c.State.Restarting }));
       this.containersLoaded = svc;
       return svc;
     })();

@@ -20,7 +20,7 @@ import { writeTar } from "../layer/tar-stream.ts";
 import type { LayerStore } from "../storage/layer-store.ts";
 import type { Sys } from "../sys/sys.ts";
 import { loadArchive, saveArchive } from "./archive.ts";
-import type { DeleteResult, ImageRecord, ImageStore } from "./image-store.ts";
+import type { DeleteResult, ImageRecord, ImageStore, ImageUser } from "./image-store.ts";
 import { applyChanges, importPlatform, withConfigDefaults } from "./config-changes.ts";
 import { familiarString, formatReference, normalizeRegistryHost, parseWithDefaultTag, type Reference } from "./reference.ts";
 
@@ -181,9 +181,12 @@ export class ImageService {
     return shown;
   }
 
+  /** The containers using an image (set by the container service when it loads; none before). */
+  containerUsers: (imageId: string) => ImageUser[] = () => [];
+
   /** `DELETE /images/{name}`; releases layers no image uses any more. */
   async remove(name: string, force: boolean): Promise<DeleteResult> {
-    const { result, freedChains } = this.deps.images.delete(name, { force });
+    const { result, freedChains } = this.deps.images.delete(name, { force, users: (id) => this.containerUsers(id) });
     for (const line of result) {
       if ("Untagged" in line) this.deps.events.publish({ Type: "image", Action: "untag", Actor: { ID: line.Untagged, Attributes: { name: line.Untagged } } });
       else this.deps.events.publish({ Type: "image", Action: "delete", Actor: { ID: line.Deleted, Attributes: { name: line.Deleted } } });
@@ -206,7 +209,16 @@ export class ImageService {
    */
   async prune(filters: Filters): Promise<{ ImagesDeleted: DeleteResult; SpaceReclaimed: number }> {
     const all = filters.get("dangling").includes("false");
-    const victims = this.deps.images.list().filter((r) => (all || r.repoTags.length === 0) && filters.matchKV("label", r.config.config?.Labels ?? {}));
+    // Images containers use are kept (moby's prune skips them), running or not, and so are the
+    // images they were built on (Docker refuses to delete an image with dependent children).
+    const records = this.deps.images.list();
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const kept = new Set<string>();
+    for (const r of records) {
+      if (this.containerUsers(r.id).length === 0) continue;
+      for (let at: ImageRecord | undefined = r; at && !kept.has(at.id); at = at.parent ? byId.get(at.parent) : undefined) kept.add(at.id);
+    }
+    const victims = records.filter((r) => (all || r.repoTags.length === 0) && filters.matchKV("label", r.config.config?.Labels ?? {}) && !kept.has(r.id));
     const deleted: DeleteResult = [];
     const sizes = new Map(victims.flatMap((r) => r.layers.map((l) => [l.blob, l.size] as const)));
     for (const r of victims) deleted.push(...(await this.remove(r.id, true)));

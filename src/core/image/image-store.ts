@@ -50,6 +50,12 @@ export interface ImageRecord extends ImageMeta {
 /** Result lines of a delete, in Docker's shape. */
 export type DeleteResult = ({ Untagged: string } | { Deleted: string })[];
 
+/** A container using an image (for the delete rules). */
+export interface ImageUser {
+  id: string;
+  running: boolean;
+}
+
 /** The image store. */
 export class ImageStore {
   private state: State;
@@ -188,18 +194,26 @@ export class ImageStore {
   }
 
   /**
-   * Delete by reference or ID with Docker's rules: a reference untags (and deletes the image once
-   * nothing else names it); an ID named by several repositories needs `force`; an image a
-   * container uses needs `force` and is only untagged. `inUse` reports containers using an image.
-   * `releaseLayers` is told which chain IDs no remaining image uses.
+   * Delete by reference or ID with Docker's rules (moby's ImageDelete): a reference untags, and
+   * the image goes once nothing else names it; the last tag of an image a container uses is kept
+   * without `force`; an ID named by several repositories needs `force`; an image a running
+   * container uses is never deleted ("cannot be forced"), one a stopped container uses only with
+   * `force`. After an untag, such a conflict keeps the image quietly. `users` lists the containers
+   * using an image. The result says which chain IDs no remaining image uses.
    */
-  delete(name: string, opts: { force?: boolean; inUse?: (id: Digest) => boolean } = {}): { result: DeleteResult; freedChains: Digest[] } {
+  delete(name: string, opts: { force?: boolean; users?: (id: Digest) => ImageUser[] } = {}): { result: DeleteResult; freedChains: Digest[] } {
     const img = this.resolve(name);
     const result: DeleteResult = [];
     const refsOf = () => Object.keys(this.state.refs).filter((k) => this.state.refs[k] === img.id);
+    const users = opts.users?.(img.id) ?? [];
+    const short = img.id.slice(7, 19);
     const byRef = !this.findId(name);
     if (byRef) {
       const canonical = formatReference(parseWithDefaultTag(name));
+      const tags = refsOf().filter((k) => !k.includes("@"));
+      if (!opts.force && users.length && tags.length === 1 && tags[0] === canonical) {
+        throw conflict(`conflict: unable to remove repository reference "${name}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${short}`);
+      }
       delete this.state.refs[canonical];
       result.push({ Untagged: familiarString(parseWithDefaultTag(canonical)) });
       if (refsOf().some((k) => !k.includes("@"))) {
@@ -207,11 +221,18 @@ export class ImageStore {
         return { result, freedChains: [] };
       }
     } else if (refsOf().filter((k) => !k.includes("@")).length > 1 && !opts.force) {
-      throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`);
+      throw conflict(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
     }
-    if (opts.inUse?.(img.id)) {
-      if (!opts.force && !byRef) throw conflict(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is being used by a container`);
-      this.save();
+    const running = users.find((u) => u.running);
+    const stopped = users.find((u) => !u.running);
+    const inUse = running
+      ? `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`
+      : stopped && !opts.force
+        ? `conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${stopped.id.slice(0, 12)}`
+        : undefined;
+    if (inUse) {
+      if (!byRef) throw conflict(inUse);
+      this.save(); // untagged; the image stays for its containers
       return { result, freedChains: [] };
     }
     for (const k of refsOf()) {

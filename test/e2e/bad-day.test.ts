@@ -1,0 +1,102 @@
+/**
+ * Findings of a user's bad day (issue 15), each checked through the docker CLI or the API as a
+ * user meets it: an image a container uses is not deleted (Docker's conflicts and words), an
+ * out-of-range integer is refused before anything is stored, HOME and /.dockerenv are set as
+ * Docker sets them, and a named volume takes the image directory's owner and mode on first use.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { apiClient } from "../helpers/api.ts";
+import { cleanupMounted, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
+import { DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
+import { BUSYBOX, busyboxLayer, dockerArchive } from "../helpers/images.ts";
+
+describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": DOCKER, "busybox-static": BUSYBOX }))("a user's bad day", () => {
+  let daemon: TestDaemon;
+  let dir: string;
+  const docker = (...args: string[]) => run([DOCKER!, ...args], { DOCKER_HOST: daemon.host, DOCKER_BUILDKIT: "0" });
+  const idOf = async (name: string) => (await docker("image", "inspect", "-f", "{{.Id}}", name)).stdout.trim();
+
+  beforeAll(async () => {
+    dir = tempDir("bunker-badday-");
+    daemon = await startDaemon({ dir });
+    writeFileSync(join(dir, "busybox.tar"), await dockerArchive({ tags: ["busybox:latest"], layers: [await busyboxLayer({ full: true })] }));
+    expect((await docker("load", "-i", join(dir, "busybox.tar"))).code).toBe(0);
+  });
+  afterAll(async () => {
+    const ids = (await docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
+    if (ids.length) await docker("rm", "-f", ...ids);
+    await daemon.stop();
+    cleanupMounted(dir);
+  });
+
+  test("an image a container uses is not deleted: rmi by ID, by its only tag, -f, and prune -a keep it, with Docker's words", async () => {
+    expect((await docker("tag", "busybox", "inuse:1")).code).toBe(0);
+    expect((await docker("tag", "busybox", "stopped:1")).code).toBe(0);
+    // inuse:1 and stopped:1 name the same image as busybox; give each its own image to test alone.
+    const own = async (tag: string, text: string) => {
+      const ctx = join(dir, `ctx-${tag.replace(":", "-")}`);
+      require("node:fs").mkdirSync(ctx, { recursive: true });
+      writeFileSync(join(ctx, "Dockerfile"), `FROM busybox\nRUN echo ${text} > /marker\n`);
+      expect((await docker("build", "-q", "-t", tag, ctx)).code).toBe(0);
+      return idOf(tag);
+    };
+    const running = await own("inuse:1", "running");
+    const stopped = await own("stopped:1", "stopped");
+    const r = (await docker("run", "-d", "--name", "user-running", "inuse:1", "sleep", "60")).stdout.trim();
+    const s = (await docker("create", "--name", "user-stopped", "stopped:1", "true")).stdout.trim();
+    const byId = await docker("rmi", running);
+    expect(byId.code).not.toBe(0);
+    expect(byId.stderr).toContain(`conflict: unable to delete ${running.slice(7, 19)} (cannot be forced) - image is being used by running container ${r.slice(0, 12)}`);
+    expect((await docker("rmi", "-f", running)).stderr).toContain("(cannot be forced) - image is being used by running container");
+    const byTag = await docker("rmi", "stopped:1");
+    expect(byTag.code).not.toBe(0);
+    expect(byTag.stderr).toContain(`conflict: unable to remove repository reference "stopped:1" (must force) - container ${s.slice(0, 12)} is using its referenced image ${stopped.slice(7, 19)}`);
+    const stoppedById = await docker("rmi", stopped);
+    expect(stoppedById.stderr).toContain(`conflict: unable to delete ${stopped.slice(7, 19)} (must be forced) - image is being used by stopped container ${s.slice(0, 12)}`);
+    expect((await docker("image", "prune", "-a", "-f")).code).toBe(0);
+    expect(await idOf("inuse:1")).toBe(running);
+    expect(await idOf("stopped:1")).toBe(stopped);
+    // The running container's base is still there: commit works.
+    expect((await docker("commit", "user-running", "committed:1")).code).toBe(0);
+    // With -f by tag, the running container's image is untagged but kept.
+    const untag = await docker("rmi", "-f", "inuse:1");
+    expect(untag.code).toBe(0);
+    expect(untag.stdout).toContain("Untagged: inuse:1");
+    expect((await docker("image", "inspect", running)).code).toBe(0);
+    expect((await docker("rm", "-f", "user-running", "user-stopped")).code).toBe(0);
+  }, 60_000);
+
+  test("an integer past int64 is refused with 400 and nothing is created", async () => {
+    const api = apiClient(daemon.socket);
+    const before = (await api("GET", "/containers/json?all=1")).json.length;
+    const r = await fetch("http://x/containers/create?name=huge", { unix: daemon.socket, method: "POST", headers: { "Content-Type": "application/json" }, body: '{"Image":"busybox","Cmd":["true"],"HostConfig":{"Memory":9223372036854775808}}' } as RequestInit);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { message: string }).message).toContain("HostConfig.Memory");
+    expect((await api("GET", "/containers/json?all=1")).json.length).toBe(before);
+  });
+
+  test("HOME comes from the user's passwd entry (/ without one), the environment's wins; /.dockerenv exists", async () => {
+    expect((await docker("run", "--rm", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/root\n");
+    expect((await docker("run", "--rm", "-u", "nobody", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/nonexistent\n");
+    expect((await docker("run", "--rm", "-u", "4242", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/\n");
+    expect((await docker("run", "--rm", "-e", "HOME=/custom", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/custom\n");
+    expect((await docker("run", "--rm", "busybox", "sh", "-c", "test -f /.dockerenv && echo marked")).stdout).toBe("marked\n");
+    expect((await docker("run", "-d", "--name", "homes", "busybox", "sleep", "30")).code).toBe(0);
+    expect((await docker("exec", "-u", "nobody", "homes", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/nonexistent\n");
+    expect((await docker("rm", "-f", "homes")).code).toBe(0);
+  });
+
+  test("a new named volume takes the image directory's owner, mode and contents (PostgreSQL's data directory)", async () => {
+    const ctx = join(dir, "ctx-pg");
+    require("node:fs").mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, "Dockerfile"), "FROM busybox\nRUN mkdir -p /var/lib/postgresql/data && echo seed > /var/lib/postgresql/data/seed && chown -R 70:70 /var/lib/postgresql/data && chmod 0700 /var/lib/postgresql/data\n");
+    expect((await docker("build", "-q", "-t", "pgish:1", ctx)).code).toBe(0);
+    const out = await docker("run", "--rm", "-v", "pgdata:/var/lib/postgresql/data", "pgish:1", "sh", "-c", "stat -c '%u:%g %a' /var/lib/postgresql/data; cat /var/lib/postgresql/data/seed");
+    expect(out.stdout).toBe("70:70 700\nseed\n");
+    // As the directory's owner, the entrypoint can chmod it (the step that failed as root 0755).
+    expect((await docker("run", "--rm", "-u", "postgres", "-v", "pgdata:/var/lib/postgresql/data", "pgish:1", "chmod", "0700", "/var/lib/postgresql/data")).code).toBe(0);
+    expect((await docker("volume", "rm", "pgdata")).code).toBe(0);
+  });
+});
