@@ -5,7 +5,7 @@
  * Docker sets them, and a named volume takes the image directory's owner and mode on first use.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiClient } from "../helpers/api.ts";
 import { cleanupMounted, run, startDaemon, type TestDaemon, tempDir } from "../helpers/daemon.ts";
@@ -99,4 +99,29 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
     expect((await docker("run", "--rm", "-u", "postgres", "-v", "pgdata:/var/lib/postgresql/data", "pgish:1", "chmod", "0700", "/var/lib/postgresql/data")).code).toBe(0);
     expect((await docker("volume", "rm", "pgdata")).code).toBe(0);
   });
+  test("execs and failed starts leak nothing: the daemon's descriptors stay put, no zombie children", async () => {
+    const pid = daemon.proc.pid;
+    const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+    const zombies = () =>
+      readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            const st = readFileSync(`/proc/${p}/stat`, "utf8");
+            const [state, ppid] = st.slice(st.lastIndexOf(")") + 2).split(" ");
+            return state === "Z" && ppid === String(pid);
+          } catch {
+            return false; // exited meanwhile
+          }
+        }).length;
+    expect((await docker("run", "-d", "--name", "execs", "busybox", "sleep", "60")).code).toBe(0);
+    expect((await docker("exec", "execs", "true")).code).toBe(0);
+    const before = fds();
+    for (let i = 0; i < 30; i++) expect((await docker("exec", "execs", "sh", "-c", "echo out; echo err >&2")).stdout).toBe("out\n");
+    expect(fds()).toBeLessThanOrEqual(before + 3); // two per exec leaked before
+    for (let i = 0; i < 5; i++) expect((await docker("run", "--rm", "busybox", "nosuchprogram")).code).toBe(127);
+    for (let i = 0; i < 5; i++) expect((await docker("run", "--rm", "busybox", "true")).code).toBe(0);
+    expect(zombies()).toBe(0); // one per failed start before
+    expect((await docker("rm", "-f", "execs")).code).toBe(0);
+  }, 60_000);
 });

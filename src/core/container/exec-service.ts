@@ -158,6 +158,10 @@ export class ExecService {
         for await (const chunk of Bun.file(fd).stream()) opts.sink?.data(stream, chunk);
       } catch (err) {
         ignored("the reader failed: the output ends", err);
+      } finally {
+        // Bun's stream of an fd does not close it at its end: two pipes leaked per exec (a health
+        // check every second exhausted the daemon's descriptors).
+        sys.close(fd);
       }
     };
     // A pty master is a character device, which Bun's file stream reads with pread (ESPIPE); a

@@ -109,6 +109,9 @@ export async function create(rt: LinuxRuntime, id: string, opts: CreateOptions):
     return { ...rt.state(id), ...(stdin !== undefined ? { stdin } : {}) };
   } catch (err) {
     if (spawned) rt.reap(spawned.pid, true);
+    // Under a monitor, the init is the monitor's child and the monitor ours: collect it too (a
+    // program not found left one zombie per failed start).
+    if (spawned && opts.monitor && spawned.childPid !== spawned.pid) await rt.reapMonitor(spawned.childPid);
     // The container's init may still be exiting (it is the monitor's child, not ours): its cgroup
     // is busy until the kernel lets it go, so wait for it to empty and retry, as delete does.
     await removeCgroup(cgroup).catch(ignore("undo of a create: cgroup removal failed (the original error is what the caller needs)")); // the original error is what the caller needs

@@ -335,12 +335,33 @@ export class LinuxRuntime {
     }
     const deadline = Date.now() + 10_000;
     while (processStartTime(s.pid) === s.startTime && Date.now() < deadline) await Bun.sleep(5);
+    if (s.monitorPid) await this.reapMonitor(s.monitorPid);
     await removeCgroup(cg);
     rmSync(this.dir(id), { recursive: true, force: true });
     try {
       await runHooks("poststop", s.spec.hooks?.poststop, { ociVersion: s.spec.ociVersion, id, status: "stopped", pid: 0, bundle: s.bundle, ...(s.spec.annotations ? { annotations: s.spec.annotations } : {}) });
     } catch (err) {
       process.stderr.write(`warning: ${(err as Error).message}\n`);
+    }
+  }
+
+  /**
+   * Collect a monitor that is this process's child once it has exited (it does right after its
+   * container): a start that failed before anyone watched the exit left it a zombie per attempt.
+   * Not our child (a daemon restarted since): nothing to collect.
+   */
+  /** @internal */
+  async reapMonitor(pid: number): Promise<void> {
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      try {
+        if (this.sys.wait4(pid, WNOHANG).pid !== 0) return;
+      } catch (err) {
+        ignored("the monitor is not our child, or was collected already", err);
+        return;
+      }
+      if (Date.now() > deadline) return;
+      await Bun.sleep(5);
     }
   }
 
