@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { signalByName } from "../../core/signals.ts";
 import { EngineError, invalidArgument, notFound, SyscallError } from "../../core/errors.ts";
 import { AT_FDCWD, O_CLOEXEC, O_WRONLY, type Sys, WNOHANG } from "../../core/sys/sys.ts";
+export { IoFds, removeCgroup } from "./cleanup.ts";
+import { type IoFds, removeCgroup } from "./cleanup.ts";
 import { Cgroup, type CgroupMode, cgroupMode, type CgroupStats } from "./cgroups.ts";
 import { MONITOR_FD, type MonitorOutput } from "./container-plan.ts";
 import { runHooks } from "./hooks.ts";
@@ -468,38 +470,4 @@ export function signalNumber(sig: string | number): number {
   const n = signalByName(sig);
   if (n === undefined) throw invalidArgument(`unknown signal ${JSON.stringify(sig)}`);
   return n;
-}
-
-/** fds opened for one create: closed together afterwards, except those handed to the caller. */
-export class IoFds {
-  private readonly fds = new Set<number>();
-  add(fd: number): number {
-    this.fds.add(fd);
-    return fd;
-  }
-  keep(fd: number): void {
-    this.fds.delete(fd);
-  }
-  close(): void {
-    for (const fd of this.fds) closeSync(fd);
-    this.fds.clear();
-  }
-}
-
-/**
- * Remove a container's cgroup once it is empty: a cgroup stays busy until the kernel has released
- * its last exiting task, so wait for its processes to go (up to 10 s) and retry EBUSY for a moment.
- */
-export async function removeCgroup(cg: { pids(): number[]; destroy(): void }): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (cg.pids().length > 0 && Date.now() < deadline) await Bun.sleep(5);
-  for (let i = 0; ; i++) {
-    try {
-      cg.destroy();
-      return;
-    } catch (err) {
-      if (i >= 50) throw err;
-      await Bun.sleep(20);
-    }
-  }
 }
