@@ -124,4 +124,18 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
     expect(zombies()).toBe(0); // one per failed start before
     expect((await docker("rm", "-f", "execs")).code).toBe(0);
   }, 60_000);
+  test("pause answers once the container is frozen, not when the freeze was asked for", async () => {
+    // A container forking all the time is what keeps a v1 freezer in FREEZING for a while.
+    const id = (await docker("run", "-d", "--name", "forker", "busybox", "sh", "-c", "while :; do busybox true; done")).stdout.trim();
+    const v1 = `/sys/fs/cgroup/freezer/bunker/${id}/freezer.state`;
+    const v2 = [`/sys/fs/cgroup/bunker/${id}/cgroup.events`, `/sys/fs/cgroup/unified/bunker/${id}/cgroup.events`].find((p) => require("node:fs").existsSync(p));
+    expect(require("node:fs").existsSync(v1) || v2 !== undefined).toBe(true); // the freezer is where this test looks
+    for (let i = 0; i < 5; i++) {
+      expect((await docker("pause", "forker")).code).toBe(0);
+      if (require("node:fs").existsSync(v1)) expect(readFileSync(v1, "utf8").trim()).toBe("FROZEN");
+      else if (v2) expect(readFileSync(v2, "utf8")).toMatch(/^frozen 1$/m);
+      expect((await docker("unpause", "forker")).code).toBe(0);
+    }
+    expect((await docker("rm", "-f", "forker")).code).toBe(0);
+  });
 });

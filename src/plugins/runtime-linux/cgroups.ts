@@ -302,14 +302,28 @@ export class Cgroup {
     return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   }
 
-  /** Freeze or thaw every process (pause/resume). */
+  /**
+   * Freeze or thaw every process (pause/resume). A freeze returns only once the kernel says the
+   * cgroup is frozen (v1 goes through FREEZING, v2 reports `frozen 1` in cgroup.events): writing
+   * the request is not enough, and a copy out of a container that still runs can be raced.
+   * The request is repeated meanwhile, as runc does (a task forking can keep v1 in FREEZING).
+   */
   freeze(frozen: boolean): void {
-    if (this.mode.kind === "v2") write(join(this.dirs.get("")!, "cgroup.freeze"), frozen ? "1" : "0", "pause");
-    else {
-      const d = this.dir("freezer");
-      if (!d) throw new EngineError("failed-precondition", "pause: the freezer cgroup controller is not available");
-      write(join(d, "freezer.state"), frozen ? "FROZEN" : "THAWED", "pause");
+    const v2 = this.mode.kind === "v2";
+    const d = v2 ? this.dirs.get("")! : this.dir("freezer");
+    if (!d) throw new EngineError("failed-precondition", "pause: the freezer cgroup controller is not available");
+    const request = () => (v2 ? write(join(d, "cgroup.freeze"), frozen ? "1" : "0", "pause") : write(join(d, "freezer.state"), frozen ? "FROZEN" : "THAWED", "pause"));
+    request();
+    if (!frozen) return;
+    const done = () => (v2 ? /^frozen 1$/m.test(readFileSync(join(d, "cgroup.events"), "utf8")) : readFileSync(join(d, "freezer.state"), "utf8").trim() === "FROZEN");
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 1; i <= 5000; i++) {
+      if (done()) return;
+      if (i % 20 === 0) request();
+      Atomics.wait(pause, 0, 0, 1); // 1 ms, without yielding to callers that could see a half-frozen container
     }
+    this.freeze(false);
+    throw new EngineError("unavailable", "pause: the container's cgroup did not freeze within 5 s");
   }
 
   /** True when the cgroup is frozen. */
