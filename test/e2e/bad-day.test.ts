@@ -138,4 +138,25 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
     }
     expect((await docker("rm", "-f", "forker")).code).toBe(0);
   });
+  test("a container keeps its address across restarts while the address is free", async () => {
+    expect((await docker("network", "create", "keepnet")).code).toBe(0);
+    const ip = async (name: string, net: string) => (await docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name)).stdout.trim();
+    expect((await docker("run", "-d", "--name", "first", "--network", "keepnet", "busybox", "sleep", "60")).code).toBe(0);
+    expect((await docker("run", "-d", "--name", "second", "--network", "keepnet", "busybox", "sleep", "60")).code).toBe(0);
+    const a = await ip("second", "keepnet");
+    const b = await ip("first", "keepnet");
+    // With first's (lower) address free, a restarted second still gets its own back, not the lowest free one.
+    expect((await docker("stop", "-t", "0", "first")).code).toBe(0);
+    expect((await docker("restart", "-t", "0", "second")).code).toBe(0);
+    expect(await ip("second", "keepnet")).toBe(a);
+    expect((await docker("start", "first")).code).toBe(0);
+    expect(await ip("first", "keepnet")).toBe(b);
+    // On the default bridge too.
+    expect((await docker("run", "-d", "--name", "onbridge", "busybox", "sleep", "60")).code).toBe(0);
+    const c = await ip("onbridge", "bridge");
+    expect((await docker("restart", "-t", "0", "onbridge")).code).toBe(0);
+    expect(await ip("onbridge", "bridge")).toBe(c);
+    expect((await docker("rm", "-f", "first", "second", "onbridge")).code).toBe(0);
+    expect((await docker("network", "rm", "keepnet")).code).toBe(0);
+  });
 });

@@ -11,6 +11,8 @@ export interface EndpointSettings {
   MacAddress: string;
   /** The MAC address the request asked for (not shown by Docker; MacAddress shows it while connected). */
   RequestedMac?: string;
+  /** The IPv4 address of the last run: asked for again at the next start, while it is free (as Docker keeps a container's address). */
+  LastIPAddress?: string;
   DriverOpts: Record<string, string> | null;
   GwPriority: number;
   NetworkID: string;

@@ -4,7 +4,7 @@
  * network by the network's driver and left again, connect and disconnect while it runs.
  */
 
-import { ignore } from "../log.ts";
+import { ignore, ignored } from "../log.ts";
 import { randomHex } from "../bytes.ts";
 import { EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
 
@@ -87,7 +87,16 @@ export async function allocateEndpoints(svc: NetworkService, c: NetContainer): P
     s.EndpointID = randomHex(32);
     try {
       if (n.PoolID) s.IPAddress = (await (await svc.ipamFor(n.IPAM.Driver)).requestAddress(n.PoolID, s.IPAMConfig?.IPv4Address ?? "")).split("/")[0]!;
-      else s.IPAddress = allocate(pool, svc.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
+      else if (s.IPAMConfig?.IPv4Address || !s.LastIPAddress) s.IPAddress = allocate(pool, svc.poolOf(n), s.EndpointID, s.IPAMConfig?.IPv4Address);
+      else {
+        // The last run's address again when it is still free (another container may have it now).
+        try {
+          s.IPAddress = allocate(pool, svc.poolOf(n), s.EndpointID, s.LastIPAddress);
+        } catch (err) {
+          ignored("the last address is taken: a new one", err);
+          s.IPAddress = allocate(pool, svc.poolOf(n), s.EndpointID);
+        }
+      }
       const pool6 = n.EnableIPv6 ? v6PoolOf(n.IPAM.Config) : undefined;
       if (pool6) {
         s.GlobalIPv6Address = allocate6(pool6, svc.poolOf(n, 6), s.EndpointID, s.IPAMConfig?.IPv6Address);
@@ -115,6 +124,7 @@ export async function releaseEndpoints(svc: NetworkService, c: NetContainer): Pr
       await ipam?.releaseAddress(n.PoolID, s.IPAddress).catch((err) => svc.deps.log.warn("IPAM release failed", { network: n.Name, error: messageOf(err) }));
     } else if (n && s.IPAddress) release(svc.poolOf(n), s.IPAddress, s.EndpointID);
     if (n && s.GlobalIPv6Address) release(svc.poolOf(n, 6), s.GlobalIPv6Address, s.EndpointID);
+    if (s.IPAddress && !n?.PoolID) s.LastIPAddress = s.IPAddress;
     Object.assign(s, { EndpointID: "", IPAddress: "", IPPrefixLen: 0, Gateway: "", MacAddress: s.RequestedMac ?? "", HostIf: undefined, IfName: undefined, DNSNames: null, GlobalIPv6Address: "", GlobalIPv6PrefixLen: 0, IPv6Gateway: "" });
   }
   if (c.NetworkSettings) {

@@ -65,7 +65,7 @@ export function inspectOf(c: ContainerRecord, driver: string, execIds?: string[]
 /** `NetworkSettings` of inspect: per-network settings, ports, and the legacy top-level fields of the default bridge. */
 export function networkSettingsView(c: ContainerRecord): Record<string, unknown> {
   const ns = c.NetworkSettings;
-  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, IfName: _i, RequestedMac: _m, ...s }]) => [k, s]));
+  const networks = Object.fromEntries(Object.entries(ns?.Networks ?? {}).map(([k, { HostIf: _h, IfName: _i, RequestedMac: _m, LastIPAddress: _l, ...s }]) => [k, s]));
   const def = ns?.Networks["bridge"];
   return {
     Bridge: "",
