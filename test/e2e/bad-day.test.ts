@@ -83,6 +83,10 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
     expect((await docker("run", "--rm", "-u", "4242", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/\n");
     expect((await docker("run", "--rm", "-e", "HOME=/custom", "busybox", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/custom\n");
     expect((await docker("run", "--rm", "busybox", "sh", "-c", "test -f /.dockerenv && echo marked")).stdout).toBe("marked\n");
+    // Like the /etc files, it is the engine's, not a change of the container's (Docker's init layer).
+    expect((await docker("run", "--name", "marked", "busybox", "true")).code).toBe(0);
+    expect((await docker("diff", "marked")).stdout).not.toContain(".dockerenv");
+    expect((await docker("rm", "marked")).code).toBe(0);
     expect((await docker("run", "-d", "--name", "homes", "busybox", "sleep", "30")).code).toBe(0);
     expect((await docker("exec", "-u", "nobody", "homes", "sh", "-c", 'echo "$HOME"')).stdout).toBe("/nonexistent\n");
     expect((await docker("rm", "-f", "homes")).code).toBe(0);

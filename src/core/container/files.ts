@@ -108,7 +108,7 @@ export async function changes(ctx: ContainerContext, ref: string): Promise<{ Pat
   const images = await ctx.deps.images();
   // What the engine itself puts there (mount points, the /etc files it binds) is not a change
   // of the container's, as Docker's init layer keeps it out of sight.
-  const hidden = new Set(["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", ...(c.MountPoints ?? []).map((m) => m.Destination)]);
+  const hidden = new Set(["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/.dockerenv", ...(c.MountPoints ?? []).map((m) => m.Destination)]);
   const own = (await images.layers.changes(c.RwLayer)).filter((x) => !hidden.has(x.path) && !x.path.startsWith("/dev/") && !x.path.startsWith("/proc/") && !x.path.startsWith("/sys/")).map((x) => ({ Path: x.path, Kind: x.kind }));
   // A directory holding a change is itself changed (Docker lists `C /etc` above `A /etc/x`),
   // unless it is new or gone itself.
