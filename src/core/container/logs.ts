@@ -39,6 +39,9 @@ export function storedLogs(ctx: ContainerContext, c: ContainerRecord): LogEntry[
 export function readLogs(ctx: ContainerContext, ref: string): LogEntry[] {
   const c = ctx.store.get(ref);
   if (c.HostConfig.LogConfig?.Type === "none") throw invalidArgument(`configured logging driver does not support reading`);
+  // What the monitor has spooled is the log already: moved in now, not at the pump's next turn
+  // (a `logs` right after a short container's start found its output still in the spool).
+  ctx.live.get(c.Id)?.pump.pump();
   return storedLogs(ctx, c);
 }
 
