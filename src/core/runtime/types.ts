@@ -24,6 +24,20 @@ export interface RuntimeState {
 /** A process to run in a running container (the runtime-spec process object). */
 export type RuntimeProcess = Record<string, unknown> & { args: string[]; cwd: string; terminal?: boolean };
 
+/** A container's resource usage, from its cgroup (CPU in ns, memory in bytes). */
+export interface RuntimeStats {
+  cpuNs: number;
+  userNs: number;
+  systemNs: number;
+  memUsage: number;
+  memMax: number;
+  memLimit: number;
+  memStats: Record<string, number>;
+  pids: number;
+  pidsLimit: number;
+  blkio: { major: number; minor: number; op: string; value: number }[];
+}
+
 /** The runtime's operations. */
 export interface ContainerRuntime {
   readonly name: string;
@@ -46,18 +60,7 @@ export interface ContainerRuntime {
   /** Times the container's cgroup ran out of memory and killed. */
   oomKills(id: string): number;
   /** Resource usage from the container's cgroup (CPU in ns, memory in bytes). */
-  stats(id: string): {
-    cpuNs: number;
-    userNs: number;
-    systemNs: number;
-    memUsage: number;
-    memMax: number;
-    memLimit: number;
-    memStats: Record<string, number>;
-    pids: number;
-    pidsLimit: number;
-    blkio: { major: number; minor: number; op: string; value: number }[];
-  };
+  stats(id: string): RuntimeStats;
   /** Change a running container's limits (runtime-spec `linux.resources`). */
   update(id: string, resources: Resources): void;
   /** Host pids in the container's cgroup. */

@@ -15,6 +15,7 @@ import type { Sys } from "../../core/sys/sys.ts";
 import { attachDeviceFilter } from "./device-filter.ts";
 import { EngineError, invalidArgument } from "../../core/errors.ts";
 import type { Resources } from "../../core/runtime/oci.ts";
+import type { RuntimeStats } from "../../core/runtime/types.ts";
 
 /** How the host mounts cgroups. */
 export type CgroupMode = { kind: "v2"; root: string } | { kind: "v1"; controllers: Map<string, string>; unified?: string };
@@ -80,19 +81,8 @@ export function sharesToWeight(shares: number): number {
   return shares === 0 ? 0 : Math.floor(1 + ((shares - 2) * 9999) / 262142);
 }
 
-/** What `stats` reads. */
-export interface CgroupStats {
-  cpuNs: number;
-  userNs: number;
-  systemNs: number;
-  memUsage: number;
-  memMax: number;
-  memLimit: number;
-  memStats: Record<string, number>;
-  pids: number;
-  pidsLimit: number;
-  blkio: { major: number; minor: number; op: string; value: number }[];
-}
+/** What `stats` reads: the runtime seam's shape. */
+export type CgroupStats = RuntimeStats;
 
 /** Device access every container keeps: mknod of anything, the default devices, ptys. */
 const ALWAYS_ALLOWED = [
