@@ -420,6 +420,28 @@ describe.skipIf(skipUnless("bunker runtime on the real kernel", { "root": ROOT, 
     expect((await rt("state", "life")).stderr).toContain("container life does not exist");
   });
 
+  test("a process waiting at the door holds none of its caller's descriptors (a daemon's lock and socket stay the daemon's)", async () => {
+    const bundle = writeBundle(join(dir, "door"), rootfs, testSpec(["sleep", "30"]));
+    const marker = join(dir, "caller-lock");
+    require("node:fs").writeFileSync(marker, "");
+    const held = require("node:fs").openSync(marker, "r"); // as the daemon's lock: inherited by whatever it clones
+    try {
+      const create = Bun.spawn([BUNKER, "runtime", "--root", stateRoot, "create", "--bundle", bundle, "door"], { stdio: ["ignore", "ignore", "ignore", held, held, held] });
+      expect(await create.exited).toBe(0);
+      const { pid, status } = JSON.parse((await rt("state", "door")).stdout);
+      expect(status).toBe("created");
+      const links = readdirSync(`/proc/${pid}/fd`).map((fd) => ({ fd: Number(fd), to: require("node:fs").readlinkSync(`/proc/${pid}/fd/${fd}`) as string }));
+      expect(links.filter((l) => l.to === marker)).toEqual([]);
+      // Its stdio, the exec fifo it waits on, its status pipe and the sync pipe: nothing else.
+      expect(links.filter((l) => l.fd > 2).map((l) => l.to.replace(/^pipe:\[\d+\]$/, "pipe:[N]")).sort()).toEqual([join(stateRoot, "door", "exec.fifo"), "pipe:[N]", "pipe:[N]"].sort());
+    } finally {
+      require("node:fs").closeSync(held);
+      await rt("kill", "door", "KILL");
+      for (let i = 0; i < 100 && JSON.parse((await rt("state", "door")).stdout || "{}").status !== "stopped"; i++) await Bun.sleep(20);
+      await rt("delete", "--force", "door");
+    }
+  });
+
   test("bad input: a field named, an unknown namespace, a missing rootfs, a missing program; nothing left behind", async () => {
     const bad = async (spec: unknown, want: string) => {
       const id = `bad${++n}`;

@@ -234,6 +234,7 @@ function cleanProcess(p: PlanBuilder, input: ContainerPlanInput): Reg | undefine
     const zero = p.str("0");
     for (const { fd, what } of input.cgroupJoinFds) p.call("write", [fd, zero, 1], what);
   }
+  closeInherited(p, input);
   p.call("prctl", [PR.SET_DUMPABLE, 0, 0, 0, 0], "prctl PR_SET_DUMPABLE 0");
   resetSignals(p);
   p.call("umask", [0], "umask 0");
@@ -257,6 +258,23 @@ function cleanProcess(p: PlanBuilder, input: ContainerPlanInput): Reg | undefine
   }
 
   return SOCK;
+}
+
+/**
+ * Close every fd above stdio the rest of the plan does not use. The process was cloned from the
+ * caller (the daemon) without an exec, so it holds all the caller's descriptors until its own
+ * execve, close-on-exec or not: the data-root lock, the API socket, other containers' pipes. A
+ * process left waiting on the exec fifo by a daemon killed mid-start would otherwise keep the lock
+ * and the socket for good, and no new daemon could start.
+ */
+function closeInherited(p: PlanBuilder, input: ContainerPlanInput): void {
+  const keep = [input.statusFd, input.syncFd, input.consoleFd, input.monitor?.output?.tty?.containerEnd, ...Object.values(input.joinFds), ...(input.hookStdin?.createContainer ?? []), ...(input.hookStdin?.startContainer ?? [])];
+  const fds = [...new Set(keep.filter((fd): fd is number => fd !== undefined && fd > 2))].sort((a, b) => a - b);
+  let from = 3;
+  for (const fd of [...fds, 0x100000000]) {
+    if (fd > from) p.call("close_range", [from, Math.min(fd - 1, 0xffffffff), 0, 0], `close inherited fds ${from}…${fd - 1}`, { ok: [E.ENOSYS] });
+    from = fd + 1;
+  }
 }
 
 /** Step 2: the namespaces joined by path, then the sync point (user ids, late cgroup and time namespaces). */
