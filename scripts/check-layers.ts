@@ -42,6 +42,7 @@ export const LAYERS: { name: string; paths: string[] }[] = [
       "core/format/",
       "core/filters.ts",
       "core/events/",
+      "core/journal/",
       "core/steps.ts",
       "core/argv.ts",
     ],

@@ -67,7 +67,7 @@ export async function container(run: BuildRun, s: Stage, cmd: string[] | null, e
     AttachStderr: true,
     HostConfig: { NetworkMode: opts.network || "default", ...(opts.extraHosts?.length ? { ExtraHosts: opts.extraHosts } : {}) },
   };
-  const { Id } = await deps.containers.create(body);
+  const { Id } = await deps.containers.create(body, undefined, undefined, undefined, { transient: true });
   return Id;
 }
 

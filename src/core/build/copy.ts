@@ -59,7 +59,7 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
   for (const h of ins.heredocs) items.push({ kind: "inline", name: h.name, body: new TextEncoder().encode(h.quoted ? h.content : expandWord(h.content.replace(/"/g, '\\"'), env, escape)) });
   const withSource = async <T>(fn: (root: string) => Promise<T>): Promise<T> => {
     if (!srcImage) return fn(srcRoot);
-    srcContainer ??= (await deps.containers.create({ Image: srcImage.id, Cmd: ["true"], Entrypoint: [] })).Id;
+    srcContainer ??= (await deps.containers.create({ Image: srcImage.id, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true })).Id;
     return deps.containers.withRoot(srcContainer, "/", (root) => fn(root));
   };
   try {

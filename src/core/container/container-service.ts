@@ -67,8 +67,8 @@ export class ContainerService implements ContainerBackend {
     return linkNames(this.ctx);
   }
   /** `POST /containers/create`. */
-  create(raw: unknown, name?: string, platform?: string, apiVersion = "1.51"): Promise<{ Id: string; Warnings: string[] }> {
-    return createContainer(this.ctx, raw, name, platform, apiVersion);
+  create(raw: unknown, name?: string, platform?: string, apiVersion = "1.51", opts: { transient?: boolean } = {}): Promise<{ Id: string; Warnings: string[] }> {
+    return createContainer(this.ctx, raw, name, platform, apiVersion, opts);
   }
   /** `POST /containers/{id}/start`: false when it was running already (304). */
   start(ref: string): Promise<boolean> {

@@ -67,6 +67,8 @@ export interface ContainerRecord {
   PublishedPorts?: PortBinding[];
   /** True once the user stopped it (for `unless-stopped`). */
   ManuallyStopped?: boolean;
+  /** A build step's container: never outlives its step, so a daemon start removes any left. */
+  Transient?: boolean;
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -140,10 +142,20 @@ export class ContainerStore {
     writeFileAtomic(join(this.dir(c.Id), "config.v2.json"), JSON.stringify(c), 0o600);
   }
 
-  /** Forget a container and remove its directory. */
+  /** True when `id` (a full ID) has a record. */
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /**
+   * Forget a container and remove its directory: the record goes first (the point where it
+   * stops being listed), then the rest; a crash in between leaves a directory without a record,
+   * which the start-up sweep removes.
+   */
   delete(id: string): void {
     this.revision++;
     this.byId.delete(id);
+    rmSync(join(this.dir(id), "config.v2.json"), { force: true });
     rmSync(this.dir(id), { recursive: true, force: true });
   }
 }

@@ -10,6 +10,7 @@ import type { ImageService } from "../image/image-service.ts";
 import type { Logger } from "../log.ts";
 import type { NetworkService } from "../network/network-service.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
+import type { Journal } from "../journal/journal.ts";
 import type { Sys } from "../sys/sys.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import type { ContainerRecord, ContainerStore } from "./container-store.ts";
@@ -43,6 +44,8 @@ export interface ContainerDeps {
   cgroupDriver?: "cgroupfs" | "systemd";
   /** The log config of containers that name no driver (dockerd's log-driver and log-opts). */
   defaultLog?: { Type: string; Config: Record<string, string> };
+  /** The data root's intent journal: start and remove are recorded there before their first side effect. */
+  journal?: Journal;
 }
 
 /** Docker's timestamp with nanoseconds ("2024-01-02T03:04:05.678000000Z"). */

@@ -76,7 +76,7 @@ function checkPlatform(image: string, platform: string, cfg: { os: string; archi
 }
 
 /** `POST /containers/create`. */
-export async function createContainer(ctx: ContainerContext, raw: unknown, name?: string, platform?: string, apiVersion = "1.51"): Promise<{ Id: string; Warnings: string[] }> {
+export async function createContainer(ctx: ContainerContext, raw: unknown, name?: string, platform?: string, apiVersion = "1.51", opts: { transient?: boolean } = {}): Promise<{ Id: string; Warnings: string[] }> {
   const body = parseBody(raw);
   if (!body.Image) throw invalidArgument("config cannot be empty in order to create a container");
   const fullName = name ? ctx.store.checkName(name) : uniqueName(ctx);
@@ -171,6 +171,7 @@ export async function createContainer(ctx: ContainerContext, raw: unknown, name?
     RwLayer: rwKey,
     NetworkSettings: networking,
     PublishedPorts: publishedPorts,
+    ...(opts.transient ? { Transient: true } : {}),
   };
   if (!["json-file", "none", "local"].includes(rec.HostConfig.LogConfig!.Type!)) {
     await layers.removeWritable(rwKey, ctx.rootfsOf(rec));

@@ -3,6 +3,7 @@
  * and record removed, its anonymous volumes with `-v` (or `--rm`), `destroy` sent.
  */
 import { conflict, messageOf } from "../errors.ts";
+import type { ContainerRecord } from "./container-store.ts";
 import type { ContainerContext } from "./context.ts";
 import { cancelRestart } from "./exit.ts";
 import type { Filters } from "../filters.ts";
@@ -17,11 +18,23 @@ export async function removeContainer(ctx: ContainerContext, ref: string, opts: 
   c = ctx.store.get(ref);
   if (c.State.Restarting && !opts.force) throw conflict(`You cannot remove a restarting container ${c.Id}. Stop the container before attempting removal or force remove`);
   cancelRestart(ctx, c);
+  if (c.State.Running && !opts.force) {
+    // dockerd 20.10's wording, which clients match (docker-py's tests do; Docker 28 rephrased it).
+    throw conflict(`You cannot remove a ${c.State.Paused ? "paused" : "running"} container ${c.Id}. ${c.State.Paused ? "Unpause and then stop" : "Stop"} the container before attempting removal or force remove`);
+  }
+  // From here the removal is recorded: a daemon killed midway finishes it at its next start.
+  const journal = ctx.deps.journal;
+  const intent = journal?.begin("container.remove", c.Id, { volumes: !!(opts.volumes || c.HostConfig.AutoRemove) });
+  try {
+    await removeSteps(ctx, c, opts);
+  } finally {
+    if (intent) journal!.end(intent);
+  }
+}
+
+/** The removal itself: killed (with force), the writable layer and the record gone, anonymous volumes with `-v`. */
+async function removeSteps(ctx: ContainerContext, c: ContainerRecord, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
   if (c.State.Running) {
-    if (!opts.force) {
-      // dockerd 20.10's wording, which clients match (docker-py's tests do; Docker 28 rephrased it).
-      throw conflict(`You cannot remove a ${c.State.Paused ? "paused" : "running"} container ${c.Id}. ${c.State.Paused ? "Unpause and then stop" : "Stop"} the container before attempting removal or force remove`);
-    }
     const l = ctx.live.get(c.Id);
     if (c.State.Paused) ctx.deps.runtime.resume(c.Id);
     ctx.deps.runtime.kill(c.Id, 9, true);

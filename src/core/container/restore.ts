@@ -3,7 +3,7 @@
  * watch, terminal or held stdin, health check) or, when they exited meanwhile, get their recorded
  * status (255 when none was recorded); then what the restart policies say should run is started.
  */
-import { ignored } from "../log.ts";
+import { ignore, ignored } from "../log.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf } from "../errors.ts";
@@ -13,6 +13,7 @@ import type { ContainerContext, Live } from "./context.ts";
 import { maybeRestart, onExit, startHealth } from "./exit.ts";
 import { terminalOf } from "./io.ts";
 import { pumpFor } from "./logs.ts";
+import { removeContainer } from "./remove.ts";
 import { runContainer } from "./start.ts";
 
 /** Re-attach to a container that still runs. */
@@ -46,19 +47,69 @@ async function recordExit(ctx: ContainerContext, c: ContainerRecord): Promise<vo
   await onExit(ctx, c.Id, code);
 }
 
-/** Re-attach to (or record the exit of) the containers that ran, then apply the restart policies. */
+/** Runtime state of a container that is not running by its record: a start or create cut short. */
+async function discardRuntime(ctx: ContainerContext, id: string): Promise<void> {
+  try {
+    ctx.deps.runtime.kill(id, 9, true);
+  } catch (err) {
+    ignored("nothing left to kill", err);
+  }
+  await ctx.deps.runtime.delete(id, true).catch(ignore("runtime state already gone"));
+}
+
+/**
+ * A record that says not running: whatever an interrupted start set up is undone (the process
+ * waiting at the exec fifo, its network endpoints, the root's mount), and the record says why.
+ */
+async function settleStopped(ctx: ContainerContext, c: ContainerRecord, runtimeIds: Set<string>, interrupted: boolean): Promise<void> {
+  if (!runtimeIds.has(c.Id) && !interrupted) return;
+  await discardRuntime(ctx, c.Id);
+  await ctx.deps.networks.detach(c).catch(ignore("no endpoints of an interrupted start"));
+  (await ctx.deps.images()).layers.unmountWritable(c.RwLayer, ctx.rootfsOf(c));
+  if (interrupted) {
+    c.State = { ...c.State, Running: false, Paused: false, Pid: 0, Error: "the daemon stopped before the container started" };
+    ctx.store.save(c);
+  }
+}
+
+/**
+ * Re-attach to (or record the exit of) the containers that ran; settle what interrupted
+ * operations left (the journal's open intents, runtime state without a record, a container left
+ * frozen by a commit or copy); then apply the restart policies.
+ */
 export async function restoreContainers(ctx: ContainerContext): Promise<void> {
+  const runtimeIds = new Set(ctx.deps.runtime.list());
+  const known = new Set(ctx.store.all().map((c) => c.Id));
+  for (const id of runtimeIds) if (!known.has(id)) await discardRuntime(ctx, id); // a create cut short before its record
+  const intents = ctx.deps.journal?.open(["container.start", "container.remove"]) ?? [];
+  const starting = new Set(intents.filter((i) => i.op === "container.start").map((i) => i.target));
   for (const c of ctx.store.all()) {
-    if (!c.State.Running) continue;
+    if (!c.State.Running) {
+      await settleStopped(ctx, c, runtimeIds, starting.has(c.Id));
+      continue;
+    }
     let status: string;
     try {
       status = ctx.deps.runtime.state(c.Id).status;
     } catch {
       status = "missing";
     }
+    // Frozen by a commit or a copy whose daemon was killed: only a user's pause stays.
+    if (status === "paused" && !c.State.Paused) {
+      ctx.deps.runtime.resume(c.Id);
+      status = "running";
+    }
     if (status === "running" || status === "paused") await reattach(ctx, c);
     else await recordExit(ctx, c);
   }
+  // Removals that began are finished (a build's step containers are always removed).
+  for (const c of ctx.store.all()) if (c.Transient) await removeContainer(ctx, c.Id, { force: true }).catch((err) => ctx.deps.log.warn("build container not removed", { container: c.Id, error: messageOf(err) }));
+  await ctx.deps.journal?.recover({
+    "container.start": () => {}, // settled above
+    "container.remove": async (i) => {
+      if (ctx.store.has(i.target)) await removeContainer(ctx, i.target, { force: true, volumes: i.data.volumes === true });
+    },
+  });
   // A daemon start restarts what its policy says should run (dockerd's restore does the same).
   for (const c of ctx.store.all()) {
     const p = c.HostConfig.RestartPolicy?.Name;

@@ -42,9 +42,17 @@ export async function startContainer(ctx: ContainerContext, ref: string): Promis
   return true;
 }
 
-/** Start `c` (a start, a restart policy's restart, a daemon start's), tracked in `ctx.starting`. */
+/**
+ * Start `c` (a start, a restart policy's restart, a daemon start's), tracked in `ctx.starting`,
+ * under a `container.start` intent: a daemon killed before the record says running finds it at
+ * its next start and undoes what the start set up (restore.ts).
+ */
 export function runContainer(ctx: ContainerContext, c: ContainerRecord): Promise<void> {
-  const p = startSteps(ctx, c).finally(() => ctx.starting.delete(c.Id));
+  const intent = ctx.deps.journal?.begin("container.start", c.Id);
+  const p = startSteps(ctx, c).finally(() => {
+    ctx.starting.delete(c.Id);
+    if (intent) ctx.deps.journal!.end(intent);
+  });
   ctx.starting.set(c.Id, p.catch(ignore("a start's failure is its caller's; remove only waits for it"))); // remove waits for it; the error is the caller's
   return p;
 }

@@ -35,6 +35,7 @@ import type { Sys } from "../sys/sys.ts";
 import { VERSION } from "../version.ts";
 import type { DaemonConfig } from "./config.ts";
 import { EventBus } from "../events/bus.ts";
+import { Journal } from "../journal/journal.ts";
 import { type DataRootLock, lockDataRoot } from "./lock.ts";
 import { SystemService } from "../system/system-service.ts";
 
@@ -50,6 +51,8 @@ export class Daemon {
   readonly events = new EventBus();
   private listeners: Listener[] = [];
   private lock: DataRootLock | undefined;
+  /** The data root's intent journal (core/journal): operations record what they are about to do. */
+  private journal: Journal | undefined;
   private stopping: Promise<void> | undefined;
   private undo: (() => void | Promise<void>)[] = [];
   engineId = "";
@@ -92,6 +95,7 @@ export class Daemon {
     }
     this.lock = lockDataRoot(deps.sys, config.dataRoot);
     this.undo.push(() => this.lock?.release());
+    this.journal = new Journal(join(config.dataRoot, "journal"), log);
     this.engineId = engineId(config.dataRoot);
 
     const registrations: SourcedRegistration[] = deps.builtins.map((reg) => ({ reg, source: "builtin" }));
@@ -115,6 +119,7 @@ export class Daemon {
     this.wireEventSinks(plugins);
 
     this.storage = await this.chooseStorage(plugins);
+    if (this.storage) await this.sweep(this.storage);
     this.system = new SystemService({ config, engineId: this.engineId, plugins, events: this.events });
     const storage = this.storage;
     if (storage) this.system.contribute(() => ({ Driver: storage.name, DriverStatus: storage.status() }));
@@ -171,6 +176,18 @@ export class Daemon {
     writeFileAtomic(config.pidfile, `${process.pid}\n`);
     this.undo.push(() => rmQuiet(config.pidfile));
     log.info("Daemon has completed initialization", { version: VERSION, "data-root": config.dataRoot });
+  }
+
+  /**
+   * What a daemon killed mid-operation left and no record owns (store-gc.ts), removed before
+   * anything is served. Skipped (and its modules not loaded) when the driver holds nothing.
+   */
+  private async sweep(storage: StorageDriver): Promise<void> {
+    const dataRoot = this.config.dataRoot;
+    if (storage.list().length === 0 && !existsSync(join(dataRoot, "tmp"))) return;
+    const [{ sweepDataRoot }, { ContentStore }, { ImageStore }] = await Promise.all([import("./store-gc.ts"), import("../content/content-store.ts"), import("../image/image-store.ts")]);
+    const content = new ContentStore(join(dataRoot, "content"));
+    await sweepDataRoot({ sys: this.deps.sys, dataRoot, driver: storage, images: new ImageStore(join(dataRoot, "image"), content), content, log: this.deps.log });
   }
 
   /** The image service, created (and its modules loaded) on first use. */
@@ -272,6 +289,7 @@ export class Daemon {
         log: this.deps.log,
         defaultLog: this.config.logDriver,
         cgroupDriver: this.config.cgroupDriver,
+        ...(this.journal ? { journal: this.journal } : {}),
       });
       // Docker's image-in-use rules: rmi and prune ask which containers use an image.
       (await this.imageService(storage)).containerUsers = (id) =>

@@ -8,10 +8,10 @@
  */
 import { ignored } from "../log.ts";
 import { randomHex } from "../bytes.ts";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
-import { writeFileAtomic } from "../atomic-file.ts";
+import { fsyncDir, writeFileAtomic } from "../atomic-file.ts";
 import type { EventBus } from "../events/bus.ts";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
 import { parseOrThrow } from "../validate.ts";
@@ -38,6 +38,8 @@ export const VolumeCreateSchema = v.looseObject({
 });
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** Where removed volumes wait for their files to be deleted (a name no volume can have). */
+const TRASH = ".trash";
 
 /** The volume store and the local driver. */
 export class VolumeService {
@@ -53,6 +55,16 @@ export class VolumeService {
   ) {
     mkdirSync(root, { recursive: true, mode: 0o701 });
     this.findPlugin = dockerPluginFinder("VolumeDriver", (_name, client) => client, pluginOpts);
+    this.finishInterrupted();
+  }
+
+  /**
+   * What a daemon killed mid-operation left: removals already moved out of sight (in `.trash`)
+   * are finished, and a directory whose record was never written (a create cut short) goes.
+   */
+  private finishInterrupted(): void {
+    rmSync(join(this.root, TRASH), { recursive: true, force: true });
+    for (const n of readdirSync(this.root)) if (NAME.test(n) && !existsSync(this.file(n))) rmSync(join(this.root, n), { recursive: true, force: true });
   }
 
   /** The VolumeDriver plugin `name` (discovered like dockerd: sockets, .spec, .json), activated once. */
@@ -195,7 +207,14 @@ export class VolumeService {
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(", ")}]`);
     const vol = this.get(name);
     if (vol.Driver !== "local") await (await this.plugin(vol.Driver)).call("VolumeDriver.Remove", { Name: name }, v.looseObject({}));
-    rmSync(join(this.root, name), { recursive: true, force: true });
+    // One rename takes the whole volume out of the list (the removal's commit point); its files
+    // are deleted after, and a daemon killed meanwhile finishes that at its next start.
+    const trash = join(this.root, TRASH);
+    mkdirSync(trash, { recursive: true, mode: 0o700 });
+    const gone = join(trash, `${name}-${randomHex(4)}`);
+    renameSync(join(this.root, name), gone);
+    fsyncDir(this.root);
+    rmSync(gone, { recursive: true, force: true });
     this.events.publish({ Type: "volume", Action: "destroy", Actor: { ID: name, Attributes: { driver: "local" } } });
   }
 

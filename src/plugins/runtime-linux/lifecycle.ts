@@ -3,7 +3,7 @@
  * namespaces to join opened, the monitor and the container cloned from the prepared plan with
  * its output wired, the state recorded; then `start` opens the exec fifo.
  */
-import { ignore } from "../../core/log.ts";
+import { ignore, ignored } from "../../core/log.ts";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../../core/atomic-file.ts";
@@ -17,6 +17,24 @@ import { runHooks } from "./hooks.ts";
 import { spawnPlan, type Spawned } from "./spawn.ts";
 import { type NamespaceType, parseSpec } from "../../core/runtime/oci.ts";
 import { type CreatedContainer, type CreateOptions, IoFds, LinuxRuntime, processStartTime, removeCgroup, type StoredState, VOLATILE, writeIdMaps } from "./runtime.ts";
+
+/** What a create killed before it wrote the state left: the processes in its cgroup killed, the cgroup and the directory removed. */
+async function discardPartial(dir: string, cgroup: Cgroup): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const pids = cgroup.pids();
+    if (!pids.length) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch (err) {
+        ignored("gone already", err);
+      }
+    }
+    await Bun.sleep(5);
+  }
+  await removeCgroup(cgroup);
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * Create the container: set everything up and leave its process waiting on the exec fifo.
@@ -37,12 +55,14 @@ export async function create(rt: LinuxRuntime, id: string, opts: CreateOptions):
   if (spec.process.terminal && !opts.consoleSocket && !opts.io) throw invalidArgument("cannot allocate tty if runtime will detach without setting console socket");
   if (!spec.process.terminal && opts.consoleSocket) throw invalidArgument("cannot use console socket if runtime will not allocate tty");
 
+  const cgroup = new Cgroup(rt.mode(), Cgroup.pathFor(id, spec.linux?.cgroupsPath, rt.cgroupParent));
+  // A directory without state is a create cut short (its caller killed): what it started goes first.
+  if (existsSync(dir)) await discardPartial(dir, cgroup);
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   const fifo = join(dir, "exec.fifo");
   const joinFds: Partial<Record<NamespaceType, number>> = {};
   const newNamespaces: NamespaceType[] = [];
   let spawned: Spawned | undefined;
-  const cgroup = new Cgroup(rt.mode(), Cgroup.pathFor(id, spec.linux?.cgroupsPath, rt.cgroupParent));
   let cgroupJoinFds: { fd: number; what: string }[] = [];
   // One pipe per in-container hook: the state is written into it at the sync point.
   const hookPipes = { createContainer: [] as [number, number][], startContainer: [] as [number, number][] };
