@@ -99,7 +99,8 @@ export class JsonLogWriter implements LogWriter {
   write(entries: LogEntry[]): void {
     if (!entries.length) return;
     const enc = new TextEncoder();
-    // Lines are batched into one write, cut wherever the file reaches max-size (Docker rotates per line).
+    // Lines are batched into one write, cut where Docker's writer would rotate: before a line,
+    // once the file has reached max-size (so a file holds at least max-size, the last line whole).
     let batch: Uint8Array[] = [];
     let batchLen = 0;
     const flush = () => {
@@ -111,7 +112,7 @@ export class JsonLogWriter implements LogWriter {
     };
     for (const e of entries) {
       const line = enc.encode(encodeEntry(e));
-      if (this.opts.maxSize && this.size + batchLen > 0 && this.size + batchLen + line.length > this.opts.maxSize) {
+      if (this.opts.maxSize && this.size + batchLen >= this.opts.maxSize) {
         flush();
         this.rotate();
       }

@@ -138,7 +138,7 @@ export class LocalLogWriter implements LogWriter {
     };
     for (const e of entries) {
       const f = encodeLocalEntry(e);
-      if (this.size + len > 0 && this.size + len + f.length > this.opts.maxSize) {
+      if (this.size + len >= this.opts.maxSize) {
         flush();
         this.rotate();
       }
