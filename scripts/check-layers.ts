@@ -43,6 +43,7 @@ export const LAYERS: { name: string; paths: string[] }[] = [
       "core/filters.ts",
       "core/events/",
       "core/journal/",
+      "core/failpoints.ts",
       "core/steps.ts",
       "core/argv.ts",
     ],

@@ -4,6 +4,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { failpoint } from "./failpoints.ts";
 
 /**
  * Atomically replace `path` with `content`. With `durable: false` the fsyncs are skipped: the
@@ -12,6 +13,7 @@ import { dirname } from "node:path";
  */
 export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o644, opts: { durable?: boolean } = {}): void {
   const durable = opts.durable ?? true;
+  failpoint(`write ${path}`);
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -26,6 +28,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
     throw err;
   }
   closeSync(fd);
+  failpoint(`rename ${path}`);
   renameSync(tmp, path);
   if (durable) fsyncDir(dir);
 }

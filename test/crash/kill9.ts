@@ -61,7 +61,7 @@ class Engine {
   /** Start and wait for /_ping (15 s); the reason when it does not come up. */
   async start(): Promise<string | undefined> {
     const log = join(this.dir, `daemon-${++this.starts}.log`);
-    this.proc = spawn([BUNKER, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", "bkcrash0", "--bip", "10.231.0.1/24"], {
+    this.proc = spawn([BUNKER, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", `bkc-${this.driver}`.slice(0, 15), "--bip", `10.231.${this.driver === "vfs" ? 2 : 1}.1/24`], {
       stdin: "ignore",
       stdout: Bun.file(log),
       stderr: Bun.file(log),
@@ -97,7 +97,13 @@ class Engine {
     return r.stdout.trim();
   }
   async exists(kind: "container" | "image" | "volume" | "network", name: string): Promise<boolean> {
-    return (await this.docker(kind, "inspect", name)).code === 0;
+    const path = { container: `/containers/${name}/json`, image: `/images/${name}/json`, volume: `/volumes/${name}`, network: `/networks/${name}` }[kind];
+    return (await this.api("GET", path)).status === 200;
+  }
+  /** Whether container `name` runs, by its inspect (false when it does not exist). */
+  async isRunning(name: string): Promise<boolean> {
+    const r = await this.api("GET", `/containers/${name}/json`);
+    return r.status === 200 && r.json?.State?.Running === true;
   }
 }
 
@@ -125,9 +131,8 @@ const execs = async (e: Engine, name: string) => {
 };
 /** A running container named `name` (made when missing or not running). */
 async function running(e: Engine, name: string, ...cmd: string[]): Promise<void> {
-  const st = await e.docker("inspect", "-f", "{{.State.Running}}", name);
-  if (st.stdout.trim() === "true") return;
-  if (st.code === 0) await e.docker("rm", "-f", name);
+  if (await e.isRunning(name)) return;
+  if (await e.exists("container", name)) await e.api("DELETE", `/containers/${name}?force=1`);
   await e.must("run", "-d", "--name", name, "busybox", ...(cmd.length ? cmd : ["sleep", "100000"]));
 }
 
@@ -154,7 +159,7 @@ function ops(fixtures: { ctx: string; ctxTar: Uint8Array; loadTar: Uint8Array; i
       act: (e) => e.api("POST", "/containers/st/start"),
       check: async (e) => {
         if (!(await e.exists("container", "st"))) return ["container st is gone"];
-        return (await e.must("inspect", "-f", "{{.State.Running}}", "st")) === "true" ? execs(e, "st") : [];
+        return (await e.isRunning("st")) ? execs(e, "st") : [];
       },
       retry: async (e) => [...ok("retried start", await e.api("POST", "/containers/st/start"), [204, 304]), ...(await execs(e, "st")), ...ok("rm -f after the retry", await e.api("DELETE", "/containers/st?force=1"), [204])],
     },
@@ -176,7 +181,7 @@ function ops(fixtures: { ctx: string; ctxTar: Uint8Array; loadTar: Uint8Array; i
       name: "rm -f",
       setup: (e) => running(e, "rf"),
       act: (e) => e.api("DELETE", "/containers/rf?force=1"),
-      check: async (e) => ((await e.exists("container", "rf")) && (await e.must("inspect", "-f", "{{.State.Running}}", "rf")) === "true" ? execs(e, "rf") : []),
+      check: async (e) => ((await e.isRunning("rf")) ? execs(e, "rf") : []),
       retry: async (e) => ok("retried rm -f", await e.api("DELETE", "/containers/rf?force=1"), [204, 404]),
     },
     {
@@ -232,7 +237,11 @@ function ops(fixtures: { ctx: string; ctxTar: Uint8Array; loadTar: Uint8Array; i
       name: "create",
       setup: async (e) => void (await e.docker("rm", "-f", "cr")),
       act: (e) => e.api("POST", "/containers/create?name=cr", { Image: "busybox", Cmd: ["true"] }),
-      check: async (e) => ((await e.exists("container", "cr")) ? [...ok("start of a created container", await e.api("POST", "/containers/cr/start"), [204])] : []),
+      check: async (e) => {
+        if (!(await e.exists("container", "cr"))) return [];
+        const started = ok("start of a created container", await e.api("POST", "/containers/cr/start"), [204]);
+        return [...started, ...ok("its wait", await e.api("POST", "/containers/cr/wait"), [200])];
+      },
       retry: async (e) => {
         await e.api("DELETE", "/containers/cr?force=1");
         return [...ok("retried create", await e.api("POST", "/containers/create?name=cr", { Image: "busybox", Cmd: ["true"] }), [201]), ...ok("rm", await e.api("DELETE", "/containers/cr?force=1"), [204])];
@@ -242,7 +251,7 @@ function ops(fixtures: { ctx: string; ctxTar: Uint8Array; loadTar: Uint8Array; i
       name: "stop",
       setup: (e) => running(e, "sp"),
       act: (e) => e.api("POST", "/containers/sp/stop?t=1"),
-      check: async (e) => ((await e.must("inspect", "-f", "{{.State.Running}}", "sp")) === "true" ? execs(e, "sp") : []),
+      check: async (e) => ((await e.isRunning("sp")) ? execs(e, "sp") : []),
       retry: async (e) => ok("retried stop", await e.api("POST", "/containers/sp/stop?t=1"), [204, 304]),
     },
     {
@@ -317,7 +326,7 @@ async function main(): Promise<void> {
     ctxTar,
     loadTar: new Uint8Array(await dockerArchive({ tags: ["loadme:1"], layers: [layer, blobLayer] })),
     importTar: new Uint8Array(layer),
-    registry: "127.0.0.1:5231",
+    registry: `127.0.0.1:${5231 + (DRIVERS[0] === "vfs" ? 1 : 0)}`,
   };
   const registry = spawn([BUNKER, "registry", "serve", "--addr", fixtures.registry, "--root", join(top, "registry")], { stdout: "ignore", stderr: "ignore" });
   const results: { driver: string; op: string; cuts: number; held: number; points: number[]; failures: string[] }[] = [];
@@ -389,7 +398,7 @@ async function main(): Promise<void> {
     Bun.spawnSync(["pkill", "-9", "-f", `--data-root ${top}`]);
     cleanupMounted(top);
     Bun.spawnSync(["umount", "-l", top]);
-    Bun.spawnSync(["ip", "link", "del", "bkcrash0"]);
+    for (const d of DRIVERS) Bun.spawnSync(["ip", "link", "del", `bkc-${d}`.slice(0, 15)]);
   }
   if (process.env.BUNKER_CRASH_REPORT) writeFileSync(process.env.BUNKER_CRASH_REPORT, JSON.stringify(results, null, 2));
   console.log(`\n${passed} passed, ${failed} failed`);

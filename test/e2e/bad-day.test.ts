@@ -163,4 +163,32 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
     expect((await docker("rm", "-f", "first", "second", "onbridge")).code).toBe(0);
     expect((await docker("network", "rm", "keepnet")).code).toBe(0);
   });
+  test("docker cp of a volume's directory never returns host files, while another container swaps it for a symlink to /", async () => {
+    const marker = `bunker-host-marker-${process.pid}`;
+    writeFileSync(`/${marker}`, "host only\n");
+    try {
+      expect((await docker("volume", "create", "racevol")).code).toBe(0);
+      const target = (await docker("run", "-d", "--name", "cptarget", "-v", "racevol:/vol", "busybox", "sh", "-c", "mkdir -p /vol/dir/sub && echo in > /vol/dir/sub/f && sleep 600")).stdout.trim();
+      expect(target).toMatch(/^[0-9a-f]{64}$/);
+      await Bun.sleep(200);
+      // A second container on the same volume (not paused by the copy) swaps the directory, over and over.
+      const swap = "while true; do mv /vol/dir /vol/real 2>/dev/null; ln -s / /vol/dir; rm -f /vol/dir; mv /vol/real /vol/dir 2>/dev/null; done";
+      expect((await docker("run", "-d", "--name", "cpswapper", "-v", "racevol:/vol", "busybox", "sh", "-c", swap)).code).toBe(0);
+      let leaked = 0;
+      let archives = 0;
+      for (let i = 0; i < 40; i++) {
+        const out = Bun.spawnSync([DOCKER!, "cp", "cptarget:/vol/dir", "-"], { env: { ...process.env, DOCKER_HOST: daemon.host } });
+        if (out.exitCode !== 0) continue; // the directory was gone at that instant: an error, not a leak
+        archives++;
+        const names = Bun.spawnSync(["tar", "-t"], { stdin: out.stdout }).stdout.toString();
+        if (names.includes(marker)) leaked++;
+      }
+      expect(archives).toBeGreaterThan(0);
+      expect(leaked).toBe(0);
+    } finally {
+      await docker("rm", "-f", "cptarget", "cpswapper");
+      await docker("volume", "rm", "racevol");
+      require("node:fs").rmSync(`/${marker}`, { force: true });
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { ignored } from "../log.ts";
 import { closeSync, lstatSync, readlinkSync, type Stats } from "node:fs";
 import { posix } from "node:path";
 import { invalidArgument, notFound } from "../errors.ts";
-import { type HardlinkMap, archiveDirectory, entryFor } from "../layer/archive-dir.ts";
+import { type HardlinkMap, archiveDirectory, bodyBeneath, entryFor } from "../layer/archive-dir.ts";
 import { applyLayer } from "../layer/apply.ts";
 import { type TarInput, writeTar } from "../layer/tar-stream.ts";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, RESOLVE_IN_ROOT, type Sys } from "../sys/sys.ts";
@@ -119,7 +119,9 @@ export async function* archivePath(sys: Sys, rootfs: string, path: string, asked
     const st = lstatIn(r.full, path);
     const base = rebaseName(asked);
     const links: HardlinkMap = new Map();
-    const top = entryFor(sys, r.full, base === "/" ? "" : base, st, links); // the root directory's entry is named "/"
+    const found = entryFor(sys, r.full, base === "/" ? "" : base, st, links); // the root directory's entry is named "/"
+    // A file's body through a descriptor opened beneath its directory's, never following a link swapped in.
+    const top = found?.body ? { ...found, body: bodyBeneath(sys, r.fd, r.base, found.header.size) } : found;
     const under = (name: string) => (base === "/" ? `/${name}` : `${base}/${name}`);
     async function* entries(): AsyncGenerator<TarInput> {
       if (top) yield top;
@@ -206,7 +208,7 @@ export function sourceEntries(sys: Sys, root: string, path: string): { isDir: bo
       return;
     }
     const e = entryFor(sys, r.full, name, st, links);
-    if (e) yield e;
+    if (e) yield e.body ? { ...e, body: bodyBeneath(sys, r.fd, r.base, e.header.size) } : e;
   }
   return { isDir, name, entries: entries(), done: () => closeSync(r.fd) };
 }

@@ -45,14 +45,17 @@ export async function withRoot<T>(ctx: ContainerContext, ref: string, path: stri
     { dest: "/etc/resolv.conf", src: c.ResolvConfPath },
   ].filter((m) => clean === m.dest || clean.startsWith(`${m.dest}/`));
   const mount = mounts.sort((a, b) => b.dest.length - a.dest.length)[0];
+  // Paused for a path under a mount too: the container could otherwise swap a directory of a
+  // volume for a symlink while the copy walks it (the walk goes by descriptor as well).
+  const pause = c.State.Running && !c.State.Paused;
   if (mount && existsSync(mount.src)) {
     // A file bind mount is reached through its directory, by its own name.
-    if (!statSync(mount.src).isDirectory()) return fn(dirname(mount.src), `/${basename(mount.src)}`);
-    return fn(mount.src, clean.slice(mount.dest.length) || "/");
+    if (!statSync(mount.src).isDirectory()) return whilePaused(ctx, c.Id, pause, () => fn(dirname(mount.src), `/${basename(mount.src)}`));
+    return whilePaused(ctx, c.Id, pause, () => fn(mount.src, clean.slice(mount.dest.length) || "/"));
   }
   const images = await ctx.deps.images();
   if (!c.State.Running) return images.layers.withMount(c.RwLayer, (root) => fn(root, clean));
-  return whilePaused(ctx, c.Id, !c.State.Paused, () => fn(ctx.rootfsOf(c), clean));
+  return whilePaused(ctx, c.Id, pause, () => fn(ctx.rootfsOf(c), clean));
 }
 
 /**

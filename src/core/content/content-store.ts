@@ -13,6 +13,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, ren
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { fsyncDir, writeFileAtomic } from "../atomic-file.ts";
+import { failpoint } from "../failpoints.ts";
 import { conflict, EngineError, notFound } from "../errors.ts";
 import { type Digest, type DigestAlgorithm, Digester, digestOf, parseDigest } from "./digest.ts";
 
@@ -131,6 +132,7 @@ export class ContentStore {
     const removed: Digest[] = [];
     for (const b of this.list()) {
       if (live.has(b.digest) || this.active.has(b.digest)) continue;
+      failpoint(`blob delete ${b.digest}`);
       unlinkSync(this.blobPath(b.digest));
       removed.push(b.digest);
     }
@@ -220,6 +222,7 @@ export class ContentStore {
     const target = this.blobPath(digest);
     const dir = join(target, "..");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    failpoint(`blob ${digest}`);
     renameSync(tmp, target);
     fsyncDir(dir);
   }

@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
+import { failpoint } from "../failpoints.ts";
 import { messageOf } from "../errors.ts";
 import { ignored, type Logger } from "../log.ts";
 
@@ -52,6 +53,7 @@ export class Journal {
 
   /** Drop the intent: the operation finished (or was undone) and needs nothing at restart. */
   end(intent: Intent): void {
+    failpoint(`journal end ${intent.op}`);
     try {
       unlinkSync(join(this.dir, intent.key));
     } catch (err) {

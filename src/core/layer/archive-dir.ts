@@ -4,9 +4,8 @@
  * hardlinks detected by inode, devices with their numbers, xattrs read without following links
  * (overlayfs' own `trusted.overlay.*` attributes are never copied into a layer).
  */
-import { lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
-import { join } from "node:path";
-import type { Sys } from "../sys/sys.ts";
+import { closeSync, lstatSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, type Sys } from "../sys/sys.ts";
 import type { EntryType } from "./tar-header.ts";
 import type { TarInput } from "./tar-stream.ts";
 
@@ -68,19 +67,61 @@ export function entryFor(sys: Sys, full: string, path: string, st: Stats, links:
   };
 }
 
-/** Entries for everything under `dir` (not `dir` itself), names relative to it. */
+/** A file's body read through a descriptor opened beneath `dirFd` without following a link (opened when the tar writer gets to it, closed after). */
+export async function* bodyBeneath(sys: Sys, dirFd: number, name: string, size: number): AsyncGenerator<Uint8Array> {
+  const fd = sys.openat2(dirFd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+  try {
+    let left = size;
+    while (left > 0) {
+      const buf = new Uint8Array(Math.min(left, 1 << 17));
+      const n = readSync(fd, buf);
+      if (n === 0) break; // shrunk meanwhile: the writer pads the member to its declared size
+      left -= n;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Open directory `name` beneath `dirFd` (or the path `name` itself): a symlink there is refused, never followed. */
+function openDir(sys: Sys, dirFd: number, name: string): number {
+  return sys.openat2(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, dirFd === AT_FDCWD ? 0 : RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+}
+
+/**
+ * Entries for everything under `dir` (not `dir` itself), names relative to it. The walk goes by
+ * descriptor: each directory is opened beneath its parent's descriptor with no symlink followed
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), entries are stat'ed through that descriptor,
+ * and file bodies are read from descriptors opened the same way. A directory swapped for a
+ * symlink while the walk runs (by a container sharing a volume) makes the walk fail; it can
+ * never lead it out of the tree. The last component of `dir` itself is not followed either.
+ */
 export async function* archiveDirectory(sys: Sys, dir: string): AsyncGenerator<TarInput> {
   const links: HardlinkMap = new Map();
-  async function* walk(rel: string): AsyncGenerator<TarInput> {
-    for (const name of readdirSync(rel ? join(dir, rel) : dir).sort()) {
+  async function* walk(dirFd: number, rel: string): AsyncGenerator<TarInput> {
+    const here = `/proc/self/fd/${dirFd}`;
+    for (const name of readdirSync(here).sort()) {
       const path = rel ? `${rel}/${name}` : name;
-      const full = join(dir, path);
+      const full = `${here}/${name}`; // the directory by its descriptor, the last component never followed (lstat, readlink, lgetxattr)
       const st = lstatSync(full);
       const entry = entryFor(sys, full, path, st, links);
       if (!entry) continue;
-      yield entry;
-      if (st.isDirectory()) yield* walk(path);
+      yield entry.body ? { ...entry, body: bodyBeneath(sys, dirFd, name, entry.header.size) } : entry;
+      if (st.isDirectory()) {
+        const child = openDir(sys, dirFd, name);
+        try {
+          yield* walk(child, path);
+        } finally {
+          closeSync(child);
+        }
+      }
     }
   }
-  yield* walk("");
+  const top = openDir(sys, AT_FDCWD, dir);
+  try {
+    yield* walk(top, "");
+  } finally {
+    closeSync(top);
+  }
 }

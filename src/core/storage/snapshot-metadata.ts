@@ -3,7 +3,7 @@
  * that names each snapshot's directory, kept in `<driver root>/metadata.json` and rewritten
  * atomically on every change, with containerd's rules for what may happen to which kind.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { EngineError, invalidArgument, notFound } from "../errors.ts";
@@ -32,6 +32,22 @@ export class SnapshotMetadata {
 
   private save(): void {
     writeFileAtomic(this.file, JSON.stringify(this.state), 0o600);
+  }
+
+  /**
+   * Remove the directories under `snapshotsDir` that no record names: a snapshot whose record
+   * was removed (the removal's commit point) before its files, or a create cut short before its
+   * record, by a daemon killed then. Run when the driver is opened.
+   */
+  removeOrphans(snapshotsDir: string): string[] {
+    const ids = new Set(this.list().map((s) => String(s.id)));
+    const gone: string[] = [];
+    for (const d of existsSync(snapshotsDir) ? readdirSync(snapshotsDir) : []) {
+      if (ids.has(d) || !/^\d+$/.test(d)) continue;
+      rmSync(join(snapshotsDir, d), { recursive: true, force: true });
+      gone.push(d);
+    }
+    return gone;
   }
 
   get(key: string): SnapshotRecord {

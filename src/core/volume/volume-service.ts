@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from "node:path";
 import * as v from "valibot";
 import { fsyncDir, writeFileAtomic } from "../atomic-file.ts";
+import { failpoint } from "../failpoints.ts";
 import type { EventBus } from "../events/bus.ts";
 import { conflict, invalidArgument, notFound } from "../errors.ts";
 import { parseOrThrow } from "../validate.ts";
@@ -181,6 +182,7 @@ export class VolumeService {
     for (const k of Object.keys(opts2)) if (!["type", "device", "o", "size"].includes(k)) throw invalidArgument(`create ${name}: invalid option: "${k}"`);
     if (opts2.type || opts2.device) throw invalidArgument(`create ${name}: local volumes with mount options (type, device, o) are not supported yet`);
     const mountpoint = join(this.root, name, "_data");
+    failpoint(`volume directory ${name}`);
     mkdirSync(mountpoint, { recursive: true, mode: 0o755 });
     const vol: Volume = {
       Name: name,
@@ -212,8 +214,10 @@ export class VolumeService {
     const trash = join(this.root, TRASH);
     mkdirSync(trash, { recursive: true, mode: 0o700 });
     const gone = join(trash, `${name}-${randomHex(4)}`);
+    failpoint(`volume out of the list ${name}`);
     renameSync(join(this.root, name), gone);
     fsyncDir(this.root);
+    failpoint(`volume files ${name}`);
     rmSync(gone, { recursive: true, force: true });
     this.events.publish({ Type: "volume", Action: "destroy", Actor: { ID: name, Attributes: { driver: "local" } } });
   }

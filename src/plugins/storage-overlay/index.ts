@@ -27,6 +27,7 @@ export function overlayUnsupportedReason(root: string): string | undefined {
 export function createOverlayDriver(root: string): StorageDriver & DirectApply & NativeDiff {
   mkdirSync(join(root, "snapshots"), { recursive: true, mode: 0o700 });
   const meta = new SnapshotMetadata(root);
+  meta.removeOrphans(join(root, "snapshots"));
   const dirOf = (s: SnapshotRecord) => join(root, "snapshots", String(s.id));
   const fsOf = (s: SnapshotRecord) => join(dirOf(s), "fs");
 

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { failpoint } from "../../core/failpoints.ts";
 import { definePlugin } from "../../core/plugin/types.ts";
 import type { DirectApply, Mount, StorageDriver } from "../../core/storage/driver.ts";
 import { backingFsName, filesystemType } from "../../core/storage/fs-info.ts";
@@ -16,6 +17,7 @@ import type { Sys } from "../../core/sys/sys.ts";
 export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectApply {
   mkdirSync(join(root, "snapshots"), { recursive: true, mode: 0o700 });
   const meta = new SnapshotMetadata(root);
+  meta.removeOrphans(join(root, "snapshots"));
   const dirOf = (s: SnapshotRecord) => join(root, "snapshots", String(s.id));
   const mountsOf = (s: SnapshotRecord): Mount[] => {
     return [{ type: "bind", source: dirOf(s), options: [s.kind === "view" ? "ro" : "rw", "rbind"] }];
@@ -23,6 +25,7 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
   const create = async (key: string, kind: "active" | "view", parent?: string) => {
     const rec = meta.create(key, kind, parent);
     const dir = dirOf(rec);
+    failpoint(`snapshot directory ${key}`);
     mkdirSync(dir, { mode: 0o755 });
     try {
       if (parent) {
@@ -47,6 +50,7 @@ export function createVfsDriver(sys: Sys, root: string): StorageDriver & DirectA
     commit: async (name, key) => void meta.commit(name, key),
     async remove(key) {
       const rec = meta.remove(key);
+      failpoint(`snapshot files ${key}`);
       rmSync(dirOf(rec), { recursive: true, force: true });
     },
     ...fullCopyDriverReads(meta, dirOf),
