@@ -61,7 +61,7 @@ class Engine {
   /** Start and wait for /_ping (15 s); the reason when it does not come up. */
   async start(): Promise<string | undefined> {
     const log = join(this.dir, `daemon-${++this.starts}.log`);
-    this.proc = spawn([BUNKER, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", `bkc-${this.driver}`.slice(0, 15), "--bip", `10.231.${this.driver === "vfs" ? 2 : 1}.1/24`], {
+    this.proc = spawn([BUNKER, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", `bkc-${this.driver}`.slice(0, 15), "--bip", `10.231.${this.driver === "vfs" ? 2 : 1}.1/24`, "--plugin-config", `network.v1.bridge={"table":"bkc${this.driver}"}`], {
       stdin: "ignore",
       stdout: Bun.file(log),
       stderr: Bun.file(log),
@@ -398,7 +398,10 @@ async function main(): Promise<void> {
     Bun.spawnSync(["pkill", "-9", "-f", `--data-root ${top}`]);
     cleanupMounted(top);
     Bun.spawnSync(["umount", "-l", top]);
-    for (const d of DRIVERS) Bun.spawnSync(["ip", "link", "del", `bkc-${d}`.slice(0, 15)]);
+    for (const d of DRIVERS) {
+      Bun.spawnSync(["ip", "link", "del", `bkc-${d}`.slice(0, 15)]);
+      for (const family of ["ip", "ip6", "inet"]) Bun.spawnSync(["nft", "delete", "table", family, `bkc${d}`], { stderr: "ignore" });
+    }
   }
   if (process.env.BUNKER_CRASH_REPORT) writeFileSync(process.env.BUNKER_CRASH_REPORT, JSON.stringify(results, null, 2));
   console.log(`\n${passed} passed, ${failed} failed`);

@@ -173,5 +173,17 @@ export async function daemonCommand(opts: DaemonCliOptions, builtins: readonly A
     process.on("SIGTERM", () => shutdown("SIGTERM"));
     process.on("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGHUP", () => daemon.reload());
+    // As dockerd dumps its goroutines on SIGUSR1: a collection, then what the heap holds, logged.
+    process.on("SIGUSR1", () => {
+      Bun.gc(true);
+      const { heapStats } = require("bun:jsc") as typeof import("bun:jsc");
+      const h = heapStats();
+      const top = Object.entries(h.objectTypeCounts)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 20)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ");
+      log.info("heap after a full collection", { heapSize: h.heapSize, objects: h.objectCount, rss: process.memoryUsage().rss, top });
+    });
   });
 }
