@@ -172,7 +172,9 @@ describe.skipIf(skipUnless("a user's bad day", { root: ROOT, "the docker CLI": D
       expect(target).toMatch(/^[0-9a-f]{64}$/);
       await Bun.sleep(200);
       // A second container on the same volume (not paused by the copy) swaps the directory, over and over.
-      const swap = "while true; do mv /vol/dir /vol/real 2>/dev/null; ln -s / /vol/dir; rm -f /vol/dir; mv /vol/real /vol/dir 2>/dev/null; done";
+      // A subdirectory is swapped: the walk lists it, then reads it a moment later (after it has
+      // written the entry before): the window a walk by path string leaves open.
+      const swap = "while true; do mv /vol/dir/sub /vol/real 2>/dev/null; ln -s / /vol/dir/sub; rm -f /vol/dir/sub; mv /vol/real /vol/dir/sub 2>/dev/null; done";
       expect((await docker("run", "-d", "--name", "cpswapper", "-v", "racevol:/vol", "busybox", "sh", "-c", swap)).code).toBe(0);
       let leaked = 0;
       let archives = 0;

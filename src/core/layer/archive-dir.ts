@@ -118,7 +118,8 @@ export async function* archiveDirectory(sys: Sys, dir: string): AsyncGenerator<T
       }
     }
   }
-  const top = openDir(sys, AT_FDCWD, dir);
+  // A descriptor's own path (/proc/self/fd/N, a directory the caller resolved) is its magic link, followed by design.
+  const top = /^\/proc\/self\/fd\/\d+$/.test(dir) ? sys.openat2(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0) : openDir(sys, AT_FDCWD, dir);
   try {
     yield* walk(top, "");
   } finally {
