@@ -6,7 +6,7 @@
  * the operation succeeds. Run on overlay and vfs; the data root is on a tmpfs (fast, and a
  * real filesystem for both drivers).
  *
- *   bun test/crash/kill9.ts [--cuts N] [--drivers overlay,vfs] [--ops commit,start,…] [--seed S]
+ *   bun test/crash/kill9.ts [--cuts N] [--drivers overlay,vfs] [--ops commit,start,…] [--seed S] [--bin EXECUTABLE]
  *
  * Prints one line per operation (cuts, cuts that held) and ends with `N passed, N failed`
  * (one per cut). Traffic: only the daemon's Unix socket and a registry on loopback.
@@ -27,6 +27,8 @@ const CUTS = Number(arg("cuts", process.env.BUNKER_CRASH_CUTS ?? "20"));
 const DRIVERS = arg("drivers", "overlay,vfs").split(",");
 const SEED = Number(arg("seed", "15"));
 const ONLY = arg("ops", "").split(",").filter(Boolean);
+/** The engine under test: this build, or another executable (`--bin`, e.g. an older build for a before/after). */
+const BIN = arg("bin", BUNKER);
 
 /** A small seeded generator (mulberry32), so a failing cut can be replayed. */
 function rng(seed: number): () => number {
@@ -61,7 +63,7 @@ class Engine {
   /** Start and wait for /_ping (15 s); the reason when it does not come up. */
   async start(): Promise<string | undefined> {
     const log = join(this.dir, `daemon-${++this.starts}.log`);
-    this.proc = spawn([BUNKER, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", `bkc-${this.driver}`.slice(0, 15), "--bip", `10.231.${this.driver === "vfs" ? 2 : 1}.1/24`, "--plugin-config", `network.v1.bridge={"table":"bkc${this.driver}"}`], {
+    this.proc = spawn([BIN, "daemon", "--data-root", this.dataRoot, "--exec-root", join(this.dir, "run"), "--config-file", "/dev/null", "--storage-driver", this.driver, "--bridge", `bkc-${this.driver}`.slice(0, 15), "--bip", `10.231.${this.driver === "vfs" ? 2 : 1}.1/24`, "--plugin-config", `network.v1.bridge={"table":"bkc${this.driver}"}`], {
       stdin: "ignore",
       stdout: Bun.file(log),
       stderr: Bun.file(log),
@@ -391,6 +393,7 @@ async function main(): Promise<void> {
       }
       const ids = (await e.docker("ps", "-aq")).stdout.split("\n").filter(Boolean);
       if (ids.length) await e.docker("rm", "-f", ...ids);
+      await e.docker("network", "rm", "cutnet", "cutnet2");
       await e.stop();
     }
   } finally {

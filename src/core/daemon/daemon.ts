@@ -187,7 +187,12 @@ export class Daemon {
     if (storage.list().length === 0 && !existsSync(join(dataRoot, "tmp"))) return;
     const [{ sweepDataRoot }, { ContentStore }, { ImageStore }] = await Promise.all([import("./store-gc.ts"), import("../content/content-store.ts"), import("../image/image-store.ts")]);
     const content = new ContentStore(join(dataRoot, "content"));
-    await sweepDataRoot({ sys: this.deps.sys, dataRoot, driver: storage, images: new ImageStore(join(dataRoot, "image"), content), content, log: this.deps.log });
+    try {
+      await sweepDataRoot({ sys: this.deps.sys, dataRoot, driver: storage, images: new ImageStore(join(dataRoot, "image"), content), content, log: this.deps.log });
+    } catch (err) {
+      // Leftovers stay (and are tried again at the next start); the daemon still serves.
+      this.deps.log.warn("start-up sweep of interrupted operations failed", { error: messageOf(err) });
+    }
   }
 
   /** The image service, created (and its modules loaded) on first use. */

@@ -191,23 +191,25 @@ export async function pullImage(deps: DistributionDeps, ref: Reference, opts: { 
       return;
     }
     progress({ status: "Pulling fs layer", progressDetail: {}, id: short });
-    downloads.push(
-      (async () => {
-        await acquire();
-        try {
-          let last = 0;
-          await fetchBlob(client, deps, l, (n) => {
-            if (n - last < 512 * 1024 && n < l.size) return;
-            last = n;
-            progress({ status: "Downloading", progressDetail: { current: n, total: l.size }, progress: bar(n, l.size), id: short });
-          });
-          progress({ status: "Verifying Checksum", progressDetail: {}, id: short });
-          progress({ status: "Download complete", progressDetail: {}, id: short });
-        } finally {
-          releaseSlot();
-        }
-      })(),
-    );
+    const download = (async () => {
+      await acquire();
+      try {
+        let last = 0;
+        await fetchBlob(client, deps, l, (n) => {
+          if (n - last < 512 * 1024 && n < l.size) return;
+          last = n;
+          progress({ status: "Downloading", progressDetail: { current: n, total: l.size }, progress: bar(n, l.size), id: short });
+        });
+        progress({ status: "Verifying Checksum", progressDetail: {}, id: short });
+        progress({ status: "Download complete", progressDetail: {}, id: short });
+      } finally {
+        releaseSlot();
+      }
+    })();
+    // Awaited in order below; one that fails while an earlier layer is still being extracted
+    // must not be an unhandled rejection meanwhile (found by the crash-point harness).
+    download.catch(ignore("a later layer's download failure is met when its turn comes"));
+    downloads.push(download);
   });
   const created: Digest[] = [];
   const stored: StoredLayer[] = [];
