@@ -14,7 +14,7 @@
 import { spawn } from "bun";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNKER, cleanupMounted, ensureBuilt, run, tempDir } from "../helpers/daemon.ts";
+import { BUNKER, cleanupMounted, ensureBuilt, tempDir } from "../helpers/daemon.ts";
 import { DOCKER } from "../helpers/env.ts";
 import { busyboxLayer, dockerArchive, filesLayer } from "../helpers/images.ts";
 import { type Api, apiOn, storeProblems } from "./store-invariants.ts";
@@ -89,8 +89,11 @@ class Engine {
     this.proc?.kill("SIGTERM");
     await this.proc?.exited;
   }
-  docker(...args: string[]) {
-    return run([DOCKER!, ...args], { DOCKER_HOST: this.host, DOCKER_BUILDKIT: "0" });
+  /** docker … with a 30 s limit: a client left hanging by a daemon that cannot start again is a failure, not a stuck suite. */
+  async docker(...args: string[]) {
+    const p = spawn([DOCKER!, ...args], { env: { ...process.env, DOCKER_HOST: this.host, DOCKER_BUILDKIT: "0" }, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { stdout, stderr: p.signalCode ? `${stderr}(no answer within 30 s)` : stderr, code };
   }
   /** docker …, which must succeed. */
   async must(...args: string[]): Promise<string> {
