@@ -4,6 +4,16 @@
  * Extra arguments go to each run (`--cuts 5`, `--ops commit,start`).
  */
 const drivers = ["overlay", "vfs"];
+/** Bridge links on the host (a network create cut short must not leave one that no network owns). */
+const bridges = () =>
+  new Set(
+    Bun.spawnSync(["ip", "-o", "link", "show", "type", "bridge"])
+      .stdout.toString()
+      .split("\n")
+      .map((l) => l.split(": ")[1]?.split("@")[0])
+      .filter((n): n is string => !!n && /^br-[0-9a-f]{12}$/.test(n)),
+  );
+const before = bridges();
 const runs = drivers.map((d) => Bun.spawn([process.execPath, `${import.meta.dir}/kill9.ts`, "--drivers", d, ...process.argv.slice(2)], { stdout: "pipe", stderr: "inherit", env: { ...process.env, ...(process.env.BUNKER_CRASH_REPORT ? { BUNKER_CRASH_REPORT: `${process.env.BUNKER_CRASH_REPORT}.${d}` } : {}) } }));
 let passed = 0;
 let failed = 0;
@@ -19,5 +29,9 @@ for (const [i, out] of outputs.entries()) {
   passed += Number(m[1]);
   failed += Number(m[2]);
 }
+const left = [...bridges()].filter((b) => !before.has(b));
+console.log(`${left.length ? "(fail)" : "(pass)"} no bridge left that no network owns: ${left.length ? left.join(", ") : "none"}`);
+if (left.length) failed++;
+else passed++;
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -276,6 +276,7 @@ export class Daemon {
         remoteDriver: remoteNetworkDrivers(this.deps.sys, this.deps.log, pluginOpts),
         remoteIpam: remoteIpamDrivers(pluginOpts),
         defaultBridge: this.config.bridge === "none" ? null : (this.config.bridge ?? "bunker0"),
+        ...(this.journal ? { journal: this.journal } : {}),
         ...(this.config.ipv6 ? { defaultBridgeIPv6: this.config.fixedCidrV6 ?? "" } : {}),
         ...(this.config.dns ? { dnsUpstream: this.config.dns } : {}),
         ...(this.config.addressPools ? { addressPools: this.config.addressPools } : {}),

@@ -15,6 +15,7 @@ import { randomHex } from "../bytes.ts";
 import { EngineError, invalidArgument, messageOf, notFound } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log.ts";
+import type { Journal } from "../journal/journal.ts";
 import { type Sys } from "../sys/sys.ts";
 import { type DnsServer } from "./dns-server.ts";
 import { type AddressPoolSpec, chooseSubnet, configuredPools, chooseSubnet6, completePool, completePool6, hostRoutes, hostRoutes6, type IpamPoolConfig, type PoolState, v4PoolOf, v6PoolOf } from "./ipam.ts";
@@ -49,6 +50,8 @@ export interface NetworkDeps {
   sys: Sys;
   log: Logger;
   events: EventBus;
+  /** The data root's intent journal: a create records its network before the driver makes anything. */
+  journal?: Journal;
   /** Built-in drivers by name (network.v1 plugins). */
   drivers: Map<string, NetworkDriver>;
   /** A remote (Docker plugin protocol) driver by name, or undefined. */

@@ -22,6 +22,15 @@ import { bridgeNameOf, type NetworkCreateRequest, NetworkService } from "./netwo
 /** Load the records, add the predefined networks, set up every network's host side, take back running containers' endpoints. */
 export async function init(svc: NetworkService): Promise<void> {
   if (existsSync(svc.file)) for (const n of JSON.parse(readFileSync(svc.file, "utf8")) as NetworkRecord[]) svc.networks.set(n.Id, n);
+  // A create cut short before its record: what the driver made for it goes.
+  await svc.deps.journal?.recover({
+    "network.create": async (i) => {
+      if (svc.networks.has(i.target)) return;
+      const rec = i.data.network as NetworkRecord;
+      const d = await svc.driverFor(rec.Driver).catch(ignore("the network's driver is gone: nothing of it to remove"));
+      await d?.deleteNetwork(rec);
+    },
+  });
   const hasName = (name: string) => [...svc.networks.values()].some((n) => n.Name === name);
   let changed = false;
   if (!hasName("none")) svc.add(svc.record({ Name: "none", Driver: "null" })), (changed = true);
@@ -128,17 +137,24 @@ export async function create(svc: NetworkService, req: NetworkCreateRequest): Pr
   if (req.EnableIPv6) rec.IPAM.Config.push(svc.pool6For(rec, wanted6[0]));
   // An IPv6 subnet without EnableIPv6 is recorded as dockerd 20.10 records it, and not used.
   else if (wanted6[0]) rec.IPAM.Config.push(completePool6(wanted6[0]));
-  await driver.createNetwork(rec);
-  svc.add(rec);
+  // Recorded before the driver makes its bridge and rules: a daemon killed before the network
+  // record is saved has them removed at its next start (init), instead of a bridge nothing owns.
+  const intent = svc.deps.journal?.begin("network.create", rec.Id, { network: rec });
   try {
-    await svc.startDns(rec);
-    svc.save();
-  } catch (err) {
-    svc.networks.delete(rec.Id);
-    svc.dns.get(rec.Id)?.close();
-    svc.dns.delete(rec.Id);
-    await driver.deleteNetwork(rec).catch(ignore("undo of a network create: the driver's delete failed"));
-    throw err;
+    await driver.createNetwork(rec);
+    svc.add(rec);
+    try {
+      await svc.startDns(rec);
+      svc.save();
+    } catch (err) {
+      svc.networks.delete(rec.Id);
+      svc.dns.get(rec.Id)?.close();
+      svc.dns.delete(rec.Id);
+      await driver.deleteNetwork(rec).catch(ignore("undo of a network create: the driver's delete failed"));
+      throw err;
+    }
+  } finally {
+    if (intent) svc.deps.journal!.end(intent);
   }
   svc.publish(rec, "create");
   return { Id: rec.Id, Warning: "" };
