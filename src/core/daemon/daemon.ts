@@ -211,7 +211,7 @@ export class Daemon {
         sys: this.deps.sys,
         content,
         images: new ImageStore(join(this.config.dataRoot, "image"), content),
-        layers: new LayerStore(this.deps.sys, storage),
+        layers: new LayerStore(this.deps.sys, storage, join(this.config.dataRoot, "tmp")),
         events: this.events,
         tmpRoot: join(this.config.dataRoot, "tmp"),
         registry: {

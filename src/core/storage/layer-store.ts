@@ -16,7 +16,7 @@ import { type Change, changesBetween, changesToEntries, overlayUpperEntries } fr
 import { writeTar } from "../layer/tar-stream.ts";
 import { hasDirectApply, hasNativeDiff, hasTarApply, hasTarDiff, type StorageDriver } from "./driver.ts";
 import { isMountPoint, mountAll, unmount } from "./mount.ts";
-import { mkdtempSync, rmdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 
@@ -49,9 +49,15 @@ export class LayerStore {
   /** Containers' writable layers mounted on their roots, with reference counts. */
   private readonly writable = new Map<string, { target: string; refs: number }>();
 
+  /**
+   * `tmpRoot`: where temporary mounts (a diff's, an export's) are made; the daemon gives
+   * `<data-root>/tmp`, which its start-up sweep empties (unmounting first), so a daemon killed
+   * mid-diff leaves no mount behind.
+   */
   constructor(
     private readonly sys: Sys,
     readonly driver: StorageDriver,
+    private readonly tmpRoot: string = tmpdir(),
   ) {}
 
   /** True when the layer with this chain ID is present. */
@@ -189,7 +195,8 @@ export class LayerStore {
         await this.driver.view(viewKey, parent);
         lower = await this.mountTemp(viewKey);
       } else {
-        const empty = mkdtempSync(join(tmpdir(), "bunker-empty-"));
+        mkdirSync(this.tmpRoot, { recursive: true, mode: 0o700 });
+        const empty = mkdtempSync(join(this.tmpRoot, "bunker-empty-"));
         lower = { path: empty, release: () => rmdirSync(empty) };
       }
       const upper = await this.mountTemp(key);
@@ -213,7 +220,8 @@ export class LayerStore {
   /** Mount snapshot `key` on a private temporary directory; `release` unmounts and removes it. */
   private async mountTemp(key: string): Promise<TempMount> {
     const mounts = await this.driver.mounts(key);
-    const target = mkdtempSync(join(tmpdir(), "bunker-mnt-"));
+    mkdirSync(this.tmpRoot, { recursive: true, mode: 0o700 });
+    const target = mkdtempSync(join(this.tmpRoot, "bunker-mnt-"));
     try {
       mountAll(this.sys, mounts, target);
     } catch (err) {
