@@ -17,15 +17,27 @@ export interface DataRootLock {
 export function lockDataRoot(sys: Sys, dataRoot: string): DataRootLock {
   const path = join(dataRoot, "bunker.lock");
   const fd = openSync(path, "a+", 0o600);
-  try {
-    sys.flock(fd, LOCK_EX | LOCK_NB, path);
-  } catch (err) {
-    closeSync(fd);
-    if (err instanceof SyscallError && err.errno === EWOULDBLOCK) {
+  // A holder that is dead means the lock is still referenced by a descriptor one of its children
+  // inherited for an instant (a process being set up when the daemon was killed, before it closed
+  // what it inherited): wait a little for it rather than refuse to start.
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    try {
+      sys.flock(fd, LOCK_EX | LOCK_NB, path);
+      break;
+    } catch (err) {
+      if (!(err instanceof SyscallError && err.errno === EWOULDBLOCK)) {
+        closeSync(fd);
+        throw err;
+      }
       const holder = readFileSync(path, "utf8").trim();
+      if (Date.now() < deadline && holder && !alive(Number(holder))) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        continue;
+      }
+      closeSync(fd);
       throw new EngineError("unavailable", `another bunker daemon${holder ? ` (pid ${holder})` : ""} is already using data root ${dataRoot}: ${path} is locked`, { cause: err });
     }
-    throw err;
   }
   ftruncateSync(fd, 0);
   writeSync(fd, `${process.pid}\n`, 0);
@@ -39,4 +51,14 @@ export function lockDataRoot(sys: Sys, dataRoot: string): DataRootLock {
       }
     },
   };
+}
+
+/** Whether process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

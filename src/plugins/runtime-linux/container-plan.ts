@@ -268,7 +268,37 @@ function cleanProcess(p: PlanBuilder, input: ContainerPlanInput): Reg | undefine
  * and the socket for good, and no new daemon could start.
  */
 function closeInherited(p: PlanBuilder, input: ContainerPlanInput): void {
-  const keep = [input.statusFd, input.syncFd, input.consoleFd, input.monitor?.output?.tty?.containerEnd, ...Object.values(input.joinFds), ...(input.hookStdin?.createContainer ?? []), ...(input.hookStdin?.startContainer ?? [])];
+  closeAllBut(p, [input.statusFd, input.syncFd, input.consoleFd, input.monitor?.output?.tty?.containerEnd, ...Object.values(input.joinFds), ...(input.hookStdin?.createContainer ?? []), ...(input.hookStdin?.startContainer ?? [])]);
+}
+
+/**
+ * The monitor's first step: every fd above stdio closed but those it or the container it clones
+ * will use, so that the monitor, too, holds the data-root lock and the API socket for no longer
+ * than its first system call (a daemon killed at that instant must be able to start again).
+ */
+function closeInheritedInMonitor(p: PlanBuilder, input: ContainerPlanInput): void {
+  const out = input.monitor?.output;
+  closeAllBut(p, [
+    input.statusFd,
+    input.syncFd,
+    input.consoleFd,
+    ...Object.values(input.joinFds),
+    ...(input.hookStdin?.createContainer ?? []),
+    ...(input.hookStdin?.startContainer ?? []),
+    ...(input.stdio ?? []),
+    ...(input.cgroupJoinFds ?? []).map((j) => j.fd),
+    ...(input.closeFds ?? []),
+    out?.spool,
+    out?.stdout,
+    out?.stderr,
+    out?.stdinHold,
+    out?.tty?.monitorEnd,
+    out?.tty?.containerEnd,
+  ]);
+}
+
+/** close_range over every fd above stdio except `keep`. */
+function closeAllBut(p: PlanBuilder, keep: (number | undefined)[]): void {
   const fds = [...new Set(keep.filter((fd): fd is number => fd !== undefined && fd > 2))].sort((a, b) => a - b);
   let from = 3;
   for (const fd of [...fds, 0x100000000]) {
@@ -372,6 +402,7 @@ function monitorOps(p: PlanBuilder, input: ContainerPlanInput, flags: number): v
   const pid = p.reg();
   const tmp = p.reg();
   const container = new Label();
+  closeInheritedInMonitor(p, input);
   p.call("prctl", [4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0], "monitor: not dumpable");
   p.call("setsid", [], "monitor: setsid", { ok: [E.EPERM] });
   p.call("prctl", [36 /* PR_SET_CHILD_SUBREAPER */, 1, 0, 0, 0], "monitor: subreaper");
