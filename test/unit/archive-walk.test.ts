@@ -16,6 +16,27 @@ import { linuxSys, type Sys } from "../../src/core/sys/sys.ts";
 const top = mkdtempSync(join(tmpdir(), "bunker-walk-"));
 afterAll(() => rmSync(top, { recursive: true, force: true }));
 
+/** The real Sys, with `swap` run once, right after the walk reads the xattrs of a path ending in `suffix` (just after its lstat). */
+function swappingAfter(suffix: string, swap: () => void): { sys: Sys; swapped: () => boolean } {
+  let swapped = false;
+  const real = linuxSys();
+  const sys: Sys = new Proxy(real, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv);
+      if (prop !== "lgetxattrs") return v;
+      return (path: string) => {
+        const got = (v as Sys["lgetxattrs"]).call(target, path);
+        if (!swapped && path.endsWith(suffix)) {
+          swapped = true;
+          swap();
+        }
+        return got;
+      };
+    },
+  });
+  return { sys, swapped: () => swapped };
+}
+
 describe("the archive walk cannot be led out of its tree", () => {
   test("a subdirectory swapped for a symlink between its stat and its read: no file from outside is archived", async () => {
     const tree = join(top, "tree");
@@ -23,22 +44,9 @@ describe("the archive walk cannot be led out of its tree", () => {
     writeFileSync(join(tree, "dir", "sub", "inside"), "in\n");
     mkdirSync(join(top, "outside"));
     writeFileSync(join(top, "outside", "host-secret"), "host only\n");
-    let swapped = false;
-    const real = linuxSys();
-    const racing: Sys = new Proxy(real, {
-      get(target, prop, recv) {
-        const v = Reflect.get(target, prop, recv);
-        if (prop !== "lgetxattrs") return v;
-        return (path: string) => {
-          const got = (v as Sys["lgetxattrs"]).call(target, path);
-          if (!swapped && path.endsWith("/sub")) {
-            swapped = true;
-            renameSync(join(tree, "dir", "sub"), join(tree, "dir", "sub.real"));
-            symlinkSync(join(top, "outside"), join(tree, "dir", "sub"));
-          }
-          return got;
-        };
-      },
+    const { sys: racing, swapped } = swappingAfter("/sub", () => {
+      renameSync(join(tree, "dir", "sub"), join(tree, "dir", "sub.real"));
+      symlinkSync(join(top, "outside"), join(tree, "dir", "sub"));
     });
     const names: string[] = [];
     let failure: unknown;
@@ -50,7 +58,7 @@ describe("the archive walk cannot be led out of its tree", () => {
     } catch (err) {
       failure = err;
     }
-    expect(swapped).toBe(true);
+    expect(swapped()).toBe(true);
     expect(names.filter((n) => n.includes("host-secret"))).toEqual([]);
     // The walk stops at the swapped directory (ELOOP from openat2 RESOLVE_NO_SYMLINKS) rather than follow it.
     expect(String(failure)).toMatch(/ELOOP|ENOTDIR/);
@@ -61,22 +69,9 @@ describe("the archive walk cannot be led out of its tree", () => {
     mkdirSync(tree, { recursive: true });
     writeFileSync(join(tree, "f"), "0123456789");
     writeFileSync(join(top, "outside-file"), "host only");
-    let swapped = false;
-    const real = linuxSys();
-    const racing: Sys = new Proxy(real, {
-      get(target, prop, recv) {
-        const v = Reflect.get(target, prop, recv);
-        if (prop !== "lgetxattrs") return v;
-        return (path: string) => {
-          const got = (v as Sys["lgetxattrs"]).call(target, path);
-          if (!swapped && path.endsWith("/f")) {
-            swapped = true;
-            rmSync(join(tree, "f"));
-            symlinkSync(join(top, "outside-file"), join(tree, "f"));
-          }
-          return got;
-        };
-      },
+    const { sys: racing, swapped } = swappingAfter("/f", () => {
+      rmSync(join(tree, "f"));
+      symlinkSync(join(top, "outside-file"), join(tree, "f"));
     });
     const bodies: string[] = [];
     let failure: unknown;
@@ -89,7 +84,7 @@ describe("the archive walk cannot be led out of its tree", () => {
     } catch (err) {
       failure = err;
     }
-    expect(swapped).toBe(true);
+    expect(swapped()).toBe(true);
     expect(bodies.some((b) => b.includes("host only"))).toBe(false);
     expect(String(failure)).toMatch(/ELOOP/);
   });
