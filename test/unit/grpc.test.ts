@@ -171,7 +171,7 @@ describe("our gRPC client, calling a @grpc/grpc-js server", () => {
     return GrpcClient.connect({
       write: (c) => new Promise((ok) => s.write(c, () => ok())),
       close: () => s.destroy(),
-      onData: (cb) => s.on("data", (c) => cb(new Uint8Array(c))),
+      onData: (cb) => s.on("data", (c) => cb(new Uint8Array(c as Buffer))),
       onEnd: (cb) => s.on("end", cb),
       onClose: (cb) => s.on("close", cb),
     });

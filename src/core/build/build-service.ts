@@ -10,6 +10,7 @@ import type { ContainerService } from "../container/container-service.ts";
 import { EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Sys } from "../sys/sys.ts";
+import type { BuildEvents } from "./build-types.ts";
 
 /** What the build service uses. */
 export interface BuildDeps {
@@ -141,6 +142,48 @@ export class BuildService {
       const code = err instanceof BuildError ? err.exitCode : 1;
       send({ errorDetail: { code, message: messageOf(err) }, error: messageOf(err) });
     }
+  }
+
+  /** A private scratch directory under the daemon's tmp root, and its removal. */
+  scratch(prefix: string): { dir: string; dispose(): void } {
+    mkdirSync(this.deps.tmpRoot, { recursive: true, mode: 0o700 });
+    const dir = mkdtempSync(join(this.deps.tmpRoot, prefix));
+    return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+
+  /**
+   * Build from a context directory for the BuildKit path: step events instead of the classic
+   * messages, nothing tagged; resolves with the image ID and its config.
+   */
+  async buildImage(dir: string, dockerfileText: string, r: BuildRequest, hooks: { events: BuildEvents; out: (text: string) => void }): Promise<{ id: string; config: unknown }> {
+    const [images, containers, { build }] = await Promise.all([this.deps.images(), this.deps.containers(), import("./builder.ts")]);
+    const id = await build(
+      { sys: this.deps.sys(), images, containers, cacheFile: this.deps.cacheFile },
+      {
+        context: dir,
+        dockerfile: r.dockerfile,
+        dockerfileText,
+        ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
+        ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+        tags: [],
+        buildArgs: r.buildArgs,
+        labels: r.labels,
+        ...(r.target ? { target: r.target } : {}),
+        noCache: r.noCache,
+        pull: r.pull,
+        ...(r.network ? { network: r.network } : {}),
+        out: hooks.out,
+        events: hooks.events,
+        pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
+      },
+    );
+    return { id, config: images.image(id).config };
+  }
+
+  /** Tag `id` with each name; the names as stored (`docker.io/library/x:latest` shown as Docker does). */
+  async tag(id: string, names: string[]): Promise<string[]> {
+    const images = await this.deps.images();
+    return names.map((n) => images.tag(id, n));
   }
 
   /** `POST /build/prune`. */

@@ -31,6 +31,7 @@ export async function stepImage(run: BuildRun, s: Stage, key: string, make: () =
   const hit = opts.noCache ? undefined : cache.get(cacheKey);
   if (hit && exists(deps.images, hit) && (!cacheFrom || cacheFrom.has(hit))) {
     opts.out(" ---> Using cache\n");
+    opts.events?.cached();
     s.image = deps.images.image(hit);
   } else {
     const id = await make();

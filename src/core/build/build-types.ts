@@ -21,6 +21,8 @@ export class BuildError extends EngineError {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** A failing RUN's command as it ran (for BuildKit's wording of the failure). */
+    readonly command?: string,
   ) {
     super("invalid-argument", message);
   }
@@ -48,6 +50,35 @@ export interface BuildOptions {
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
   pullImage: (name: string) => Promise<void>;
+  /** Step-level progress for BuildKit's status stream (the gRPC path); `out` still gets the text. */
+  events?: BuildEvents;
+}
+
+/** A step as BuildKit's progress shows it. */
+export interface BuildStep {
+  /** The stage's index and name (`AS name`), and how many stages will be built. */
+  stage: number;
+  stageName?: string;
+  stages: number;
+  /** The step's position in its stage (FROM is 1) and the stage's step count. */
+  index: number;
+  count: number;
+  /** The stage's instruction keywords in order (lower case), FROM first. */
+  keywords: string[];
+  /** FROM's base image as resolved (`docker.io/library/busybox:latest`), or the stage it names. */
+  base?: string;
+  /** The instruction as written. */
+  text: string;
+}
+
+/** Step-level progress callbacks. */
+export interface BuildEvents {
+  /** A step starts (the previous one, if any, is complete). */
+  step(step: BuildStep): void;
+  /** The current step was a cache hit. */
+  cached(): void;
+  /** Output of the current step's RUN (1 stdout, 2 stderr). */
+  output(stream: 1 | 2, data: Uint8Array): void;
 }
 
 /** Services the builder uses. */

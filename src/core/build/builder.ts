@@ -13,6 +13,7 @@ import { join, posix } from "node:path";
 import { invalidArgument } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { ImageRecord } from "../image/image-store.ts";
+import { formatReference, parseWithDefaultTag } from "../image/reference.ts";
 
 import { type Instruction, parseDockerfile } from "./dockerfile.ts";
 import { expandWord, parseKeyValues } from "./shell-lex.ts";
@@ -80,12 +81,14 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     const from = insts[0]!;
     step++;
     opts.out(`Step ${step}/${total} : ${from.original}\n`);
+    const where = { stage: n, ...(names[n] ? { stageName: names[n] } : {}), stages: last + 1, count: insts.length, keywords: insts.map((x) => x.name) };
     const fromArgs = Object.fromEntries(globals);
     const words = from.args.split(/\s+/);
     const baseName = expandWord(words[0]!, fromArgs, escape);
     if (!baseName) throw new BuildError(`base name (${words[0]}) should not be blank`);
     stage = { ...(names[n] ? { name: names[n] } : {}), config: {}, args: new Map(), cmdSet: false };
     const prior = built.find((b) => b.name === baseName.toLowerCase());
+    opts.events?.step({ ...where, index: 1, text: from.original, base: prior || baseName === "scratch" ? baseName.toLowerCase() : fullName(baseName) });
     if (baseName === "scratch") stage.image = undefined;
     else if (prior) stage.image = prior.image;
     else {
@@ -103,9 +106,10 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
         await dispatch(run, stage, trigger!, true);
       }
     }
-    for (const ins of insts.slice(1)) {
+    for (const [k, ins] of insts.slice(1).entries()) {
       step++;
       opts.out(`Step ${step}/${total} : ${ins.original}\n`);
+      opts.events?.step({ ...where, index: k + 2, text: ins.original });
       await dispatch(run, stage, ins);
     }
     built.push({ ...(stage.name ? { name: stage.name } : {}), image: stage.image });
@@ -126,6 +130,15 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
   const finalImage = stage!.image ?? (await emptyImage(run));
   deps.images.markIntermediate(finalImage.id, false);
   return finalImage.id;
+}
+
+/** `busybox` as `docker.io/library/busybox:latest` (as BuildKit shows a base image); left as it is if it does not parse. */
+function fullName(name: string): string {
+  try {
+    return formatReference(parseWithDefaultTag(name));
+  } catch {
+    return name;
+  }
 }
 
 /** Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds. */

@@ -145,11 +145,15 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
     try {
       const done = deps.containers.wait(id, "next-exit");
       // stderr in red, as the classic builder marks it (docker-py's tests look for the escapes).
-      const att = deps.containers.attach(id, { stdin: false }, { data: (rec) => opts.out(rec.stream === 2 ? `\x1b[91m${new TextDecoder().decode(rec.data)}\x1b[0m` : new TextDecoder().decode(rec.data)), end: () => {} });
+      const att = deps.containers.attach(
+        id,
+        { stdin: false },
+        { data: (rec) => (opts.events ? opts.events.output(rec.stream === 2 ? 2 : 1, rec.data) : opts.out(rec.stream === 2 ? `\x1b[91m${new TextDecoder().decode(rec.data)}\x1b[0m` : new TextDecoder().decode(rec.data))), end: () => {} },
+      );
       await deps.containers.start(id);
       const code = await done;
       att.detach();
-      if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code);
+      if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code, cmd.join(" "));
       return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: history, ...(s.author ? { author: s.author } : {}) });
     } finally {
       await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));

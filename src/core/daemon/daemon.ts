@@ -17,6 +17,8 @@ import type { ContainerService } from "../container/container-service.ts";
 import type { ContainerRecord } from "../container/container-store.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import { buildRoutes } from "../api/routes/build.ts";
+import { buildkitRoutes } from "../api/routes/buildkit.ts";
+import { makeBuildkitService } from "./buildkit-factory.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import { volumeRoutes } from "../api/routes/volumes.ts";
@@ -145,7 +147,9 @@ export class Daemon {
           const { BuildService } = await import("../build/build-service.ts");
           return new BuildService({ images: () => this.imageService(storage), containers, sys: () => this.deps.sys, tmpRoot: join(config.dataRoot, "tmp"), cacheFile: join(config.dataRoot, "build", "cache.json") });
         };
-        router.add(...buildRoutes(once(builds)));
+        const sharedBuilds = once(builds);
+        router.add(...buildRoutes(sharedBuilds));
+        router.add(...buildkitRoutes(once(() => makeBuildkitService(() => this.imageService(storage), sharedBuilds))));
         this.system.contribute(() => this.containersLoaded?.counts() ?? {});
         // Containers that ran when the daemon stopped are re-attached now, not on first use.
         if (existsSync(join(config.dataRoot, "containers")) && readdirSync(join(config.dataRoot, "containers")).length) {

@@ -18,7 +18,7 @@ export function systemRoutes({ system, events }: SystemRouteDeps): Route[] {
   const ping: Route["handler"] = ({ req, res }) => {
     res.setHeader("Cache-Control", "no-cache, no-store, must-revalidate");
     res.setHeader("Pragma", "no-cache");
-    res.setHeader("Builder-Version", "1");
+    res.setHeader("Builder-Version", "2");
     res.setHeader("Swarm", "inactive");
     res.send(200, req.method === "HEAD" ? "" : "OK", "text/plain; charset=utf-8");
   };
