@@ -9,6 +9,8 @@ import { existsSync } from "node:fs";
 export const ROOT = process.getuid?.() === 0;
 /** The docker CLI (28, at /usr/local/bin/docker; Debian's as a fallback). */
 export const DOCKER = ["/usr/local/bin/docker", "/usr/bin/docker"].find((p) => existsSync(p));
+/** The pinned buildx (scripts/peers/install.sh builds it), the docker CLI plugin behind `docker build`. */
+export const BUILDX = [process.env.BUNKER_BUILDX, `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/bunker-peers/buildx-v0.24.0/docker-buildx`].find((p): p is string => !!p && existsSync(p));
 /** `nft`, to read the rules Bunker installs over netlink. */
 export const NFT = Bun.which("nft");
 

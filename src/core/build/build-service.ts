@@ -174,6 +174,7 @@ export class BuildService {
         ...(r.network ? { network: r.network } : {}),
         out: hooks.out,
         events: hooks.events,
+        buildkitLayers: true,
         pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
       },
     );

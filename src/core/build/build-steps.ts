@@ -27,7 +27,8 @@ export function argsText(s: Stage): string[] {
 export async function stepImage(run: BuildRun, s: Stage, key: string, make: () => Promise<string>): Promise<void> {
   const { deps, opts, cache, cacheFrom } = run;
   const parent = s.image?.id ?? "scratch";
-  const cacheKey = sha256(`${parent}\n${key}`);
+  // BuildKit-style layers differ from classic ones (RUN keeps its mount points): separate caches.
+  const cacheKey = sha256(`${opts.buildkitLayers ? "buildkit\n" : ""}${parent}\n${key}`);
   const hit = opts.noCache ? undefined : cache.get(cacheKey);
   if (hit && exists(deps.images, hit) && (!cacheFrom || cacheFrom.has(hit))) {
     opts.out(" ---> Using cache\n");

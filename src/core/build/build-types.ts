@@ -50,6 +50,8 @@ export interface BuildOptions {
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
   pullImage: (name: string) => Promise<void>;
+  /** Layers as BuildKit's Dockerfile frontend makes them: a RUN layer keeps the /dev, /proc and /sys mount points. */
+  buildkitLayers?: boolean;
   /** Step-level progress for BuildKit's status stream (the gRPC path); `out` still gets the text. */
   events?: BuildEvents;
 }

@@ -154,7 +154,7 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
       const code = await done;
       att.detach();
       if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code, cmd.join(" "));
-      return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: history, ...(s.author ? { author: s.author } : {}) });
+      return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: history, ...(opts.buildkitLayers ? { keepMountDirs: true } : {}), ...(s.author ? { author: s.author } : {}) });
     } finally {
       await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
       opts.out(`Removing intermediate container ${short(id)}\n`);

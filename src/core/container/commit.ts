@@ -17,6 +17,8 @@ export interface CommitOptions {
   config?: Record<string, unknown>;
   createdBy?: string;
   exactConfig?: boolean;
+  /** Keep the /dev, /proc and /sys mount-point directories the runtime made (BuildKit's RUN layers hold them). */
+  keepMountDirs?: boolean;
 }
 
 /**
@@ -26,11 +28,14 @@ export interface CommitOptions {
  */
 const MOUNT_POINTS = new Set(["dev/", "proc/", "sys/", "etc/hostname", "etc/hosts", "etc/resolv.conf", ".dockerenv"]);
 
-async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+const MOUNT_DIRS = new Set(["dev/", "proc/", "sys/"]);
+
+async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>, keepDirs = false): AsyncGenerator<Uint8Array> {
   const { readTar, writeTar } = await import("../layer/tar-stream.ts");
   async function* kept() {
     for await (const e of readTar(diff)) {
-      if (MOUNT_POINTS.has(e.header.name.replace(/^\.\//, "")) && (e.header.type === "directory" || e.header.size === 0)) {
+      const name = e.header.name.replace(/^\.\//, "");
+      if (MOUNT_POINTS.has(name) && !(keepDirs && MOUNT_DIRS.has(name)) && (e.header.type === "directory" || e.header.size === 0)) {
         for await (const _ of e.body) void _;
         continue;
       }
@@ -62,7 +67,7 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
     let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
     delete config.Hostname;
     if (opts.changes?.length) config = applyChanges(config, opts.changes);
-    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer)), {
+    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer), opts.keepMountDirs), {
       config,
       containerId: c.Id,
       containerConfig: { ...c.Config },

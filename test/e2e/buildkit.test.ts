@@ -1,0 +1,149 @@
+/**
+ * `docker build` and `docker buildx build` through the real buildx (the pinned docker CLI plugin,
+ * its `docker` driver dialling `/grpc` and `/session`) against Bunker and against Debian's
+ * dockerd (20.10, which serves BuildKit itself): the same Dockerfiles give images with equal
+ * filesystems and configs; the flags (-f, --target, --build-arg, --label, --no-cache, --iidfile,
+ * --metadata-file); BuildKit's progress and failure wording; bad input on the upgraded
+ * connections.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { usePair } from "../helpers/dockerd.ts";
+import { BUILDX, DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
+import { run } from "../helpers/daemon.ts";
+import { flatten } from "../helpers/image-fs.ts";
+import { BUSYBOX } from "../helpers/images.ts";
+
+const CONFIG_KEYS = ["Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Shell", "OnBuild", "Healthcheck"];
+
+describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "the docker CLI": DOCKER, root: ROOT, "busybox-static": BUSYBOX, buildx: BUILDX }))("docker build through buildx (BuildKit's API)", () => {
+  const pair = usePair("bunker-buildkit-");
+  let cfg: string;
+  const hosts = () => ({ bunker: pair.bunker.host, ...(pair.dockerd ? { dockerd: pair.dockerd.host } : {}) });
+  /** The docker CLI with only the pinned buildx as a plugin, against `host`. */
+  const docker = (host: string, ...args: string[]) => run([DOCKER!, ...args], { DOCKER_HOST: host, DOCKER_CONFIG: cfg, BUILDKIT_PROGRESS: "plain" });
+  /** What an image is: its config's user-facing fields and its flattened filesystem. */
+  async function image(host: string, ref: string) {
+    const inspect = await docker(host, "image", "inspect", ref);
+    expect(inspect.code).toBe(0);
+    const [info] = JSON.parse(inspect.stdout) as { Id: string; Config: Record<string, unknown> }[];
+    const config = Object.fromEntries(CONFIG_KEYS.map((k) => [k, info!.Config[k] ?? null]).filter(([, v]) => v !== null && !(Array.isArray(v) && !v.length) && !(typeof v === "object" && v && !Array.isArray(v) && !Object.keys(v).length) && v !== ""));
+    const tar = join(pair.dir, `save-${Math.random().toString(36).slice(2)}.tar`);
+    expect((await docker(host, "save", "-o", tar, ref)).code).toBe(0);
+    return { id: info!.Id, config, fs: Object.fromEntries(await flatten(readFileSync(tar))) };
+  }
+  function context(name: string, files: Record<string, string>): string {
+    const dir = join(pair.dir, name);
+    for (const [p, text] of Object.entries(files)) {
+      mkdirSync(join(dir, p, ".."), { recursive: true });
+      writeFileSync(join(dir, p), text);
+    }
+    return dir;
+  }
+
+  beforeAll(() => {
+    cfg = join(pair.dir, "docker-config");
+    mkdirSync(join(cfg, "cli-plugins"), { recursive: true });
+    symlinkSync(BUILDX!, join(cfg, "cli-plugins", "docker-buildx"));
+  });
+
+  test("plain `docker build .` goes through buildx and gives dockerd's image, .dockerignore applied", async () => {
+    const ctx = context("plain", {
+      Dockerfile: 'FROM busybox\nENV GREETING="hello there" PATH=/usr/local/bin:/usr/bin:/bin\nWORKDIR /app\nCOPY . /app/\nRUN echo built > /app/built && chmod 640 /app/built && mkdir -p /data\nUSER 1000:1000\nEXPOSE 8080/tcp\nLABEL org.example.kind=plain\nVOLUME /data\nCMD ["cat", "/app/hello.txt"]\n',
+      "hello.txt": "hello\n",
+      "sub/deep.txt": "deep\n",
+      "secret.txt": "never in the image\n",
+      "debug.log": "no\n",
+      "keep.log": "yes\n",
+      ".dockerignore": "secret.txt\n*.log\n!keep.log\n",
+    });
+    const out: Record<string, Awaited<ReturnType<typeof image>>> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const r = await docker(host, "build", "-t", "bk-plain:1", ctx);
+      expect(r.stderr).toContain("[internal] load build context");
+      expect(r.code).toBe(0);
+      out[name] = await image(host, "bk-plain:1");
+    }
+    expect(out.bunker!.fs["app/hello.txt"]).toBeDefined();
+    expect(out.bunker!.fs["app/keep.log"]).toBeDefined();
+    expect(out.bunker!.fs["app/secret.txt"]).toBeUndefined();
+    expect(out.bunker!.fs["app/debug.log"]).toBeUndefined();
+    expect(out.bunker!.config.User).toBe("1000:1000");
+    if (out.dockerd) {
+      expect(out.bunker!.config).toEqual(out.dockerd.config);
+      expect(out.bunker!.fs).toEqual(out.dockerd.fs);
+    }
+  }, 120_000);
+
+  test("buildx build --load with -f, --target, --build-arg, --label, --iidfile, --metadata-file", async () => {
+    const ctx = context("flags", {
+      "docker/Build.Dockerfile": "ARG BASE=busybox\nFROM ${BASE} AS first\nARG WHO=nobody\nRUN echo \"first $WHO\" > /who\n\nFROM busybox AS final\nARG WHO\nCOPY --from=first /who /who\nRUN echo \"final $WHO\" >> /who\nENTRYPOINT [\"cat\"]\nCMD [\"/who\"]\n\nFROM busybox AS unused\nRUN exit 9\n",
+      "ctx.txt": "x\n",
+    });
+    const out: Record<string, Awaited<ReturnType<typeof image>>> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const iid = join(pair.dir, `iid-${name}`);
+      const meta = join(pair.dir, `meta-${name}.json`);
+      const r = await docker(host, "buildx", "build", "--load", "-f", join(ctx, "docker/Build.Dockerfile"), "--target", "final", "--build-arg", "WHO=bunker", "--label", "team=core", "--iidfile", iid, "--metadata-file", meta, "-t", "bk-flags:1", ctx);
+      expect(r.code).toBe(0);
+      out[name] = await image(host, "bk-flags:1");
+      expect(readFileSync(iid, "utf8").trim()).toBe(out[name]!.id);
+      const md = JSON.parse(readFileSync(meta, "utf8")) as Record<string, string>;
+      // dockerd 20.10's BuildKit (0.8) predates containerimage.config.digest.
+      expect(md["containerimage.config.digest"] ?? md["containerimage.digest"]).toBe(out[name]!.id);
+      if (name === "bunker") {
+        expect(md["image.name"]).toBe("docker.io/library/bk-flags:1");
+        expect(r.stderr).toContain("[first 2/2] RUN echo \"first $WHO\" > /who");
+        expect(r.stderr).not.toContain("exit 9");
+      }
+      const ran = await docker(host, "run", "--rm", "bk-flags:1");
+      expect(ran.stdout).toBe("first bunker\nfinal bunker\n");
+    }
+    expect(out.bunker!.config.Labels).toMatchObject({ team: "core" });
+    if (out.dockerd) {
+      expect(out.bunker!.config).toEqual(out.dockerd.config);
+      expect(out.bunker!.fs).toEqual(out.dockerd.fs);
+    }
+  }, 120_000);
+
+  test("a second build is CACHED; --no-cache runs the step again", async () => {
+    const ctx = context("cache", { Dockerfile: "FROM busybox\nRUN cat /proc/sys/kernel/random/uuid > /stamp\n" });
+    const host = pair.bunker.host;
+    const stamp = async () => (await docker(host, "run", "--rm", "bk-cache:1", "cat", "/stamp")).stdout;
+    expect((await docker(host, "build", "-t", "bk-cache:1", ctx)).code).toBe(0);
+    const first = await stamp();
+    const again = await docker(host, "build", "-t", "bk-cache:1", ctx);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/#\d+ \[2\/2\] RUN cat \/proc\/sys\/kernel\/random\/uuid > \/stamp\n#\d+ CACHED/);
+    expect(await stamp()).toBe(first);
+    const fresh = await docker(host, "build", "--no-cache", "-t", "bk-cache:1", ctx);
+    expect(fresh.code).toBe(0);
+    expect(fresh.stderr).not.toContain("CACHED");
+    expect(await stamp()).not.toBe(first);
+  }, 120_000);
+
+  test("a failing RUN fails the build with BuildKit's words, and nothing is tagged", async () => {
+    const ctx = context("fail", { Dockerfile: "FROM busybox\nRUN echo about to fail && exit 3\n" });
+    for (const [name, host] of Object.entries(hosts())) {
+      const r = await docker(host, "build", "-t", "bk-fail:1", ctx);
+      expect(r.code).toBe(1);
+      // Docker 23+'s BuildKit words it so; dockerd 20.10's (0.8) said "executor failed running [...]".
+      if (name === "bunker") expect(r.stderr).toContain('ERROR: failed to solve: process "/bin/sh -c echo about to fail && exit 3" did not complete successfully: exit code: 3');
+      else expect(r.stderr).toContain("exit code: 3");
+      expect(r.stderr).toContain("about to fail");
+      expect((await docker(host, "image", "inspect", "bk-fail:1")).code).not.toBe(0);
+    }
+  }, 120_000);
+
+  test("a missing Dockerfile and an unknown target are errors", async () => {
+    const ctx = context("missing", { "other.txt": "x\n" });
+    const r = await docker(pair.bunker.host, "build", ctx);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("failed to read dockerfile: open Dockerfile: no such file or directory");
+    const t = context("target", { Dockerfile: "FROM busybox AS one\n" });
+    const r2 = await docker(pair.bunker.host, "build", "--target", "two", t);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain("failed to reach build target two in Dockerfile");
+  }, 60_000);
+});
