@@ -15,6 +15,15 @@ import { run } from "../helpers/daemon.ts";
 import { flatten } from "../helpers/image-fs.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
+/**
+ * BuildKit 0.8 (dockerd 20.10) left the directories it made as mount targets in a RUN's layer;
+ * BuildKit since 0.10 (Docker 23+) removes these stubs, as Bunker does: the peer's are dropped
+ * before comparing.
+ */
+function withoutStubs(fs: Record<string, string>, dirs: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(fs).filter(([p, v]) => !(dirs.includes(p) && v.startsWith("directory"))));
+}
+
 const CONFIG_KEYS = ["Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Shell", "OnBuild", "Healthcheck"];
 
 describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "the docker CLI": DOCKER, root: ROOT, "busybox-static": BUSYBOX, buildx: BUILDX }))("docker build through buildx (BuildKit's API)", () => {
@@ -146,4 +155,104 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain("failed to reach build target two in Dockerfile");
   }, 60_000);
+
+  test("RUN --mount=type=cache persists between builds, `sharing` holds, and builder prune empties it", async () => {
+    const host = pair.bunker.host;
+    const ctx = context("cachemount", { Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=counter sh -c 'echo x >> /cache/count; wc -l < /cache/count > /count'\n" });
+    const count = async () => {
+      expect((await docker(host, "build", "--no-cache", "-t", "bk-count:1", ctx)).code).toBe(0);
+      return (await docker(host, "run", "--rm", "bk-count:1", "cat", "/count")).stdout.trim();
+    };
+    expect(await count()).toBe("1");
+    expect(await count()).toBe("2");
+    expect(await count()).toBe("3");
+    const saved = await image(host, "bk-count:1");
+    expect(saved.fs.cache).toBeUndefined();
+    // Counted by system df, as BuildKit's cache mounts are.
+    const df = await docker(host, "system", "df", "-v", "--format", "{{json .BuildCache}}");
+    expect(df.stdout).toContain("exec.cachemount");
+    // Two builds at once: `locked` makes them take turns, `private` gives each its own directory.
+    const log = (mode: string) => context(`cache-${mode}`, { Dockerfile: `FROM busybox\nARG N\nRUN --mount=type=cache,target=/c,id=log-${mode},sharing=${mode} sh -c 'echo start$N >> /c/log; sleep 1; echo end$N >> /c/log; cp /c/log /log'\n` });
+    for (const mode of ["locked", "private"]) {
+      const dir = log(mode);
+      const [a, b] = await Promise.all(["1", "2"].map((n) => docker(host, "build", "--no-cache", "--build-arg", `N=${n}`, "-t", `bk-${mode}:${n}`, dir)));
+      expect(a!.code).toBe(0);
+      expect(b!.code).toBe(0);
+      const logs = await Promise.all(["1", "2"].map(async (n) => (await docker(host, "run", "--rm", `bk-${mode}:${n}`, "cat", "/log")).stdout.trim().split("\n")));
+      if (mode === "locked") {
+        const longer = logs.sort((x, y) => y.length - x.length)[0]!;
+        expect(longer.length).toBe(4);
+        expect(longer[0]!.replace("start", "end")).toBe(longer[1]!);
+        expect(longer[2]!.replace("start", "end")).toBe(longer[3]!);
+      } else {
+        for (const l of logs) expect(l.length).toBe(2);
+      }
+    }
+    const prune = await docker(host, "builder", "prune", "-af");
+    expect(prune.stderr).toBe("");
+    expect(prune.code).toBe(0);
+    expect(await count()).toBe("1");
+  }, 180_000);
+
+  test("RUN --mount=type=secret: the secret is there for the step and nowhere in the image", async () => {
+    const secretFile = join(pair.dir, "token.txt");
+    writeFileSync(secretFile, "s3cr3t-value-42");
+    const MD5 = new Bun.CryptoHasher("md5").update("s3cr3t-value-42").digest("hex").slice(0, 12);
+    const ctx = context("secret", { Dockerfile: `FROM busybox\nRUN --mount=type=secret,id=tok sh -c 'test \"$(md5sum < /run/secrets/tok | cut -c1-12)\" = ${MD5} && echo ok > /ok'\nRUN --mount=type=secret,id=tok,target=/etc/tok.txt,mode=0440,uid=1000 sh -c 'stat -c \"%a %u\" /etc/tok.txt > /perm'\n` });
+    const out: Record<string, Awaited<ReturnType<typeof image>>> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const r = await docker(host, "buildx", "build", "--load", "--secret", `id=tok,src=${secretFile}`, "-t", "bk-secret:1", ctx);
+      expect(r.code).toBe(0);
+      out[name] = await image(host, "bk-secret:1");
+      expect((await docker(host, "run", "--rm", "bk-secret:1", "cat", "/perm")).stdout.trim()).toBe("440 1000");
+      for (const where of [await docker(host, "history", "--no-trunc", "bk-secret:1"), await docker(host, "image", "inspect", "bk-secret:1")]) expect(where.stdout).not.toContain("s3cr3t");
+      const tar = join(pair.dir, `secret-${name}.tar`);
+      await docker(host, "save", "-o", tar, "bk-secret:1");
+      expect(readFileSync(tar).includes("s3cr3t")).toBe(false);
+    }
+    expect(out.bunker!.fs.ok).toBeDefined();
+    expect(out.bunker!.fs["run/secrets/tok"]).toBeUndefined();
+    expect(out.bunker!.fs["etc/tok.txt"]).toBeUndefined();
+    if (out.dockerd) {
+      // BuildKit 0.8 (dockerd 20.10) left the secret's mount stub directories in the layer;
+      // BuildKit since 0.10 (Docker 23+) removes them, as Bunker does.
+      expect(out.bunker!.fs).toEqual(withoutStubs(out.dockerd.fs, ["run", "run/secrets"]));
+    }
+    // Without the secret: required fails the step, optional skips the mount.
+    const req = context("secret-req", { Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n" });
+    const missing = await docker(pair.bunker.host, "build", req);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("secret missing: not found");
+  }, 180_000);
+
+  test("RUN --mount=type=bind (context and stage), type=tmpfs, --network=none; --security=insecure refused", async () => {
+    const ctx = context("binds", {
+      Dockerfile:
+        "FROM busybox AS first\nRUN echo from-first > /made\nFROM busybox\nRUN --mount=type=bind,source=data.txt,target=/mnt/data.txt cat /mnt/data.txt > /copied\nRUN --mount=from=first,source=/made,target=/w cp /w /from-stage\nRUN --mount=type=bind,target=/src,rw sh -c 'echo scribble > /src/data.txt && cat /src/data.txt > /rw-saw'\nRUN --mount=type=bind,target=/src cat /src/data.txt > /after-rw\nRUN --mount=type=tmpfs,target=/scratch sh -c 'echo x > /scratch/f && grep -c \" /scratch tmpfs\" /proc/mounts > /tmpfs'\n",
+      "data.txt": "context data\n",
+    });
+    const out: Record<string, Awaited<ReturnType<typeof image>>> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const r = await docker(host, "build", "-t", "bk-binds:1", ctx);
+      if (r.code) console.log(name, r.stderr);
+      expect(r.code).toBe(0);
+      out[name] = await image(host, "bk-binds:1");
+      const cat = async (f: string) => (await docker(host, "run", "--rm", "bk-binds:1", "cat", f)).stdout;
+      expect(await cat("/copied")).toBe("context data\n");
+      expect(await cat("/from-stage")).toBe("from-first\n");
+      expect(await cat("/rw-saw")).toBe("scribble\n");
+      expect(await cat("/after-rw")).toBe("context data\n");
+      expect((await cat("/tmpfs")).trim()).toBe("1");
+    }
+    for (const gone of ["mnt/data.txt", "w", "src", "scratch"]) expect(out.bunker!.fs[gone]).toBeUndefined();
+    if (out.dockerd) expect(out.bunker!.fs).toEqual(withoutStubs(out.dockerd.fs, ["src", "scratch"]));
+    // RUN --network (dockerfile 1.1 syntax; dockerd 20.10's built-in frontend lacks it).
+    const net = context("network", { Dockerfile: "FROM busybox\nRUN --network=none sh -c 'grep -c : /proc/net/dev > /ifaces'\nRUN sh -c 'grep -c : /proc/net/dev > /ifaces-default'\n" });
+    expect((await docker(pair.bunker.host, "build", "-t", "bk-net:1", net)).code).toBe(0);
+    expect((await docker(pair.bunker.host, "run", "--rm", "--network", "none", "bk-net:1", "cat", "/ifaces", "/ifaces-default")).stdout).toBe("1\n2\n");
+    const insecure = context("insecure", { Dockerfile: "FROM busybox\nRUN --security=insecure true\n" });
+    const refused = await docker(pair.bunker.host, "build", insecure);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("security.insecure is not allowed");
+  }, 180_000);
 });

@@ -11,6 +11,7 @@ import { EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Sys } from "../sys/sys.ts";
 import type { BuildEvents } from "./build-types.ts";
+import type { CacheMounts } from "./cache-mounts.ts";
 
 /** What the build service uses. */
 export interface BuildDeps {
@@ -21,6 +22,8 @@ export interface BuildDeps {
   tmpRoot: string;
   /** The build cache's index file. */
   cacheFile: string;
+  /** RUN --mount=type=cache directories. */
+  cacheMounts?: CacheMounts;
 }
 
 /** A build request, parsed at the API's edge. */
@@ -36,6 +39,10 @@ export interface BuildRequest {
   pull: boolean;
   network?: string;
   quiet: boolean;
+  /** Secrets for RUN --mount=type=secret (the BuildKit session's). */
+  secret?: (id: string) => Promise<Uint8Array | undefined>;
+  /** Entitlements the client was granted (`security.insecure`, `network.host`). */
+  entitlements?: string[];
 }
 
 /** Remove what `.dockerignore` excludes (the Dockerfile and .dockerignore stay, as Docker keeps them). */
@@ -110,27 +117,24 @@ export class BuildService {
   async build(context: BuildContext, r: BuildRequest, send: (message: unknown) => void): Promise<void> {
     const [images, containers, { build, BuildError }] = await Promise.all([this.deps.images(), this.deps.containers(), import("./builder.ts")]);
     try {
-      const id = await build(
-        { sys: this.deps.sys(), images, containers, cacheFile: this.deps.cacheFile },
-        {
-          context: context.dir,
-          dockerfile: r.dockerfile,
-          dockerfileText: context.dockerfileText,
-          ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
-          ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
-          tags: r.tags,
-          buildArgs: r.buildArgs,
-          labels: r.labels,
-          ...(r.target ? { target: r.target } : {}),
-          noCache: r.noCache,
-          pull: r.pull,
-          ...(r.network ? { network: r.network } : {}),
-          out: (text) => {
-            if (!r.quiet) send({ stream: text });
-          },
-          pullImage: (name) => images.pull(name, { progress: (m) => (r.quiet ? undefined : send(m)) }).then(() => {}),
+      const id = await build(this.buildDeps(images, containers), {
+        context: context.dir,
+        dockerfile: r.dockerfile,
+        dockerfileText: context.dockerfileText,
+        ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
+        ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+        tags: r.tags,
+        buildArgs: r.buildArgs,
+        labels: r.labels,
+        ...(r.target ? { target: r.target } : {}),
+        noCache: r.noCache,
+        pull: r.pull,
+        ...(r.network ? { network: r.network } : {}),
+        out: (text) => {
+          if (!r.quiet) send({ stream: text });
         },
-      );
+        pullImage: (name) => images.pull(name, { progress: (m) => (r.quiet ? undefined : send(m)) }).then(() => {}),
+      });
       send({ aux: { ID: id } });
       if (r.quiet) send({ stream: `${id}\n` });
       else send({ stream: `Successfully built ${id.slice(7, 19)}\n` });
@@ -142,6 +146,10 @@ export class BuildService {
       const code = err instanceof BuildError ? err.exitCode : 1;
       send({ errorDetail: { code, message: messageOf(err) }, error: messageOf(err) });
     }
+  }
+
+  private buildDeps(images: ImageService, containers: ContainerService) {
+    return { sys: this.deps.sys(), images, containers, cacheFile: this.deps.cacheFile, scratchRoot: this.deps.tmpRoot, ...(this.deps.cacheMounts ? { cacheMounts: this.deps.cacheMounts } : {}) };
   }
 
   /** A private scratch directory under the daemon's tmp root, and its removal. */
@@ -157,27 +165,26 @@ export class BuildService {
    */
   async buildImage(dir: string, dockerfileText: string, r: BuildRequest, hooks: { events: BuildEvents; out: (text: string) => void }): Promise<{ id: string; config: unknown }> {
     const [images, containers, { build }] = await Promise.all([this.deps.images(), this.deps.containers(), import("./builder.ts")]);
-    const id = await build(
-      { sys: this.deps.sys(), images, containers, cacheFile: this.deps.cacheFile },
-      {
-        context: dir,
-        dockerfile: r.dockerfile,
-        dockerfileText,
-        ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
-        ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
-        tags: [],
-        buildArgs: r.buildArgs,
-        labels: r.labels,
-        ...(r.target ? { target: r.target } : {}),
-        noCache: r.noCache,
-        pull: r.pull,
-        ...(r.network ? { network: r.network } : {}),
-        out: hooks.out,
-        events: hooks.events,
-        buildkitLayers: true,
-        pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
-      },
-    );
+    const id = await build(this.buildDeps(images, containers), {
+      context: dir,
+      dockerfile: r.dockerfile,
+      dockerfileText,
+      ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
+      ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+      tags: [],
+      buildArgs: r.buildArgs,
+      labels: r.labels,
+      ...(r.target ? { target: r.target } : {}),
+      noCache: r.noCache,
+      pull: r.pull,
+      ...(r.network ? { network: r.network } : {}),
+      out: hooks.out,
+      events: hooks.events,
+      buildkitLayers: true,
+      ...(r.secret ? { secret: r.secret } : {}),
+      ...(r.entitlements ? { entitlements: r.entitlements } : {}),
+      pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
+    });
     return { id, config: images.image(id).config };
   }
 
@@ -187,8 +194,25 @@ export class BuildService {
     return names.map((n) => images.tag(id, n));
   }
 
+  /** The build cache as BuildKit lists it: intermediate images (`regular`) and cache mounts (`exec.cachemount`). */
+  async usage(): Promise<{ id: string; type: string; size: number; createdAt: number; lastUsedAt?: number; inUse: boolean; description: string }[]> {
+    const images = (await this.deps.images()).buildCacheUsage().map((r) => ({ id: r.ID, type: r.Type, size: r.Size, createdAt: Date.parse(r.CreatedAt) || 0, inUse: r.InUse, description: r.Description }));
+    const mounts = (this.deps.cacheMounts?.list() ?? []).map((r) => ({
+      id: r.instance.slice(0, 12),
+      type: "exec.cachemount",
+      size: r.size,
+      createdAt: r.createdAt,
+      lastUsedAt: r.lastUsedAt,
+      inUse: r.inUse,
+      description: `cached mount ${r.id}`,
+    }));
+    return [...images, ...mounts];
+  }
+
   /** `POST /build/prune`. */
-  async prune(): Promise<unknown> {
-    return (await this.deps.images()).pruneBuildCache();
+  async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
+    const images = await (await this.deps.images()).pruneBuildCache();
+    const mounts = this.deps.cacheMounts?.prune() ?? { removed: [], reclaimed: 0 };
+    return { CachesDeleted: [...images.CachesDeleted, ...mounts.removed.map((r) => r.instance.slice(0, 12))], SpaceReclaimed: images.SpaceReclaimed + mounts.reclaimed };
   }
 }

@@ -55,7 +55,7 @@ export function shellOf(s: Stage): string[] {
 }
 
 /** A container from the stage's image, for RUN and for writing files. */
-export async function container(run: BuildRun, s: Stage, cmd: string[] | null, env: string[]) {
+export async function container(run: BuildRun, s: Stage, cmd: string[] | null, env: string[], host: Record<string, unknown> = {}) {
   const { deps, opts } = run;
   const image = s.image ?? (await emptyImage(run));
   const body = {
@@ -67,7 +67,7 @@ export async function container(run: BuildRun, s: Stage, cmd: string[] | null, e
     WorkingDir: s.config.WorkingDir ?? "",
     AttachStdout: true,
     AttachStderr: true,
-    HostConfig: { NetworkMode: opts.network || "default", ...(opts.extraHosts?.length ? { ExtraHosts: opts.extraHosts } : {}) },
+    HostConfig: { NetworkMode: opts.network || "default", ...(opts.extraHosts?.length ? { ExtraHosts: opts.extraHosts } : {}), ...host },
   };
   const { Id } = await deps.containers.create(body, undefined, undefined, undefined, { transient: true });
   return Id;
@@ -76,4 +76,12 @@ export async function container(run: BuildRun, s: Stage, cmd: string[] | null, e
 /** The empty image a FROM scratch stage starts from (made once per build). */
 export async function emptyImage(run: BuildRun): Promise<ImageRecord> {
   return (run.empty ??= run.deps.images.image(await run.deps.images.derive(undefined, {}, { created_by: "", empty_layer: true })));
+}
+
+/** `--from`: an earlier stage (by name or index), else an image (pulled when missing). */
+export async function fromImage(run: BuildRun, from: string): Promise<ImageRecord> {
+  const byName = run.built.find((b, n) => b.name === from || String(n) === from);
+  if (byName) return byName.image ?? (await emptyImage(run));
+  if (!exists(run.deps.images, from)) await run.opts.pullImage(from);
+  return run.deps.images.image(from);
 }

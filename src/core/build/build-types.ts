@@ -50,6 +50,10 @@ export interface BuildOptions {
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
   pullImage: (name: string) => Promise<void>;
+  /** A secret by ID for RUN `--mount=type=secret` (the BuildKit session's); undefined when it has none. */
+  secret?: (id: string) => Promise<Uint8Array | undefined>;
+  /** Entitlements the client asked for and the daemon grants (`security.insecure`, `network.host`). */
+  entitlements?: string[];
   /** Layers as BuildKit's Dockerfile frontend makes them: a RUN layer keeps the /dev, /proc and /sys mount points. */
   buildkitLayers?: boolean;
   /** Step-level progress for BuildKit's status stream (the gRPC path); `out` still gets the text. */
@@ -90,6 +94,10 @@ export interface BuildDeps {
   containers: ContainerService;
   /** The cache index file. */
   cacheFile: string;
+  /** RUN `--mount=type=cache` directories (absent: such mounts are refused). */
+  cacheMounts?: import("./cache-mounts.ts").CacheMounts;
+  /** Where scratch copies (read-write binds) go; the system temp directory when absent. */
+  scratchRoot?: string;
 }
 
 export type Config = Record<string, unknown> & {

@@ -18,16 +18,8 @@ import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, RESOLVE
 import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord } from "./shell-lex.ts";
 
-import { type BuildDeps, BuildError, type BuildRun, exists, type Stage } from "./build-types.ts";
-import { container, emptyImage, stepImage } from "./build-steps.ts";
-
-/** `--from`: an earlier stage (by name or index), else an image (pulled when missing). */
-async function fromImage(run: BuildRun, from: string): Promise<ImageRecord> {
-  const byName = run.built.find((b, n) => b.name === from || String(n) === from);
-  if (byName) return byName.image ?? (await emptyImage(run));
-  if (!exists(run.deps.images, from)) await run.opts.pullImage(from);
-  return run.deps.images.image(from);
-}
+import { type BuildDeps, BuildError, type BuildRun, type Stage } from "./build-types.ts";
+import { container, fromImage, stepImage } from "./build-steps.ts";
 
 /** COPY/ADD: sources from the context, another stage or an image, written inside the target root. */
 export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Record<string, string>) {

@@ -25,8 +25,10 @@ export interface Instruction {
   name: InstructionName;
   /** The instruction as written, continuations joined (what `Step N/M :` shows). */
   original: string;
-  /** Flags before the arguments (`--from=build` → from: "build"). */
+  /** Flags before the arguments (`--from=build` → from: "build"; a repeated flag keeps its last value). */
   flags: Record<string, string>;
+  /** The flags in order, repeated ones each time (`RUN --mount=… --mount=…`). */
+  flagList: [string, string][];
   /** The arguments' text after the flags. */
   args: string;
   /** The exec form's array, when the arguments are a JSON array of strings. */
@@ -101,12 +103,14 @@ export function parseDockerfile(text: string): Dockerfile {
     let rest = (m[2] ?? "").trim();
     // Flags: `--name=value` words at the start.
     const flags: Record<string, string> = {};
+    const flagList: [string, string][] = [];
     if (name !== "run" || /^--/.test(rest)) {
       for (;;) {
         const f = /^--([a-zA-Z][a-zA-Z0-9-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest);
         if (!f || (name === "healthcheck" && !/^--(interval|timeout|start-period|start-interval|retries)=/.test(rest))) break;
         if (name === "env" || name === "label" || name === "arg" || name === "cmd" || name === "entrypoint") break;
         flags[f[1]!] = f[2] ?? "true";
+        flagList.push([f[1]!, f[2] ?? "true"]);
         rest = rest.slice(f[0].length);
       }
     }
@@ -135,7 +139,7 @@ export function parseDockerfile(text: string): Dockerfile {
       }
     }
     const original = logical.trim();
-    instructions.push({ name: name as InstructionName, original, flags, args: rest, ...(json ? { json } : {}), heredocs, line: start });
+    instructions.push({ name: name as InstructionName, original, flags, flagList, args: rest, ...(json ? { json } : {}), heredocs, line: start });
   }
   if (!instructions.length) throw invalidArgument("the Dockerfile (Dockerfile) cannot be empty");
   return { escape, ...(syntax ? { syntax } : {}), instructions };

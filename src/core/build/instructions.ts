@@ -12,7 +12,9 @@ import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord, parseKeyValues } from "./shell-lex.ts";
 
 import { BuildError, type BuildRun, short, type Stage } from "./build-types.ts";
-import { argsText, configStep, container, envOf, shellOf, stepImage } from "./build-steps.ts";
+import { argsText, configStep, container, envOf, fromImage, shellOf, stepImage } from "./build-steps.ts";
+import { parseRunFlags } from "./run-flags.ts";
+import { withRunMounts } from "./run-mounts.ts";
 import { copy } from "./copy.ts";
 import { parseDuration } from "./builder.ts";
 
@@ -123,9 +125,12 @@ export async function dispatch(run: BuildRun, s: Stage, ins: Instruction, fromOn
   }
 }
 
-/** RUN: the command in a build container from the stage's image, its layer committed. */
+/** RUN: the command in a build container from the stage's image (with its `--mount`s, `--network`, `--security`), its layer committed. */
 async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promise<void> {
   const { deps, opts } = run;
+  const flags = parseRunFlags(ins.flagList ?? []);
+  if (flags.security === "insecure" && !opts.entitlements?.includes("security.insecure")) throw new BuildError("granting entitlement security.insecure is not allowed by build daemon configuration");
+  if (flags.network === "host" && opts.entitlements && !opts.entitlements.includes("network.host")) throw new BuildError("granting entitlement network.host is not allowed by build daemon configuration");
   const shell = shellOf(s);
   let cmd: string[];
   if (ins.json) cmd = ins.json;
@@ -138,28 +143,57 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
   const args = argsText(s);
   const createdBy = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}`.trim();
   const history = `${args.length ? `|${args.length} ${args.join(" ")} ` : ""}${cmd.join(" ")}`;
-  await stepImage(run, s, `RUN ${createdBy}`, async () => {
-    const runEnv = [...(s.config.Env ?? []), ...[...s.args].filter(([k]) => !(s.config.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`)];
-    const id = await container(run, s, cmd, runEnv);
-    opts.out(` ---> Running in ${short(id)}\n`);
-    try {
-      const done = deps.containers.wait(id, "next-exit");
-      // stderr in red, as the classic builder marks it (docker-py's tests look for the escapes).
-      const att = deps.containers.attach(
-        id,
-        { stdin: false },
-        { data: (rec) => (opts.events ? opts.events.output(rec.stream === 2 ? 2 : 1, rec.data) : opts.out(rec.stream === 2 ? `\x1b[91m${new TextDecoder().decode(rec.data)}\x1b[0m` : new TextDecoder().decode(rec.data))), end: () => {} },
-      );
-      await deps.containers.start(id);
-      const code = await done;
-      att.detach();
-      if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code, cmd.join(" "));
-      return await deps.containers.commit(id, { config: s.config, exactConfig: true, pause: false, createdBy: history, ...(opts.buildkitLayers ? { keepMountDirs: true } : {}), ...(s.author ? { author: s.author } : {}) });
-    } finally {
-      await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
-      opts.out(`Removing intermediate container ${short(id)}\n`);
-    }
-  });
+  const key = ins.flagList?.length ? `RUN ${JSON.stringify(ins.flagList)} ${createdBy}` : `RUN ${createdBy}`;
+  const host = { ...(flags.network ? { NetworkMode: flags.network === "default" ? opts.network || "default" : flags.network } : {}), ...(flags.security === "insecure" ? { Privileged: true } : {}) };
+  await stepImage(run, s, key, () =>
+    withRunMounts(
+      run,
+      s,
+      flags,
+      (from, fn) => withImageRoot(run, from, fn),
+      async (mounts) => {
+        const runEnv = [...(s.config.Env ?? []), ...[...s.args].filter(([k]) => !(s.config.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`)];
+        const id = await container(run, s, cmd, runEnv, { ...host, ...(mounts.mounts.length ? { Mounts: mounts.mounts } : {}) });
+        opts.out(` ---> Running in ${short(id)}\n`);
+        try {
+          const done = deps.containers.wait(id, "next-exit");
+          // stderr in red, as the classic builder marks it (docker-py's tests look for the escapes).
+          const att = deps.containers.attach(
+            id,
+            { stdin: false },
+            { data: (rec) => (opts.events ? opts.events.output(rec.stream === 2 ? 2 : 1, rec.data) : opts.out(rec.stream === 2 ? `\x1b[91m${new TextDecoder().decode(rec.data)}\x1b[0m` : new TextDecoder().decode(rec.data))), end: () => {} },
+          );
+          await deps.containers.start(id);
+          const code = await done;
+          att.detach();
+          if (code !== 0) throw new BuildError(`The command '${ins.json ? JSON.stringify(cmd) : cmd.join(" ")}' returned a non-zero code: ${code}`, code, cmd.join(" "));
+          return await deps.containers.commit(id, {
+            config: s.config,
+            exactConfig: true,
+            pause: false,
+            createdBy: history,
+            ...(opts.buildkitLayers ? { keepMountDirs: true } : {}),
+            ...(mounts.drop.length ? { dropPaths: mounts.drop } : {}),
+            ...(s.author ? { author: s.author } : {}),
+          });
+        } finally {
+          await deps.containers.remove(id, { force: true }).catch(ignore("build container removal failed"));
+          opts.out(`Removing intermediate container ${short(id)}\n`);
+        }
+      },
+    ),
+  );
+}
+
+/** `fn` with the root of a stage or an image (`--mount=from=…`) mounted, through a transient container. */
+async function withImageRoot<T>(run: BuildRun, from: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const image = await fromImage(run, from.toLowerCase());
+  const { Id } = await run.deps.containers.create({ Image: image.id, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true });
+  try {
+    return await run.deps.containers.withRoot(Id, "/", fn);
+  } finally {
+    await run.deps.containers.remove(Id, { force: true }).catch(ignore("mount source container removal failed"));
+  }
 }
 
 /** WORKDIR: the directory made in a layer when the image lacks it, as the classic builder does. */

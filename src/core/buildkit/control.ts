@@ -5,6 +5,7 @@
  */
 import { hostname } from "node:os";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { VERSION } from "../version.ts";
 import type { ServiceImpl } from "../grpc/server.ts";
 import { Code, GrpcError } from "../grpc/status.ts";
@@ -40,6 +41,21 @@ export function worker(deps: ControlDeps): MessageInitShape<typeof WorkerRecordS
   };
 }
 
+/** A build-cache entry as BuildKit's UsageRecord. */
+function usageRecord(r: { id: string; type: string; size: number; createdAt: number; lastUsedAt?: number; inUse: boolean; description: string }) {
+  return {
+    ID: r.id,
+    Mutable: r.type === "exec.cachemount",
+    InUse: r.inUse,
+    Size: BigInt(r.size),
+    CreatedAt: timestampFromMs(r.createdAt),
+    ...(r.lastUsedAt ? { LastUsedAt: timestampFromMs(r.lastUsedAt) } : {}),
+    UsageCount: 1n,
+    Description: r.description,
+    RecordType: r.type,
+  };
+}
+
 /** The image a gateway result names. */
 function imageOf(job: Job, result: Result | undefined): BuiltImage | undefined {
   const r = result?.result;
@@ -55,6 +71,19 @@ function imageOf(job: Job, result: Result | undefined): BuiltImage | undefined {
 /** The Control service's implementation. */
 export function controlService(deps: ControlDeps): ServiceImpl<(typeof Control)["method"]> {
   return {
+    async diskUsage() {
+      const records = await (await deps.builds()).usage();
+      return { record: records.map(usageRecord) };
+    },
+    async prune(_req, send) {
+      const builds = await deps.builds();
+      const before = new Map((await builds.usage()).map((r) => [r.id, r]));
+      const pruned = await builds.prune();
+      for (const id of pruned.CachesDeleted) {
+        const r = before.get(id.replace(/^sha256:/, "").slice(0, 12)) ?? before.get(id);
+        await send(usageRecord(r ?? { id, type: "regular", size: 0, createdAt: 0, inUse: false, description: "" }));
+      }
+    },
     async listWorkers() {
       return { record: [worker(deps)] };
     },
@@ -69,6 +98,7 @@ export function controlService(deps: ControlDeps): ServiceImpl<(typeof Control)[
       const job = deps.jobs.open(req.Ref);
       job.sessionId = req.Session;
       job.frontendAttrs = req.FrontendAttrs;
+      job.entitlements = req.Entitlements;
       try {
         let image: BuiltImage | undefined;
         if (req.Frontend) {

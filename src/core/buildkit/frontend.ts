@@ -11,6 +11,7 @@ import { BuildError } from "../build/build-types.ts";
 import { Code, GrpcError } from "../grpc/status.ts";
 import type { Metadata } from "../grpc/client.ts";
 import { FileSync } from "./gen/buildkit/session_pb.ts";
+import { Secrets } from "./gen/buildkit/secrets_pb.ts";
 import { receiveDir } from "./fs-receive.ts";
 import { excludePatterns, parseFrontendOpts } from "./frontend-opts.ts";
 import type { BuiltImage, Job } from "./jobs.ts";
@@ -43,6 +44,17 @@ export async function syncLocal(session: Session, name: string, dest: string, fi
   if (filter.exclude?.length) opts["exclude-patterns"] = filter.exclude;
   if (filter.followPaths) opts.followpaths = filter.followPaths;
   return receiveDir(session.client.open(FileSync.method.diffCopy, syncMetadata(opts)), dest);
+}
+
+/** A secret from the session's Secrets service; undefined when the client has none by that ID. */
+async function sessionSecret(session: Session, id: string): Promise<Uint8Array | undefined> {
+  if (!session.supports("/moby.buildkit.secrets.v1.Secrets/GetSecret")) return undefined;
+  try {
+    return (await session.client.unary(Secrets.method.getSecret, { ID: id })).data;
+  } catch (err) {
+    if (err instanceof GrpcError && err.code === Code.NOT_FOUND) return undefined;
+    throw err;
+  }
 }
 
 /** The wording BuildKit gives a failed step. */
@@ -85,7 +97,8 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
       v.status(`transferring context: ${got.bytes}B`);
     });
     try {
-      const built = await builds.buildImage(ctxDir, dockerfileText, req.build, { events: progress.builderEvents(), out: () => {} });
+      const build = { ...req.build, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements };
+      const built = await builds.buildImage(ctxDir, dockerfileText, build, { events: progress.builderEvents(), out: () => {} });
       progress.endSteps();
       return built;
     } catch (err) {

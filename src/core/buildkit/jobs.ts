@@ -24,6 +24,8 @@ export class Job {
   /** The session the build's files, secrets and credentials come from. */
   sessionId = "";
   frontendAttrs: Record<string, string> = {};
+  /** What the client asked to be allowed (`security.insecure`, `network.host`). */
+  entitlements: string[] = [];
   /** Images the frontend made in this job, by the ref IDs handed to the client. */
   readonly refs = new Map<string, BuiltImage>();
   private returned: ((r: { result?: Result; error?: string }) => void) | undefined;

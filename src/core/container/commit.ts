@@ -19,6 +19,8 @@ export interface CommitOptions {
   exactConfig?: boolean;
   /** Keep the /dev, /proc and /sys mount-point directories the runtime made (BuildKit's RUN layers hold them). */
   keepMountDirs?: boolean;
+  /** Paths (no leading slash) left out of the layer, with their parent directories: a build step's mount targets. */
+  dropPaths?: string[];
 }
 
 /**
@@ -30,12 +32,27 @@ const MOUNT_POINTS = new Set(["dev/", "proc/", "sys/", "etc/hostname", "etc/host
 
 const MOUNT_DIRS = new Set(["dev/", "proc/", "sys/"]);
 
-async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>, keepDirs = false): AsyncGenerator<Uint8Array> {
+async function* withoutMountPoints(diff: AsyncIterable<Uint8Array>, keepDirs = false, dropPaths: string[] = []): AsyncGenerator<Uint8Array> {
   const { readTar, writeTar } = await import("../layer/tar-stream.ts");
+  // A mount target the runtime created, and the directories made to hold it (a parent that
+  // was only touched loses nothing but its times by being left out).
+  const targets = new Set(dropPaths.map((p) => p.replace(/\/+$/, "")));
+  const parents = new Set(
+    [...targets].flatMap((p) =>
+      p
+        .split("/")
+        .slice(0, -1)
+        .map((_, i, a) => a.slice(0, i + 1).join("/")),
+    ),
+  );
+  const dropped = (name: string, type: string, size: number) => {
+    const n = name.replace(/\/+$/, "");
+    return (targets.has(n) && (type === "directory" || size === 0)) || (parents.has(n) && type === "directory");
+  };
   async function* kept() {
     for await (const e of readTar(diff)) {
       const name = e.header.name.replace(/^\.\//, "");
-      if (MOUNT_POINTS.has(name) && !(keepDirs && MOUNT_DIRS.has(name)) && (e.header.type === "directory" || e.header.size === 0)) {
+      if ((MOUNT_POINTS.has(name) && !(keepDirs && MOUNT_DIRS.has(name)) && (e.header.type === "directory" || e.header.size === 0)) || dropped(name, e.header.type, e.header.size)) {
         for await (const _ of e.body) void _;
         continue;
       }
@@ -67,7 +84,7 @@ export async function commitContainer(ctx: ContainerContext, ref: string, opts: 
     let config: Record<string, unknown> = opts.exactConfig ? { ...(opts.config ?? {}) } : { ...c.Config, ...(opts.config ?? {}) };
     delete config.Hostname;
     if (opts.changes?.length) config = applyChanges(config, opts.changes);
-    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer), opts.keepMountDirs), {
+    const id = await images.commit(base, withoutMountPoints(images.layers.diff(c.RwLayer), opts.keepMountDirs, opts.dropPaths), {
       config,
       containerId: c.Id,
       containerConfig: { ...c.Config },

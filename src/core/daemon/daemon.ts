@@ -21,6 +21,7 @@ import { buildkitRoutes } from "../api/routes/buildkit.ts";
 import { makeBuildkitService } from "./buildkit-factory.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
+import type { CacheMounts } from "../build/cache-mounts.ts";
 import { volumeRoutes } from "../api/routes/volumes.ts";
 import { pluginRoutes } from "../api/routes/plugins.ts";
 import { swarmRoutes } from "../api/routes/swarm.ts";
@@ -145,7 +146,14 @@ export class Daemon {
         router.add(...networkRoutes(containers));
         const builds = async () => {
           const { BuildService } = await import("../build/build-service.ts");
-          return new BuildService({ images: () => this.imageService(storage), containers, sys: () => this.deps.sys, tmpRoot: join(config.dataRoot, "tmp"), cacheFile: join(config.dataRoot, "build", "cache.json") });
+          return new BuildService({
+            images: () => this.imageService(storage),
+            containers,
+            sys: () => this.deps.sys,
+            tmpRoot: join(config.dataRoot, "tmp"),
+            cacheFile: join(config.dataRoot, "build", "cache.json"),
+            cacheMounts: await this.cacheMounts(),
+          });
         };
         const sharedBuilds = once(builds);
         router.add(...buildRoutes(sharedBuilds));
@@ -235,7 +243,7 @@ export class Daemon {
   }
 
   /** The containers' and volumes' parts of `GET /system/df`. */
-  private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined): Promise<{ Containers: unknown[]; Volumes: unknown[] }> {
+  private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined): Promise<{ Containers: unknown[]; Volumes: unknown[]; BuildCache: unknown[] }> {
     const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/views/container.ts"), import("../api/routes/volumes.ts")]);
     const containers = runtime ? await this.containerService(storage, runtime) : undefined;
     const volumes = await this.volumeService();
@@ -244,7 +252,29 @@ export class Daemon {
       Containers: containers ? await Promise.all(containers.store.all().map(sized)) : [],
       // A local volume's size is what its files hold (-1 for plugin volumes, as dockerd shows).
       Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: v.Driver === "local" ? treeSize(v.Mountpoint) : -1, RefCount: volumes.inUse(v.Name).length } })),
+      // RUN --mount=type=cache directories, as BuildKit lists them (type exec.cachemount).
+      BuildCache: (await this.cacheMounts())
+        .list()
+        .map((r) => ({
+          ID: r.instance.slice(0, 12),
+          Type: "exec.cachemount",
+          Size: r.size,
+          CreatedAt: new Date(r.createdAt).toISOString(),
+          LastUsedAt: new Date(r.lastUsedAt).toISOString(),
+          InUse: r.inUse,
+          Shared: false,
+          Description: `cached mount ${r.id}`,
+          UsageCount: 1,
+        })),
     };
+  }
+
+  private cacheMountsLoading: Promise<CacheMounts> | undefined;
+
+  /** The builder's cache-mount directories (one set per daemon, shared by every build). */
+  cacheMounts(): Promise<CacheMounts> {
+    this.cacheMountsLoading ??= import("../build/cache-mounts.ts").then(({ CacheMounts }) => new CacheMounts(join(this.config.dataRoot, "build", "cache-mounts")));
+    return this.cacheMountsLoading;
   }
 
   private volumesLoading: Promise<VolumeService> | undefined;

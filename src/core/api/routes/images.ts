@@ -167,7 +167,7 @@ function localRoutes(images: () => Promise<ImageService>, diskUsage: () => Promi
         // How many containers use each image: `system df` counts those images as active.
         const byImage = new Map<string, number>();
         for (const c of usage.Containers as { ImageID?: string }[]) if (c.ImageID) byImage.set(c.ImageID, (byImage.get(c.ImageID) ?? 0) + 1);
-        res.json(200, { ...svc.diskUsage(byImage), ...usage, BuildCache: svc.buildCacheUsage() });
+        res.json(200, { ...svc.diskUsage(byImage), ...usage, BuildCache: [...svc.buildCacheUsage(), ...((usage as { BuildCache?: unknown[] }).BuildCache ?? [])] });
       },
     },
     { method: "GET", path: "/images/get", handler: ({ req, res }) => save(req.query.getAll("names"), res) },
