@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { usePair } from "../helpers/dockerd.ts";
 import { BUILDX, DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { run } from "../helpers/daemon.ts";
+import { parseResponse, rawConnect, rawRequest } from "../helpers/raw-http.ts";
 import { flatten } from "../helpers/image-fs.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
@@ -255,4 +256,57 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("security.insecure is not allowed");
   }, 180_000);
+
+  test("bad input on /grpc and /session: a clear 400, garbage after the upgrade closes only that connection", async () => {
+    const sock = pair.bunker.socket;
+    const noUpgrade = parseResponse(await rawRequest(sock, "POST /v1.47/grpc HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
+    expect(noUpgrade.status).toBe(400);
+    expect(JSON.parse(noUpgrade.body).message).toBe("no upgrade proto in request");
+    /** One request on a kept-alive connection (Connection: Upgrade is not close): the answer once its JSON body is in. */
+    const answer = async (request: string) => {
+      const c = await rawConnect(sock);
+      c.write(request);
+      const text = await c.waitFor((t) => t.endsWith("}\n") || t.endsWith("}"));
+      c.close();
+      return text;
+    };
+    const wrong = parseResponse(await answer("POST /grpc HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"));
+    expect(wrong.status).toBe(400);
+    expect(JSON.parse(wrong.body).message).toBe("protocol tcp not supported");
+    const noSession = parseResponse(await answer("POST /session HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"));
+    expect(noSession.status).toBe(400);
+    for (const path of ["/grpc", "/session"]) {
+      const c = await rawConnect(sock);
+      c.write(`POST ${path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nX-Docker-Expose-Session-Uuid: garbage-${path.slice(1)}\r\nContent-Length: 0\r\n\r\n`);
+      await c.waitFor((t) => t.includes("\r\n\r\n"));
+      expect(c.text()).toStartWith("HTTP/1.1 101 ");
+      c.write("this is not HTTP/2 at all\r\n\r\n".repeat(20));
+      await Promise.race([c.closed, Bun.sleep(5000).then(() => Promise.reject(new Error(`${path}: the connection stayed open after garbage`)))]);
+    }
+    expect(parseResponse(await rawRequest(sock, "GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")).body).toBe("OK");
+    // And a real build still works.
+    const ctx = context("after-garbage", { Dockerfile: "FROM busybox\nRUN true\n" });
+    expect((await docker(pair.bunker.host, "build", "-t", "bk-after:1", ctx)).code).toBe(0);
+  }, 60_000);
+
+  test("a client that goes away mid-build: nothing is tagged, the daemon keeps serving", async () => {
+    const host = pair.bunker.host;
+    const ctx = context("vanish", { Dockerfile: "FROM busybox\nRUN echo started && sleep 3 && echo done > /done\n" });
+    const p = Bun.spawn([DOCKER!, "build", "-t", "bk-vanish:1", ctx], { env: { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: cfg, BUILDKIT_PROGRESS: "plain" }, stdout: "pipe", stderr: "pipe" });
+    const reader = p.stderr.getReader();
+    let seen = "";
+    while (!seen.includes("started")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    expect(seen).toContain("started");
+    process.kill(p.pid, "SIGKILL");
+    await p.exited;
+    await Bun.sleep(4500);
+    expect((await docker(host, "image", "inspect", "bk-vanish:1")).code).not.toBe(0);
+    expect((await docker(host, "version")).code).toBe(0);
+    const ok = context("after-vanish", { Dockerfile: "FROM busybox\nRUN echo fine > /fine\n" });
+    expect((await docker(host, "build", "-t", "bk-after-vanish:1", ok)).code).toBe(0);
+  }, 60_000);
 });

@@ -142,6 +142,31 @@ describe("our gRPC server, called by @grpc/grpc-js", () => {
   });
 });
 
+describe("bad input to our server", () => {
+  test("a message over the limit is refused with RESOURCE_EXHAUSTED, and the server keeps serving", async () => {
+    const err = await new Promise<grpc.ServiceError>((ok) => {
+      const call = client().copy();
+      call.on("error", ok);
+      call.on("data", () => {});
+      call.write({ data: new Uint8Array(17 * 1024 * 1024) });
+      call.end();
+    });
+    expect(err.code).toBe(Code.RESOURCE_EXHAUSTED);
+    expect(err.details).toContain("larger than max");
+    const res = await new Promise<{ status: number }>((ok, bad) => client().check({ service: "" }, (e: Error | null, r: { status: number }) => (e ? bad(e) : ok(r))));
+    expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+  test("a cut-off message is an error, not a hang", async () => {
+    const { MessageReader } = await import("../../src/core/grpc/framing.ts");
+    const r = new MessageReader(64);
+    expect(r.push(new Uint8Array([0, 0, 0, 0, 3, 1]))).toEqual([]);
+    expect(r.partial).toBe(true);
+    expect(() => r.push(new Uint8Array([0, 0, 0, 1, 0]))).not.toThrow();
+    expect(() => new MessageReader(64).push(new Uint8Array([0, 0, 0, 1, 0]))).toThrow("larger than max");
+    expect(() => new MessageReader(64).push(new Uint8Array([1, 0, 0, 0, 0]))).toThrow("compressed");
+  });
+});
+
 describe("our gRPC client, calling a @grpc/grpc-js server", () => {
   const peerSock = join(dir, "peer.sock");
   let peer: grpc.Server;

@@ -5,7 +5,7 @@
  * and a FIN from us is answered by a FIN. Everything lands under `dest` and nowhere else: paths
  * are checked, and a child is only written below a directory this transfer made.
  */
-import { closeSync, linkSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, chmodSync } from "node:fs";
+import { chmodSync, closeSync, constants, linkSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Packet, Packet_PacketType as T, type PacketSchema, type Stat } from "./gen/buildkit/fsutil_pb.ts";
@@ -71,7 +71,8 @@ export async function receiveDir(call: PacketCall, dest: string): Promise<Receiv
         const f = wanted.get(p.ID);
         if (!f) throw new TransferError(`invalid file request ${p.ID}`);
         const full = join(dest, f.path);
-        f.fd ??= openSync(full, "wx", goToUnixPerm(f.stat.mode));
+        // Made empty at its STAT (so hard links to it can be made before its bytes come).
+        f.fd ??= openSync(full, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_CLOEXEC);
         if (p.data.length) {
           writeSync(f.fd, p.data);
           out.bytes += p.data.length;
@@ -116,8 +117,9 @@ function place(dest: string, path: string, stat: Stat, dirs: Map<string, Stat>):
         linkSync(join(dest, checkedPath(stat.linkname)), full);
         return false;
       }
-      if (stat.size > 0n) return true;
       closeSync(openSync(full, "wx", goToUnixPerm(stat.mode)));
+      chmodSync(full, goToUnixPerm(stat.mode));
+      if (stat.size > 0n) return true;
       setTimes(full, stat);
       return false;
     default:

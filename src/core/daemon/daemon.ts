@@ -3,7 +3,7 @@
  * Every step that succeeded is undone when a later one fails, so a failed start leaves nothing
  * behind (no socket, no pidfile, no lock).
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, lstatSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../atomic-file.ts";
 import { createApiHandler } from "../api/api-handler.ts";
@@ -14,11 +14,11 @@ import { Router } from "../api/router.ts";
 import { containerRoutes } from "../api/routes/containers.ts";
 import { imageRoutes } from "../api/routes/images.ts";
 import type { ContainerService } from "../container/container-service.ts";
-import type { ContainerRecord } from "../container/container-store.ts";
 import type { ContainerRuntime } from "../runtime/types.ts";
 import { buildRoutes } from "../api/routes/build.ts";
 import { buildkitRoutes } from "../api/routes/buildkit.ts";
 import { makeBuildkitService } from "./buildkit-factory.ts";
+import { diskUsageParts } from "./disk-usage.ts";
 import { networkRoutes } from "../api/routes/networks.ts";
 import type { VolumeService } from "../volume/volume-service.ts";
 import type { CacheMounts } from "../build/cache-mounts.ts";
@@ -242,31 +242,10 @@ export class Daemon {
     return this.imagesLoading;
   }
 
-  /** The containers' and volumes' parts of `GET /system/df`. */
-  private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined): Promise<{ Containers: unknown[]; Volumes: unknown[]; BuildCache: unknown[] }> {
-    const [{ summaryOf }, { volumeView }] = await Promise.all([import("../api/views/container.ts"), import("../api/routes/volumes.ts")]);
+  /** The containers', volumes' and cache mounts' parts of `GET /system/df`. */
+  private async diskUsage(storage: StorageDriver, runtime: ContainerRuntime | undefined) {
     const containers = runtime ? await this.containerService(storage, runtime) : undefined;
-    const volumes = await this.volumeService();
-    const sized = async (c: ContainerRecord) => ({ ...summaryOf(c), ...(await containers!.sizes(c.Id).catch(() => ({ SizeRw: 0, SizeRootFs: 0 }))) });
-    return {
-      Containers: containers ? await Promise.all(containers.store.all().map(sized)) : [],
-      // A local volume's size is what its files hold (-1 for plugin volumes, as dockerd shows).
-      Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: v.Driver === "local" ? treeSize(v.Mountpoint) : -1, RefCount: volumes.inUse(v.Name).length } })),
-      // RUN --mount=type=cache directories, as BuildKit lists them (type exec.cachemount).
-      BuildCache: (await this.cacheMounts())
-        .list()
-        .map((r) => ({
-          ID: r.instance.slice(0, 12),
-          Type: "exec.cachemount",
-          Size: r.size,
-          CreatedAt: new Date(r.createdAt).toISOString(),
-          LastUsedAt: new Date(r.lastUsedAt).toISOString(),
-          InUse: r.inUse,
-          Shared: false,
-          Description: `cached mount ${r.id}`,
-          UsageCount: 1,
-        })),
-    };
+    return diskUsageParts(containers, await this.volumeService(), await this.cacheMounts());
   }
 
   private cacheMountsLoading: Promise<CacheMounts> | undefined;
@@ -486,32 +465,6 @@ function tlsFiles(config: DaemonConfig): { ca?: string; cert: string; key: strin
     ...(config.tlsCaCert ? { ca: read("tlscacert", config.tlsCaCert) } : {}),
     verifyClient: config.tlsVerify,
   };
-}
-
-/** Bytes of the regular files under `dir` (each inode once), without following links. */
-function treeSize(dir: string): number {
-  const seen = new Set<number>();
-  let total = 0;
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = `${d}/${n}`;
-      const st = lstatSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile() && !seen.has(st.ino)) {
-        seen.add(st.ino);
-        total += st.size;
-      }
-    }
-  };
-  walk(dir);
-  return total;
 }
 
 /** `make` called once; later calls share its promise. */
