@@ -14,6 +14,8 @@ import { BUILDX, DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
 import { run } from "../helpers/daemon.ts";
 import { parseResponse, rawConnect, rawRequest } from "../helpers/raw-http.ts";
 import { flatten } from "../helpers/image-fs.ts";
+import { treeListing } from "../helpers/tree.ts";
+import { readTar } from "../../src/core/layer/tar-stream.ts";
 import { BUSYBOX } from "../helpers/images.ts";
 
 /**
@@ -309,4 +311,26 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     const ok = context("after-vanish", { Dockerfile: "FROM busybox\nRUN echo fine > /fine\n" });
     expect((await docker(host, "build", "-t", "bk-after-vanish:1", ok)).code).toBe(0);
   }, 60_000);
+
+  test("--output type=local and type=tar give the image's filesystem, as dockerd's BuildKit does", async () => {
+    const ctx = context("output", { Dockerfile: "FROM busybox AS build\nRUN mkdir -p /out/sub && echo one > /out/a.txt && echo two > /out/sub/b.txt && ln -s a.txt /out/link && chmod 750 /out/sub\nFROM scratch\nCOPY --from=build /out/ /\n" });
+    const listings: Record<string, { local: string[]; tar: string[] }> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const dest = join(pair.dir, `out-local-${name}`);
+      const tarFile = join(pair.dir, `out-${name}.tar`);
+      const a = await docker(host, "buildx", "build", "--output", `type=local,dest=${dest}`, ctx);
+      expect(a.code).toBe(0);
+      const b = await docker(host, "buildx", "build", "--output", `type=tar,dest=${tarFile}`, ctx);
+      expect(b.code).toBe(0);
+      const tar: string[] = [];
+      for await (const e of readTar([readFileSync(tarFile)])) {
+        for await (const _ of e.body) void _;
+        tar.push(`${e.header.name.replace(/^\.\//, "").replace(/\/$/, "")} ${e.header.type} ${(e.header.mode & 0o7777).toString(8)} ${e.header.type === "symlink" ? e.header.linkname : e.header.size}`);
+      }
+      listings[name] = { local: treeListing(dest), tar: tar.sort() };
+    }
+    expect(listings.bunker!.local.join("\n")).toContain("sub/b.txt");
+    expect(listings.bunker!.tar).toContain("link symlink 777 a.txt");
+    if (listings.dockerd) expect(listings.bunker).toEqual(listings.dockerd);
+  }, 120_000);
 });

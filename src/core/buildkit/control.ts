@@ -116,7 +116,8 @@ export function controlService(deps: ControlDeps): ServiceImpl<(typeof Control)[
         const response: Record<string, string> = {};
         if (exporters.length && !image) throw new GrpcError(Code.INVALID_ARGUMENT, "the build returned no image to export");
         const progress = new Progress(job);
-        for (const e of exporters) Object.assign(response, await exportImage(await deps.builds(), e, image!, progress));
+        if (ctx.signal.aborted) throw new GrpcError(Code.CANCELLED, "context canceled");
+        for (const [index, e] of exporters.entries()) Object.assign(response, await exportImage(await deps.builds(), e, image!, progress, { session: () => deps.sessions.get(job.sessionId), index }));
         return { ExporterResponse: response };
       } finally {
         deps.jobs.close(job);

@@ -72,7 +72,7 @@ export async function receiveDir(call: PacketCall, dest: string): Promise<Receiv
         if (!f) throw new TransferError(`invalid file request ${p.ID}`);
         const full = join(dest, f.path);
         // Made empty at its STAT (so hard links to it can be made before its bytes come).
-        f.fd ??= openSync(full, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_CLOEXEC);
+        f.fd ??= openSync(full, constants.O_WRONLY | constants.O_NOFOLLOW);
         if (p.data.length) {
           writeSync(f.fd, p.data);
           out.bytes += p.data.length;

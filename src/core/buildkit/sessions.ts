@@ -40,11 +40,11 @@ export class SessionManager {
     const methods = new Set(
       (headers.get("x-docker-expose-session-grpc-method") ?? "")
         .split(",")
-        .map((s) => s.trim())
+        .map((s) => s.trim().toLowerCase())
         .filter(Boolean),
     );
     const client = await GrpcClient.connect(raw);
-    const session: Session = { id, name: headers.get("x-docker-expose-session-name") ?? "", sharedKey: headers.get("x-docker-expose-session-sharedkey") ?? "", client, supports: (m) => methods.has(m) };
+    const session: Session = { id, name: headers.get("x-docker-expose-session-name") ?? "", sharedKey: headers.get("x-docker-expose-session-sharedkey") ?? "", client, supports: (m) => methods.has(m.toLowerCase()) };
     this.sessions.set(id, session);
     for (const w of this.waiters.get(id)?.splice(0) ?? []) w();
     const timer = setInterval(() => void this.checkHealth(session), HEALTH_EVERY_MS);

@@ -53,4 +53,3 @@ function treeSize(dir: string): number {
   walk(dir);
   return total;
 }
-
