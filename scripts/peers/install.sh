@@ -29,9 +29,10 @@ if [ ! -x "$BUILDX" ]; then
   src=$(GOFLAGS=-mod=mod go mod download -json "github.com/docker/buildx@$BUILDX_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
   work=$(mktemp -d)
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
-  (cd "$work" && GOFLAGS=-mod=mod go build -o "$BUILDX.tmp" ./cmd/buildx)
+  # The version is stamped as buildx's Makefile does (compose checks it: "requires buildx 0.17").
+  (cd "$work" && GOFLAGS=-mod=mod go build -ldflags "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION -X github.com/docker/buildx/version.Revision=$BUILDX_VERSION" -o "$BUILDX.tmp" ./cmd/buildx)
   mv "$BUILDX.tmp" "$BUILDX"
   rm -rf "$work"
 fi
-"$BUILDX" version >/dev/null
+"$BUILDX" version | grep -q "$BUILDX_VERSION" || { echo "buildx at $BUILDX does not report $BUILDX_VERSION" >&2; exit 1; }
 echo "peers installed in $CACHE"

