@@ -15,12 +15,13 @@ import { networkSuite } from "./network.ts";
 import { networkScaleSuite } from "./network-scale.ts";
 import { pullSuite } from "./pull.ts";
 import { buildSuite } from "./build.ts";
+import { buildkitSuite } from "./buildkit.ts";
 import { journalSuite } from "./journal.ts";
 import { runLatencySuite } from "./run-latency.ts";
 import { startLatencySuite } from "./start-latency.ts";
 import { machineLine } from "./lib.ts";
 
-const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite, "network-scale": networkScaleSuite, pull: pullSuite, build: buildSuite, journal: journalSuite };
+const suites: Record<string, () => Promise<string>> = { daemon: daemonSuite, decompress: decompressSuite, "layer-extract": layerExtractSuite, "start-latency": startLatencySuite, "run-latency": runLatencySuite, network: networkSuite, "network-scale": networkScaleSuite, pull: pullSuite, build: buildSuite, buildkit: buildkitSuite, journal: journalSuite };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(suites);
 
