@@ -369,4 +369,28 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     }
     if (out.dockerd) expect(out.bunker!.fs).toEqual(out.dockerd.fs);
   }, 240_000);
+
+  test("BuildKit's automatic platform ARGs; # syntax= for the standard frontend and # check= accepted, another frontend refused", async () => {
+    const args = "FROM busybox\nARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\nARG TARGETVARIANT\nARG BUILDPLATFORM\nARG BUILDARCH\nRUN echo \"$TARGETPLATFORM|$TARGETOS|$TARGETARCH|$TARGETVARIANT|$BUILDPLATFORM|$BUILDARCH\" > /plat\n";
+    const seen: Record<string, string> = {};
+    for (const [name, host] of Object.entries(hosts())) {
+      const ctx = context(`plat-${name}`, { Dockerfile: args });
+      expect((await docker(host, "build", "-t", "bk-plat:1", ctx)).code).toBe(0);
+      seen[name] = (await docker(host, "run", "--rm", "bk-plat:1", "cat", "/plat")).stdout;
+    }
+    const arch = process.arch === "arm64" ? "arm64" : "amd64";
+    expect(seen.bunker).toBe(`linux/${arch}|linux|${arch}||linux/${arch}|${arch}\n`);
+    if (seen.dockerd) expect(seen.bunker).toBe(seen.dockerd);
+    // The standard frontend named by # syntax= is Bunker's builder itself: no pull.
+    const std = context("syntax-std", { Dockerfile: "# syntax=docker/dockerfile:1.7\n# check=skip=all\nFROM busybox\nRUN echo ok > /ok\n" });
+    expect((await docker(pair.bunker.host, "build", "-t", "bk-syntax:1", std)).code).toBe(0);
+    const other = context("syntax-other", { Dockerfile: "# syntax=registry.example/frontends/custom:1\nFROM busybox\n" });
+    const refused = await docker(pair.bunker.host, "build", other);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("names a frontend image other than docker/dockerfile");
+    // Another platform: refused with the reason (no emulator registered, or emulated builds not yet).
+    const arm = await docker(pair.bunker.host, "build", "--platform", arch === "amd64" ? "linux/arm64" : "linux/amd64", std);
+    expect(arm.code).toBe(1);
+    expect(arm.stderr).toMatch(/no binfmt_misc handler for it is registered|under emulation is not supported/);
+  }, 120_000);
 });

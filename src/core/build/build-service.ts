@@ -44,6 +44,8 @@ export interface BuildRequest {
   secret?: (id: string) => Promise<Uint8Array | undefined>;
   /** Entitlements the client was granted (`security.insecure`, `network.host`). */
   entitlements?: string[];
+  /** BuildKit's automatic platform ARGs. */
+  platformArgs?: Record<string, string>;
 }
 
 /** Remove what `.dockerignore` excludes (the Dockerfile and .dockerignore stay, as Docker keeps them). */
@@ -184,6 +186,7 @@ export class BuildService {
       buildkitLayers: true,
       ...(r.secret ? { secret: r.secret } : {}),
       ...(r.entitlements ? { entitlements: r.entitlements } : {}),
+      ...(r.platformArgs ? { platformArgs: r.platformArgs } : {}),
       pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
     });
     return { id, config: images.image(id).config };

@@ -50,6 +50,8 @@ export interface BuildOptions {
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
   pullImage: (name: string) => Promise<void>;
+  /** BuildKit's automatic platform ARGs (TARGETPLATFORM, BUILDARCH, …): an ARG without a default takes these. */
+  platformArgs?: Record<string, string>;
   /** A secret by ID for RUN `--mount=type=secret` (the BuildKit session's); undefined when it has none. */
   secret?: (id: string) => Promise<Uint8Array | undefined>;
   /** Entitlements the client asked for and the daemon grants (`security.insecure`, `network.host`). */

@@ -47,7 +47,7 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     if (ins.name !== "arg") throw new BuildError(`dockerfile parse error on line ${ins.line}: ${ins.name.toUpperCase()} before the first FROM: only ARG can precede FROM`);
     for (const [k, v] of parseKeyValues(ins.args, Object.fromEntries(globals), escape, "ARG")) {
       const given = opts.buildArgs[k];
-      globals.set(k, given ?? v);
+      globals.set(k, given ?? (!v && !ins.args.includes("=") && opts.platformArgs?.[k] !== undefined ? opts.platformArgs[k]! : v));
       if (given !== undefined) usedArgs.add(k);
     }
   }

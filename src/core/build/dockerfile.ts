@@ -42,6 +42,8 @@ export interface Instruction {
 export interface Dockerfile {
   escape: string;
   syntax?: string;
+  /** `# check=` (BuildKit's lint settings), kept as written. */
+  check?: string;
   instructions: Instruction[];
 }
 
@@ -54,6 +56,7 @@ export function parseDockerfile(text: string): Dockerfile {
   const lines = text.replace(/\r\n?/g, "\n").split("\n");
   let escape = "\\";
   let syntax: string | undefined;
+  let check: string | undefined;
   let i = 0;
   // Parser directives: only at the very top, before any other line (comments included).
   for (; i < lines.length; i++) {
@@ -64,6 +67,7 @@ export function parseDockerfile(text: string): Dockerfile {
       if (m[2] !== "\\" && m[2] !== "`") throw invalidArgument(`invalid ESCAPE '${m[2]}'. Must be \` or \\`);
       escape = m[2]!;
     } else if (key === "syntax") syntax = m[2]!;
+    else if (key === "check") check = m[2]!;
     else break;
   }
   const instructions: Instruction[] = [];
@@ -142,5 +146,5 @@ export function parseDockerfile(text: string): Dockerfile {
     instructions.push({ name: name as InstructionName, original, flags, flagList, args: rest, ...(json ? { json } : {}), heredocs, line: start });
   }
   if (!instructions.length) throw invalidArgument("the Dockerfile (Dockerfile) cannot be empty");
-  return { escape, ...(syntax ? { syntax } : {}), instructions };
+  return { escape, ...(syntax ? { syntax } : {}), ...(check ? { check } : {}), instructions };
 }

@@ -93,7 +93,7 @@ export async function dispatch(run: BuildRun, s: Stage, ins: Instruction, fromOn
     case "arg": {
       for (const [k, v] of parseKeyValues(ins.args, env(), escape, "ARG")) {
         const given = opts.buildArgs[k];
-        const value = given ?? (v !== "" || ins.args.includes("=") ? v : (globals.get(k) ?? ""));
+        const value = given ?? ((v ?? "") !== "" || ins.args.includes("=") ? v : (globals.get(k) ?? opts.platformArgs?.[k] ?? ""));
         if (given !== undefined) usedArgs.add(k);
         s.args.set(k, value ?? "");
       }

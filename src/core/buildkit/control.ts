@@ -20,8 +20,6 @@ import { Progress } from "./progress.ts";
 /** What the control service uses. */
 export interface ControlDeps extends FrontendDeps {
   jobs: Jobs;
-  /** The platforms builds can target (`linux/amd64`, and those with a binfmt_misc handler). */
-  platforms: () => string[];
 }
 
 /** The one worker: Bunker's builder. */

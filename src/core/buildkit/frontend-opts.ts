@@ -62,6 +62,29 @@ export function parseFrontendOpts(opts: Record<string, string>): FrontendRequest
   };
 }
 
+/** `# syntax=` values naming the standard Dockerfile frontend (which Bunker's builder is): docker/dockerfile, any tag or digest. */
+const STANDARD_SYNTAX = /^(?:docker\.io\/)?docker\/dockerfile(?:-upstream)?(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?$/;
+
+/** Refuse a `# syntax=` line naming another frontend image (Bunker runs no frontend images). */
+export function checkSyntax(dockerfileText: string): void {
+  for (const line of dockerfileText.split("\n")) {
+    const m = /^#\s*([a-zA-Z]+)\s*=\s*(.+?)\s*$/.exec(line);
+    if (!m) return;
+    if (m[1]!.toLowerCase() === "syntax" && !STANDARD_SYNTAX.test(m[2]!)) {
+      throw new GrpcError(Code.UNIMPLEMENTED, `# syntax=${m[2]} names a frontend image other than docker/dockerfile; Bunker's builder is the Dockerfile frontend and does not run frontend images`);
+    }
+  }
+}
+
+/** The platform a build targets and the one it runs on, as BuildKit's automatic ARGs. */
+export function platformArgs(target: string, host: string): Record<string, string> {
+  const split = (p: string, prefix: string) => {
+    const [os = "linux", arch = "amd64", variant = ""] = p.split("/");
+    return { [`${prefix}PLATFORM`]: p, [`${prefix}OS`]: os, [`${prefix}ARCH`]: arch, [`${prefix}VARIANT`]: variant };
+  };
+  return { ...split(target, "TARGET"), ...split(host, "BUILD") };
+}
+
 /** `.dockerignore` lines as fsutil exclude patterns (comments and blanks dropped, paths cleaned). */
 export function excludePatterns(text: string): string[] {
   const out: string[] = [];

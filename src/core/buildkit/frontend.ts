@@ -13,7 +13,7 @@ import type { Metadata } from "../grpc/client.ts";
 import { FileSync } from "./gen/buildkit/session_pb.ts";
 import { Secrets } from "./gen/buildkit/secrets_pb.ts";
 import { receiveDir } from "./fs-receive.ts";
-import { excludePatterns, parseFrontendOpts } from "./frontend-opts.ts";
+import { checkSyntax, excludePatterns, parseFrontendOpts, platformArgs } from "./frontend-opts.ts";
 import type { BuiltImage, Job } from "./jobs.ts";
 import { Progress } from "./progress.ts";
 import type { Session, SessionManager } from "./sessions.ts";
@@ -22,6 +22,16 @@ import type { Session, SessionManager } from "./sessions.ts";
 export interface FrontendDeps {
   builds: () => Promise<BuildService>;
   sessions: SessionManager;
+  /** The native platform first, then those a binfmt_misc handler can run. */
+  platforms: () => string[];
+}
+
+/** `linux/x86_64` → `linux/amd64`, `linux/aarch64` → `linux/arm64` (containerd's normalisation, the common cases). */
+function normalizePlatform(p: string): string {
+  const [os = "linux", arch = "", variant] = p.toLowerCase().split("/");
+  const a = ({ x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm" } as Record<string, string>)[arch] ?? arch;
+  if (a === "arm64" && variant === "v8") return `${os}/arm64`;
+  return variant ? `${os}/${a}/${variant}` : `${os}/${a}`;
 }
 
 /** fsutil's option values go in gRPC metadata, URL-escaped (with `<key>-encoded: 1`) when not printable ASCII. */
@@ -67,6 +77,13 @@ function buildkitMessage(err: unknown): string {
 export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<string, string>): Promise<BuiltImage> {
   const req = parseFrontendOpts(opts);
   if (Object.keys(req.namedContexts).length) throw new GrpcError(Code.UNIMPLEMENTED, `named build contexts (${Object.keys(req.namedContexts).join(", ")}) are not supported by Bunker's builder yet`);
+  const [host, ...emulated] = deps.platforms();
+  if (req.platforms.length > 1) throw new GrpcError(Code.UNIMPLEMENTED, `multi-platform builds (${req.platforms.join(", ")}) are not supported by Bunker's builder yet`);
+  const target = normalizePlatform(req.platforms[0] ?? host!);
+  if (target !== host) {
+    if (!emulated.includes(target)) throw new GrpcError(Code.FAILED_PRECONDITION, `cannot build for ${target} on this ${host} host: no binfmt_misc handler for it is registered (on Debian: apt install qemu-user-static, then check /proc/sys/fs/binfmt_misc)`);
+    throw new GrpcError(Code.UNIMPLEMENTED, `building for ${target} under emulation is not supported by Bunker's builder yet (the handler is registered)`);
+  }
   const session = await deps.sessions.get(job.sessionId);
   const builds = await deps.builds();
   const progress = new Progress(job);
@@ -83,6 +100,7 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
       return readFileSync(file, "utf8");
     });
     if (!dockerfileText.split("\n").some((l) => l.trim() && !l.trim().startsWith("#"))) throw new GrpcError(Code.UNKNOWN, "the Dockerfile cannot be empty");
+    checkSyntax(dockerfileText);
     const ignoreText = await progress.step("[internal] load .dockerignore", async (v) => {
       const own = join(dfDir, `${req.filename}.dockerignore`);
       if (existsSync(own)) return readFileSync(own, "utf8");
@@ -97,7 +115,7 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
       v.status(`transferring context: ${got.bytes}B`);
     });
     try {
-      const build = { ...req.build, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements };
+      const build = { ...req.build, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
       const built = await builds.buildImage(ctxDir, dockerfileText, build, { events: progress.builderEvents(), out: () => {} });
       progress.endSteps();
       return built;
