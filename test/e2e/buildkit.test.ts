@@ -393,4 +393,16 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     expect(arm.code).toBe(1);
     expect(arm.stderr).toMatch(/no binfmt_misc handler for it is registered|under emulation is not supported/);
   }, 120_000);
+
+  test("--build-context: a directory for COPY --from and RUN --mount from=, an image for FROM (BuildKit 0.10+, so Bunker only)", async () => {
+    const assets = context("named-assets", { "logo.txt": "a logo\n", "sub/x.txt": "x\n" });
+    const ctx = context("named", { Dockerfile: "FROM base\nCOPY --from=assets logo.txt /logo.txt\nRUN --mount=from=assets,target=/a cat /a/sub/x.txt > /x\n" });
+    const r = await docker(pair.bunker.host, "buildx", "build", "--load", "--build-context", `assets=${assets}`, "--build-context", "base=docker-image://busybox:latest", "-t", "bk-named:1", ctx);
+    expect(r.code).toBe(0);
+    const out = (await docker(pair.bunker.host, "run", "--rm", "bk-named:1", "cat", "/logo.txt", "/x")).stdout;
+    expect(out).toBe("a logo\nx\n");
+    const bad = await docker(pair.bunker.host, "buildx", "build", "--build-context", "base=https://example.invalid/ctx.git", ctx);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("only docker-image:// and local directories are supported");
+  }, 60_000);
 });

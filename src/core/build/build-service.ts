@@ -46,6 +46,8 @@ export interface BuildRequest {
   entitlements?: string[];
   /** BuildKit's automatic platform ARGs. */
   platformArgs?: Record<string, string>;
+  /** Named build contexts: an image or a directory per name. */
+  namedContexts?: Record<string, { image: string } | { dir: string }>;
 }
 
 /** Remove what `.dockerignore` excludes (the Dockerfile and .dockerignore stay, as Docker keeps them). */
@@ -187,6 +189,7 @@ export class BuildService {
       ...(r.secret ? { secret: r.secret } : {}),
       ...(r.entitlements ? { entitlements: r.entitlements } : {}),
       ...(r.platformArgs ? { platformArgs: r.platformArgs } : {}),
+      ...(r.namedContexts ? { namedContexts: r.namedContexts } : {}),
       pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
     });
     return { id, config: images.image(id).config };

@@ -5,7 +5,7 @@
 
 import type { ImageRecord } from "../image/image-store.ts";
 
-import { type BuildRun, exists, PROXY_ARGS, sha256, short, type Stage } from "./build-types.ts";
+import { type BuildRun, exists, namedImage, PROXY_ARGS, sha256, short, type Stage } from "./build-types.ts";
 
 /** The stage's environment (and, with `withArgs`, its build args) as a map. */
 export function envOf(s: Stage, withArgs: boolean): Record<string, string> {
@@ -80,6 +80,11 @@ export async function emptyImage(run: BuildRun): Promise<ImageRecord> {
 
 /** `--from`: an earlier stage (by name or index), else an image (pulled when missing). */
 export async function fromImage(run: BuildRun, from: string): Promise<ImageRecord> {
+  const named = namedImage(run.opts, from);
+  if (named) {
+    if (!exists(run.deps.images, named)) await run.opts.pullImage(named);
+    return run.deps.images.image(named);
+  }
   const byName = run.built.find((b, n) => b.name === from || String(n) === from);
   if (byName) return byName.image ?? (await emptyImage(run));
   if (!exists(run.deps.images, from)) await run.opts.pullImage(from);

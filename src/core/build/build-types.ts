@@ -50,6 +50,8 @@ export interface BuildOptions {
   out: (text: string) => void;
   /** Pull an image that is missing (FROM), with progress shown. */
   pullImage: (name: string) => Promise<void>;
+  /** Named build contexts (`--build-context name=…`): an image to use for `name`, or a directory. */
+  namedContexts?: Record<string, { image: string } | { dir: string }>;
   /** BuildKit's automatic platform ARGs (TARGETPLATFORM, BUILDARCH, …): an ARG without a default takes these. */
   platformArgs?: Record<string, string>;
   /** A secret by ID for RUN `--mount=type=secret` (the BuildKit session's); undefined when it has none. */
@@ -174,4 +176,16 @@ export function exists(images: ImageService, name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The directory a named build context stands for, if `name` is one. */
+export function namedDir(opts: BuildOptions, name: string): string | undefined {
+  const c = opts.namedContexts?.[name];
+  return c && "dir" in c ? c.dir : undefined;
+}
+
+/** The image a named build context stands for, if `name` is one. */
+export function namedImage(opts: BuildOptions, name: string): string | undefined {
+  const c = opts.namedContexts?.[name];
+  return c && "image" in c ? c.image : undefined;
 }

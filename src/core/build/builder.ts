@@ -18,7 +18,7 @@ import { formatReference, parseWithDefaultTag } from "../image/reference.ts";
 import { type Instruction, parseDockerfile } from "./dockerfile.ts";
 import { expandWord, parseKeyValues } from "./shell-lex.ts";
 
-import { BuildCache, type BuildDeps, BuildError, type BuildOptions, type BuildRun, type Config, exists, PROXY_ARGS, short, type Stage } from "./build-types.ts";
+import { BuildCache, type BuildDeps, BuildError, type BuildOptions, type BuildRun, type Config, exists, namedDir, namedImage, PROXY_ARGS, short, type Stage } from "./build-types.ts";
 import { configStep, emptyImage } from "./build-steps.ts";
 import { dispatch } from "./instructions.ts";
 
@@ -84,8 +84,11 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     const where = { stage: n, ...(names[n] ? { stageName: names[n] } : {}), stages: last + 1, count: insts.length, keywords: insts.map((x) => x.name) };
     const fromArgs = Object.fromEntries(globals);
     const words = from.args.split(/\s+/);
-    const baseName = expandWord(words[0]!, fromArgs, escape);
+    let baseName = expandWord(words[0]!, fromArgs, escape);
     if (!baseName) throw new BuildError(`base name (${words[0]}) should not be blank`);
+    // A named build context replaces the image (or stage) FROM names.
+    if (namedDir(opts, baseName.toLowerCase())) throw new BuildError(`FROM ${baseName}: a local directory as a named context cannot be a base image in Bunker's builder yet (use it with COPY --from or RUN --mount from=)`);
+    baseName = namedImage(opts, baseName.toLowerCase()) ?? baseName;
     stage = { ...(names[n] ? { name: names[n] } : {}), config: {}, args: new Map(), cmdSet: false };
     const prior = built.find((b) => b.name === baseName.toLowerCase());
     opts.events?.step({ ...where, index: 1, text: from.original, base: prior || baseName === "scratch" ? baseName.toLowerCase() : fullName(baseName) });

@@ -18,7 +18,7 @@ import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, RESOLVE
 import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord } from "./shell-lex.ts";
 
-import { type BuildDeps, BuildError, type BuildRun, type Stage } from "./build-types.ts";
+import { type BuildDeps, BuildError, type BuildRun, namedDir, type Stage } from "./build-types.ts";
 import { container, fromImage, stepImage } from "./build-steps.ts";
 
 /** COPY/ADD: sources from the context, another stage or an image, written inside the target root. */
@@ -38,8 +38,11 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
   destAbs = posix.normalize(destAbs);
   if (destIsDir && !destAbs.endsWith("/")) destAbs += "/";
   // Where sources come from.
-  let srcRoot = opts.context;
-  const srcImage = ins.flags.from ? await fromImage(run, expandWord(ins.flags.from, env, escape).toLowerCase()) : undefined;
+  const fromName = ins.flags.from ? expandWord(ins.flags.from, env, escape).toLowerCase() : undefined;
+  // A named build context that is a directory is a source root like the context itself.
+  const fromDir = fromName ? namedDir(opts, fromName) : undefined;
+  let srcRoot = fromDir ?? opts.context;
+  const srcImage = fromName && !fromDir ? await fromImage(run, fromName) : undefined;
   let srcContainer: string | undefined;
   // ADD --checksum=<algorithm>:<hex>: a downloaded file must have that digest.
   const expected = ins.flags.checksum ? expandWord(ins.flags.checksum, env, escape) : undefined;

@@ -11,7 +11,7 @@ import { mkdirInRoot } from "../container/archive.ts";
 import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord, parseKeyValues } from "./shell-lex.ts";
 
-import { BuildError, type BuildRun, short, type Stage } from "./build-types.ts";
+import { BuildError, type BuildRun, namedDir, short, type Stage } from "./build-types.ts";
 import { argsText, configStep, container, envOf, fromImage, shellOf, stepImage } from "./build-steps.ts";
 import { parseRunFlags } from "./run-flags.ts";
 import { withRunMounts } from "./run-mounts.ts";
@@ -187,6 +187,8 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
 
 /** `fn` with the root of a stage or an image (`--mount=from=…`) mounted, through a transient container. */
 async function withImageRoot<T>(run: BuildRun, from: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const dir = namedDir(run.opts, from.toLowerCase());
+  if (dir) return fn(dir);
   const image = await fromImage(run, from.toLowerCase());
   const { Id } = await run.deps.containers.create({ Image: image.id, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true });
   try {

@@ -76,12 +76,12 @@ function buildkitMessage(err: unknown): string {
 /** Run the Dockerfile frontend for `job` with `opts`; resolves with the built image. */
 export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<string, string>): Promise<BuiltImage> {
   const req = parseFrontendOpts(opts);
-  if (Object.keys(req.namedContexts).length) throw new GrpcError(Code.UNIMPLEMENTED, `named build contexts (${Object.keys(req.namedContexts).join(", ")}) are not supported by Bunker's builder yet`);
   const [host, ...emulated] = deps.platforms();
   if (req.platforms.length > 1) throw new GrpcError(Code.UNIMPLEMENTED, `multi-platform builds (${req.platforms.join(", ")}) are not supported by Bunker's builder yet`);
   const target = normalizePlatform(req.platforms[0] ?? host!);
   if (target !== host) {
-    if (!emulated.includes(target)) throw new GrpcError(Code.FAILED_PRECONDITION, `cannot build for ${target} on this ${host} host: no binfmt_misc handler for it is registered (on Debian: apt install qemu-user-static, then check /proc/sys/fs/binfmt_misc)`);
+    if (!emulated.includes(target))
+      throw new GrpcError(Code.FAILED_PRECONDITION, `cannot build for ${target} on this ${host} host: no binfmt_misc handler for it is registered (on Debian: apt install qemu-user-static, then check /proc/sys/fs/binfmt_misc)`);
     throw new GrpcError(Code.UNIMPLEMENTED, `building for ${target} under emulation is not supported by Bunker's builder yet (the handler is registered)`);
   }
   const session = await deps.sessions.get(job.sessionId);
@@ -114,8 +114,17 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
       const got = await syncLocal(session, req.contextName, ctxDir, { exclude: excludePatterns(ignoreText) });
       v.status(`transferring context: ${got.bytes}B`);
     });
+    const namedContexts: Record<string, { image: string } | { dir: string }> = {};
+    for (const [name, value] of Object.entries(req.namedContexts)) {
+      if (value.startsWith("docker-image://")) namedContexts[name.toLowerCase()] = { image: value.slice("docker-image://".length) };
+      else if (value.startsWith("local:")) {
+        const dir = join(scratch.dir, `named-${Object.keys(namedContexts).length}`);
+        await progress.step(`[${name}] load from client`, () => syncLocal(session, value.slice("local:".length), dir));
+        namedContexts[name.toLowerCase()] = { dir };
+      } else throw new GrpcError(Code.UNIMPLEMENTED, `named context ${name}=${value}: only docker-image:// and local directories are supported by Bunker's builder yet`);
+    }
     try {
-      const build = { ...req.build, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
+      const build = { ...req.build, namedContexts, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
       const built = await builds.buildImage(ctxDir, dockerfileText, build, { events: progress.builderEvents(), out: () => {} });
       progress.endSteps();
       return built;
