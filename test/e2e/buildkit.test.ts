@@ -405,4 +405,47 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("only docker-image:// and local directories are supported");
   }, 60_000);
+
+  test.skipIf(!Bun.which("gcc") || !Bun.which("ssh-agent"))("--ssh default: RUN --mount=type=ssh reaches the client's agent, and nothing of it stays", async () => {
+    const dir = join(pair.dir, "ssh");
+    mkdirSync(dir, { recursive: true });
+    const ctx = context("ssh-ctx", { Dockerfile: "FROM busybox\nRUN --mount=type=bind,source=agent-count,target=/usr/local/bin/agent-count --mount=type=ssh agent-count > /keys\n" });
+    const cc = await run(["gcc", "-static", "-O2", "-o", join(ctx, "agent-count"), join(import.meta.dir, "../fixtures/ssh/agent-count.c")]);
+    expect(cc.stderr).toBe("");
+    const sock = join(dir, "agent.sock");
+    const agent = Bun.spawn(["ssh-agent", "-D", "-a", sock], { stdout: "ignore", stderr: "ignore" });
+    try {
+      for (let i = 0; i < 50 && !existsSync(sock); i++) await Bun.sleep(50);
+      expect((await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")])).code).toBe(0);
+      expect((await run(["ssh-add", join(dir, "key")], { SSH_AUTH_SOCK: sock })).code).toBe(0);
+      const keys: Record<string, string> = {};
+      const fs: Record<string, Awaited<ReturnType<typeof image>>> = {};
+      for (const [name, host] of Object.entries(hosts())) {
+        const r = await docker(host, "buildx", "build", "--load", "--ssh", `default=${sock}`, "-t", "bk-ssh:1", ctx);
+        if (r.code) console.log(name, r.stderr);
+        expect(r.code).toBe(0);
+        keys[name] = (await docker(host, "run", "--rm", "bk-ssh:1", "cat", "/keys")).stdout;
+        fs[name] = await image(host, "bk-ssh:1");
+      }
+      expect(keys.bunker).toBe("1\n");
+      expect(fs.bunker!.fs["run/buildkit/ssh_agent.0"]).toBeUndefined();
+      expect(fs.bunker!.fs["usr/local/bin/agent-count"]).toBeUndefined();
+      if (fs.dockerd) {
+        expect(keys.dockerd).toBe(keys.bunker);
+        expect(fs.bunker!.fs).toEqual(withoutStubs(fs.dockerd.fs, ["run", "run/buildkit"]));
+      }
+      // Without --ssh, a required agent fails the step with the client's answer (as BuildKit
+      // passes it on); an optional one is skipped.
+      const req = context("ssh-req", { Dockerfile: "FROM busybox\nRUN --mount=type=ssh,required=true true\n" });
+      for (const host of Object.values(hosts())) {
+        const missing = await docker(host, "build", req);
+        expect(missing.code).toBe(1);
+        expect(missing.stderr).toContain("unset ssh forward key default");
+      }
+      const opt = context("ssh-opt", { Dockerfile: "FROM busybox\nRUN --mount=type=ssh sh -c 'test -z \"$SSH_AUTH_SOCK\" && echo skipped > /r'\n" });
+      expect((await docker(pair.bunker.host, "build", "-t", "bk-ssh-opt:1", opt)).code).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  }, 120_000);
 });

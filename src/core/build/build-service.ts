@@ -11,7 +11,7 @@ import { EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Sys } from "../sys/sys.ts";
 import { ignore } from "../log.ts";
-import type { BuildEvents } from "./build-types.ts";
+import type { BuildEvents, BuildOptions } from "./build-types.ts";
 import type { CacheMounts } from "./cache-mounts.ts";
 
 /** What the build service uses. */
@@ -46,6 +46,8 @@ export interface BuildRequest {
   entitlements?: string[];
   /** BuildKit's automatic platform ARGs. */
   platformArgs?: Record<string, string>;
+  /** SSH agent forwarding for RUN --mount=type=ssh (the BuildKit session's). */
+  sshAgent?: BuildOptions["sshAgent"];
   /** Named build contexts: an image or a directory per name. */
   namedContexts?: Record<string, { image: string } | { dir: string }>;
 }
@@ -190,6 +192,7 @@ export class BuildService {
       ...(r.entitlements ? { entitlements: r.entitlements } : {}),
       ...(r.platformArgs ? { platformArgs: r.platformArgs } : {}),
       ...(r.namedContexts ? { namedContexts: r.namedContexts } : {}),
+      ...(r.sshAgent ? { sshAgent: r.sshAgent } : {}),
       pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
     });
     return { id, config: images.image(id).config };

@@ -56,6 +56,8 @@ export interface BuildOptions {
   platformArgs?: Record<string, string>;
   /** A secret by ID for RUN `--mount=type=secret` (the BuildKit session's); undefined when it has none. */
   secret?: (id: string) => Promise<Uint8Array | undefined>;
+  /** A socket forwarding to the client's SSH agent `id` for RUN `--mount=type=ssh`; throws (with the reason) when it has none. */
+  sshAgent?: (id: string, owner: { uid: number; gid: number; mode: number }) => Promise<{ path: string; close(): void }>;
   /** Entitlements the client asked for and the daemon grants (`security.insecure`, `network.host`). */
   entitlements?: string[];
   /** Layers as BuildKit's Dockerfile frontend makes them: a RUN layer keeps the /dev, /proc and /sys mount points. */

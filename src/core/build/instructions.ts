@@ -152,7 +152,7 @@ async function runInstruction(run: BuildRun, s: Stage, ins: Instruction): Promis
       flags,
       (from, fn) => withImageRoot(run, from, fn),
       async (mounts) => {
-        const runEnv = [...(s.config.Env ?? []), ...[...s.args].filter(([k]) => !(s.config.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`)];
+        const runEnv = [...(s.config.Env ?? []), ...[...s.args].filter(([k]) => !(s.config.Env ?? []).some((e) => e.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`), ...mounts.env];
         const id = await container(run, s, cmd, runEnv, { ...host, ...(mounts.mounts.length ? { Mounts: mounts.mounts } : {}) });
         opts.out(` ---> Running in ${short(id)}\n`);
         try {

@@ -2,7 +2,7 @@
  * RUN `--mount`s made real for one step: cache directories leased from {@link CacheMounts},
  * binds from the context, a stage or an image (a read-write bind gets a scratch copy whose
  * writes are thrown away, as BuildKit does), tmpfs, and secrets written to a private tmpfs
- * file bound read-only. The mount targets the runtime had to create are left out of the
+ * file bound read-only, SSH agent sockets forwarded to the client's agent. The mount targets the runtime had to create are left out of the
  * step's layer, so neither a secret nor its empty stub ends up in the image.
  */
 import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +25,8 @@ export interface PreparedMounts {
   mounts: HostMount[];
   /** Paths (no leading slash) to leave out of the step's layer. */
   drop: string[];
+  /** Environment the mounts add to the step (`SSH_AUTH_SOCK`). */
+  env: string[];
 }
 
 /** A stage's or an image's root, mounted for the duration of `fn`. */
@@ -46,7 +48,7 @@ function inside(root: string, rel: string): string {
  */
 export async function withRunMounts<T>(run: BuildRun, s: Stage, flags: RunFlags, withSourceRoot: WithSourceRoot, body: (p: PreparedMounts) => Promise<T>): Promise<T> {
   const cleanups: (() => void)[] = [];
-  const prepared: PreparedMounts = { mounts: [], drop: flags.mounts.filter((m) => m.target).map((m) => m.target.slice(1)) };
+  const prepared: PreparedMounts = { mounts: [], env: [], drop: flags.mounts.filter((m) => m.target).map((m) => m.target.slice(1)) };
   const step = async (i: number): Promise<T> => {
     if (i === flags.mounts.length) return body(prepared);
     const m = flags.mounts[i]!;
@@ -107,7 +109,22 @@ async function addMount(run: BuildRun, _s: Stage, m: RunMount, sourceRoot: strin
       out.mounts.push({ Type: "bind", Source: file, Target: m.target, ReadOnly: true });
       return;
     }
-    case "ssh":
-      throw new BuildError("RUN --mount=type=ssh is not supported by Bunker's builder yet");
+    case "ssh": {
+      // As BuildKit: an optional agent that is not there is skipped; a required one fails the step.
+      let agent: { path: string; close(): void };
+      try {
+        if (!run.opts.sshAgent) throw new Error(`no SSH key "${m.id}" forwarded from the client`);
+        agent = await run.opts.sshAgent(m.id!, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+      } catch (err) {
+        if (m.required) throw new BuildError((err as Error).message);
+        out.drop = out.drop.filter((d) => d !== m.target.slice(1));
+        return;
+      }
+      cleanups.push(() => agent.close());
+      out.mounts.push({ Type: "bind", Source: agent.path, Target: m.target, ReadOnly: false });
+      // As BuildKit: the first agent socket is the step's SSH_AUTH_SOCK.
+      if (!out.env.some((e) => e.startsWith("SSH_AUTH_SOCK="))) out.env.push(`SSH_AUTH_SOCK=${m.target}`);
+      return;
+    }
   }
 }

@@ -12,6 +12,7 @@ import { Code, GrpcError } from "../grpc/status.ts";
 import type { Metadata } from "../grpc/client.ts";
 import { FileSync } from "./gen/buildkit/session_pb.ts";
 import { Secrets } from "./gen/buildkit/secrets_pb.ts";
+import { agentSocket, checkAgent } from "./ssh-agent.ts";
 import { receiveDir } from "./fs-receive.ts";
 import { checkSyntax, excludePatterns, parseFrontendOpts, platformArgs } from "./frontend-opts.ts";
 import type { BuiltImage, Job } from "./jobs.ts";
@@ -124,7 +125,8 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
       } else throw new GrpcError(Code.UNIMPLEMENTED, `named context ${name}=${value}: only docker-image:// and local directories are supported by Bunker's builder yet`);
     }
     try {
-      const build = { ...req.build, namedContexts, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
+      const sshAgent = async (id: string, owner: { uid: number; gid: number; mode: number }) => (await checkAgent(session, id), agentSocket(session, id, owner));
+      const build = { ...req.build, namedContexts, sshAgent, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
       const built = await builds.buildImage(ctxDir, dockerfileText, build, { events: progress.builderEvents(), out: () => {} });
       progress.endSteps();
       return built;
