@@ -448,4 +448,36 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
       agent.kill();
     }
   }, 120_000);
+
+  test.skipIf(!Bun.which("docker-registry"))("buildx build --push: the image lands in a registry on loopback (pushed by buildx through the daemon, as with dockerd)", async () => {
+    const port = 15361;
+    const root = join(pair.dir, "registry");
+    writeFileSync(join(pair.dir, "registry.yml"), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${root}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+    const reg = Bun.spawn([Bun.which("docker-registry")!, "serve", join(pair.dir, "registry.yml")], { stdout: "ignore", stderr: "ignore" });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)) break;
+        await Bun.sleep(50);
+      }
+      const ctx = context("push", { Dockerfile: "FROM busybox\nRUN echo pushed > /pushed\n" });
+      const fs: Record<string, Record<string, string>> = {};
+      for (const [name, host] of Object.entries(hosts())) {
+        const ref = `127.0.0.1:${port}/bk/${name}:1`;
+        const meta = join(pair.dir, `push-meta-${name}.json`);
+        const r = await docker(host, "buildx", "build", "--push", "--metadata-file", meta, "-t", ref, ctx);
+        if (r.code) console.log(name, r.stderr);
+        expect(r.code).toBe(0);
+        const tags = (await (await fetch(`http://127.0.0.1:${port}/v2/bk/${name}/tags/list`)).json()) as { tags: string[] };
+        expect(tags.tags).toEqual(["1"]);
+        const head = await fetch(`http://127.0.0.1:${port}/v2/bk/${name}/manifests/1`, { method: "HEAD", headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" } });
+        expect(JSON.parse(readFileSync(meta, "utf8"))["containerimage.digest"]).toBe(head.headers.get("docker-content-digest"));
+        // Pulled back into the other engine's store: the same filesystem.
+        expect((await docker(pair.bunker.host, "pull", ref)).code).toBe(0);
+        fs[name] = (await image(pair.bunker.host, ref)).fs;
+      }
+      if (fs.dockerd) expect(fs.bunker).toEqual(fs.dockerd);
+    } finally {
+      reg.kill();
+    }
+  }, 120_000);
 });

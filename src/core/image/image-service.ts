@@ -55,6 +55,25 @@ export class ImageService {
     this.deps.events.publish({ Type: "image", Action: "push", Actor: { ID: name, Attributes: { name } } });
   }
 
+  /**
+   * `GET /distribution/{name}/json`: the registry's descriptor for `name` and the platforms it
+   * has (buildx asks for it after a `--push` through the daemon).
+   */
+  async distributionInspect(name: string, auth?: AuthConfig): Promise<{ Descriptor: { mediaType: string; digest: string; size: number }; Platforms: { architecture: string; os: string; variant?: string }[] }> {
+    const [{ RegistryClient }, { parseManifest, parseImageConfig }] = await Promise.all([import("../registry/client.ts"), import("./manifest.ts")]);
+    const ref = parseWithDefaultTag(name);
+    const client = new RegistryClient(ref.domain, ref.path, this.distribution().settings, auth, "pull");
+    const m = await client.manifest(ref.digest ?? ref.tag ?? "latest");
+    const doc = parseManifest(m.bytes, m.contentType);
+    let platforms: { architecture: string; os: string; variant?: string }[];
+    if (doc.kind === "index") platforms = doc.manifests.flatMap((d) => (d.platform ? [{ architecture: d.platform.architecture, os: d.platform.os, ...(d.platform.variant ? { variant: d.platform.variant } : {}) }] : []));
+    else {
+      const config = parseImageConfig(new Uint8Array(await (await client.blob(doc.config.digest)).arrayBuffer()));
+      platforms = [{ architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) }];
+    }
+    return { Descriptor: { mediaType: m.contentType || doc.mediaType, digest: m.digest, size: m.bytes.length }, Platforms: platforms };
+  }
+
   /** Check credentials against a registry (`docker login`). */
   async login(auth: AuthConfig): Promise<void> {
     const { RegistryClient } = await import("../registry/client.ts");

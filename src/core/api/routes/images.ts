@@ -67,6 +67,14 @@ function distributionRoutes(images: () => Promise<ImageService>): Route[] {
       handler: async ({ req, res }) => res.json(200, (await images()).list(Filters.parse(req.query.get("filters"), IMAGE_FILTER_KEYS), truthy(req.query.get("all")))),
     },
     {
+      method: "GET",
+      path: "/distribution/{name:.*}/json",
+      handler: async ({ req, res, params }) => {
+        const auth = decodeRegistryAuth(req.headers.get("x-registry-auth"));
+        res.json(200, await (await images()).distributionInspect(params.name!, auth));
+      },
+    },
+    {
       method: "POST",
       path: "/images/create",
       handler: async ({ req, res }) => {
