@@ -480,4 +480,15 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
       reg.kill();
     }
   }, 120_000);
+
+  test("--add-host reaches RUN's /etc/hosts; ping says Builder-Version 2", async () => {
+    const ctx = context("addhost", { Dockerfile: "FROM busybox\nRUN grep -c 'extra.test' /etc/hosts > /n && awk '/extra.test/ {print $1}' /etc/hosts > /ip\n" });
+    for (const host of Object.values(hosts())) {
+      const r = await docker(host, "buildx", "build", "--load", "--add-host", "extra.test:10.1.2.3", "-t", "bk-hosts:1", ctx);
+      expect(r.code).toBe(0);
+      expect((await docker(host, "run", "--rm", "bk-hosts:1", "cat", "/n", "/ip")).stdout).toBe("1\n10.1.2.3\n");
+    }
+    const ping = parseResponse(await rawRequest(pair.bunker.socket, "GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"));
+    expect(ping.headers.get("builder-version")).toBe("2");
+  }, 60_000);
 });
