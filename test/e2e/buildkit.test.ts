@@ -491,4 +491,68 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
     const ping = parseResponse(await rawRequest(pair.bunker.socket, "GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"));
     expect(ping.headers.get("builder-version")).toBe("2");
   }, 60_000);
+
+  test("COPY --parents keeps the matched paths' directories; COPY --exclude leaves patterns out (dockerfile 1.7+, so Bunker only)", async () => {
+    const ctx = context("copyflags", {
+      Dockerfile: "# syntax=docker/dockerfile:1.7-labs\nFROM busybox\nCOPY --parents a/b/one.txt c/two.txt /out/\nCOPY --exclude=*.log --exclude=skip docs/ /docs/\nCOPY --exclude=*.md . /all/\n",
+      "a/b/one.txt": "1\n",
+      "c/two.txt": "2\n",
+      "docs/keep.txt": "k\n",
+      "docs/noise.log": "n\n",
+      "docs/skip/x": "x\n",
+      "README.md": "r\n",
+    });
+    const r = await docker(pair.bunker.host, "build", "-t", "bk-copyflags:1", ctx);
+    expect(r.code).toBe(0);
+    const fs = (await image(pair.bunker.host, "bk-copyflags:1")).fs;
+    expect(fs["out/a/b/one.txt"]).toBeDefined();
+    expect(fs["out/c/two.txt"]).toBeDefined();
+    expect(fs["out/one.txt"]).toBeUndefined();
+    expect(fs["docs/keep.txt"]).toBeDefined();
+    expect(fs["docs/noise.log"]).toBeUndefined();
+    expect(fs["docs/skip/x"]).toBeUndefined();
+    expect(fs["all/README.md"]).toBeUndefined();
+    expect(fs["all/docs/keep.txt"]).toBeDefined();
+  }, 60_000);
+
+  test.skipIf(!Bun.which("git"))("ADD of a git repository served on loopback (a ref, a subdirectory, --keep-git-dir; dockerd 20.10's BuildKit takes no git:// URL, so Bunker only)", async () => {
+    const base = join(pair.dir, "git");
+    const work = join(base, "work");
+    mkdirSync(join(work, "sub"), { recursive: true });
+    writeFileSync(join(work, "hello.txt"), "hello from git\n");
+    writeFileSync(join(work, "sub", "inner.txt"), "inner\n");
+    const g = (...a: string[]) => run(["git", "-C", work, ...a], { GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t", HOME: base });
+    await g("init", "-q", "-b", "main");
+    await g("add", ".");
+    expect((await g("commit", "-q", "-m", "one")).code).toBe(0);
+    await g("tag", "v1");
+    expect((await run(["git", "clone", "-q", "--bare", work, join(base, "repo.git")])).code).toBe(0);
+    const port = 15362;
+    const daemon = Bun.spawn(["git", "daemon", "--reuseaddr", "--export-all", `--base-path=${base}`, `--port=${port}`, "--listen=127.0.0.1", base], { stdout: "ignore", stderr: "ignore" });
+    try {
+      await Bun.sleep(500);
+      const url = `git://127.0.0.1:${port}/repo.git`;
+      const ctx = context("gitadd", { Dockerfile: `FROM busybox\nADD ${url}#v1 /src\nADD ${url}#main:sub /only-sub\n` });
+      const r = await docker(pair.bunker.host, "build", "-t", "bk-git:1", ctx);
+      expect(r.code).toBe(0);
+      const fs = (await image(pair.bunker.host, "bk-git:1")).fs;
+      expect(fs["src/hello.txt"]).toStartWith("file 644 0:0 15 ");
+      expect(fs["src/sub/inner.txt"]).toBeDefined();
+      expect(fs["src/.git"]).toBeUndefined();
+      expect(fs["only-sub/inner.txt"]).toBeDefined();
+      expect(fs["only-sub/hello.txt"]).toBeUndefined();
+      expect((await docker(pair.bunker.host, "run", "--rm", "bk-git:1", "cat", "/src/hello.txt")).stdout).toBe("hello from git\n");
+      // A ref that does not exist: the fetch fails with git's reason.
+      const bad = context("gitbad", { Dockerfile: `FROM busybox\nADD ${url}#no-such-ref /src\n` });
+      const failed = await docker(pair.bunker.host, "build", bad);
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toContain("failed to fetch git source");
+      // --keep-git-dir (dockerfile 1.4+: Bunker only): the repository's .git comes along.
+      const keep = context("gitkeep", { Dockerfile: `FROM busybox\nADD --keep-git-dir=true ${url}#v1 /src\n` });
+      expect((await docker(pair.bunker.host, "build", "-t", "bk-gitkeep:1", keep)).code).toBe(0);
+      expect((await image(pair.bunker.host, "bk-gitkeep:1")).fs["src/.git/HEAD"]).toBeDefined();
+    } finally {
+      daemon.kill();
+    }
+  }, 120_000);
 });

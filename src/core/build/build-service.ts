@@ -82,6 +82,23 @@ export interface BuildContext {
   dispose(): void;
 }
 
+/** The builder's options both paths take from a request. */
+function commonOptions(context: string, dockerfileText: string, r: BuildRequest) {
+  return {
+    context,
+    dockerfile: r.dockerfile,
+    dockerfileText,
+    ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
+    ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+    buildArgs: r.buildArgs,
+    labels: r.labels,
+    ...(r.target ? { target: r.target } : {}),
+    noCache: r.noCache,
+    pull: r.pull,
+    ...(r.network ? { network: r.network } : {}),
+  };
+}
+
 /** The classic builder's service. */
 export class BuildService {
   constructor(private readonly deps: BuildDeps) {}
@@ -125,18 +142,8 @@ export class BuildService {
     const [images, containers, { build, BuildError }] = await Promise.all([this.deps.images(), this.deps.containers(), import("./builder.ts")]);
     try {
       const id = await build(this.buildDeps(images, containers), {
-        context: context.dir,
-        dockerfile: r.dockerfile,
-        dockerfileText: context.dockerfileText,
-        ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
-        ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+        ...commonOptions(context.dir, context.dockerfileText, r),
         tags: r.tags,
-        buildArgs: r.buildArgs,
-        labels: r.labels,
-        ...(r.target ? { target: r.target } : {}),
-        noCache: r.noCache,
-        pull: r.pull,
-        ...(r.network ? { network: r.network } : {}),
         out: (text) => {
           if (!r.quiet) send({ stream: text });
         },
@@ -173,18 +180,8 @@ export class BuildService {
   async buildImage(dir: string, dockerfileText: string, r: BuildRequest, hooks: { events: BuildEvents; out: (text: string) => void }): Promise<{ id: string; config: unknown }> {
     const [images, containers, { build }] = await Promise.all([this.deps.images(), this.deps.containers(), import("./builder.ts")]);
     const id = await build(this.buildDeps(images, containers), {
-      context: dir,
-      dockerfile: r.dockerfile,
-      dockerfileText,
-      ...(r.cacheFrom.length ? { cacheFrom: r.cacheFrom } : {}),
-      ...(r.extraHosts.length ? { extraHosts: r.extraHosts } : {}),
+      ...commonOptions(dir, dockerfileText, r),
       tags: [],
-      buildArgs: r.buildArgs,
-      labels: r.labels,
-      ...(r.target ? { target: r.target } : {}),
-      noCache: r.noCache,
-      pull: r.pull,
-      ...(r.network ? { network: r.network } : {}),
       out: hooks.out,
       events: hooks.events,
       buildkitLayers: true,

@@ -4,8 +4,9 @@
  * resolved inside it (a symlink in the image cannot lead out).
  */
 import { ignore } from "../log.ts";
-import { closeSync, createReadStream, fstatSync, readdirSync, readSync } from "node:fs";
-import { posix } from "node:path";
+import { closeSync, createReadStream, fstatSync, mkdirSync, mkdtempSync, readdirSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
 
 import { extractTo, mkdirInRoot, sourceEntries } from "../container/archive.ts";
 import { resolveUser } from "../container/user.ts";
@@ -18,6 +19,7 @@ import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, RESOLVE
 import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord } from "./shell-lex.ts";
 
+import { fetchGit, isGitUrl } from "./git-source.ts";
 import { type BuildDeps, BuildError, type BuildRun, namedDir, type Stage } from "./build-types.ts";
 import { container, fromImage, stepImage } from "./build-steps.ts";
 
@@ -25,7 +27,13 @@ import { container, fromImage, stepImage } from "./build-steps.ts";
 export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Record<string, string>) {
   const { deps, opts, escape } = run;
   const isAdd = ins.name === "add";
-  for (const f of Object.keys(ins.flags)) if (!["from", "chown", "chmod", "link", "keep-git-dir", "checksum"].includes(f)) throw new BuildError(`Unknown flag: ${f}`);
+  // --parents and --exclude are BuildKit's (the classic builder refuses them, as dockerd's does).
+  const known = ["from", "chown", "chmod", "link", "keep-git-dir", "checksum", ...(opts.buildkitLayers ? ["parents", "exclude"] : [])];
+  for (const f of Object.keys(ins.flags)) if (!known.includes(f)) throw new BuildError(`Unknown flag: ${f}`);
+  // --exclude (repeatable): patterns, .dockerignore's syntax, matched against each source's paths;
+  // --parents: a matched path keeps its directories under the destination.
+  const excluded = await excludeMatcher((ins.flagList ?? []).filter(([k]) => k === "exclude").map(([, v]) => expandWord(v, env, escape)));
+  const parents = ins.flags.parents === "true" || ins.flags.parents === "";
   if (isAdd && ins.flags.from) throw new BuildError("ADD does not support --from");
   const words = ins.json ?? expandFields(ins.args, env, escape);
   if (words.length < 2 && !ins.heredocs.length) throw new BuildError(`${ins.name.toUpperCase()} requires at least two arguments, but only one was provided. Destination could not be determined.`);
@@ -44,6 +52,7 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
   let srcRoot = fromDir ?? opts.context;
   const srcImage = fromName && !fromDir ? await fromImage(run, fromName) : undefined;
   let srcContainer: string | undefined;
+  const cleanups: (() => void)[] = [];
   // ADD --checksum=<algorithm>:<hex>: a downloaded file must have that digest.
   const expected = ins.flags.checksum ? expandWord(ins.flags.checksum, env, escape) : undefined;
   if (expected !== undefined && !/^sha(256:[0-9a-f]{64}|384:[0-9a-f]{96}|512:[0-9a-f]{128})$/.test(expected)) throw new BuildError(`invalid checksum digest format: ${expected}`);
@@ -58,7 +67,7 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
     return deps.containers.withRoot(srcContainer, "/", (root) => fn(root));
   };
   try {
-    const checksum = await collectSources(deps, { srcs, isAdd, srcImage, srcRoot, withSource, items });
+    const checksum = await collectSources(deps, { srcs, isAdd, srcImage, srcRoot, withSource, items, excluded, keepGitDir: ins.flags["keep-git-dir"] === "true", cleanups, buildkit: !!opts.buildkitLayers });
     const key = `${ins.name.toUpperCase()} ${JSON.stringify(ins.flags)} ${srcImage?.id ?? ""} ${checksum} ${destAbs}`;
     await stepImage(run, s, key, async () => {
       const id = await container(run, s, null, s.config.Env ?? []);
@@ -79,48 +88,8 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
           }
           const targetDir = destIsDir ? destAbs : posix.dirname(destAbs);
           mkdirInRoot(deps.sys, root, targetDir, owner?.uid ?? 0, owner?.gid ?? 0);
-          for (const it of items) {
-            let entries: AsyncIterable<TarInput>;
-            let into = targetDir;
-            if (it.kind === "inline")
-              entries = [
-                fix({ header: { name: destIsDir ? it.name : posix.basename(destAbs), type: "file", mode: 0o644, uid: 0, gid: 0, size: it.body.length, mtime: Date.now() / 1000 }, body: it.body }),
-              ] as unknown as AsyncIterable<TarInput>;
-            else if (it.kind === "url") {
-              const res = await fetch(it.url);
-              if (!res.ok) throw new BuildError(`ADD failed: ${it.url}: HTTP ${res.status}`);
-              const body = new Uint8Array(await res.arrayBuffer());
-              if (expected) {
-                const [algo, hex] = expected.split(":") as [string, string];
-                const got = new Bun.CryptoHasher(algo as "sha256" | "sha384" | "sha512").update(body).digest("hex");
-                if (got !== hex) throw new BuildError(`ADD failed: digest mismatch for ${it.url}: expected ${expected}, got ${algo}:${got}`);
-              }
-              const name = destIsDir ? posix.basename(new URL(it.url).pathname) || "index.html" : posix.basename(destAbs);
-              const mtime = Date.parse(res.headers.get("last-modified") ?? "") / 1000 || Date.now() / 1000;
-              entries = [fix({ header: { name, type: "file", mode: 0o600, uid: 0, gid: 0, size: body.length, mtime }, body })] as unknown as AsyncIterable<TarInput>;
-            } else if (it.kind === "archive") {
-              // ADD of a local archive: its contents are extracted at the destination.
-              into = destAbs.endsWith("/") ? destAbs : `${destAbs}/`;
-              mkdirInRoot(deps.sys, root, into);
-              const { stream } = await decompressStream(openInRoot(deps.sys, srcRoot, it.path));
-              await extractTo(deps.sys, root, into, stream);
-              continue;
-            } else {
-              const src = await withSource(async (r) => sourceEntries(deps.sys, r, it.path));
-              const renamed = !src.isDir && !destIsDir;
-              const base = renamed ? posix.basename(destAbs) : src.name;
-              entries = mapEntries(src.entries, (e) => fix(src.isDir ? e : { ...e, header: { ...e.header, name: base } }));
-              if (src.isDir) into = destAbs;
-              mkdirInRoot(deps.sys, root, into, owner?.uid ?? 0, owner?.gid ?? 0);
-              try {
-                await extractTo(deps.sys, root, into, writeTar(entries));
-              } finally {
-                src.done();
-              }
-              continue;
-            }
-            await extractTo(deps.sys, root, into, writeTar(entries));
-          }
+          const place: Placement = { sys: deps.sys, root, destAbs, destIsDir, targetDir, owner, fix, withSource, excluded, parents, expected, srcRoot };
+          for (const it of items) await writeItem(place, it);
         });
         const fileSum = checksum.slice(7);
         return await deps.containers.commit(id, {
@@ -134,21 +103,118 @@ export async function copy(run: BuildRun, s: Stage, ins: Instruction, env: Recor
       }
     });
   } finally {
+    for (const c of cleanups) c();
     if (srcContainer) await deps.containers.remove(srcContainer, { force: true }).catch(ignore("COPY --from source container removal failed"));
   }
 }
 
+/** Where a COPY/ADD step writes, and how (shared by each of its sources). */
+interface Placement {
+  sys: Sys;
+  root: string;
+  destAbs: string;
+  destIsDir: boolean;
+  targetDir: string;
+  owner: { uid: number; gid: number } | undefined;
+  fix: (e: TarInput) => TarInput;
+  withSource: <T>(fn: (root: string) => Promise<T>) => Promise<T>;
+  excluded: ((path: string) => boolean) | undefined;
+  parents: boolean;
+  expected: string | undefined;
+  srcRoot: string;
+}
+
+/** Write one source of a COPY/ADD into the step's root. */
+async function writeItem(p: Placement, it: Item): Promise<void> {
+  let entries: AsyncIterable<TarInput>;
+  let into = p.targetDir;
+  if (it.kind === "inline")
+    entries = [p.fix({ header: { name: p.destIsDir ? it.name : posix.basename(p.destAbs), type: "file", mode: 0o644, uid: 0, gid: 0, size: it.body.length, mtime: Date.now() / 1000 }, body: it.body })] as unknown as AsyncIterable<TarInput>;
+  else if (it.kind === "url") {
+    const res = await fetch(it.url);
+    if (!res.ok) throw new BuildError(`ADD failed: ${it.url}: HTTP ${res.status}`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (p.expected) {
+      const [algo, hex] = p.expected.split(":") as [string, string];
+      const got = new Bun.CryptoHasher(algo as "sha256" | "sha384" | "sha512").update(body).digest("hex");
+      if (got !== hex) throw new BuildError(`ADD failed: digest mismatch for ${it.url}: p.expected ${p.expected}, got ${algo}:${got}`);
+    }
+    const name = p.destIsDir ? posix.basename(new URL(it.url).pathname) || "index.html" : posix.basename(p.destAbs);
+    const mtime = Date.parse(res.headers.get("last-modified") ?? "") / 1000 || Date.now() / 1000;
+    entries = [p.fix({ header: { name, type: "file", mode: 0o600, uid: 0, gid: 0, size: body.length, mtime }, body })] as unknown as AsyncIterable<TarInput>;
+  } else if (it.kind === "tree") {
+    // A fetched git repository: its tree into the destination directory.
+    into = p.destAbs.endsWith("/") ? p.destAbs : `${p.destAbs}/`;
+    mkdirInRoot(p.sys, p.root, into, p.owner?.uid ?? 0, p.owner?.gid ?? 0);
+    const src = sourceEntries(p.sys, it.root, ".");
+    try {
+      await extractTo(p.sys, p.root, into, writeTar(mapEntries(src.entries, p.fix)));
+    } finally {
+      src.done();
+    }
+    return;
+  } else if (it.kind === "archive") {
+    // ADD of a local archive: its contents are extracted at the destination.
+    into = p.destAbs.endsWith("/") ? p.destAbs : `${p.destAbs}/`;
+    mkdirInRoot(p.sys, p.root, into);
+    const { stream } = await decompressStream(openInRoot(p.sys, p.srcRoot, it.path));
+    await extractTo(p.sys, p.root, into, stream);
+    return;
+  } else {
+    const src = await p.withSource(async (r) => sourceEntries(p.sys, r, it.path));
+    const renamed = !src.isDir && !p.destIsDir;
+    const base = renamed ? posix.basename(p.destAbs) : src.name;
+    const ex = p.excluded;
+    const kept = ex ? keepEntries(src.entries, (name) => !(src.isDir ? ex(name) || ex(posix.join(it.path, name)) : ex(it.path))) : src.entries;
+    entries = mapEntries(kept, (e) => p.fix(src.isDir ? e : { ...e, header: { ...e.header, name: base } }));
+    if (src.isDir) into = p.parents ? posix.join(p.destAbs, it.path) : p.destAbs;
+    else if (p.parents && posix.dirname(it.path) !== ".") into = posix.join(p.targetDir, posix.dirname(it.path));
+    mkdirInRoot(p.sys, p.root, into, p.owner?.uid ?? 0, p.owner?.gid ?? 0);
+    try {
+      await extractTo(p.sys, p.root, into, writeTar(entries));
+    } finally {
+      src.done();
+    }
+    return;
+  }
+  await extractTo(p.sys, p.root, into, writeTar(entries));
+}
+
 /** A source of COPY/ADD: a path (in the context or a stage's root), a here-document, a URL, or a local archive to extract. */
-type Item = { kind: "path"; path: string } | { kind: "inline"; name: string; body: Uint8Array } | { kind: "url"; url: string } | { kind: "archive"; path: string };
+type Item = { kind: "path"; path: string } | { kind: "inline"; name: string; body: Uint8Array } | { kind: "url"; url: string } | { kind: "archive"; path: string } | { kind: "tree"; root: string; label: string };
 
 /**
  * The sources matched (globs, archives, URLs) added to `items`, and the step's checksum of what
  * would be copied: names, types, modes, link targets and bytes, not times or owners.
  */
-async function collectSources(deps: BuildDeps, c: { srcs: string[]; isAdd: boolean; srcImage: ImageRecord | undefined; srcRoot: string; withSource: <T>(fn: (root: string) => Promise<T>) => Promise<T>; items: Item[] }): Promise<string> {
-  const { srcs, isAdd, srcImage, srcRoot, withSource, items } = c;
+async function collectSources(
+  deps: BuildDeps,
+  c: {
+    srcs: string[];
+    isAdd: boolean;
+    srcImage: ImageRecord | undefined;
+    srcRoot: string;
+    withSource: <T>(fn: (root: string) => Promise<T>) => Promise<T>;
+    items: Item[];
+    excluded: ((path: string) => boolean) | undefined;
+    keepGitDir: boolean;
+    buildkit: boolean;
+    cleanups: (() => void)[];
+  },
+): Promise<string> {
+  const { srcs, isAdd, srcImage, srcRoot, withSource, items, excluded } = c;
   const dfInContext = (p: string) => posix.normalize(`/${p}`).slice(1);
   for (const src of srcs) {
+    // Git sources are BuildKit's; the classic builder treats such a URL as any other.
+    if (isAdd && c.buildkit && isGitUrl(src)) {
+      // A git repository: fetched now, so the commit it resolves to is in the cache key.
+      mkdirSync(deps.scratchRoot ?? tmpdir(), { recursive: true });
+      const dir = mkdtempSync(join(deps.scratchRoot ?? tmpdir(), "git-"));
+      c.cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const got = await fetchGit(src, dir, c.keepGitDir);
+      items.push({ kind: "tree", root: got.root, label: `git ${src.split("#")[0]} ${got.commit} ${c.keepGitDir}` });
+      continue;
+    }
     if (isAdd && /^https?:\/\//.test(src)) {
       items.push({ kind: "url", url: src });
       continue;
@@ -158,6 +224,7 @@ async function collectSources(deps: BuildDeps, c: { srcs: string[]; isAdd: boole
     const matches = await withSource(async (root) => glob(deps.sys, root, rel));
     if (!matches.length) throw new BuildError(`COPY failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`);
     for (const m of matches) {
+      if (excluded && (excluded(m) || excluded(posix.basename(m)))) continue;
       if (isAdd && !srcImage && isArchive(deps.sys, srcRoot, m)) items.push({ kind: "archive", path: m });
       else items.push({ kind: "path", path: m });
     }
@@ -167,19 +234,37 @@ async function collectSources(deps: BuildDeps, c: { srcs: string[]; isAdd: boole
   for (const it of items) {
     if (it.kind === "inline") sum.update(new TextEncoder().encode(`inline ${it.name}\n`)), sum.update(it.body);
     else if (it.kind === "url") sum.update(new TextEncoder().encode(`url ${it.url}\n`));
+    else if (it.kind === "tree") sum.update(new TextEncoder().encode(`${it.label}\n`));
     else {
       sum.update(new TextEncoder().encode(`${it.kind} ${it.path}\n`));
       if (srcImage) continue; // another stage or image: its ID is in the key already
       // Names, types, modes, link targets and bytes; not times or owners (copies from the context get root's).
       const src = sourceEntries(deps.sys, srcRoot, it.path);
       try {
-        for await (const chunk of writeTar(mapEntries(src.entries, (e) => ({ ...e, header: { ...e.header, mtime: 0, uid: 0, gid: 0, uname: "", gname: "" } })))) sum.update(chunk);
+        const kept = excluded ? keepEntries(src.entries, (name) => !(src.isDir ? excluded(name) || excluded(posix.join(it.path, name)) : excluded(it.path))) : src.entries;
+        for await (const chunk of writeTar(mapEntries(kept, (e) => ({ ...e, header: { ...e.header, mtime: 0, uid: 0, gid: 0, uname: "", gname: "" } })))) sum.update(chunk);
       } finally {
         src.done();
       }
     }
   }
   return sum.digest();
+}
+
+/** A matcher for COPY `--exclude` patterns (none: undefined). */
+async function excludeMatcher(patterns: string[]): Promise<((path: string) => boolean) | undefined> {
+  if (!patterns.length) return undefined;
+  const { DockerIgnore } = await import("./dockerignore.ts");
+  const ig = new DockerIgnore(patterns.join("\n"));
+  return (p) => ig.excludes(posix.normalize(`/${p}`).slice(1));
+}
+
+async function* keepEntries(it: AsyncIterable<TarInput>, keep: (name: string) => boolean): AsyncGenerator<TarInput> {
+  for await (const e of it) {
+    const name = e.header.name.replace(/^\.\//, "").replace(/\/$/, "");
+    if (!name || keep(name)) yield e;
+    else if (e.body && !(e.body instanceof Uint8Array)) for await (const _ of e.body) void _;
+  }
 }
 
 async function* mapEntries(it: AsyncIterable<TarInput>, fn: (e: TarInput) => TarInput): AsyncGenerator<TarInput> {

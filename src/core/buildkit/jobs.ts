@@ -7,6 +7,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { StatusResponseSchema } from "./gen/buildkit/control_pb.ts";
 import type { Result } from "./gen/buildkit/gateway_pb.ts";
+import { Waiters } from "./waiters.ts";
 
 export type StatusUpdate = MessageInitShape<typeof StatusResponseSchema>;
 
@@ -78,7 +79,7 @@ export class Job {
 /** The jobs by ref. A finished job is kept a minute for late Status calls. */
 export class Jobs {
   private jobs = new Map<string, Job>();
-  private waiters = new Map<string, (() => void)[]>();
+  private waiters = new Waiters<string>();
 
   /** The job for `ref`, made if new. */
   open(ref: string): Job {
@@ -86,8 +87,7 @@ export class Jobs {
     if (!j) {
       j = new Job(ref);
       this.jobs.set(ref, j);
-      for (const w of this.waiters.get(ref)?.splice(0) ?? []) w();
-      this.waiters.delete(ref);
+      this.waiters.wake(ref);
     }
     return j;
   }
@@ -96,15 +96,7 @@ export class Jobs {
   async wait(ref: string, waitMs: number): Promise<Job | undefined> {
     const j = this.jobs.get(ref);
     if (j) return j;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, waitMs);
-      const list = this.waiters.get(ref) ?? [];
-      this.waiters.set(ref, list);
-      list.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.waiters.wait(ref, waitMs);
     return this.jobs.get(ref);
   }
 

@@ -8,6 +8,7 @@ import { GrpcClient } from "../grpc/client.ts";
 import type { RawStream } from "../grpc/raw-duplex.ts";
 import { Code, GrpcError } from "../grpc/status.ts";
 import { Health } from "./gen/buildkit/health_pb.ts";
+import { Waiters } from "./waiters.ts";
 
 /** One attached session. */
 export interface Session {
@@ -30,7 +31,7 @@ const HEALTH_TIMEOUT_MS = 30_000;
 /** The attached sessions, by ID. */
 export class SessionManager {
   private sessions = new Map<string, Session>();
-  private waiters = new Map<string, (() => void)[]>();
+  private waiters = new Waiters<string>();
 
   /** Attach a hijacked `/session` connection; resolves when the session ends. */
   async attach(raw: RawStream, headers: SessionHeaders): Promise<void> {
@@ -46,7 +47,7 @@ export class SessionManager {
     const client = await GrpcClient.connect(raw);
     const session: Session = { id, name: headers.get("x-docker-expose-session-name") ?? "", sharedKey: headers.get("x-docker-expose-session-sharedkey") ?? "", client, supports: (m) => methods.has(m.toLowerCase()) };
     this.sessions.set(id, session);
-    for (const w of this.waiters.get(id)?.splice(0) ?? []) w();
+    this.waiters.wake(id);
     const timer = setInterval(() => void this.checkHealth(session), HEALTH_EVERY_MS);
     await new Promise<void>((resolve) => client.onClose(resolve));
     clearInterval(timer);
@@ -69,15 +70,7 @@ export class SessionManager {
   async get(id: string, waitMs = 5_000): Promise<Session> {
     const now = this.sessions.get(id);
     if (now && !now.client.closed) return now;
-    await new Promise<void>((resolve) => {
-      const list = this.waiters.get(id) ?? [];
-      this.waiters.set(id, list);
-      const t = setTimeout(resolve, waitMs);
-      list.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    await this.waiters.wait(id, waitMs);
     const s = this.sessions.get(id);
     if (!s || s.client.closed) throw new GrpcError(Code.NOT_FOUND, `no active session for ${id}: context deadline exceeded`);
     return s;
