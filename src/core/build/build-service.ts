@@ -48,6 +48,8 @@ export interface BuildRequest {
   platformArgs?: Record<string, string>;
   /** SSH agent forwarding for RUN --mount=type=ssh (the BuildKit session's). */
   sshAgent?: BuildOptions["sshAgent"];
+  /** The platform to build for when it is not the host's (run under its emulator). */
+  platform?: string;
   /** Named build contexts: an image or a directory per name. */
   namedContexts?: Record<string, { image: string } | { dir: string }>;
 }
@@ -190,7 +192,8 @@ export class BuildService {
       ...(r.platformArgs ? { platformArgs: r.platformArgs } : {}),
       ...(r.namedContexts ? { namedContexts: r.namedContexts } : {}),
       ...(r.sshAgent ? { sshAgent: r.sshAgent } : {}),
-      pullImage: (name) => images.pull(name, { progress: () => {} }).then(() => {}),
+      pullImage: (name, platform) => images.pull(name, { ...(platform ? { platform } : {}), progress: () => {} }).then(() => {}),
+      ...(r.platform ? { platform: r.platform } : {}),
     });
     return { id, config: images.image(id).config };
   }

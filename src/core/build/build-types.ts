@@ -48,8 +48,10 @@ export interface BuildOptions {
   extraHosts?: string[];
   /** Output lines (the classic builder's `stream` messages). */
   out: (text: string) => void;
-  /** Pull an image that is missing (FROM), with progress shown. */
-  pullImage: (name: string) => Promise<void>;
+  /** Pull an image that is missing (FROM), with progress shown; for `platform` when given. */
+  pullImage: (name: string, platform?: string) => Promise<void>;
+  /** The platform to build for (`linux/arm64`) when it is not the host's: RUN steps run under its binfmt_misc emulator. */
+  platform?: string;
   /** Named build contexts (`--build-context name=…`): an image to use for `name`, or a directory. */
   namedContexts?: Record<string, { image: string } | { dir: string }>;
   /** BuildKit's automatic platform ARGs (TARGETPLATFORM, BUILDARCH, …): an ARG without a default takes these. */

@@ -95,8 +95,8 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
     if (baseName === "scratch") stage.image = undefined;
     else if (prior) stage.image = prior.image;
     else {
-      if (opts.pull || !exists(deps.images, baseName)) await opts.pullImage(baseName);
-      stage.image = deps.images.image(baseName);
+      if (opts.pull || !exists(deps.images, baseName)) await opts.pullImage(baseName, opts.platform);
+      stage.image = await platformImage(deps, opts, baseName, deps.images.image(baseName));
     }
     stage.config = structuredClone((stage.image?.config.config ?? {}) as Config);
     opts.out(stage.image ? ` ---> ${short(stage.image.id)}\n` : " ---> \n");
@@ -133,6 +133,28 @@ export async function build(deps: BuildDeps, opts: BuildOptions): Promise<string
   const finalImage = stage!.image ?? (await emptyImage(run));
   deps.images.markIntermediate(finalImage.id, false);
   return finalImage.id;
+}
+
+/** `os/arch[/variant]` of an image's config. */
+function platformOf(img: ImageRecord): string {
+  const c = img.config as { os?: string; architecture?: string; variant?: string };
+  return [c.os ?? "linux", c.architecture ?? "amd64", ...(c.variant && c.architecture !== "arm64" ? [c.variant] : [])].join("/");
+}
+
+/**
+ * The base image for the build's platform: the local one when it is for that platform, else the
+ * platform's variant pulled; an error naming both when there is none.
+ */
+async function platformImage(deps: BuildDeps, opts: BuildOptions, name: string, local: ImageRecord): Promise<ImageRecord> {
+  if (!opts.platform || platformOf(local) === opts.platform) return local;
+  try {
+    await opts.pullImage(name, opts.platform);
+  } catch (err) {
+    throw new BuildError(`${name} here is ${platformOf(local)}, not ${opts.platform}, and no ${opts.platform} variant could be pulled: ${(err as Error).message}`);
+  }
+  const pulled = deps.images.image(name);
+  if (platformOf(pulled) !== opts.platform) throw new BuildError(`${name} is ${platformOf(pulled)}, not ${opts.platform}`);
+  return pulled;
 }
 
 /** `busybox` as `docker.io/library/busybox:latest` (as BuildKit shows a base image); left as it is if it does not parse. */

@@ -80,10 +80,8 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
   const [host, ...emulated] = deps.platforms();
   if (req.platforms.length > 1) throw new GrpcError(Code.UNIMPLEMENTED, `multi-platform builds (${req.platforms.join(", ")}) are not supported by Bunker's builder yet`);
   const target = normalizePlatform(req.platforms[0] ?? host!);
-  if (target !== host) {
-    if (!emulated.includes(target))
-      throw new GrpcError(Code.FAILED_PRECONDITION, `cannot build for ${target} on this ${host} host: no binfmt_misc handler for it is registered (on Debian: apt install qemu-user-static, then check /proc/sys/fs/binfmt_misc)`);
-    throw new GrpcError(Code.UNIMPLEMENTED, `building for ${target} under emulation is not supported by Bunker's builder yet (the handler is registered)`);
+  if (target !== host && !emulated.includes(target)) {
+    throw new GrpcError(Code.FAILED_PRECONDITION, `cannot build for ${target} on this ${host} host: no binfmt_misc handler for it is registered (on Debian: apt install qemu-user-static, then check /proc/sys/fs/binfmt_misc)`);
   }
   const session = await deps.sessions.get(job.sessionId);
   const builds = await deps.builds();
@@ -126,7 +124,7 @@ export async function runDockerfile(deps: FrontendDeps, job: Job, opts: Record<s
     }
     try {
       const sshAgent = async (id: string, owner: { uid: number; gid: number; mode: number }) => (await checkAgent(session, id), agentSocket(session, id, owner));
-      const build = { ...req.build, namedContexts, sshAgent, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host) };
+      const build = { ...req.build, ...(target !== host ? { platform: target } : {}), namedContexts, sshAgent, secret: (id: string) => sessionSecret(session, id), entitlements: job.entitlements, platformArgs: platformArgs(target, host!) };
       const built = await builds.buildImage(ctxDir, dockerfileText, build, { events: progress.builderEvents(), out: () => {} });
       progress.endSteps();
       return built;
