@@ -196,6 +196,13 @@ describe.skipIf(skipUnless("docker build through buildx (BuildKit's API)", { "th
         for (const l of logs) expect(l.length).toBe(2);
       }
     }
+    const du = await docker(host, "buildx", "du", "--verbose");
+    if (du.code) console.log(du.stderr);
+    expect(du.code).toBe(0);
+    expect(du.stdout).toContain("cached mount counter");
+    const filtered = await docker(host, "builder", "prune", "-af", "--filter", "until=1h");
+    expect(filtered.code).toBe(1);
+    expect(filtered.stderr).toContain("is not supported by Bunker yet");
     const prune = await docker(host, "builder", "prune", "-af");
     expect(prune.stderr).toBe("");
     expect(prune.code).toBe(0);

@@ -219,7 +219,7 @@ export class BuildService {
   async usage(): Promise<{ id: string; type: string; size: number; createdAt: number; lastUsedAt?: number; inUse: boolean; description: string }[]> {
     const images = (await this.deps.images()).buildCacheUsage().map((r) => ({ id: r.ID, type: r.Type, size: r.Size, createdAt: Date.parse(r.CreatedAt) || 0, inUse: r.InUse, description: r.Description }));
     const mounts = (this.deps.cacheMounts?.list() ?? []).map((r) => ({
-      id: r.instance.slice(0, 12),
+      id: r.shortId,
       type: "exec.cachemount",
       size: r.size,
       createdAt: r.createdAt,
@@ -234,6 +234,6 @@ export class BuildService {
   async prune(): Promise<{ CachesDeleted: string[]; SpaceReclaimed: number }> {
     const images = await (await this.deps.images()).pruneBuildCache();
     const mounts = this.deps.cacheMounts?.prune() ?? { removed: [], reclaimed: 0 };
-    return { CachesDeleted: [...images.CachesDeleted, ...mounts.removed.map((r) => r.instance.slice(0, 12))], SpaceReclaimed: images.SpaceReclaimed + mounts.reclaimed };
+    return { CachesDeleted: [...images.CachesDeleted, ...mounts.removed.map((r) => r.shortId)], SpaceReclaimed: images.SpaceReclaimed + mounts.reclaimed };
   }
 }

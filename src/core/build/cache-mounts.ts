@@ -18,6 +18,8 @@ export interface CacheLease {
 export interface CacheMountRecord {
   id: string;
   instance: string;
+  /** A short ID for listings (12 hex digits, one per instance). */
+  shortId: string;
   path: string;
   size: number;
   inUse: boolean;
@@ -86,7 +88,7 @@ export class CacheMounts {
       } catch {
         continue;
       }
-      out.push({ id: meta.id, instance, path: join(dir, "data"), size: duSize(join(dir, "data")), inUse: !!this.inUse.get(instance), createdAt: meta.createdAt, lastUsedAt: meta.lastUsedAt });
+      out.push({ id: meta.id, instance, shortId: key(instance).slice(0, 12), path: join(dir, "data"), size: duSize(join(dir, "data")), inUse: !!this.inUse.get(instance), createdAt: meta.createdAt, lastUsedAt: meta.lastUsedAt });
     }
     return out;
   }

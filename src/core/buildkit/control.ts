@@ -69,11 +69,18 @@ function imageOf(job: Job, result: Result | undefined): BuiltImage | undefined {
 /** The Control service's implementation. */
 export function controlService(deps: ControlDeps): ServiceImpl<(typeof Control)["method"]> {
   return {
-    async diskUsage() {
+    async diskUsage(req) {
+      const filters = req.filter.filter(Boolean);
+      if (filters.length) throw new GrpcError(Code.UNIMPLEMENTED, `build cache usage filters (${filters.join(", ")}) are not supported by Bunker yet`);
       const records = await (await deps.builds()).usage();
       return { record: records.map(usageRecord) };
     },
-    async prune(_req, send) {
+    async prune(req, send) {
+      // Filters and space limits would prune a subset: refused rather than ignored.
+      const filters = req.filter.filter(Boolean);
+      if (filters.length) throw new GrpcError(Code.UNIMPLEMENTED, `build cache prune filters (${filters.join(", ")}) are not supported by Bunker yet`);
+      if (req.keepDuration || req.reservedSpace || req.maxUsedSpace || req.minFreeSpace)
+        throw new GrpcError(Code.UNIMPLEMENTED, "build cache prune with --keep-storage, --max-used-space, --min-free-space or an age is not supported by Bunker yet");
       const builds = await deps.builds();
       const before = new Map((await builds.usage()).map((r) => [r.id, r]));
       const pruned = await builds.prune();

@@ -15,7 +15,7 @@ export async function diskUsageParts(containers: ContainerService | undefined, v
     Volumes: volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: v.Driver === "local" ? treeSize(v.Mountpoint) : -1, RefCount: volumes.inUse(v.Name).length } })),
     // RUN --mount=type=cache directories, as BuildKit lists them (type exec.cachemount).
     BuildCache: cacheMounts.list().map((r) => ({
-      ID: r.instance.slice(0, 12),
+      ID: r.shortId,
       Type: "exec.cachemount",
       Size: r.size,
       CreatedAt: new Date(r.createdAt).toISOString(),
