@@ -127,7 +127,7 @@ interface Op {
 
 const ok = (what: string, r: { status: number; text: string }, good: number[]) => (good.includes(r.status) ? [] : [`${what}: ${r.status} ${r.text.trim().slice(0, 200)}`]);
 const runs = async (e: Engine, image: string, ...cmd: string[]) => {
-  const r = await e.docker("run", "--rm", "--network", "none", image, ...cmd);
+  const r = await e.docker("run", "--rm", "--pull", "never", "--network", "none", image, ...cmd);
   return r.code === 0 ? [] : [`docker run ${image} ${cmd.join(" ")}: ${r.code} ${r.stderr.trim()}`];
 };
 const execs = async (e: Engine, name: string) => {
