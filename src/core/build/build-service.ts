@@ -10,7 +10,6 @@ import type { ContainerService } from "../container/container-service.ts";
 import { EngineError, invalidArgument, messageOf } from "../errors.ts";
 import type { ImageService } from "../image/image-service.ts";
 import type { Sys } from "../sys/sys.ts";
-import { ignore } from "../log.ts";
 import type { BuildEvents, BuildOptions } from "./build-types.ts";
 import type { CacheMounts } from "./cache-mounts.ts";
 
@@ -200,13 +199,8 @@ export class BuildService {
 
   /** `fn` with the root filesystem of image `id` mounted read-only in spirit (a transient container's, removed after). */
   async withImageRoot<T>(id: string, fn: (root: string) => Promise<T>): Promise<T> {
-    const containers = await this.deps.containers();
-    const { Id } = await containers.create({ Image: id, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true });
-    try {
-      return await containers.withRoot(Id, "/", (root) => fn(root));
-    } finally {
-      await containers.remove(Id, { force: true }).catch(ignore("export source container removal failed"));
-    }
+    const [{ withImageRootOf }, containers] = await Promise.all([import("./build-steps.ts"), this.deps.containers()]);
+    return withImageRootOf(containers, id, fn);
   }
 
   /** Tag `id` with each name; the names as stored (`docker.io/library/x:latest` shown as Docker does). */

@@ -4,6 +4,8 @@
  */
 
 import type { ImageRecord } from "../image/image-store.ts";
+import { ignore } from "../log.ts";
+import type { ContainerService } from "../container/container-service.ts";
 
 import { type BuildRun, exists, namedImage, PROXY_ARGS, sha256, short, type Stage } from "./build-types.ts";
 
@@ -89,4 +91,14 @@ export async function fromImage(run: BuildRun, from: string): Promise<ImageRecor
   if (byName) return byName.image ?? (await emptyImage(run));
   if (!exists(run.deps.images, from)) await run.opts.pullImage(from);
   return run.deps.images.image(from);
+}
+
+/** `fn` with the root of image `imageId` mounted, through a transient container removed after. */
+export async function withImageRootOf<T>(containers: ContainerService, imageId: string, fn: (root: string) => Promise<T>): Promise<T> {
+  const { Id } = await containers.create({ Image: imageId, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true });
+  try {
+    return await containers.withRoot(Id, "/", (root) => fn(root));
+  } finally {
+    await containers.remove(Id, { force: true }).catch(ignore("image root container removal failed"));
+  }
 }

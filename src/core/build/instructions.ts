@@ -12,7 +12,7 @@ import { type Instruction } from "./dockerfile.ts";
 import { expandFields, expandWord, parseKeyValues } from "./shell-lex.ts";
 
 import { BuildError, type BuildRun, namedDir, short, type Stage } from "./build-types.ts";
-import { argsText, configStep, container, envOf, fromImage, shellOf, stepImage } from "./build-steps.ts";
+import { argsText, configStep, container, envOf, fromImage, shellOf, stepImage, withImageRootOf } from "./build-steps.ts";
 import { parseRunFlags } from "./run-flags.ts";
 import { withRunMounts } from "./run-mounts.ts";
 import { copy } from "./copy.ts";
@@ -190,12 +190,7 @@ async function withImageRoot<T>(run: BuildRun, from: string, fn: (root: string) 
   const dir = namedDir(run.opts, from.toLowerCase());
   if (dir) return fn(dir);
   const image = await fromImage(run, from.toLowerCase());
-  const { Id } = await run.deps.containers.create({ Image: image.id, Cmd: ["true"], Entrypoint: [] }, undefined, undefined, undefined, { transient: true });
-  try {
-    return await run.deps.containers.withRoot(Id, "/", fn);
-  } finally {
-    await run.deps.containers.remove(Id, { force: true }).catch(ignore("mount source container removal failed"));
-  }
+  return withImageRootOf(run.deps.containers, image.id, fn);
 }
 
 /** WORKDIR: the directory made in a layer when the image lacks it, as the classic builder does. */

@@ -32,16 +32,19 @@ export class Vertex {
 
   /** The step was answered from the cache. */
   cached(): void {
-    this.job.publish({ vertexes: [{ digest: this.digest, name: this.name, started: this.started, completed: timestampNow(), cached: true }] });
-    this.closed = true;
+    this.end({ cached: true });
+  }
+
+  /** The step ended, with an error or without. */
+  done(error?: string): void {
+    this.end(error ? { error } : {});
   }
 
   private closed = false;
-  /** The step ended, with an error or without. */
-  done(error?: string): void {
+  private end(how: { cached?: boolean; error?: string }): void {
     if (this.closed) return;
     this.closed = true;
-    this.job.publish({ vertexes: [{ digest: this.digest, name: this.name, started: this.started, completed: timestampNow(), ...(error ? { error } : {}) }] });
+    this.job.publish({ vertexes: [{ digest: this.digest, name: this.name, started: this.started, completed: timestampNow(), ...how }] });
   }
 }
 
